@@ -1,0 +1,34 @@
+# Thin wrapper over CMake: `make demo`, `make test`, `make bench`. Each installs missing packages first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(SANITIZE),1)
+  BUILD := build-sanitize
+  CMAKE_FLAGS += -DPINAS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  export ASAN_OPTIONS ?= detect_leaks=0:alloc_dealloc_mismatch=0
+  export UBSAN_OPTIONS ?= print_stacktrace=1
+endif
+
+.PHONY: all deps build demo test bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@if [ "$(BUILD)" != "build" ]; then mkdir -p build && ln -sf ../$(BUILD)/pinas build/pinas; fi
+
+demo: build
+	@./scripts/demo.sh $(BUILD)/pinas
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j 1 $(CTEST_FLAGS)
+
+bench: build
+	@./scripts/bench.sh $(BUILD)/pinas
+
+clean:
+	rm -rf build build-sanitize

@@ -1,0 +1,150 @@
+/* pinas: entry point and command dispatch. Only cli/ talks to the user. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*cmd_fn)(pinas_ctx *, int, char **);
+typedef struct {
+    const char *name;
+    cmd_fn fn;
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"search", pinas_cmd_search, "run a hardware-aware architecture search from a config"},
+    {"pareto", pinas_cmd_pareto, "merge runs, print and plot the latency-accuracy Pareto front"},
+    {"export", pinas_cmd_export, "export a searched candidate as a model dir for the runtime"},
+    {"train", pinas_cmd_train, "train a decided architecture from a config"},
+    {"space", pinas_cmd_space, "show a search space or net: nodes, shapes, MACs, ReLUs"},
+    {"config", pinas_cmd_config, "show the effective run config (defaults + file + --set)"},
+    {"predict", pinas_cmd_predict, "predict 2PC latency per node under hardware/network profiles"},
+    {"calibrate", pinas_cmd_calibrate, "fit the cpu hardware profile from runtime micro-benchmarks"},
+    {"validate-latency", pinas_cmd_validate_latency, "compare predicted and measured latency on random archs"},
+    {"model", pinas_cmd_model, "make a model dir with random weights (for tests and benchmarks)"},
+    {"dealer", pinas_cmd_dealer, "write each party's preprocessing file for a model"},
+    {"party", pinas_cmd_party, "run one party (server or client) of a private inference"},
+    {"infer", pinas_cmd_infer, "run a private inference locally (dealer + two processes over TCP)"},
+    {"bench", pinas_cmd_bench, "benchmarks with JSON output (medians)"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "pinas %s - hardware-aware NAS for two-party private inference\n\n", PINAS_VERSION);
+    fprintf(f, "usage: pinas [--quiet|--verbose] COMMAND [ARGS]\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (commands[i].fn) fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`pinas COMMAND --help` shows a command's options. `pinas --version` prints the version.\n");
+}
+
+int cli_fail(pinas_ctx *ctx)
+{
+    fprintf(stderr, "pinas: error: %s\n", pinas_errmsg(ctx));
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "pinas %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `pinas %s --help`)\n", cmd);
+    return 2;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || !*val || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s: expected an integer in [%ld, %ld], got \"%s\"", opt, lo, hi, val ? val : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *val, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || !*val || *end || !(v >= lo && v <= hi)) {
+        cli_usage_error(cmd, "%s: expected a number in [%g, %g], got \"%s\"", opt, lo, hi, val ? val : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void cli_print_json(const cJSON *j)
+{
+    char *t = cJSON_Print(j);
+    if (t) {
+        fputs(t, stdout);
+        fputc('\n', stdout);
+        free(t);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    pinas_ctx *ctx = pinas_ctx_create();
+    if (!ctx) {
+        fprintf(stderr, "pinas: out of memory\n");
+        return 1;
+    }
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("pinas %s (git %s)\n", PINAS_VERSION, PINAS_GIT_REV);
+            pinas_ctx_free(ctx);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            pinas_ctx_free(ctx);
+            return 0;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            pinas_ctx_set_log_level(ctx, PINAS_LOG_WARN);
+        } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+            pinas_ctx_set_log_level(ctx, PINAS_LOG_DEBUG);
+        } else {
+            fprintf(stderr, "pinas: unknown option %s\n\n", argv[i]);
+            usage(stderr);
+            pinas_ctx_free(ctx);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        pinas_ctx_free(ctx);
+        return 2;
+    }
+    const char *name = argv[i];
+    int rc = -1;
+    for (int k = 0; k < N_COMMANDS; k++)
+        if (commands[k].fn && strcmp(commands[k].name, name) == 0) rc = commands[k].fn(ctx, argc - i, argv + i);
+    if (rc == -1) {
+        const char *names[N_COMMANDS];
+        int n = 0;
+        for (int k = 0; k < N_COMMANDS; k++)
+            if (commands[k].fn) names[n++] = commands[k].name;
+        const char *dym = pinas_did_you_mean(name, names, n);
+        fprintf(stderr, "pinas: unknown command \"%s\"%s%s%s\n(`pinas --help` lists the commands)\n", name, dym ? " (did you mean \"" : "",
+                dym ? dym : "", dym ? "\"?)" : "");
+        rc = 2;
+    }
+    pinas_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,358 @@
+/* Run configs: the schema with defaults, validation with file/field errors, and --set overrides. */
+#define _GNU_SOURCE
+#include "pinas_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_INT, T_NUM, T_BOOL, T_STR, T_ENUM, T_NUMS, T_STRS, T_SPACE } field_type;
+
+typedef struct {
+    const char *key;     /* dotted path */
+    field_type type;
+    const char *def;     /* default, as JSON text */
+    double lo, hi;       /* ranges for T_INT / T_NUM / T_NUMS */
+    const char *choices; /* T_ENUM / T_STRS: "a|b|c" (T_STRS: NULL = any strings) */
+    const char *doc;
+} field;
+
+#define INF HUGE_VAL
+static const field schema[] = {
+    {"name", T_STR, "\"run\"", 0, 0, NULL, "run name; outputs go to <out_dir>/<name>/"},
+    {"seed", T_INT, "0", 0, 4294967295.0, NULL, "seed for data order, init, augmentation and sampling"},
+    {"device", T_ENUM, "\"cpu\"", 0, 0, "cpu|cuda", "libtorch device for training"},
+    {"threads", T_INT, "0", 0, 256, NULL, "CPU threads for training (0 = all cores)"},
+    {"out_dir", T_STR, "\"results\"", 0, 0, NULL, "parent directory of run directories"},
+    {"space", T_SPACE, "\"search_spaces/spaces/quickstart.json\"", 0, 0, NULL,
+     "search space: a pinas-net/1 file (relative to the config file or the working directory) or an inline object"},
+    {"data.dataset", T_ENUM, "\"synthetic\"", 0, 0, "synthetic|cifar10|cifar100", "dataset"},
+    {"data.path", T_STR, "\"data/cifar-10-batches-bin\"", 0, 0, NULL, "directory of the CIFAR binary files"},
+    {"data.synthetic_train", T_INT, "2000", 10, 1e7, NULL, "synthetic set: training images"},
+    {"data.synthetic_test", T_INT, "500", 10, 1e7, NULL, "synthetic set: test images"},
+    {"data.synthetic_classes", T_INT, "10", 2, 1000, NULL, "synthetic set: classes"},
+    {"data.synthetic_size", T_INT, "16", 4, 256, NULL, "synthetic set: image height and width"},
+    {"data.val_fraction", T_NUM, "0.5", 0.05, 0.95, NULL, "share of the training split used for architecture (alpha) steps"},
+    {"data.augment", T_BOOL, "true", 0, 0, NULL, "random crop (padding 4) and horizontal flip"},
+    {"train.epochs", T_INT, "10", 1, 100000, NULL, "training epochs"},
+    {"train.batch_size", T_INT, "64", 1, 65536, NULL, "mini-batch size"},
+    {"train.lr", T_NUM, "0.05", 0, 10, NULL, "initial SGD learning rate"},
+    {"train.momentum", T_NUM, "0.9", 0, 1, NULL, "SGD momentum"},
+    {"train.nesterov", T_BOOL, "true", 0, 0, NULL, "Nesterov momentum"},
+    {"train.weight_decay", T_NUM, "5e-4", 0, 1, NULL, "SGD weight decay"},
+    {"train.label_smoothing", T_NUM, "0", 0, 0.99, NULL, "cross-entropy label smoothing"},
+    {"train.schedule", T_ENUM, "\"cosine\"", 0, 0, "cosine|constant", "learning-rate schedule"},
+    {"train.teacher", T_STR, "\"\"", 0, 0, NULL, "model dir of a teacher for knowledge distillation (\"\" = none)"},
+    {"train.kd_alpha", T_NUM, "0.5", 0, 1, NULL, "weight of the distillation loss"},
+    {"train.kd_temperature", T_NUM, "4", 0.01, 100, NULL, "distillation temperature"},
+    {"search.warmup_epochs", T_INT, "2", 0, 100000, NULL, "weight-only epochs before alpha updates start"},
+    {"search.epochs", T_INT, "8", 1, 100000, NULL, "bi-level search epochs (after warm-up)"},
+    {"search.arch_lr", T_NUM, "3e-3", 0, 10, NULL, "Adam learning rate of the alphas"},
+    {"search.arch_weight_decay", T_NUM, "1e-3", 0, 1, NULL, "Adam weight decay of the alphas"},
+    {"search.loss", T_ENUM, "\"additive\"", 0, 0, "additive|multiplicative", "CE + lambda*E[lat]/ref, or CE*(E[lat]/target)^beta"},
+    {"search.lambdas", T_NUMS, "[0, 0.5, 2]", 0, INF, NULL, "additive form: one search per lambda"},
+    {"search.targets_ms", T_NUMS, "[]", 0, INF, NULL, "multiplicative form: one search per latency target (ms)"},
+    {"search.beta", T_NUM, "0.6", 0, 100, NULL, "multiplicative form: exponent"},
+    {"search.ref_ms", T_NUM, "0", 0, INF, NULL, "additive form: latency reference in ms (0 = the all-ReLU latency)"},
+    {"search.gumbel", T_BOOL, "false", 0, 0, NULL, "Gumbel-softmax instead of softmax for the slot mixtures"},
+    {"search.tau_start", T_NUM, "5", 0.01, 100, NULL, "Gumbel temperature at the start"},
+    {"search.tau_end", T_NUM, "0.5", 0.01, 100, NULL, "Gumbel temperature at the end (exponential schedule)"},
+    {"search.hw", T_STR, "\"cpu\"", 0, 0, NULL, "hardware profile used in the search loss"},
+    {"search.net", T_STR, "\"lan\"", 0, 0, NULL, "network profile used in the search loss"},
+    {"finetune.mode", T_ENUM, "\"supernet\"", 0, 0, "supernet|scratch", "derived nets start from supernet weights or from scratch"},
+    {"finetune.epochs", T_INT, "4", 0, 100000, NULL, "fine-tuning (or retraining) epochs per derived net"},
+    {"finetune.lr", T_NUM, "0.02", 0, 10, NULL, "initial learning rate of fine-tuning"},
+    {"latency.hw", T_STRS, "[\"cpu\", \"fpga-zcu104\", \"pasnet\"]", 0, 0, NULL, "hardware profiles every candidate is priced under"},
+    {"latency.net", T_STRS, "[\"lan\", \"wan\"]", 0, 0, NULL, "network profiles every candidate is priced under"},
+    {"mpc.frac_bits", T_INT, "16", 4, 30, NULL, "fixed-point fractional bits of the 2PC runtime"},
+    {"mpc.cmp_bits", T_INT, "64", 8, 64, NULL, "bits compared by ReLU/DReLU (top bits of the 64)"},
+    {"export.budget_ms", T_NUM, "0", 0, INF, NULL, "pick the most accurate candidate under this latency (0 = the most accurate)"},
+    {"infer.images", T_INT, "64", 1, 100000, NULL, "test images run privately at the end of the demo"},
+};
+#define N_FIELDS (int)(sizeof schema / sizeof schema[0])
+
+struct pinas_config {
+    cJSON *json;
+    char *source;
+};
+
+static const field *find_field(const char *key)
+{
+    for (int i = 0; i < N_FIELDS; i++)
+        if (strcmp(schema[i].key, key) == 0) return &schema[i];
+    return NULL;
+}
+
+/* Is `prefix` a section (a proper prefix of some field followed by '.')? */
+static int is_section(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (int i = 0; i < N_FIELDS; i++)
+        if (strncmp(schema[i].key, prefix, n) == 0 && schema[i].key[n] == '.') return 1;
+    return 0;
+}
+
+static const char *suggest(const char *path)
+{
+    static char best[96];
+    const char *cands[N_FIELDS * 2];
+    int n = 0;
+    for (int i = 0; i < N_FIELDS; i++) cands[n++] = schema[i].key;
+    /* Sections too, and bare last components for typos in the leaf. */
+    const char *dym = pinas_did_you_mean(path, cands, n);
+    if (dym) {
+        snprintf(best, sizeof best, "%s", dym);
+        return best;
+    }
+    const char *dot = strrchr(path, '.');
+    const char *leaf = dot ? dot + 1 : path;
+    size_t plen = dot ? (size_t)(dot - path) : 0;
+    for (int i = 0; i < N_FIELDS; i++) {
+        const char *kd = strrchr(schema[i].key, '.');
+        const char *kleaf = kd ? kd + 1 : schema[i].key;
+        size_t kplen = kd ? (size_t)(kd - schema[i].key) : 0;
+        if (kplen == plen && strncmp(schema[i].key, path, plen) == 0 && pinas_edit_distance(leaf, kleaf) <= 2) {
+            snprintf(best, sizeof best, "%s", schema[i].key);
+            return best;
+        }
+    }
+    return NULL;
+}
+
+static pinas_status check_value(pinas_ctx *ctx, const field *f, const cJSON *v, const char *where)
+{
+    char *d = NULL;
+    pinas_status s = PINAS_OK;
+    char want[160];
+    switch (f->type) {
+    case T_INT:
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < f->lo || v->valuedouble > f->hi) {
+            if (f->lo == 1 && f->hi >= 1e5) snprintf(want, sizeof want, "a positive integer");
+            else if (f->lo == 0 && f->hi >= 1e9) snprintf(want, sizeof want, "a non-negative integer");
+            else snprintf(want, sizeof want, "an integer in [%.0f, %.0f]", f->lo, f->hi);
+            s = PINAS_EINVAL;
+        }
+        break;
+    case T_NUM:
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < f->lo || v->valuedouble > f->hi) {
+            if (isinf(f->hi)) snprintf(want, sizeof want, "a number >= %g", f->lo);
+            else snprintf(want, sizeof want, "a number in [%g, %g]", f->lo, f->hi);
+            s = PINAS_EINVAL;
+        }
+        break;
+    case T_BOOL:
+        if (!cJSON_IsBool(v)) {
+            snprintf(want, sizeof want, "true or false");
+            s = PINAS_EINVAL;
+        }
+        break;
+    case T_STR:
+        if (!cJSON_IsString(v)) {
+            snprintf(want, sizeof want, "a string");
+            s = PINAS_EINVAL;
+        }
+        break;
+    case T_ENUM: {
+        int ok = 0;
+        if (cJSON_IsString(v)) {
+            char *copy = pinas_strdup(f->choices), *save = NULL;
+            for (char *t = strtok_r(copy, "|", &save); t; t = strtok_r(NULL, "|", &save)) ok |= strcmp(t, v->valuestring) == 0;
+            free(copy);
+        }
+        if (!ok) {
+            snprintf(want, sizeof want, "one of %s", f->choices);
+            for (char *q = want; *q; q++)
+                if (*q == '|') *q = ',';
+            s = PINAS_EINVAL;
+        }
+        break;
+    }
+    case T_NUMS:
+    case T_STRS: {
+        int ok = cJSON_IsArray(v);
+        const cJSON *e;
+        if (ok) cJSON_ArrayForEach(e, v)
+            {
+                if (f->type == T_NUMS) ok &= cJSON_IsNumber(e) && isfinite(e->valuedouble) && e->valuedouble >= f->lo && e->valuedouble <= f->hi;
+                else ok &= cJSON_IsString(e);
+            }
+        if (!ok) {
+            if (f->type == T_NUMS) snprintf(want, sizeof want, "an array of numbers >= %g", f->lo);
+            else snprintf(want, sizeof want, "an array of strings");
+            s = PINAS_EINVAL;
+        }
+        break;
+    }
+    case T_SPACE:
+        if (!cJSON_IsString(v) && !cJSON_IsObject(v)) {
+            snprintf(want, sizeof want, "a path to a pinas-net/1 file or an inline net object");
+            s = PINAS_EINVAL;
+        }
+        break;
+    }
+    if (s) {
+        d = pinas_json_describe(v);
+        pinas_error(ctx, s, "%s: %s: expected %s, got %s", where, f->key, want, d);
+        free(d);
+    }
+    return s;
+}
+
+/* Sets dotted `key` in obj to v (taking ownership), creating sections. */
+static void set_at(cJSON *obj, const char *key, cJSON *v)
+{
+    char *copy = pinas_strdup(key), *save = NULL, *tok = strtok_r(copy, ".", &save);
+    cJSON *cur = obj;
+    for (;;) {
+        char *next = strtok_r(NULL, ".", &save);
+        if (!next) {
+            if (cJSON_GetObjectItemCaseSensitive(cur, tok)) cJSON_ReplaceItemInObjectCaseSensitive(cur, tok, v);
+            else cJSON_AddItemToObject(cur, tok, v);
+            break;
+        }
+        cJSON *sub = cJSON_GetObjectItemCaseSensitive(cur, tok);
+        if (!cJSON_IsObject(sub)) {
+            if (sub) cJSON_DeleteItemFromObjectCaseSensitive(cur, tok);
+            sub = cJSON_AddObjectToObject(cur, tok);
+        }
+        cur = sub;
+        tok = next;
+    }
+    free(copy);
+}
+
+/* Walks the user's object: every leaf must be a schema field of the right type. */
+static pinas_status merge(pinas_ctx *ctx, cJSON *eff, const cJSON *obj, const char *prefix, const char *where)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        char *key = pinas_json_path_join(prefix, it->string);
+        const field *f = find_field(key);
+        pinas_status s = PINAS_OK;
+        if (f) {
+            if (!(s = check_value(ctx, f, it, where))) set_at(eff, key, cJSON_Duplicate(it, 1));
+        } else if (is_section(key)) {
+            if (!cJSON_IsObject(it)) {
+                char *d = pinas_json_describe(it);
+                s = pinas_error(ctx, PINAS_EINVAL, "%s: %s: expected an object (a section), got %s", where, key, d);
+                free(d);
+            } else {
+                s = merge(ctx, eff, it, key, where);
+            }
+        } else {
+            const char *dym = suggest(key);
+            s = pinas_error(ctx, PINAS_EINVAL, "%s: %s: unknown key%s%s%s", where, key, dym ? " (did you mean \"" : "", dym ? dym : "",
+                            dym ? "\"?)" : "");
+        }
+        free(key);
+        if (s) return s;
+    }
+    return PINAS_OK;
+}
+
+pinas_status pinas_config_from_json(pinas_ctx *ctx, const cJSON *user, const char *where, const char *const *sets, int n_sets,
+                                    pinas_config **out)
+{
+    *out = NULL;
+    cJSON *eff = cJSON_CreateObject();
+    for (int i = 0; i < N_FIELDS; i++) set_at(eff, schema[i].key, cJSON_Parse(schema[i].def));
+    pinas_status s = PINAS_OK;
+    if (user) {
+        if (!cJSON_IsObject(user)) s = pinas_error(ctx, PINAS_EINVAL, "%s: expected a JSON object at the top level", where);
+        else {
+            cJSON *copy = cJSON_Duplicate(user, 1);
+            /* "format" is allowed at the top level for self-description. */
+            cJSON *fmt = cJSON_DetachItemFromObjectCaseSensitive(copy, "format");
+            if (fmt && (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "pinas-config/1") != 0))
+                s = pinas_error(ctx, PINAS_EFORMAT, "%s: format: expected \"pinas-config/1\"", where);
+            cJSON_Delete(fmt);
+            if (!s) s = merge(ctx, eff, copy, "", where);
+            cJSON_Delete(copy);
+        }
+    }
+    for (int i = 0; !s && i < n_sets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i]) {
+            s = pinas_error(ctx, PINAS_EINVAL, "--set %s: expected key.path=value", sets[i]);
+            break;
+        }
+        char *key = strndup(sets[i], (size_t)(eq - sets[i]));
+        const field *f = find_field(key);
+        if (!f) {
+            const char *dym = suggest(key);
+            s = pinas_error(ctx, PINAS_EINVAL, "--set: %s: unknown key%s%s%s", key, dym ? " (did you mean \"" : "", dym ? dym : "",
+                            dym ? "\"?)" : "");
+        } else {
+            cJSON *v = cJSON_Parse(eq + 1);
+            if (!v || (f->type == T_STR && !cJSON_IsString(v)) || (f->type == T_ENUM && !cJSON_IsString(v))) {
+                cJSON_Delete(v);
+                v = cJSON_CreateString(eq + 1);
+            }
+            if (!(s = check_value(ctx, f, v, "--set"))) set_at(eff, key, v);
+            else cJSON_Delete(v);
+        }
+        free(key);
+    }
+    if (s) {
+        cJSON_Delete(eff);
+        return s;
+    }
+    pinas_config *c = calloc(1, sizeof *c);
+    c->json = eff;
+    c->source = pinas_strdup(where ? where : "");
+    *out = c;
+    return PINAS_OK;
+}
+
+pinas_status pinas_config_load(pinas_ctx *ctx, const char *path, const char *const *sets, int n_sets, pinas_config **out)
+{
+    cJSON *user = NULL;
+    *out = NULL;
+    if (path) {
+        pinas_status s = pinas_json_load(ctx, path, &user);
+        if (s) return s;
+    }
+    pinas_status s = pinas_config_from_json(ctx, user, path ? path : "", sets, n_sets, out);
+    cJSON_Delete(user);
+    return s;
+}
+
+void pinas_config_free(pinas_config *cfg)
+{
+    if (!cfg) return;
+    cJSON_Delete(cfg->json);
+    free(cfg->source);
+    free(cfg);
+}
+
+const cJSON *pinas_config_json(const pinas_config *cfg) { return cfg->json; }
+const char *pinas_config_source(const pinas_config *cfg) { return cfg->source; }
+const cJSON *pinas_config_get(const pinas_config *cfg, const char *key) { return pinas_json_at(cfg->json, key); }
+
+int64_t pinas_config_int(const pinas_config *cfg, const char *key)
+{
+    const cJSON *v = pinas_config_get(cfg, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+double pinas_config_num(const pinas_config *cfg, const char *key)
+{
+    const cJSON *v = pinas_config_get(cfg, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+int pinas_config_bool(const pinas_config *cfg, const char *key) { return cJSON_IsTrue(pinas_config_get(cfg, key)); }
+
+const char *pinas_config_str(const pinas_config *cfg, const char *key)
+{
+    const cJSON *v = pinas_config_get(cfg, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void pinas_config_print_schema(FILE *f)
+{
+    static const char *tn[] = {"int", "number", "bool", "string", "enum", "numbers", "strings", "space"};
+    for (int i = 0; i < N_FIELDS; i++)
+        fprintf(f, "  %-24s %-8s %-26s %s\n", schema[i].key, tn[schema[i].type], schema[i].def, schema[i].doc);
+}

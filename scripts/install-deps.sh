@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pinas needs, only those missing; safe to run again and again.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas-dev libcjson-dev libgsl-dev
+      libcunit1-dev libssl-dev libcairo2-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,284 @@
+/* Backbone generators: expand a compact space (ResNet, VGG-16, MobileNetV2) into the explicit node list. */
+#define _GNU_SOURCE
+#include "net_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    pinas_net *net;
+    pinas_cand act[PINAS_MAX_CANDS], pool[PINAS_MAX_CANDS];
+    int n_act, n_pool;
+    double poly_scale;
+    int poly_per_channel;
+    int oom;
+} builder;
+
+static int add(builder *b, pinas_node *n)
+{
+    int i = net_append(b->net, n);
+    if (i < 0) b->oom = 1;
+    return i < 0 ? 0 : i;
+}
+
+static pinas_node base(const char *id, pinas_op op, int in)
+{
+    pinas_node n = {0};
+    snprintf(n.id, sizeof n.id, "%s", id);
+    n.op = op;
+    n.n_inputs = 1;
+    n.inputs[0] = in;
+    n.choice = -1;
+    n.stride = 1;
+    n.groups = 1;
+    n.eps = 1e-5;
+    n.poly_scale = 1.0;
+    return n;
+}
+
+static int conv(builder *b, const char *id, int in, int out_c, int k, int stride, int pad, int groups)
+{
+    pinas_node n = base(id, PINAS_OP_CONV2D, in);
+    n.out_channels = out_c;
+    n.kh = n.kw = k;
+    n.stride = stride;
+    n.pad = pad;
+    n.groups = groups;
+    return add(b, &n);
+}
+
+static int bn(builder *b, const char *id, int in)
+{
+    pinas_node n = base(id, PINAS_OP_BATCHNORM, in);
+    return add(b, &n);
+}
+
+static int act(builder *b, const char *id, int in)
+{
+    pinas_node n = base(id, PINAS_OP_ACT, in);
+    n.n_cands = b->n_act;
+    memcpy(n.cands, b->act, sizeof b->act);
+    n.poly_scale = b->poly_scale;
+    n.poly_per_channel = b->poly_per_channel;
+    return add(b, &n);
+}
+
+static int pool(builder *b, const char *id, int in, int k, int stride, int pad)
+{
+    pinas_node n = base(id, PINAS_OP_POOL, in);
+    n.n_cands = b->n_pool;
+    memcpy(n.cands, b->pool, sizeof b->pool);
+    n.kh = n.kw = k;
+    n.stride = stride;
+    n.pad = pad;
+    return add(b, &n);
+}
+
+static int add2(builder *b, const char *id, int x, int y)
+{
+    pinas_node n = base(id, PINAS_OP_ADD, x);
+    n.n_inputs = 2;
+    n.inputs[1] = y;
+    return add(b, &n);
+}
+
+static int head(builder *b, int in, int num_classes)
+{
+    pinas_node g = base("head.gap", PINAS_OP_GLOBAL_AVGPOOL, in);
+    int gi = add(b, &g);
+    pinas_node fc = base("head.fc", PINAS_OP_LINEAR, gi);
+    fc.out_features = num_classes;
+    fc.bias = 1;
+    return add(b, &fc);
+}
+
+/* conv -> bn -> act, named <p>.conv, <p>.bn, <p>.act (or with a suffix k: conv1, bn1, act1). */
+static int conv_bn_act(builder *b, const char *p, const char *k, int in, int out_c, int ks, int stride, int groups, int with_act)
+{
+    char id[PINAS_MAX_ID];
+    snprintf(id, sizeof id, "%s.conv%s", p, k);
+    int x = conv(b, id, in, out_c, ks, stride, ks / 2, groups);
+    snprintf(id, sizeof id, "%s.bn%s", p, k);
+    x = bn(b, id, x);
+    if (!with_act) return x;
+    snprintf(id, sizeof id, "%s.act%s", p, k);
+    return act(b, id, x);
+}
+
+static int stem(builder *b, int imagenet, int width)
+{
+    int x = imagenet ? conv(b, "stem.conv", 0, width, 7, 2, 3, 1) : conv(b, "stem.conv", 0, width, 3, 1, 1, 1);
+    x = bn(b, "stem.bn", x);
+    x = act(b, "stem.act", x);
+    if (imagenet) x = pool(b, "stem.pool", x, 3, 2, 1);
+    return x;
+}
+
+static int basic_block(builder *b, const char *p, int in, int in_c, int out_c, int stride)
+{
+    int x = conv_bn_act(b, p, "1", in, out_c, 3, stride, 1, 1);
+    x = conv_bn_act(b, p, "2", x, out_c, 3, 1, 1, 0);
+    int sc = in;
+    char id[PINAS_MAX_ID];
+    if (stride != 1 || in_c != out_c) {
+        snprintf(id, sizeof id, "%s.down.conv", p);
+        sc = conv(b, id, in, out_c, 1, stride, 0, 1);
+        snprintf(id, sizeof id, "%s.down.bn", p);
+        sc = bn(b, id, sc);
+    }
+    snprintf(id, sizeof id, "%s.add", p);
+    x = add2(b, id, x, sc);
+    snprintf(id, sizeof id, "%s.act2", p);
+    return act(b, id, x);
+}
+
+static pinas_status gen_resnet(pinas_ctx *ctx, builder *b, const pinas_space_opts *o, int imagenet)
+{
+    int blocks4[2][4] = {{2, 2, 2, 2}, {3, 4, 6, 3}};
+    int stages, nblocks[4], width = o->width;
+    if (o->depth == 18 || o->depth == 34) {
+        stages = 4;
+        memcpy(nblocks, blocks4[o->depth == 34], sizeof nblocks);
+        if (!width) width = 64;
+    } else if (o->depth == 20 || o->depth == 32 || o->depth == 44 || o->depth == 56 || o->depth == 110) {
+        stages = 3;
+        for (int s = 0; s < 3; s++) nblocks[s] = (o->depth - 2) / 6;
+        if (!width) width = 16;
+    } else {
+        return pinas_error(ctx, PINAS_EINVAL, "backbone resnet: depth %d not supported (18, 34, 20, 32, 44, 56, 110)", o->depth);
+    }
+    int x = stem(b, imagenet, width), c = width;
+    for (int s = 0; s < stages; s++) {
+        int oc = width << s;
+        for (int k = 0; k < nblocks[s]; k++) {
+            char p[32];
+            snprintf(p, sizeof p, "l%d.%d", s + 1, k);
+            x = basic_block(b, p, x, c, oc, (s > 0 && k == 0) ? 2 : 1);
+            c = oc;
+        }
+    }
+    head(b, x, o->num_classes);
+    return PINAS_OK;
+}
+
+static pinas_status gen_vgg(pinas_ctx *ctx, builder *b, const pinas_space_opts *o)
+{
+    if (o->depth && o->depth != 16) return pinas_error(ctx, PINAS_EINVAL, "backbone vgg: depth %d not supported (16)", o->depth);
+    static const int cfg[] = {1, 1, 0, 2, 2, 0, 4, 4, 4, 0, 8, 8, 8, 0, 8, 8, 8, 0};
+    int width = o->width ? o->width : 64, x = 0, stage = 1, k = 0, hh = b->net->nodes[0].h, ww = b->net->nodes[0].w;
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        char p[32];
+        if (cfg[i] == 0) {
+            snprintf(p, sizeof p, "s%d.pool", stage);
+            if (hh >= 2 && ww >= 2) { /* small inputs skip the late pools */
+                x = pool(b, p, x, 2, 2, 0);
+                hh /= 2;
+                ww /= 2;
+            }
+            stage++;
+            k = 0;
+            continue;
+        }
+        snprintf(p, sizeof p, "s%d.%d", stage, k++);
+        x = conv_bn_act(b, p, "", x, width * cfg[i], 3, 1, 1, 1);
+    }
+    head(b, x, o->num_classes);
+    return PINAS_OK;
+}
+
+static pinas_status gen_mobilenetv2(pinas_ctx *ctx, builder *b, const pinas_space_opts *o, int imagenet)
+{
+    (void)ctx;
+    static const int cfg[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    int width = o->width ? o->width : 32;
+    double m = width / 32.0;
+    int x = conv_bn_act(b, "stem", "", 0, width, 3, imagenet ? 2 : 1, 1, 1), c = width, blk = 0;
+    for (int s = 0; s < 7; s++) {
+        int oc = (int)(cfg[s][1] * m + 0.5);
+        if (oc < 1) oc = 1;
+        for (int k = 0; k < cfg[s][2]; k++) {
+            int stride = k == 0 ? cfg[s][3] : 1;
+            if (!imagenet && s == 1 && k == 0) stride = 1; /* CIFAR variant keeps 32x32 longer */
+            char p[32];
+            snprintf(p, sizeof p, "b%d", blk++);
+            int hid = c * cfg[s][0], y = x;
+            if (cfg[s][0] != 1) y = conv_bn_act(b, p, "1", y, hid, 1, 1, 1, 1);
+            y = conv_bn_act(b, p, "2", y, hid, 3, stride, hid, 1);
+            y = conv_bn_act(b, p, "3", y, oc, 1, 1, 1, 0);
+            if (stride == 1 && c == oc) {
+                char id[PINAS_MAX_ID];
+                snprintf(id, sizeof id, "%s.add", p);
+                y = add2(b, id, y, x);
+            }
+            x = y;
+            c = oc;
+        }
+    }
+    int last = (int)(1280 * (m > 1 ? m : 1) + 0.5);
+    x = conv_bn_act(b, "last", "", x, last, 1, 1, 1, 1);
+    head(b, x, o->num_classes);
+    return PINAS_OK;
+}
+
+static pinas_status parse_cands(pinas_ctx *ctx, const char *const *names, int n, const char *what, pinas_cand *out, int *nout)
+{
+    if (n > PINAS_MAX_CANDS) return pinas_error(ctx, PINAS_EINVAL, "%s: at most %d candidates", what, PINAS_MAX_CANDS);
+    for (int i = 0; i < n; i++) {
+        if (pinas_cand_parse(names[i], &out[i]))
+            return pinas_error(ctx, PINAS_EINVAL, "%s[%d]: unknown candidate \"%s\" (relu, poly, identity, patch_relu:HxW, maxpool, avgpool)", what,
+                               i, names[i]);
+        int is_pool = out[i].kind == PINAS_CAND_MAXPOOL || out[i].kind == PINAS_CAND_AVGPOOL;
+        if (is_pool != (strcmp(what, "pool") == 0))
+            return pinas_error(ctx, PINAS_EINVAL, "%s[%d]: \"%s\" does not belong in %s slots", what, i, names[i], what);
+    }
+    *nout = n;
+    return PINAS_OK;
+}
+
+pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas_net **out)
+{
+    *out = NULL;
+    builder b = {0};
+    static const char *const def_act[] = {"relu"}, *const def_pool[] = {"maxpool"};
+    pinas_status s = parse_cands(ctx, o->n_act ? o->act : def_act, o->n_act ? o->n_act : 1, "act", b.act, &b.n_act);
+    if (!s) s = parse_cands(ctx, o->n_pool ? o->pool : def_pool, o->n_pool ? o->n_pool : 1, "pool", b.pool, &b.n_pool);
+    if (s) return s;
+    b.poly_scale = o->poly_scale != 0 ? o->poly_scale : 1.0;
+    b.poly_per_channel = o->poly_per_channel;
+    int c = o->in_c ? o->in_c : 3, h = o->in_h ? o->in_h : 32, w = o->in_w ? o->in_w : 32;
+    int imagenet;
+    if (!o->stem) imagenet = h > 64;
+    else if (strcmp(o->stem, "cifar") == 0) imagenet = 0;
+    else if (strcmp(o->stem, "imagenet") == 0) imagenet = 1;
+    else return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"imagenet\"", o->stem);
+    if (!o->backbone) return pinas_error(ctx, PINAS_EINVAL, "backbone: missing");
+    int nc = o->num_classes ? o->num_classes : 10;
+    char name[PINAS_MAX_ID];
+    snprintf(name, sizeof name, "%s%d-%s", o->backbone, o->depth, imagenet ? "imagenet" : "cifar");
+    b.net = net_new(name, c, h, w, nc);
+    if (!b.net) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_space_opts oo = *o;
+    oo.num_classes = nc;
+    if (strcmp(o->backbone, "resnet") == 0) s = gen_resnet(ctx, &b, &oo, imagenet);
+    else if (strcmp(o->backbone, "vgg") == 0) {
+        if (!oo.depth) oo.depth = 16;
+        snprintf(b.net->name, sizeof b.net->name, "vgg16-%s", imagenet ? "imagenet" : "cifar");
+        s = gen_vgg(ctx, &b, &oo);
+    } else if (strcmp(o->backbone, "mobilenetv2") == 0) {
+        snprintf(b.net->name, sizeof b.net->name, "mobilenetv2-%s", imagenet ? "imagenet" : "cifar");
+        s = gen_mobilenetv2(ctx, &b, &oo, imagenet);
+    } else {
+        static const char *const known[] = {"resnet", "vgg", "mobilenetv2"};
+        const char *dym = pinas_did_you_mean(o->backbone, known, 3);
+        s = pinas_error(ctx, PINAS_EINVAL, "backbone: \"%s\" is not one of resnet, vgg, mobilenetv2%s%s%s", o->backbone,
+                        dym ? " (did you mean \"" : "", dym ? dym : "", dym ? "\"?)" : "");
+    }
+    if (!s && b.oom) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) s = net_finalize(ctx, b.net, name);
+    if (s) {
+        pinas_net_free(b.net);
+        return s;
+    }
+    *out = b.net;
+    return PINAS_OK;
+}
