@@ -156,6 +156,50 @@ typedef struct {
 /* Expands a backbone into the explicit node list. */
 pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *opts, pinas_net **out) PINAS_WUR;
 
+/* ------------------------------------------------------------ model dirs */
+
+#define PINAS_MODEL_FORMAT "pinas-model/1"
+
+/* A decided architecture with its weights: what `pinas export`, `pinas train` and `pinas model
+ * random` write and the 2PC runtime reads. On disk, a directory with net.json (explicit form, every
+ * slot decided), weights.safetensors (F32 tensors named "<node id>.<param>", see
+ * pinas_node_param_specs: every WEIGHT and BUFFER spec) and meta.json:
+ *   {"format": "pinas-model/1", "name": ..., "input": [C,H,W], "num_classes": N,
+ *    "normalize": {"mean": [...C], "std": [...C]},   inputs to the net are already normalised
+ *    "accuracy": number or null,  "mpc": {"frac_bits": 16, "cmp_bits": 64},
+ *    "predicted_latency": {...}, "source": "..."}  (other keys are kept as they are) */
+typedef struct {
+    pinas_net *net;          /* owned */
+    pinas_tensors *weights;  /* owned */
+    cJSON *meta;             /* owned; an object */
+} pinas_model;
+
+/* Loads and validates a model dir: every slot decided, every weight present with the right dtype
+ * and shape (errors name the file and the tensor), meta.json well-formed. *out: new; caller frees. */
+pinas_status pinas_model_load(pinas_ctx *ctx, const char *dir, pinas_model **out) PINAS_WUR;
+/* Writes the three files atomically each (temporary file + rename), creating dir. */
+pinas_status pinas_model_save(pinas_ctx *ctx, const char *dir, const pinas_model *m) PINAS_WUR;
+/* Takes ownership of net (decided), weights and meta (meta may be NULL: a default is made).
+ * Validates like pinas_model_load. On error the arguments are freed. */
+pinas_status pinas_model_create(pinas_ctx *ctx, pinas_net *net, pinas_tensors *weights, cJSON *meta,
+                                pinas_model **out) PINAS_WUR;
+/* Random weights for a decided net (He-normal convs and linears, BN with random positive
+ * statistics, poly w0=0.005 w1=1 b=0 plus noise), deterministic in seed. */
+pinas_status pinas_model_random(pinas_ctx *ctx, const pinas_net *net, uint64_t seed, pinas_model **out) PINAS_WUR;
+/* pinas_model_free(NULL) is a no-op. */
+void pinas_model_free(pinas_model *m);
+/* Hash of the net and every weight byte (handshakes, preprocessing files). */
+uint64_t pinas_model_hash(const pinas_model *m);
+/* Borrowed F32 data of weight "<node id>.<suffix>", or NULL when absent. */
+const float *pinas_model_param(const pinas_model *m, int node, const char *suffix);
+
+/* ------------------------------------------------------------ plaintext execution */
+
+/* Runs the decided net in float (BN in inference mode) on x [batch, C, H, W] (normalised), writing
+ * logits [batch, num_classes]. Uses OpenBLAS for conv (im2col) and linear. */
+pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
+                                 float *logits) PINAS_WUR;
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,4 +88,47 @@ int pt_shape(const pt_tensor *t, int *ndim, int64_t *shape, int max_dims)
     })
 }
 
+#define PT_NEW(expr) PT_GUARD({ *out = nullptr; *out = new pt_tensor{(expr)}; })
+
+int pt_zeros(int ndim, const int64_t *shape, pt_tensor **out)
+{
+    PT_NEW(torch::zeros(std::vector<int64_t>(shape, shape + ndim), torch::kFloat32))
+}
+int pt_add(const pt_tensor *a, const pt_tensor *b, pt_tensor **out) { PT_NEW(a->t + b->t) }
+int pt_mul(const pt_tensor *a, const pt_tensor *b, pt_tensor **out) { PT_NEW(a->t * b->t) }
+int pt_mul_scalar(const pt_tensor *a, double s, pt_tensor **out) { PT_NEW(a->t * s) }
+int pt_add_scalar(const pt_tensor *a, double s, pt_tensor **out) { PT_NEW(a->t + s) }
+int pt_pow_scalar(const pt_tensor *a, double e, pt_tensor **out) { PT_NEW(a->t.pow(e)) }
+int pt_sum(const pt_tensor *a, pt_tensor **out) { PT_NEW(a->t.sum()) }
+int pt_softmax(const pt_tensor *a, int dim, pt_tensor **out) { PT_NEW(torch::softmax(a->t, dim)) }
+int pt_gumbel_softmax(const pt_tensor *a, double tau, int hard, pt_tensor **out)
+{
+    PT_NEW(torch::nn::functional::gumbel_softmax(a->t, torch::nn::functional::GumbelSoftmaxFuncOptions().tau(tau).hard(hard != 0).dim(-1)))
+}
+int pt_item(const pt_tensor *a, double *out) { PT_GUARD(*out = a->t.item<double>()) }
+
+int pt_set_requires_grad(pt_tensor *t, int on) { PT_GUARD(t->t.requires_grad_(on != 0)) }
+int pt_backward(const pt_tensor *loss) { PT_GUARD(loss->t.backward()) }
+int pt_grad(const pt_tensor *t, pt_tensor **out)
+{
+    PT_GUARD({
+        *out = nullptr;
+        at::Tensor g = t->t.grad();
+        if (g.defined()) *out = new pt_tensor{g.detach().clone()};
+    })
+}
+int pt_zero_grad(pt_tensor *t)
+{
+    PT_GUARD({
+        if (t->t.grad().defined()) t->t.mutable_grad() = at::Tensor();
+    })
+}
+int pt_set_grad_enabled(int on, int *prev)
+{
+    PT_GUARD({
+        if (prev) *prev = at::GradMode::is_enabled();
+        at::GradMode::set_enabled(on != 0);
+    })
+}
+
 } // extern "C"

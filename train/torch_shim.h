@@ -35,6 +35,32 @@ int pt_to_f32(const pt_tensor *t, float *out, size_t numel);
 int pt_numel(const pt_tensor *t, int64_t *out);
 int pt_shape(const pt_tensor *t, int *ndim, int64_t *shape, int max_dims);
 
+/* Element-wise and reduction ops used across modules. Each returns a new tensor; caller frees. */
+int pt_zeros(int ndim, const int64_t *shape, pt_tensor **out);
+int pt_add(const pt_tensor *a, const pt_tensor *b, pt_tensor **out);
+int pt_mul(const pt_tensor *a, const pt_tensor *b, pt_tensor **out);
+int pt_mul_scalar(const pt_tensor *a, double s, pt_tensor **out);
+int pt_add_scalar(const pt_tensor *a, double s, pt_tensor **out);
+int pt_pow_scalar(const pt_tensor *a, double e, pt_tensor **out);
+/* Sum of all elements (a 0-dim tensor). */
+int pt_sum(const pt_tensor *a, pt_tensor **out);
+/* softmax along dim. */
+int pt_softmax(const pt_tensor *a, int dim, pt_tensor **out);
+/* Gumbel-softmax along the last dim with temperature tau; hard=1 gives straight-through one-hot. */
+int pt_gumbel_softmax(const pt_tensor *a, double tau, int hard, pt_tensor **out);
+/* Value of a one-element tensor. */
+int pt_item(const pt_tensor *a, double *out);
+
+/* Autograd. */
+int pt_set_requires_grad(pt_tensor *t, int on);
+int pt_backward(const pt_tensor *loss);
+/* The gradient of a leaf (a new handle), or *out = NULL when it has none. */
+int pt_grad(const pt_tensor *t, pt_tensor **out);
+/* Zeroes (drops) the gradient of a leaf. */
+int pt_zero_grad(pt_tensor *t);
+/* Enables or disables grad mode on this thread; returns the previous state in *prev (may be NULL). */
+int pt_set_grad_enabled(int on, int *prev);
+
 #ifdef __cplusplus
 }
 #endif
