@@ -1,0 +1,80 @@
+/* `pinas model random`: a model dir with random weights for a decided architecture (tests, benchmarks). */
+#include "cli.h"
+#include "pinas_net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: pinas model random SPACE.json --out MODEL_DIR [--arch all-relu|all-poly|random] [--seed S]\n\n"
+           "Decides every open slot of SPACE.json and writes a model dir (net.json with every slot decided,\n"
+           "weights.safetensors with random weights, meta.json) for tests and benchmarks.\n\n"
+           "  --arch all-relu   act slots -> relu, pool slots -> maxpool (default)\n"
+           "  --arch all-poly   act slots -> poly, pool slots -> avgpool\n"
+           "  --arch random     every open slot uniformly at random (seeded)\n"
+           "  --seed S          seed for the architecture and the weights (default 0)\n"
+           "  --out DIR         the model dir to write (created)\n");
+}
+
+static uint64_t next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+int pinas_cmd_model(pinas_ctx *ctx, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        help();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "random") != 0) return cli_usage_error("model", "unknown subcommand \"%s\" (expected: random)", argv[1]);
+    const char *space = NULL, *out = NULL, *arch = "all-relu";
+    long seed = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            if (cli_parse_int("model random", "--seed", argv[++i], 0, 2147483647L, &seed)) return 2;
+        } else if (argv[i][0] == '-') return cli_usage_error("model random", "unknown option %s", argv[i]);
+        else if (!space) space = argv[i];
+        else return cli_usage_error("model random", "unexpected argument %s", argv[i]);
+    }
+    if (!space) return cli_usage_error("model random", "missing SPACE.json");
+    if (!out) return cli_usage_error("model random", "missing --out MODEL_DIR");
+    int mode = !strcmp(arch, "all-relu") ? 0 : !strcmp(arch, "all-poly") ? 1 : !strcmp(arch, "random") ? 2 : -1;
+    if (mode < 0) return cli_usage_error("model random", "--arch: expected all-relu, all-poly or random, got \"%s\"", arch);
+    pinas_net *net;
+    if (pinas_net_load(ctx, space, &net)) return cli_fail(ctx);
+    uint64_t rs = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 1;
+    for (int i = 1; i < pinas_net_n_nodes(net); i++) {
+        const pinas_node *n = pinas_net_node(net, i);
+        if (!pinas_node_is_open(n)) continue;
+        int k;
+        if (mode == 2) k = (int)(next(&rs) % (uint64_t)n->n_cands);
+        else if (n->op == PINAS_OP_ACT) k = pinas_node_find_cand(n, mode ? PINAS_CAND_POLY : PINAS_CAND_RELU);
+        else k = pinas_node_find_cand(n, mode ? PINAS_CAND_AVGPOOL : PINAS_CAND_MAXPOOL);
+        if (k < 0) {
+            pinas_error(ctx, PINAS_EINVAL, "%s: node %s: --arch %s needs a %s candidate", space, n->id, arch,
+                        n->op == PINAS_OP_ACT ? (mode ? "poly" : "relu") : (mode ? "avgpool" : "maxpool"));
+            pinas_net_free(net);
+            return cli_fail(ctx);
+        }
+        if (pinas_net_decide(ctx, net, i, k)) {
+            pinas_net_free(net);
+            return cli_fail(ctx);
+        }
+    }
+    pinas_model *m;
+    pinas_status s = pinas_model_random(ctx, net, (uint64_t)seed, &m);
+    pinas_net_free(net);
+    if (s) return cli_fail(ctx);
+    cJSON_ReplaceItemInObjectCaseSensitive(m->meta, "source", cJSON_CreateString(arch));
+    s = pinas_model_save(ctx, out, m);
+    if (!s)
+        printf("wrote %s: %s (%s, seed %ld), %lld ReLUs, %.3f GMACs, %.2f M params\n", out, pinas_net_name(m->net), arch, seed,
+               (long long)pinas_net_relu_count(m->net), pinas_net_macs(m->net) / 1e9, pinas_net_params(m->net) / 1e6);
+    pinas_model_free(m);
+    return s ? cli_fail(ctx) : 0;
+}
