@@ -5,7 +5,13 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 struct pt_tensor {
     at::Tensor t;
@@ -25,9 +31,9 @@ static void set_err_c10(const c10::Error &e)
     set_err(m.c_str());
 }
 
-#define PT_GUARD(body)                                                                                                 \
+#define PT_GUARD(...)                                                                                                 \
     try {                                                                                                              \
-        body;                                                                                                          \
+        __VA_ARGS__;                                                                                                   \
         return 0;                                                                                                      \
     } catch (const c10::Error &e) {                                                                                    \
         set_err_c10(e);                                                                                                \
@@ -128,6 +134,450 @@ int pt_set_grad_enabled(int on, int *prev)
     PT_GUARD({
         if (prev) *prev = at::GradMode::is_enabled();
         at::GradMode::set_enabled(on != 0);
+    })
+}
+
+/* ------------------------------------------------------------------ devices, conversions */
+
+static c10::Device parse_device(const char *device)
+{
+    std::string d = device ? device : "cpu";
+    if (d == "cpu") return c10::Device(c10::kCPU);
+    if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
+        if (!torch::cuda::is_available())
+            throw std::runtime_error("device \"" + d + "\" requested, but this libtorch has no CUDA support or no GPU is present");
+        return c10::Device(d);
+    }
+    throw std::runtime_error("unknown device \"" + d + "\" (cpu, cuda)");
+}
+
+static at::Tensor opt_tensor(const pt_tensor *t) { return t ? t->t : at::Tensor(); }
+
+int pt_device_check(const char *device) { PT_GUARD((void)parse_device(device)) }
+
+int pt_to_device(const pt_tensor *t, const char *device, pt_tensor **out) { PT_NEW(t->t.to(parse_device(device))) }
+
+int pt_cuda_synchronize(void)
+{
+    PT_GUARD({
+        if (torch::cuda::is_available()) torch::cuda::synchronize();
+    })
+}
+
+int pt_from_i64(const int64_t *data, int ndim, const int64_t *shape, pt_tensor **out)
+{
+    *out = nullptr;
+    PT_GUARD({
+        std::vector<int64_t> s(shape, shape + ndim);
+        at::Tensor t = torch::from_blob(const_cast<int64_t *>(data), s, torch::kInt64).clone();
+        *out = new pt_tensor{t};
+    })
+}
+
+int pt_to_i64(const pt_tensor *t, int64_t *out, size_t numel)
+{
+    PT_GUARD({
+        at::Tensor c = t->t.detach().to(torch::kCPU, torch::kInt64).contiguous();
+        if ((size_t)c.numel() != numel)
+            throw std::runtime_error("pt_to_i64: tensor has " + std::to_string(c.numel()) + " elements, buffer " +
+                                     std::to_string(numel));
+        std::memcpy(out, c.data_ptr<int64_t>(), numel * sizeof(int64_t));
+    })
+}
+
+int pt_copy_from_f32(pt_tensor *t, const float *data, size_t numel)
+{
+    PT_GUARD({
+        if ((size_t)t->t.numel() != numel)
+            throw std::runtime_error("pt_copy_from_f32: tensor has " + std::to_string(t->t.numel()) + " elements, buffer " +
+                                     std::to_string(numel));
+        at::NoGradGuard ng;
+        at::Tensor src = torch::from_blob(const_cast<float *>(data), t->t.sizes(), torch::kFloat32);
+        t->t.copy_(src);
+    })
+}
+
+int pt_copy_(pt_tensor *dst, const pt_tensor *src)
+{
+    PT_GUARD({
+        at::NoGradGuard ng;
+        dst->t.copy_(src->t);
+    })
+}
+
+int pt_fill_(pt_tensor *t, double v)
+{
+    PT_GUARD({
+        at::NoGradGuard ng;
+        t->t.fill_(v);
+    })
+}
+
+int pt_clone(const pt_tensor *t, pt_tensor **out) { PT_NEW(t->t.clone()) }
+int pt_detach(const pt_tensor *t, pt_tensor **out) { PT_NEW(t->t.detach()) }
+int pt_reshape(const pt_tensor *t, int ndim, const int64_t *shape, pt_tensor **out)
+{
+    PT_NEW(t->t.reshape(std::vector<int64_t>(shape, shape + ndim)))
+}
+
+/* ------------------------------------------------------------------ generators */
+
+struct pt_gen {
+    at::Generator g;
+};
+
+int pt_gen_create(uint64_t seed, pt_gen **out)
+{
+    *out = nullptr;
+    PT_GUARD({ *out = new pt_gen{at::make_generator<at::CPUGeneratorImpl>(seed)}; })
+}
+
+void pt_gen_free(pt_gen *g) { delete g; }
+
+int pt_gen_state_size(const pt_gen *g, size_t *n) { PT_GUARD(*n = (size_t)g->g.get_state().numel()) }
+
+int pt_gen_get_state(const pt_gen *g, uint8_t *buf, size_t n)
+{
+    PT_GUARD({
+        at::Tensor s = g->g.get_state().contiguous();
+        if ((size_t)s.numel() != n)
+            throw std::runtime_error("generator state has " + std::to_string(s.numel()) + " bytes, buffer " + std::to_string(n));
+        std::memcpy(buf, s.data_ptr<uint8_t>(), n);
+    })
+}
+
+int pt_gen_set_state(pt_gen *g, const uint8_t *buf, size_t n)
+{
+    PT_GUARD({
+        at::Tensor s = torch::from_blob(const_cast<uint8_t *>(buf), {(int64_t)n}, torch::kUInt8).clone();
+        std::lock_guard<std::mutex> lock(g->g.mutex());
+        g->g.set_state(s);
+    })
+}
+
+int pt_normal_(pt_tensor *t, double mean, double std, pt_gen *g)
+{
+    PT_GUARD({
+        at::NoGradGuard ng;
+        if (t->t.device().is_cpu()) {
+            std::lock_guard<std::mutex> lock(g->g.mutex());
+            t->t.normal_(mean, std, g->g);
+        } else {
+            at::Tensor c = at::empty(t->t.sizes(), t->t.options().device(c10::kCPU));
+            {
+                std::lock_guard<std::mutex> lock(g->g.mutex());
+                c.normal_(mean, std, g->g);
+            }
+            t->t.copy_(c);
+        }
+    })
+}
+
+int pt_uniform_(pt_tensor *t, double lo, double hi, pt_gen *g)
+{
+    PT_GUARD({
+        at::NoGradGuard ng;
+        at::Tensor c = t->t.device().is_cpu() ? t->t : at::empty(t->t.sizes(), t->t.options().device(c10::kCPU));
+        {
+            std::lock_guard<std::mutex> lock(g->g.mutex());
+            c.uniform_(lo, hi, g->g);
+        }
+        if (!t->t.device().is_cpu()) t->t.copy_(c);
+    })
+}
+
+/* ------------------------------------------------------------------ layers */
+
+int pt_conv2d(const pt_tensor *x, const pt_tensor *w, const pt_tensor *b, int stride, int pad, int groups, pt_tensor **out)
+{
+    PT_NEW(torch::conv2d(x->t, w->t, opt_tensor(b), {stride, stride}, {pad, pad}, {1, 1}, groups))
+}
+
+int pt_batch_norm(const pt_tensor *x, const pt_tensor *w, const pt_tensor *b, pt_tensor *running_mean, pt_tensor *running_var,
+                  int training, double momentum, double eps, pt_tensor **out)
+{
+    PT_NEW(torch::batch_norm(x->t, opt_tensor(w), opt_tensor(b), opt_tensor(running_mean), opt_tensor(running_var), training != 0,
+                             momentum, eps, at::globalContext().userEnabledCuDNN()))
+}
+
+int pt_linear(const pt_tensor *x, const pt_tensor *w, const pt_tensor *b, pt_tensor **out)
+{
+    PT_NEW(torch::linear(x->t, w->t, opt_tensor(b)))
+}
+
+int pt_relu(const pt_tensor *x, pt_tensor **out) { PT_NEW(torch::relu(x->t)) }
+
+int pt_max_pool2d(const pt_tensor *x, int kh, int kw, int stride, int pad, pt_tensor **out)
+{
+    PT_NEW(torch::max_pool2d(x->t, {kh, kw}, {stride, stride}, {pad, pad}))
+}
+
+int pt_avg_pool2d(const pt_tensor *x, int kh, int kw, int stride, int pad, int ceil_mode, int count_include_pad, pt_tensor **out)
+{
+    PT_NEW(torch::avg_pool2d(x->t, {kh, kw}, {stride, stride}, {pad, pad}, ceil_mode != 0, count_include_pad != 0))
+}
+
+int pt_global_avg_pool(const pt_tensor *x, pt_tensor **out)
+{
+    PT_GUARD({
+        *out = nullptr;
+        if (x->t.dim() != 4) throw std::runtime_error("global_avg_pool: expected a 4-d input, got " + std::to_string(x->t.dim()) + "-d");
+        *out = new pt_tensor{x->t.mean({2, 3}, true)};
+    })
+}
+
+// x * upsample(1[avgpool_phxpw(x) > 0]): one sign per patch, taken on the patch mean (ceil mode, so a
+// partial last patch has its own sign). The mask is a constant, so the gradient flows through x only.
+static at::Tensor patch_relu(const at::Tensor &x, int ph, int pw)
+{
+    if (x.dim() != 4) throw std::runtime_error("patch_relu: expected a 4-d input, got " + std::to_string(x.dim()) + "-d");
+    if (ph < 1 || pw < 1) throw std::runtime_error("patch_relu: patch size must be positive");
+    int64_t h = x.size(2), w = x.size(3);
+    at::Tensor m;
+    {
+        at::NoGradGuard ng;
+        m = torch::avg_pool2d(x.detach(), {ph, pw}, {ph, pw}, {0, 0}, true, false).gt(0).to(x.scalar_type());
+        m = m.repeat_interleave(ph, 2).repeat_interleave(pw, 3);
+        if (m.size(2) != h || m.size(3) != w) m = m.narrow(2, 0, h).narrow(3, 0, w);
+    }
+    return x * m;
+}
+
+int pt_patch_relu(const pt_tensor *x, int ph, int pw, pt_tensor **out) { PT_NEW(patch_relu(x->t, ph, pw)) }
+
+// s*w0*x^2 + w1*x + b, with w0, w1, b of shape [1] or [C] (per channel of a [B, C, ...] input).
+static at::Tensor poly(const at::Tensor &x, const at::Tensor &w0, const at::Tensor &w1, const at::Tensor &b, double s)
+{
+    if (w0.dim() != 1 || w1.sizes() != w0.sizes() || b.sizes() != w0.sizes())
+        throw std::runtime_error("poly: w0, w1 and b must be 1-d of the same size");
+    int64_t m = w0.size(0);
+    std::vector<int64_t> shp(x.dim(), 1);
+    if (m != 1) {
+        if (x.dim() < 2 || x.size(1) != m)
+            throw std::runtime_error("poly: " + std::to_string(m) + " per-channel coefficients for an input with " +
+                                     (x.dim() < 2 ? std::string("no channel dim") : std::to_string(x.size(1)) + " channels"));
+        shp[1] = m;
+    }
+    at::Tensor a0 = w0.view(shp), a1 = w1.view(shp), c = b.view(shp);
+    return (a0 * s) * x * x + a1 * x + c;
+}
+
+int pt_poly(const pt_tensor *x, const pt_tensor *w0, const pt_tensor *w1, const pt_tensor *b, double s, pt_tensor **out)
+{
+    PT_NEW(poly(x->t, w0->t, w1->t, b->t, s))
+}
+
+// sum_k w[k] * ys[k]: the DARTS mixed op, accumulated in order so that one-hot weights give the chosen
+// output exactly (1*y + 0*z == y for finite z).
+int pt_mix(const pt_tensor *const *ys, int n, const pt_tensor *weights, pt_tensor **out)
+{
+    PT_GUARD({
+        *out = nullptr;
+        if (n < 1) throw std::runtime_error("mix: no inputs");
+        if (weights->t.dim() != 1 || weights->t.size(0) != n)
+            throw std::runtime_error("mix: " + std::to_string(n) + " inputs but weights of shape " + c10::str(weights->t.sizes()));
+        at::Tensor acc = ys[0]->t * weights->t[0];
+        for (int k = 1; k < n; k++) acc = acc + ys[k]->t * weights->t[k];
+        *out = new pt_tensor{acc};
+    })
+}
+
+int pt_gumbel_softmax_gen(const pt_tensor *a, double tau, int hard, pt_gen *g, pt_tensor **out)
+{
+    PT_GUARD({
+        *out = nullptr;
+        if (!(tau > 0)) throw std::runtime_error("gumbel_softmax: temperature must be positive");
+        at::Tensor e = at::empty(a->t.sizes(), a->t.options().device(c10::kCPU).requires_grad(false));
+        {
+            std::lock_guard<std::mutex> lock(g->g.mutex());
+            e.exponential_(1, g->g);
+        }
+        at::Tensor gumbels = -e.log();
+        if (!a->t.device().is_cpu()) gumbels = gumbels.to(a->t.device());
+        at::Tensor y = torch::softmax((a->t + gumbels) / tau, -1);
+        if (hard) {
+            at::Tensor idx = std::get<1>(y.max(-1, true));
+            at::Tensor oh = torch::zeros_like(y).scatter_(-1, idx, 1.0);
+            y = oh - y.detach() + y;
+        }
+        *out = new pt_tensor{y};
+    })
+}
+
+int pt_argmax(const pt_tensor *a, int64_t *out) { PT_GUARD(*out = a->t.argmax().item<int64_t>()) }
+
+/* ------------------------------------------------------------------ losses */
+
+int pt_cross_entropy(const pt_tensor *logits, const pt_tensor *y, double label_smoothing, pt_tensor **out)
+{
+    PT_NEW(torch::nn::functional::cross_entropy(logits->t, y->t,
+                                                torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing)))
+}
+
+int pt_kd_loss(const pt_tensor *logits, const pt_tensor *teacher, double temperature, pt_tensor **out)
+{
+    PT_GUARD({
+        *out = nullptr;
+        if (!(temperature > 0)) throw std::runtime_error("kd_loss: temperature must be positive");
+        if (logits->t.sizes() != teacher->t.sizes())
+            throw std::runtime_error("kd_loss: student logits " + c10::str(logits->t.sizes()) + " vs teacher " +
+                                     c10::str(teacher->t.sizes()));
+        at::Tensor lp = torch::log_softmax(logits->t / temperature, 1);
+        at::Tensor tp = torch::softmax(teacher->t.detach() / temperature, 1);
+        at::Tensor kl = torch::kl_div(lp, tp, at::Reduction::Sum) / logits->t.size(0);
+        *out = new pt_tensor{kl * (temperature * temperature)};
+    })
+}
+
+int pt_count_correct(const pt_tensor *logits, const pt_tensor *y, int64_t *out)
+{
+    PT_GUARD({
+        if (logits->t.dim() != 2 || y->t.dim() != 1 || logits->t.size(0) != y->t.size(0))
+            throw std::runtime_error("count_correct: logits " + c10::str(logits->t.sizes()) + " and labels " + c10::str(y->t.sizes()) +
+                                     " do not match");
+        *out = logits->t.detach().argmax(1).eq(y->t).sum().item<int64_t>();
+    })
+}
+
+/* ------------------------------------------------------------------ optimizers */
+
+struct pt_optim {
+    std::unique_ptr<torch::optim::Optimizer> o;
+    int kind; // 0 SGD, 1 Adam
+};
+
+static std::vector<at::Tensor> tensor_list(const pt_tensor *const *params, int n)
+{
+    if (n < 0) throw std::runtime_error("negative parameter count");
+    std::vector<at::Tensor> v;
+    v.reserve(n);
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) throw std::runtime_error("parameter #" + std::to_string(i) + " is NULL");
+        if (!params[i]->t.is_leaf()) throw std::runtime_error("parameter #" + std::to_string(i) + " is not a leaf tensor");
+        v.push_back(params[i]->t);
+    }
+    return v;
+}
+
+int pt_optim_sgd(const pt_tensor *const *params, int n, double lr, double momentum, double weight_decay, int nesterov,
+                 pt_optim **out)
+{
+    *out = nullptr;
+    PT_GUARD({
+        auto opts = torch::optim::SGDOptions(lr).momentum(momentum).weight_decay(weight_decay).nesterov(nesterov != 0);
+        auto o = std::make_unique<torch::optim::SGD>(tensor_list(params, n), opts);
+        *out = new pt_optim{std::move(o), 0};
+    })
+}
+
+int pt_optim_adam(const pt_tensor *const *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                  pt_optim **out)
+{
+    *out = nullptr;
+    PT_GUARD({
+        auto opts = torch::optim::AdamOptions(lr).betas(std::make_tuple(beta1, beta2)).eps(eps).weight_decay(weight_decay);
+        auto o = std::make_unique<torch::optim::Adam>(tensor_list(params, n), opts);
+        *out = new pt_optim{std::move(o), 1};
+    })
+}
+
+void pt_optim_free(pt_optim *o) { delete o; }
+
+int pt_optim_add_group(pt_optim *o, const pt_tensor *const *params, int n, double lr, double weight_decay)
+{
+    PT_GUARD({
+        std::unique_ptr<torch::optim::OptimizerOptions> opts;
+        if (o->kind == 0) {
+            auto s = static_cast<const torch::optim::SGDOptions &>(o->o->defaults());
+            opts = std::make_unique<torch::optim::SGDOptions>(s.lr(lr).weight_decay(weight_decay));
+        } else {
+            auto a = static_cast<const torch::optim::AdamOptions &>(o->o->defaults());
+            opts = std::make_unique<torch::optim::AdamOptions>(a.lr(lr).weight_decay(weight_decay));
+        }
+        o->o->add_param_group(torch::optim::OptimizerParamGroup(tensor_list(params, n), std::move(opts)));
+    })
+}
+
+int pt_optim_n_groups(const pt_optim *o, int *out) { PT_GUARD(*out = (int)o->o->param_groups().size()) }
+
+int pt_optim_set_lr(pt_optim *o, int group, double lr)
+{
+    PT_GUARD({
+        auto &groups = o->o->param_groups();
+        if (group >= (int)groups.size()) throw std::runtime_error("optimizer has no group " + std::to_string(group));
+        for (int g = 0; g < (int)groups.size(); g++)
+            if (group < 0 || g == group) groups[g].options().set_lr(lr);
+    })
+}
+
+int pt_optim_get_lr(const pt_optim *o, int group, double *out)
+{
+    PT_GUARD({
+        const auto &groups = o->o->param_groups();
+        if (group < 0 || group >= (int)groups.size()) throw std::runtime_error("optimizer has no group " + std::to_string(group));
+        *out = groups[group].options().get_lr();
+    })
+}
+
+int pt_optim_step(pt_optim *o) { PT_GUARD({ o->o->step(); }) }
+
+int pt_optim_zero_grad(pt_optim *o)
+{
+    PT_GUARD({
+        for (auto &g : o->o->param_groups())
+            for (auto &p : g.params())
+                if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+    })
+}
+
+int pt_optim_save(const pt_optim *o, uint8_t **buf, size_t *len)
+{
+    *buf = nullptr;
+    *len = 0;
+    PT_GUARD({
+        torch::serialize::OutputArchive ar;
+        o->o->save(ar);
+        std::ostringstream os;
+        ar.save_to(os);
+        std::string s = os.str();
+        uint8_t *b = (uint8_t *)std::malloc(s.size() ? s.size() : 1);
+        if (!b) throw std::bad_alloc();
+        std::memcpy(b, s.data(), s.size());
+        *buf = b;
+        *len = s.size();
+    })
+}
+
+int pt_optim_load(pt_optim *o, const uint8_t *buf, size_t len)
+{
+    PT_GUARD({
+        std::istringstream is(std::string((const char *)buf, len));
+        torch::serialize::InputArchive ar;
+        ar.load_from(is);
+        o->o->load(ar);
+    })
+}
+
+/* ------------------------------------------------------------------ named tensors */
+
+int pt_save_named(const char *path, const char *const *names, const pt_tensor *const *ts, int n)
+{
+    PT_GUARD({
+        torch::serialize::OutputArchive ar;
+        for (int i = 0; i < n; i++) ar.write(names[i], ts[i]->t.detach().cpu());
+        ar.save_to(std::string(path));
+    })
+}
+
+int pt_load_named(const char *path, const char *name, pt_tensor **out)
+{
+    *out = nullptr;
+    PT_GUARD({
+        torch::serialize::InputArchive ar;
+        ar.load_from(std::string(path));
+        at::Tensor t;
+        if (!ar.try_read(name, t)) throw std::runtime_error(std::string(path) + ": no tensor named \"" + name + "\"");
+        *out = new pt_tensor{t};
     })
 }
 

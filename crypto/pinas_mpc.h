@@ -1,0 +1,265 @@
+/* pinas 2PC runtime: ring and fixed point, PRG, FSS (DCF), channel, dealer, protocols, engine over the IR. */
+#ifndef PINAS_MPC_H
+#define PINAS_MPC_H
+
+#include "pinas_common.h"
+#include "pinas_net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Setting: semi-honest two-party computation with a dealer for input-independent preprocessing
+ * (the AriaNN / CrypTen-TTP model). Party 0 = server (holds the weights), party 1 = client (holds
+ * the input and receives the logits). Values are additive shares over Z_2^64 in fixed point with
+ * `frac_bits` fractional bits.
+ *
+ * What each party learns: the server learns nothing about the input; the client learns the logits,
+ * the architecture (net.json) and the poly activation coefficients (w0, w1, b: a few scalars per
+ * slot, sent in the clear during setup, as a public-coefficient polynomial is what makes the square
+ * pair protocol one round); conv/linear weights stay hidden behind the mask A (W - A is sent). */
+
+#define PINAS_MPC_PROTOCOL_VERSION 1
+#define PINAS_MPC_PREP_VERSION 1
+#define PINAS_MPC_PREP_MAGIC "PINASPRE"
+
+/* ------------------------------------------------------------------ counters (the cost contract) */
+
+typedef struct {
+    uint64_t bytes[2];       /* bytes sent by party 0 (server) and party 1 (client); message payloads,
+                                not counting the 24-byte frame header of each message */
+    uint64_t rounds;         /* sequential communication rounds */
+    uint64_t aes_blocks[2];  /* AES-128 blocks evaluated by each party (PRG expansion + FSS evaluation) */
+    uint64_t ring_macs[2];   /* ring (Z_2^64) multiply-adds by each party */
+} pinas_mpc_counts;
+
+typedef struct {
+    pinas_mpc_counts online;
+    pinas_mpc_counts offline; /* preprocessing: bytes[p] = size of party p's preprocessing material;
+                                 aes_blocks[0]/ring_macs[0] = dealer work; aes_blocks[1] = 0;
+                                 ring_macs[1] = the client's input-independent precomputation
+                                 ((W-A)·B for conv/linear, done in the setup phase before the input
+                                 is used) */
+    pinas_mpc_counts setup;   /* per session, input-independent, over the channel: the masked weights
+                                 W - A and poly coefficients the server sends (bytes[0]); 1 round per
+                                 session (reported on the first node that sends any), 0 elsewhere */
+} pinas_mpc_cost;
+
+void pinas_mpc_counts_add(pinas_mpc_counts *acc, const pinas_mpc_counts *c);
+void pinas_mpc_cost_add(pinas_mpc_cost *acc, const pinas_mpc_cost *c);
+/* 1 when every field equals. */
+int pinas_mpc_counts_equal(const pinas_mpc_counts *a, const pinas_mpc_counts *b);
+
+/* ------------------------------------------------------------------ parameters */
+
+typedef struct {
+    int frac_bits;  /* fixed-point fractional bits, 4..30 (default 12: local truncation of a conv
+                       output of magnitude 2^k (real) fails with probability < 2^(k + 2f - 64)) */
+    int cmp_bits;   /* bits of the 64 that ReLU / DReLU / maxpool comparisons look at (the top ones),
+                       8..64 (default 64 = exact). With n < 64 the comparison ignores the low 64-n bits:
+                       exact for every x outside [-2^(64-n), 0) (in ulps), and for x in that range
+                       DReLU may return 1 (so ReLU returns x, an error below 2^(64-n-frac_bits)). */
+    int batch;      /* samples per inference (default 1) */
+    int timeout_ms; /* channel send/receive timeout (default 30000) */
+    int threads;    /* reserved; each party runs on one thread (default 1) */
+} pinas_mpc_params;
+void pinas_mpc_params_default(pinas_mpc_params *p);
+/* Checks ranges; errors name the field. */
+pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p) PINAS_WUR;
+/* Per-layer comparison bits: a node whose id matches an entry of this optional table uses its
+ * own cmp_bits. `n` entries; ids borrowed. Pass NULL/0 for "cmp_bits everywhere". */
+typedef struct { const char *id; int cmp_bits; } pinas_mpc_layer_bits;
+
+/* ------------------------------------------------------------------ ring and fixed point */
+
+/* Encodes x with f fractional bits, rounding to nearest, saturating at +-2^(62-f). */
+uint64_t pinas_ring_encode(double x, int f);
+/* Decodes a ring element read as a signed integer. */
+double pinas_ring_decode(uint64_t v, int f);
+/* Local truncation of a share by f bits (SecureML-style, no communication): party 0 shifts its share,
+ * party 1 shifts the negation of its share. The reconstruction equals floor(x/2^f) or floor(x/2^f)+1,
+ * except with probability at most |x|/2^64 (x read as signed), when it is off by about 2^(64-f). */
+void pinas_ring_trunc_share(uint64_t *v, size_t n, int f, int party);
+
+/* C[m x n] (+)= A[m x k] · B[k x n] over Z_2^64, row-major with leading dimensions. `accumulate` adds
+ * to C instead of overwriting. The kernel is picked by pinas_ring_gemm_kind (below). */
+void pinas_ring_gemm(int m, int n, int k, const uint64_t *A, int lda, const uint64_t *B, int ldb, uint64_t *C,
+                     int ldc, int accumulate);
+/* The same product when every entry of A, read as a signed integer, has |a| < 2^a_bits (small
+ * weights): exact through OpenBLAS dgemm on 16-bit limbs of B when k·2^(a_bits+16) < 2^53, otherwise
+ * falls back to pinas_ring_gemm. */
+void pinas_ring_gemm_small_a(int m, int n, int k, const uint64_t *A, int lda, int a_bits, const uint64_t *B, int ldb,
+                             uint64_t *C, int ldc, int accumulate);
+/* Which kernel the general product uses: 0 = the tuned integer kernel, 1 = dgemm on 16-bit limbs. */
+typedef enum { PINAS_GEMM_INT = 0, PINAS_GEMM_DGEMM_LIMBS = 1, PINAS_GEMM_DGEMM_SMALL_A = 2 } pinas_gemm_kind;
+/* Runs one specific kernel (benchmarks and tests). SMALL_A needs a_bits as above. */
+void pinas_ring_gemm_with(pinas_gemm_kind kind, int m, int n, int k, const uint64_t *A, int lda, int a_bits,
+                          const uint64_t *B, int ldb, uint64_t *C, int ldc, int accumulate);
+
+/* ------------------------------------------------------------------ PRG (AES-128-CTR, OpenSSL EVP) */
+
+typedef struct pinas_prg pinas_prg;
+/* A PRG keyed by a 16-byte seed (AES-128 in counter mode from counter 0). */
+pinas_status pinas_prg_create(pinas_ctx *ctx, const uint8_t seed[16], pinas_prg **out) PINAS_WUR;
+/* A PRG seeded from the OS (getrandom). */
+pinas_status pinas_prg_create_os(pinas_ctx *ctx, pinas_prg **out) PINAS_WUR;
+/* Zeroes the key; pinas_prg_free(NULL) is a no-op. */
+void pinas_prg_free(pinas_prg *g);
+/* Fills buf with the next len pseudorandom bytes. */
+void pinas_prg_bytes(pinas_prg *g, void *buf, size_t len);
+/* AES blocks this PRG has evaluated so far. */
+uint64_t pinas_prg_blocks(const pinas_prg *g);
+/* 16 random bytes from the OS. */
+pinas_status pinas_os_random(pinas_ctx *ctx, void *buf, size_t len) PINAS_WUR;
+
+/* ------------------------------------------------------------------ FSS: distributed comparison function */
+
+/* DCF (Boyle et al. 2021, eprint 2020/1392, Fig. 3) over n-bit inputs with a payload in Z_2^64^m:
+ * f(x) = beta if x < alpha (as n-bit unsigned), else 0. Keys are byte strings of pinas_dcf_key_size(n, m)
+ * bytes. The PRG is fixed-key AES-128 (Matyas-Meyer-Oseas: H(s) = AES_k(s) xor s, on 4 tweaked inputs
+ * per node); evaluation uses 1 + ceil(8m/16) AES blocks per level, key generation 2x(2 + 2 ceil(8m/16)). */
+size_t pinas_dcf_key_size(int n, int m);
+uint64_t pinas_dcf_eval_aes_blocks(int n, int m);
+uint64_t pinas_dcf_gen_aes_blocks(int n, int m);
+/* Writes both keys (k0, k1: key_size bytes each). Seeds are drawn from prg. */
+void pinas_dcf_gen(pinas_prg *prg, int n, int m, uint64_t alpha, const uint64_t *beta, uint8_t *k0, uint8_t *k1);
+/* Evaluates `count` keys of party b (keys back to back, stride key_size) at xs[i] (low n bits used),
+ * writing m shares per key to out[i*m .. i*m+m). */
+void pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, const uint64_t *xs, uint64_t *out);
+
+/* ------------------------------------------------------------------ sign gates built on the DCF */
+
+/* The sign-select gate: for a secret p with mask r_p (both parties know p̂ = p + r_p), and k secret
+ * values r_1..r_k known to the dealer, gives shares of d = 1[p >= 0] (p read as signed) and of d·r_i.
+ * One DCF key on cmp_bits-1 bits with payload (1, r_1..r_k). This is ReLU (k = 1, r_1 = r_p), DReLU
+ * (k = 0) and patch ReLU (k = patch elements). Key material per party: pinas_sign_key_size. */
+size_t pinas_sign_key_size(int cmp_bits, int k);
+/* Generates keys for one gate into k0, k1 (pinas_sign_key_size bytes each). */
+void pinas_sign_gen(pinas_prg *prg, int cmp_bits, int k, uint64_t r_p, const uint64_t *r, uint8_t *k0, uint8_t *k1);
+/* Evaluates `count` gates of party b at the public p̂[i]; writes (k+1) shares per gate to out:
+ * out[i*(k+1)] = [d], out[i*(k+1)+1+j] = [d·r_j]. */
+void pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
+                     uint64_t *out);
+
+/* ------------------------------------------------------------------ channel (TCP, framed, full duplex) */
+
+typedef struct pinas_chan pinas_chan;
+/* Listens on host:port ("127.0.0.1:0" picks a free port; see pinas_chan_port) and accepts one peer
+ * within timeout_ms. `peer_name` ("client") names the peer in error messages. */
+pinas_status pinas_chan_listen(pinas_ctx *ctx, const char *hostport, pinas_chan **out) PINAS_WUR;
+int pinas_chan_port(const pinas_chan *c);
+pinas_status pinas_chan_accept(pinas_ctx *ctx, pinas_chan *c, int timeout_ms, const char *peer_name) PINAS_WUR;
+/* Connects to host:port, retrying until timeout_ms. */
+pinas_status pinas_chan_connect(pinas_ctx *ctx, const char *hostport, int timeout_ms, const char *peer_name,
+                                pinas_chan **out) PINAS_WUR;
+/* Closes; pinas_chan_free(NULL) is a no-op. */
+void pinas_chan_free(pinas_chan *c);
+void pinas_chan_set_timeout(pinas_chan *c, int timeout_ms);
+/* The layer named in error messages ("layer l1.0.act1"). The string is copied. */
+void pinas_chan_set_layer(pinas_chan *c, const char *layer);
+/* Sends one framed message (tag names the message kind; checked by the receiver). */
+pinas_status pinas_chan_send(pinas_ctx *ctx, pinas_chan *c, uint32_t tag, const void *buf, size_t len) PINAS_WUR;
+/* Receives one framed message of exactly len bytes and tag `tag`; anything else is a peer error. */
+pinas_status pinas_chan_recv(pinas_ctx *ctx, pinas_chan *c, uint32_t tag, void *buf, size_t len) PINAS_WUR;
+/* Sends and receives at the same time (poll), so two large messages cannot deadlock. */
+pinas_status pinas_chan_exchange(pinas_ctx *ctx, pinas_chan *c, uint32_t tag, const void *sbuf, size_t slen,
+                                 void *rbuf, size_t rlen) PINAS_WUR;
+/* Payload bytes sent / received so far. */
+uint64_t pinas_chan_bytes_sent(const pinas_chan *c);
+uint64_t pinas_chan_bytes_recv(const pinas_chan *c);
+
+/* ------------------------------------------------------------------ preprocessing (dealer) */
+
+/* One party's preprocessing for one model and batch. Opaque; holds secrets (zeroed on free). */
+typedef struct pinas_mpc_prep pinas_mpc_prep;
+
+/* The hash both parties and the preprocessing agree on: the architecture (pinas_net_hash) and the
+ * fixed-point parameters. The dealer does not see the weights. */
+uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p);
+
+/* Generates both parties' preprocessing in memory for `net` (decided) and p->batch. Per-layer
+ * comparison bits from `bits` (may be NULL). Randomness from the OS. Dealer work is added to
+ * cost->offline when cost is not NULL. */
+pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
+                            const pinas_mpc_layer_bits *bits, int n_bits, pinas_mpc_prep **p0,
+                            pinas_mpc_prep **p1) PINAS_WUR;
+void pinas_mpc_prep_free(pinas_mpc_prep *pp);
+/* Writes a preprocessing file: magic, version, party, arch hash, session id, batch, parameters,
+ * per-layer sections, SHA-256 checksum; mode 0600, atomically. */
+pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path) PINAS_WUR;
+/* Reads and checks a file (magic, version, checksum, section bounds); errors name the file and what
+ * is wrong. Agreement with a model is checked by pinas_mpc_party_run. */
+pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out) PINAS_WUR;
+int pinas_mpc_prep_party(const pinas_mpc_prep *pp);
+int pinas_mpc_prep_batch(const pinas_mpc_prep *pp);
+uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp);
+/* Bytes of this party's material for node i (0 for nodes without preprocessing), and in total. */
+uint64_t pinas_mpc_prep_node_bytes(const pinas_mpc_prep *pp, int node);
+uint64_t pinas_mpc_prep_total_bytes(const pinas_mpc_prep *pp);
+/* The parameters the dealer used. */
+void pinas_mpc_prep_params(const pinas_mpc_prep *pp, pinas_mpc_params *out);
+
+/* ------------------------------------------------------------------ cost (analytic) */
+
+/* Analytic cost of node `node` of `net` for a batch: as decided, or, when cand >= 0, as if the slot had
+ * chosen candidate `cand`. Must equal what the runtime's counters measure, exactly (tests prove it).
+ * Setup counts are per node (the masked weights of that node); setup.rounds is 0 here. */
+pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
+                                 const pinas_mpc_params *p, pinas_mpc_cost *out);
+/* Same with a per-node comparison width (cmp_bits for this node only). */
+pinas_status pinas_mpc_cost_node_bits(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
+                                      const pinas_mpc_params *p, int cmp_bits, pinas_mpc_cost *out);
+/* Sum over the net, plus the session's handshake/setup/output rounds and bytes. */
+pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
+                                pinas_mpc_cost *out);
+
+/* ------------------------------------------------------------------ running a private inference */
+
+/* Per-layer measurement of a private inference. */
+typedef struct { char id[128]; double online_s; pinas_mpc_cost measured; } pinas_mpc_layer_report;
+typedef struct { int n_layers; pinas_mpc_layer_report *layers; double online_s, offline_s;
+                 pinas_mpc_cost totals; } pinas_mpc_report;
+/* pinas_mpc_report_free(NULL) is a no-op. */
+void pinas_mpc_report_free(pinas_mpc_report *r);
+/* The report as JSON ({"layers": [...], "totals": {...}, "online_s", "offline_s"}). New; caller frees. */
+cJSON *pinas_mpc_report_json(const pinas_mpc_report *r);
+
+/* What a party runs with. The server passes its model (weights); the client passes the net (the
+ * architecture alone) and its input. */
+typedef struct {
+    int role;                   /* 0 = server, 1 = client */
+    const pinas_model *model;   /* server: required (borrowed) */
+    const pinas_net *net;       /* client: required (borrowed); the server may leave it NULL */
+    const pinas_mpc_prep *prep; /* this party's preprocessing (borrowed) */
+    const float *x;             /* client: input [batch, C, H, W] (normalised) */
+    float *logits;              /* client: output [batch, num_classes]; may be NULL for the server */
+    int timeout_ms;             /* 0 = 30000 */
+} pinas_mpc_party_args;
+/* Runs one party over an accepted/connected channel: handshake (protocol version, arch hash,
+ * session id, batch, role), setup (masked weights), online layer by layer, output to the client.
+ * *report (may be NULL) gets this party's per-layer timings and counters (bytes[] of both parties as
+ * this party counted them: sent by itself, received from the peer). Errors name the peer and the
+ * layer. */
+pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_mpc_party_args *a,
+                                  pinas_mpc_report **report) PINAS_WUR;
+
+/* Runs dealer + both parties locally over loopback TCP (two threads, one per party), returns the
+ * client's logits [batch, num_classes] and the per-layer report (online from the client's view;
+ * offline = dealer). p->batch is overridden by `batch`. */
+pinas_status pinas_mpc_infer_local(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
+                                   const pinas_mpc_params *p, float *logits, pinas_mpc_report **report);
+/* Same with per-layer comparison bits. */
+pinas_status pinas_mpc_infer_local_bits(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
+                                        const pinas_mpc_params *p, const pinas_mpc_layer_bits *bits, int n_bits,
+                                        float *logits, pinas_mpc_report **report);
+
+/* Micro-benchmark of one primitive for calibration: kind is "relu", "drelu", "poly", "patch_relu",
+ * "maxpool", "linear" (n = ring MACs for linear, elements otherwise); runs both parties over loopback,
+ * returns the median online seconds over reps and the measured counts. */
+pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
+                                const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

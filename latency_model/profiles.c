@@ -1,0 +1,354 @@
+/* Hardware and network profiles: pinas-profile/1 JSON files, loaded by shipped name or by path. */
+#define _GNU_SOURCE
+#include "cost_internal.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const cpu_prim_names[CPU_N_PRIM] = {"relu", "poly", "patch_relu", "maxpool", "linear", "local"};
+
+const char *pinas_cost_profile_dir(void)
+{
+    static char buf[4096];
+    const char *env = getenv("PINAS_PROFILE_DIR");
+    if (env && *env) return env;
+    snprintf(buf, sizeof buf, "%s/latency_model/profiles", PINAS_SOURCE_DIR);
+    return buf;
+}
+
+/* Names of the shipped profiles of a kind class (hardware: 1, network: 0), for did-you-mean. */
+static int shipped_names(int hardware, char names[][64], int max)
+{
+    DIR *d = opendir(pinas_cost_profile_dir());
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0 || l - 5 >= 64) continue;
+        char *path = pinas_path_join(pinas_cost_profile_dir(), e->d_name);
+        char *text = NULL;
+        FILE *f = path ? fopen(path, "r") : NULL;
+        if (f) {
+            text = calloc(1, 1 << 16);
+            if (text && fread(text, 1, (1 << 16) - 1, f) == 0) text[0] = 0;
+            fclose(f);
+        }
+        free(path);
+        int is_net = text && strstr(text, "\"network\"") != NULL;
+        free(text);
+        if (is_net == !hardware) {
+            memcpy(names[n], e->d_name, l - 5);
+            names[n][l - 5] = 0;
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Resolves a name or a path and parses the file. *where_out: new string naming the file. */
+static pinas_status load_profile_json(pinas_ctx *ctx, const char *spec, int hardware, cJSON **out, char **where_out)
+{
+    *out = NULL;
+    *where_out = NULL;
+    if (!spec || !*spec) return pinas_error(ctx, PINAS_EINVAL, "empty %s profile name", hardware ? "hardware" : "network");
+    size_t l = strlen(spec);
+    int is_path = strchr(spec, '/') != NULL || (l > 5 && strcmp(spec + l - 5, ".json") == 0);
+    char *path;
+    if (is_path) {
+        path = pinas_strdup(spec);
+    } else {
+        char *file = pinas_strfmt("%s.json", spec);
+        path = file ? pinas_path_join(pinas_cost_profile_dir(), file) : NULL;
+        free(file);
+    }
+    if (!path) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!is_path && !pinas_path_exists(path)) {
+        char names[32][64];
+        int n = shipped_names(hardware, names, 32);
+        const char *ptrs[32];
+        char list[1024] = "";
+        for (int i = 0; i < n; i++) {
+            ptrs[i] = names[i];
+            size_t k = strlen(list);
+            snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+        }
+        const char *dym = pinas_did_you_mean(spec, ptrs, n);
+        pinas_status s = pinas_error(ctx, PINAS_EINVAL, "unknown %s profile \"%s\"%s%s%s (shipped: %s; or give a path to a %s JSON file)",
+                                     hardware ? "hardware" : "network", spec, dym ? " (did you mean \"" : "", dym ? dym : "",
+                                     dym ? "\"?)" : "", n ? list : "none found", PINAS_PROFILE_FORMAT);
+        free(path);
+        return s;
+    }
+    pinas_status s = pinas_json_load(ctx, path, out);
+    if (s) {
+        free(path);
+        return s;
+    }
+    *where_out = path;
+    return PINAS_OK;
+}
+
+static pinas_status check_header(pinas_ctx *ctx, const cJSON *j, const char *where, const char **kind, const char **name)
+{
+    if (!cJSON_IsObject(j)) return pinas_error(ctx, PINAS_EFORMAT, "%s: expected a JSON object", where);
+    const char *fmt;
+    pinas_status s = pinas_json_get_str(ctx, j, where, "", "format", &fmt);
+    if (s) return s;
+    if (strcmp(fmt, PINAS_PROFILE_FORMAT) != 0)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: format: expected \"%s\", got \"%s\"", where, PINAS_PROFILE_FORMAT, fmt);
+    if ((s = pinas_json_get_str(ctx, j, where, "", "kind", kind))) return s;
+    if ((s = pinas_json_get_str(ctx, j, where, "", "name", name))) return s;
+    if (strlen(*name) >= 64 || !**name) return pinas_error(ctx, PINAS_EINVAL, "%s: name: expected 1 to 63 characters", where);
+    return PINAS_OK;
+}
+
+/* ------------------------------------------------------------------ hardware */
+
+static pinas_status read_ab(pinas_ctx *ctx, const cJSON *obj, const char *where, const char *path, double *a, double *b)
+{
+    pinas_status s = pinas_json_get_num(ctx, obj, where, path, "a", -1e9, 1e9, a);
+    if (!s) s = pinas_json_get_num(ctx, obj, where, path, "b", 0, 1e9, b);
+    return s;
+}
+
+static pinas_status parse_cpu(pinas_ctx *ctx, const cJSON *j, const char *where, cpu_params *cp)
+{
+    const cJSON *prims = cJSON_GetObjectItemCaseSensitive(j, "primitives");
+    if (!cJSON_IsObject(prims)) return pinas_error(ctx, PINAS_EFORMAT, "%s: primitives: expected an object with %s, ...", where, cpu_prim_names[0]);
+    for (int k = 0; k < CPU_N_PRIM; k++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(prims, cpu_prim_names[k]);
+        char *path = pinas_strfmt("primitives.%s", cpu_prim_names[k]);
+        if (!cJSON_IsObject(o)) {
+            pinas_status s = pinas_error(ctx, PINAS_EFORMAT, "%s: %s: missing (expected {\"a\": seconds, \"b\": seconds per unit})", where, path);
+            free(path);
+            return s;
+        }
+        cp->r2[k] = NAN;
+        pinas_status s = read_ab(ctx, o, where, path, &cp->a[k], &cp->b[k]);
+        if (!s) s = pinas_json_get_num_opt(ctx, o, where, path, "r2", -1e9, 1, &cp->r2[k]);
+        free(path);
+        if (s) return s;
+    }
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offline");
+    if (!cJSON_IsObject(off)) return pinas_error(ctx, PINAS_EFORMAT, "%s: offline: expected {\"aes_blocks_per_s\", \"ring_macs_per_s\"}", where);
+    pinas_status s = pinas_json_get_num(ctx, off, where, "offline", "aes_blocks_per_s", 1, 1e15, &cp->aes_blocks_per_s);
+    if (!s) s = pinas_json_get_num(ctx, off, where, "offline", "ring_macs_per_s", 1, 1e15, &cp->ring_macs_per_s);
+    return s;
+}
+
+static pinas_status parse_fpga(pinas_ctx *ctx, const cJSON *j, const char *where, pinas_fpga_params *b)
+{
+    double mhz, dsp, dpm, aes, cmp, lanes, onchip, ddr, host;
+    int overlap = 1;
+    pinas_status s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "clock_mhz", 1, 1e5, &mhz))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "dsp", 1, 1e7, &dsp))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "dsp_util", 1e-3, 1, &b->dsp_util))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "dsp_per_mac", 1, 1e4, &dpm))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "aes_cores", 1, 1e5, &aes))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "cmp_units", 1, 1e6, &cmp))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "elem_lanes", 1, 1e6, &lanes))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "onchip_mb", 0, 1e6, &onchip))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "ddr_gb_per_s", 1e-3, 1e5, &ddr))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "host_gb_per_s", 1e-3, 1e5, &host))) return s;
+    if ((s = pinas_json_get_num(ctx, j, where, "", "pipeline_cycles", 0, 1e9, &b->pipeline_cycles))) return s;
+    if ((s = pinas_json_get_bool_opt(ctx, j, where, "", "overlap", &overlap))) return s;
+    b->clock_hz = mhz * 1e6;
+    b->dsp = (int)dsp;
+    b->dsp_per_mac = (int)dpm;
+    b->aes_cores = (int)aes;
+    b->cmp_units = (int)cmp;
+    b->elem_lanes = (int)lanes;
+    b->onchip_bytes = onchip * 1e6;
+    b->ddr_Bps = ddr * 1e9;
+    b->host_Bps = host * 1e9;
+    b->overlap = overlap;
+    return PINAS_OK;
+}
+
+static pinas_status parse_pasnet(pinas_ctx *ctx, const cJSON *j, const char *where, pasnet_params *p)
+{
+    const char *keys[3] = {"relu", "poly", "avgpool"};
+    double *dst[3][2] = {{&p->relu_a, &p->relu_b}, {&p->poly_a, &p->poly_b}, {&p->avgpool_a, &p->avgpool_b}};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        if (!cJSON_IsObject(o)) return pinas_error(ctx, PINAS_EFORMAT, "%s: %s: expected {\"a\": per call, \"b\": per element}", where, keys[k]);
+        pinas_status s = read_ab(ctx, o, where, keys[k], dst[k][0], dst[k][1]);
+        if (s) return s;
+    }
+    pinas_status s = pinas_json_get_num(ctx, j, where, "", "maxpool_factor", 0, 1e6, &p->maxpool_factor);
+    if (!s) s = pinas_json_get_num(ctx, j, where, "", "unit_s", 1e-15, 1e3, &p->unit_s);
+    return s;
+}
+
+pinas_status pinas_cost_hw_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_cost_hw **out)
+{
+    *out = NULL;
+    const char *kind, *name;
+    pinas_status s = check_header(ctx, json, where, &kind, &name);
+    if (s) return s;
+    pinas_cost_hw *hw = calloc(1, sizeof *hw);
+    if (!hw) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    snprintf(hw->name, sizeof hw->name, "%s", name);
+    if (strcmp(kind, "cpu") == 0) {
+        hw->kind = PINAS_HW_CPU;
+        s = parse_cpu(ctx, json, where, &hw->cpu);
+    } else if (strcmp(kind, "fpga") == 0) {
+        hw->kind = PINAS_HW_FPGA;
+        s = parse_fpga(ctx, json, where, &hw->fpga);
+    } else if (strcmp(kind, "pasnet") == 0) {
+        hw->kind = PINAS_HW_PASNET;
+        s = parse_pasnet(ctx, json, where, &hw->pasnet);
+    } else if (strcmp(kind, "network") == 0) {
+        s = pinas_error(ctx, PINAS_EINVAL, "%s: is a network profile; a hardware profile (kind cpu, fpga or pasnet) is needed here", where);
+    } else {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: kind: expected \"cpu\", \"fpga\" or \"pasnet\", got \"%s\"", where, kind);
+    }
+    if (!s) {
+        hw->json = cJSON_Duplicate(json, 1);
+        if (!hw->json) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    if (s) {
+        pinas_cost_hw_free(hw);
+        return s;
+    }
+    *out = hw;
+    return PINAS_OK;
+}
+
+pinas_status pinas_cost_hw_load(pinas_ctx *ctx, const char *name_or_path, pinas_cost_hw **out)
+{
+    cJSON *j;
+    char *where;
+    *out = NULL;
+    pinas_status s = load_profile_json(ctx, name_or_path, 1, &j, &where);
+    if (s) return s;
+    s = pinas_cost_hw_from_json(ctx, j, where, out);
+    cJSON_Delete(j);
+    free(where);
+    return s;
+}
+
+cJSON *pinas_cost_hw_to_json(const pinas_cost_hw *hw) { return cJSON_Duplicate(hw->json, 1); }
+
+void pinas_cost_hw_free(pinas_cost_hw *hw)
+{
+    if (!hw) return;
+    cJSON_Delete(hw->json);
+    free(hw);
+}
+
+const char *pinas_cost_hw_name(const pinas_cost_hw *hw) { return hw->name; }
+pinas_hw_kind pinas_cost_hw_kind(const pinas_cost_hw *hw) { return hw->kind; }
+
+pinas_status pinas_cost_hw_fpga_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_fpga_params *out)
+{
+    if (hw->kind != PINAS_HW_FPGA) return pinas_error(ctx, PINAS_EINVAL, "hardware profile %s is not an fpga profile", hw->name);
+    *out = hw->fpga;
+    return PINAS_OK;
+}
+
+pinas_status pinas_cost_hw_fpga_create(pinas_ctx *ctx, const char *name, const pinas_fpga_params *b, pinas_cost_hw **out)
+{
+    *out = NULL;
+    if (!(b->clock_hz > 0) || b->dsp < 1 || !(b->dsp_util > 0) || b->dsp_per_mac < 1 || b->aes_cores < 1 || b->cmp_units < 1 ||
+        b->elem_lanes < 1 || !(b->ddr_Bps > 0) || !(b->host_Bps > 0) || b->onchip_bytes < 0 || b->pipeline_cycles < 0)
+        return pinas_error(ctx, PINAS_EINVAL, "fpga profile %s: every board parameter must be positive", name);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", PINAS_PROFILE_FORMAT);
+    cJSON_AddStringToObject(j, "kind", "fpga");
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddNumberToObject(j, "clock_mhz", b->clock_hz / 1e6);
+    cJSON_AddNumberToObject(j, "dsp", b->dsp);
+    cJSON_AddNumberToObject(j, "dsp_util", b->dsp_util);
+    cJSON_AddNumberToObject(j, "dsp_per_mac", b->dsp_per_mac);
+    cJSON_AddNumberToObject(j, "aes_cores", b->aes_cores);
+    cJSON_AddNumberToObject(j, "cmp_units", b->cmp_units);
+    cJSON_AddNumberToObject(j, "elem_lanes", b->elem_lanes);
+    cJSON_AddNumberToObject(j, "onchip_mb", b->onchip_bytes / 1e6);
+    cJSON_AddNumberToObject(j, "ddr_gb_per_s", b->ddr_Bps / 1e9);
+    cJSON_AddNumberToObject(j, "host_gb_per_s", b->host_Bps / 1e9);
+    cJSON_AddNumberToObject(j, "pipeline_cycles", b->pipeline_cycles);
+    cJSON_AddBoolToObject(j, "overlap", b->overlap);
+    pinas_status s = pinas_cost_hw_from_json(ctx, j, name, out);
+    cJSON_Delete(j);
+    if (!s) (*out)->fpga = *b; /* exact values, not the ones rounded through MHz/MB */
+    return s;
+}
+
+/* ------------------------------------------------------------------ network */
+
+pinas_status pinas_cost_link_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_cost_link **out)
+{
+    *out = NULL;
+    const char *kind, *name;
+    pinas_status s = check_header(ctx, json, where, &kind, &name);
+    if (s) return s;
+    if (strcmp(kind, "network") != 0)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: kind: expected \"network\", got \"%s\" (a hardware profile?)", where, kind);
+    double mbps, rtt_ms;
+    if ((s = pinas_json_get_num(ctx, json, where, "", "bandwidth_mbit_per_s", 1e-6, 1e9, &mbps))) return s;
+    if ((s = pinas_json_get_num(ctx, json, where, "", "rtt_ms", 0, 1e6, &rtt_ms))) return s;
+    s = pinas_cost_link_create(ctx, name, mbps * 1e6 / 8, rtt_ms * 1e-3, out);
+    if (s) return s;
+    cJSON_Delete((*out)->json);
+    (*out)->json = cJSON_Duplicate(json, 1);
+    if (!(*out)->json) {
+        pinas_cost_link_free(*out);
+        *out = NULL;
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    return PINAS_OK;
+}
+
+pinas_status pinas_cost_link_create(pinas_ctx *ctx, const char *name, double bandwidth_Bps, double rtt_s, pinas_cost_link **out)
+{
+    *out = NULL;
+    if (!name || !*name || strlen(name) >= 64) return pinas_error(ctx, PINAS_EINVAL, "network profile: name must have 1 to 63 characters");
+    if (!(bandwidth_Bps > 0) || !isfinite(bandwidth_Bps))
+        return pinas_error(ctx, PINAS_EINVAL, "network profile %s: bandwidth must be positive, got %g B/s", name, bandwidth_Bps);
+    if (!(rtt_s >= 0) || !isfinite(rtt_s)) return pinas_error(ctx, PINAS_EINVAL, "network profile %s: RTT must be >= 0, got %g s", name, rtt_s);
+    pinas_cost_link *l = calloc(1, sizeof *l);
+    if (!l) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->bandwidth = bandwidth_Bps;
+    l->rtt = rtt_s;
+    l->json = cJSON_CreateObject();
+    cJSON_AddStringToObject(l->json, "format", PINAS_PROFILE_FORMAT);
+    cJSON_AddStringToObject(l->json, "kind", "network");
+    cJSON_AddStringToObject(l->json, "name", name);
+    cJSON_AddNumberToObject(l->json, "bandwidth_mbit_per_s", bandwidth_Bps * 8 / 1e6);
+    cJSON_AddNumberToObject(l->json, "rtt_ms", rtt_s * 1e3);
+    *out = l;
+    return PINAS_OK;
+}
+
+pinas_status pinas_cost_link_load(pinas_ctx *ctx, const char *name_or_path, pinas_cost_link **out)
+{
+    cJSON *j;
+    char *where;
+    *out = NULL;
+    pinas_status s = load_profile_json(ctx, name_or_path, 0, &j, &where);
+    if (s) return s;
+    s = pinas_cost_link_from_json(ctx, j, where, out);
+    cJSON_Delete(j);
+    free(where);
+    return s;
+}
+
+cJSON *pinas_cost_link_to_json(const pinas_cost_link *l) { return cJSON_Duplicate(l->json, 1); }
+
+void pinas_cost_link_free(pinas_cost_link *l)
+{
+    if (!l) return;
+    cJSON_Delete(l->json);
+    free(l);
+}
+
+const char *pinas_cost_link_name(const pinas_cost_link *l) { return l->name; }
+double pinas_cost_link_bandwidth(const pinas_cost_link *l) { return l->bandwidth; }
+double pinas_cost_link_rtt(const pinas_cost_link *l) { return l->rtt; }

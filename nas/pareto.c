@@ -1,0 +1,443 @@
+/* Latency-accuracy Pareto fronts: dominance, hypervolume, sets of candidates from run dirs, JSON and CSV. */
+#define _GNU_SOURCE
+#include "nas_internal.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pinas_pareto_front(const double *lat, const double *acc, int n, int *nondom)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        int dominated = isnan(lat[i]) || isnan(acc[i]);
+        for (int j = 0; j < n && !dominated; j++) {
+            if (j == i || isnan(lat[j]) || isnan(acc[j])) continue;
+            if (lat[j] <= lat[i] && acc[j] >= acc[i] && (lat[j] < lat[i] || acc[j] > acc[i])) dominated = 1;
+        }
+        nondom[i] = !dominated;
+        count += !dominated;
+    }
+    return count;
+}
+
+typedef struct {
+    double lat, acc;
+} xy;
+
+static int by_lat_then_acc_desc(const void *a, const void *b)
+{
+    const xy *p = a, *q = b;
+    if (p->lat != q->lat) return p->lat < q->lat ? -1 : 1;
+    if (p->acc != q->acc) return p->acc > q->acc ? -1 : 1;
+    return 0;
+}
+
+double pinas_pareto_hypervolume(const double *lat, const double *acc, int n, double ref_lat, double ref_acc)
+{
+    if (n <= 0) return 0;
+    xy *pts = malloc((size_t)n * sizeof *pts);
+    if (!pts) return NAN;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(lat[i]) && !isnan(acc[i]) && lat[i] < ref_lat && acc[i] > ref_acc) pts[m++] = (xy){lat[i], acc[i]};
+    qsort(pts, (size_t)m, sizeof *pts, by_lat_then_acc_desc);
+    /* Sweeping by latency, each point that beats the best accuracy so far adds the strip between the
+     * two accuracies, from its latency to the reference. */
+    double hv = 0, best = ref_acc;
+    for (int i = 0; i < m; i++) {
+        if (pts[i].acc <= best) continue;
+        hv += (ref_lat - pts[i].lat) * (pts[i].acc - best);
+        best = pts[i].acc;
+    }
+    free(pts);
+    return hv;
+}
+
+/* ------------------------------------------------------------ sets */
+
+pinas_pareto *pinas_pareto_create(void)
+{
+    pinas_pareto *p = calloc(1, sizeof *p);
+    if (p) p->hv = NAN;
+    return p;
+}
+
+static void item_clear(pareto_item *it)
+{
+    free(it->label);
+    free(it->run);
+    free(it->kind);
+    free(it->sweep);
+    free(it->dir);
+    cJSON_Delete(it->metrics);
+}
+
+void pinas_pareto_free(pinas_pareto *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) item_clear(&p->items[i]);
+    free(p->items);
+    free(p->hw);
+    free(p->net);
+    free(p->metric);
+    free(p);
+}
+
+int pinas_pareto_count(const pinas_pareto *p) { return p ? p->n : 0; }
+
+const pinas_pareto_entry *pinas_pareto_get(const pinas_pareto *p, int i)
+{
+    if (!p || i < 0 || i >= p->n) return NULL;
+    return &p->items[i].e;
+}
+
+double pinas_pareto_hv(const pinas_pareto *p, double *ref_lat_ms, int *n_front)
+{
+    if (ref_lat_ms) *ref_lat_ms = p->ref_lat;
+    if (n_front) *n_front = p->n_front;
+    return p->hv;
+}
+
+/* "lambda=0.5" / "target=3ms" from the metrics' "sweep" object; "" when absent. */
+static char *sweep_label(const cJSON *sweep)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(sweep, "lambda");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(sweep, "target_ms");
+    if (cJSON_IsNumber(l)) return pinas_strfmt("lambda=%g", l->valuedouble);
+    if (cJSON_IsNumber(t)) return pinas_strfmt("target=%gms", t->valuedouble);
+    return pinas_strdup("");
+}
+
+pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJSON *m, const char *where, const char *dir)
+{
+    pinas_status s;
+    const char *fmt, *run, *kind;
+    if ((s = pinas_json_get_str(ctx, m, where, "", "format", &fmt))) return s;
+    if (strcmp(fmt, PINAS_METRICS_FORMAT) != 0)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: format: \"%s\" is not supported (expected \"%s\")", where, fmt, PINAS_METRICS_FORMAT);
+    if ((s = pinas_json_get_str(ctx, m, where, "", "run", &run))) return s;
+    if ((s = pinas_json_get_str(ctx, m, where, "", "kind", &kind))) return s;
+    if (strcmp(kind, "candidate") && strcmp(kind, "all-relu") && strcmp(kind, "all-poly"))
+        return pinas_error(ctx, PINAS_EINVAL, "%s: kind: expected \"candidate\", \"all-relu\" or \"all-poly\", got \"%s\"", where, kind);
+    int64_t k = -1, relu = 0;
+    if ((s = pinas_json_get_int_opt(ctx, m, where, "", "k", -1, 1 << 20, &k))) return s;
+    if (!strcmp(kind, "candidate") && k < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: k: a candidate needs its index", where);
+    double acc, onb = 0, offb = 0;
+    if ((s = pinas_json_get_num(ctx, m, where, "", "accuracy", 0, 1, &acc))) return s;
+    if ((s = pinas_json_get_int(ctx, m, where, "", "relu_count", 0, INT64_MAX, &relu))) return s;
+    if ((s = pinas_json_get_num_opt(ctx, m, where, "", "online_bytes", 0, INFINITY, &onb))) return s;
+    if ((s = pinas_json_get_num_opt(ctx, m, where, "", "preprocessing_bytes", 0, INFINITY, &offb))) return s;
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(m, "latency");
+    if (lat && !cJSON_IsObject(lat))
+        return pinas_error(ctx, PINAS_EINVAL, "%s: latency: expected an object {\"hw/net\": {\"online_ms\", \"offline_ms\"}}", where);
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        pareto_item *items = realloc(p->items, (size_t)cap * sizeof *items);
+        if (!items) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        p->items = items;
+        p->cap = cap;
+    }
+    pareto_item *it = &p->items[p->n];
+    memset(it, 0, sizeof *it);
+    it->run = pinas_strdup(run);
+    it->kind = pinas_strdup(kind);
+    it->label = k >= 0 ? pinas_strfmt("%s/%lld", run, (long long)k) : pinas_strfmt("%s/%s", run, kind);
+    it->sweep = sweep_label(cJSON_GetObjectItemCaseSensitive(m, "sweep"));
+    it->dir = pinas_strdup(dir ? dir : "");
+    it->metrics = cJSON_Duplicate(m, 1);
+    if (!it->run || !it->kind || !it->label || !it->sweep || !it->dir || !it->metrics) {
+        item_clear(it);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    /* Two runs may share a name; the label must still tell their entries apart. */
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->items[i].label, it->label)) {
+            char *l = pinas_strfmt("%s#%d", it->label, p->n);
+            free(it->label);
+            it->label = l;
+            break;
+        }
+    it->e = (pinas_pareto_entry){.label = it->label, .run = it->run, .kind = it->kind, .k = (int)k, .sweep = it->sweep,
+                                 .dir = it->dir, .accuracy = acc, .relu_count = relu, .online_bytes = onb,
+                                 .offline_bytes = offb, .online_ms = NAN, .offline_ms = NAN, .latency_ms = NAN};
+    p->n++;
+    p->hv = NAN;
+    return PINAS_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Subdirectory names of dir, sorted numerically when they are numbers (candidates) else by name. */
+static int list_subdirs(const char *dir, char ***out)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nn = realloc(names, (size_t)cap * sizeof *nn);
+            if (!nn) break;
+            names = nn;
+        }
+        /* Zero-padded keys make the numeric candidates sort as numbers. */
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        names[n++] = *end ? pinas_strfmt("~%s", e->d_name) : pinas_strfmt("%012ld%s", v, e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        char *orig = pinas_strdup(names[i][0] == '~' ? names[i] + 1 : names[i] + 12);
+        free(names[i]);
+        names[i] = orig;
+    }
+    *out = names;
+    return n;
+}
+
+pinas_status pinas_pareto_load_run(pinas_ctx *ctx, pinas_pareto *p, const char *run_dir)
+{
+    static const char *const sub[] = {"candidates", "baselines"};
+    int n_cand = 0;
+    pinas_status s = PINAS_OK;
+    for (int g = 0; g < 2 && !s; g++) {
+        char *parent = pinas_path_join(run_dir, sub[g]);
+        char **names;
+        int n = list_subdirs(parent, &names);
+        for (int i = 0; i < n; i++) {
+            char *dir = pinas_path_join(parent, names[i]);
+            char *mp = pinas_path_join(dir, "metrics.json");
+            if (!s && pinas_path_exists(mp)) {
+                cJSON *m;
+                if (!(s = pinas_json_load(ctx, mp, &m))) {
+                    s = pinas_pareto_add_metrics(ctx, p, m, mp, dir);
+                    cJSON_Delete(m);
+                    n_cand += g == 0 && !s;
+                }
+            }
+            free(mp);
+            free(dir);
+            free(names[i]);
+        }
+        free(names);
+        free(parent);
+    }
+    if (!s && n_cand == 0)
+        s = pinas_error(ctx, PINAS_EINVAL, "%s: no candidates/<k>/metrics.json (not a finished search run dir?)", run_dir);
+    return s;
+}
+
+/* Looks up metrics.latency["hw/net"]; 0 when found. */
+static int find_latency(const cJSON *metrics, const char *key, double *on, double *off)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(metrics, "latency"), key);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(l, "online_ms"), *b = cJSON_GetObjectItemCaseSensitive(l, "offline_ms");
+    if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b)) return -1;
+    *on = a->valuedouble;
+    *off = b->valuedouble;
+    return 0;
+}
+
+pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *hw, const char *net, const char *metric)
+{
+    if (!p->n) return pinas_error(ctx, PINAS_EINVAL, "no candidates to compare");
+    int total = 0;
+    if (!strcmp(metric, "total")) total = 1;
+    else if (strcmp(metric, "online") != 0) return pinas_error(ctx, PINAS_EINVAL, "metric: expected \"online\" or \"total\", got \"%s\"", metric);
+    char *key = pinas_strfmt("%s/%s", hw, net);
+    pinas_status s = PINAS_OK;
+    for (int i = 0; i < p->n && !s; i++) {
+        pareto_item *it = &p->items[i];
+        double on = NAN, off = NAN;
+        if (find_latency(it->metrics, key, &on, &off)) {
+            /* Not priced under this pair when the run was made: price its net now. */
+            if (!it->dir[0] || !nas_price_model_dir) {
+                s = pinas_error(ctx, PINAS_EINVAL, "%s: no latency under %s and no model dir to price", it->label, key);
+                break;
+            }
+            cJSON *lat = NULL;
+            if ((s = nas_price_model_dir(ctx, it->dir, hw, net, &lat))) {
+                s = pinas_error_prefix(ctx, s, "%s: pricing under %s", it->label, key);
+                break;
+            }
+            cJSON *all = cJSON_GetObjectItemCaseSensitive(it->metrics, "latency");
+            if (!all) all = cJSON_AddObjectToObject(it->metrics, "latency");
+            cJSON_AddItemToObject(all, key, lat);
+            if (find_latency(it->metrics, key, &on, &off)) s = pinas_error(ctx, PINAS_EINTERNAL, "%s: pricing gave no latency", it->label);
+        }
+        it->e.online_ms = on;
+        it->e.offline_ms = off;
+        it->e.latency_ms = total ? on + off : on;
+    }
+    free(key);
+    if (s) return s;
+    const int n = p->n;
+    double *lat = calloc((size_t)n, sizeof *lat), *acc = calloc((size_t)n, sizeof *acc);
+    int *nd = calloc((size_t)n, sizeof *nd);
+    if (!lat || !acc || !nd) {
+        free(lat);
+        free(acc);
+        free(nd);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    double maxlat = 0;
+    for (int i = 0; i < n; i++) {
+        lat[i] = p->items[i].e.latency_ms;
+        acc[i] = p->items[i].e.accuracy;
+        if (lat[i] > maxlat) maxlat = lat[i];
+    }
+    p->n_front = pinas_pareto_front(lat, acc, n, nd);
+    for (int i = 0; i < n; i++) p->items[i].e.nondominated = nd[i];
+    /* A reference a little beyond the slowest point keeps that point's contribution non-zero. */
+    p->ref_lat = maxlat * 1.05;
+    p->hv = pinas_pareto_hypervolume(lat, acc, n, p->ref_lat, 0.0);
+    free(lat);
+    free(acc);
+    free(nd);
+    free(p->hw);
+    free(p->net);
+    free(p->metric);
+    p->hw = pinas_strdup(hw);
+    p->net = pinas_strdup(net);
+    p->metric = pinas_strdup(metric);
+    return PINAS_OK;
+}
+
+cJSON *pinas_pareto_to_json(const pinas_pareto *p)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", PINAS_PARETO_FORMAT);
+    cJSON *prof = cJSON_AddObjectToObject(j, "profile");
+    cJSON_AddStringToObject(prof, "hw", p->hw ? p->hw : "");
+    cJSON_AddStringToObject(prof, "net", p->net ? p->net : "");
+    cJSON_AddStringToObject(prof, "metric", p->metric ? p->metric : "");
+    cJSON *hv = cJSON_AddObjectToObject(j, "hypervolume");
+    cJSON_AddItemToObject(hv, "value", isnan(p->hv) ? cJSON_CreateNull() : cJSON_CreateNumber(p->hv));
+    cJSON_AddStringToObject(hv, "units", "accuracy x ms");
+    cJSON_AddNumberToObject(hv, "ref_latency_ms", p->ref_lat);
+    cJSON_AddNumberToObject(hv, "ref_accuracy", 0);
+    cJSON_AddItemToObject(hv, "normalized", isnan(p->hv) || p->ref_lat <= 0 ? cJSON_CreateNull() : cJSON_CreateNumber(p->hv / p->ref_lat));
+    cJSON_AddNumberToObject(j, "n_front", p->n_front);
+    cJSON *arr = cJSON_AddArrayToObject(j, "entries");
+    for (int i = 0; i < p->n; i++) {
+        const pareto_item *it = &p->items[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "label", it->label);
+        cJSON_AddStringToObject(o, "run", it->run);
+        cJSON_AddStringToObject(o, "kind", it->kind);
+        if (it->e.k >= 0) cJSON_AddNumberToObject(o, "k", it->e.k);
+        cJSON *sw = cJSON_GetObjectItemCaseSensitive(it->metrics, "sweep");
+        if (sw) cJSON_AddItemToObject(o, "sweep", cJSON_Duplicate(sw, 1));
+        cJSON_AddStringToObject(o, "dir", it->dir);
+        cJSON_AddNumberToObject(o, "accuracy", it->e.accuracy);
+        cJSON_AddNumberToObject(o, "relu_count", (double)it->e.relu_count);
+        cJSON_AddNumberToObject(o, "online_bytes", it->e.online_bytes);
+        cJSON_AddNumberToObject(o, "preprocessing_bytes", it->e.offline_bytes);
+        if (!isnan(it->e.latency_ms)) cJSON_AddNumberToObject(o, "latency_ms", it->e.latency_ms);
+        cJSON *lat = cJSON_GetObjectItemCaseSensitive(it->metrics, "latency");
+        cJSON_AddItemToObject(o, "latency", lat ? cJSON_Duplicate(lat, 1) : cJSON_CreateObject());
+        cJSON_AddBoolToObject(o, "nondominated", it->e.nondominated);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return j;
+}
+
+/* The union of latency keys over the set, in first-seen order. Returns the count; keys borrowed. */
+static int latency_keys(const pinas_pareto *p, const char **keys, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->n; i++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p->items[i].metrics, "latency"))
+        {
+            int seen = 0;
+            for (int q = 0; q < n; q++) seen |= !strcmp(keys[q], e->string);
+            if (!seen && n < max) keys[n++] = e->string;
+        }
+    }
+    return n;
+}
+
+/* CSV fields never contain commas or quotes here, except labels a user chose: quote those. */
+static void csv_str(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+pinas_status pinas_pareto_write_csv(pinas_ctx *ctx, const pinas_pareto *p, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    const char *keys[64];
+    int nk = latency_keys(p, keys, 64);
+    fprintf(f, "label,run,kind,k,sweep,accuracy,relu_count,online_bytes,preprocessing_bytes");
+    for (int q = 0; q < nk; q++) {
+        fputc(',', f);
+        char *c = pinas_strfmt("%s online_ms", keys[q]);
+        csv_str(f, c);
+        free(c);
+        fputc(',', f);
+        c = pinas_strfmt("%s offline_ms", keys[q]);
+        csv_str(f, c);
+        free(c);
+    }
+    fprintf(f, ",latency_ms,nondominated\n");
+    for (int i = 0; i < p->n; i++) {
+        const pareto_item *it = &p->items[i];
+        csv_str(f, it->label);
+        fputc(',', f);
+        csv_str(f, it->run);
+        fprintf(f, ",%s,", it->kind);
+        if (it->e.k >= 0) fprintf(f, "%d", it->e.k);
+        fputc(',', f);
+        csv_str(f, it->sweep);
+        fprintf(f, ",%.6f,%lld,%.0f,%.0f", it->e.accuracy, (long long)it->e.relu_count, it->e.online_bytes, it->e.offline_bytes);
+        for (int q = 0; q < nk; q++) {
+            double on, off;
+            if (find_latency(it->metrics, keys[q], &on, &off)) fprintf(f, ",,");
+            else fprintf(f, ",%.6g,%.6g", on, off);
+        }
+        if (isnan(it->e.latency_ms)) fprintf(f, ",,%d\n", it->e.nondominated);
+        else fprintf(f, ",%.6g,%d\n", it->e.latency_ms, it->e.nondominated);
+    }
+    fclose(f);
+    pinas_status s = pinas_file_write_atomic(ctx, path, buf, len, 0644);
+    free(buf);
+    return s;
+}
+
+pinas_status pinas_pareto_save(pinas_ctx *ctx, const pinas_pareto *p, const char *dir, const char *title)
+{
+    pinas_status s = pinas_mkdir_p(ctx, dir);
+    if (s) return s;
+    char *jp = pinas_path_join(dir, "pareto.json"), *cp = pinas_path_join(dir, "pareto.csv");
+    char *sp = pinas_path_join(dir, "pareto.svg"), *pp = pinas_path_join(dir, "pareto.png");
+    cJSON *j = pinas_pareto_to_json(p);
+    s = pinas_json_save(ctx, jp, j);
+    cJSON_Delete(j);
+    if (!s) s = pinas_pareto_write_csv(ctx, p, cp);
+    if (!s) s = pinas_pareto_plot(ctx, p, title, sp, pp);
+    free(jp);
+    free(cp);
+    free(sp);
+    free(pp);
+    return s;
+}

@@ -1,0 +1,338 @@
+/* The latency-accuracy plot of a Pareto set, drawn with cairo into SVG and PNG. */
+#define _GNU_SOURCE
+#include "nas_internal.h"
+
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PLOT_W 900.0
+#define PLOT_H 600.0
+#define M_LEFT 86.0
+#define M_RIGHT 30.0
+#define M_TOP 56.0
+#define M_BOTTOM 72.0
+
+typedef struct {
+    double x0, x1, y0, y1; /* data ranges (latency ms, accuracy %) */
+    int logx;
+} axes;
+
+static double px(const axes *a, double lat)
+{
+    double w = PLOT_W - M_LEFT - M_RIGHT;
+    double t = a->logx ? (log10(lat) - log10(a->x0)) / (log10(a->x1) - log10(a->x0)) : (lat - a->x0) / (a->x1 - a->x0);
+    return M_LEFT + t * w;
+}
+
+static double py(const axes *a, double acc_pct)
+{
+    double h = PLOT_H - M_TOP - M_BOTTOM;
+    return PLOT_H - M_BOTTOM - (acc_pct - a->y0) / (a->y1 - a->y0) * h;
+}
+
+/* 1, 2 or 5 times a power of ten, near x. */
+static double nice_step(double x)
+{
+    double e = pow(10, floor(log10(x))), f = x / e;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * e;
+}
+
+static void text_at(cairo_t *cr, double x, double y, const char *s, double ax, double ay)
+{
+    cairo_text_extents_t te;
+    cairo_text_extents(cr, s, &te);
+    cairo_move_to(cr, x - te.width * ax - te.x_bearing, y - te.height * ay - te.y_bearing);
+    cairo_show_text(cr, s);
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+    if (fabs(v) < 1e-12) v = 0;
+    snprintf(buf, n, "%g", v);
+}
+
+static void marker(cairo_t *cr, const char *kind, double x, double y, int front)
+{
+    cairo_new_path(cr); /* text leaves a current point; an arc would draw a line from it */
+    if (!strcmp(kind, "all-relu")) {
+        cairo_rectangle(cr, x - 6.5, y - 6.5, 13, 13);
+        cairo_set_source_rgb(cr, 0.84, 0.15, 0.16);
+        cairo_fill_preserve(cr);
+    } else if (!strcmp(kind, "all-poly")) {
+        cairo_move_to(cr, x, y - 8);
+        cairo_line_to(cr, x + 7.5, y + 5.5);
+        cairo_line_to(cr, x - 7.5, y + 5.5);
+        cairo_close_path(cr);
+        cairo_set_source_rgb(cr, 0.17, 0.63, 0.17);
+        cairo_fill_preserve(cr);
+    } else if (front) {
+        cairo_arc(cr, x, y, 6, 0, 2 * M_PI);
+        cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
+        cairo_fill_preserve(cr);
+    } else {
+        cairo_arc(cr, x, y, 4.5, 0, 2 * M_PI);
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
+        cairo_set_line_width(cr, 1.5);
+        cairo_stroke(cr);
+        return;
+    }
+    /* Points on the front get a dark ring, so a baseline on the front shows it too. */
+    cairo_set_source_rgb(cr, front ? 0.05 : 0.3, front ? 0.15 : 0.3, front ? 0.35 : 0.3);
+    cairo_set_line_width(cr, front ? 2.0 : 1.0);
+    cairo_stroke(cr);
+}
+
+static int by_latency(const void *a, const void *b, void *arg)
+{
+    const pareto_item *items = arg;
+    const pinas_pareto_entry *p = &items[*(const int *)a].e, *q = &items[*(const int *)b].e;
+    if (p->latency_ms != q->latency_ms) return p->latency_ms < q->latency_ms ? -1 : 1;
+    return p->accuracy > q->accuracy ? -1 : p->accuracy < q->accuracy;
+}
+
+static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
+{
+    axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
+    for (int i = 0; i < p->n; i++) {
+        const pinas_pareto_entry *e = &p->items[i].e;
+        a.x0 = fmin(a.x0, e->latency_ms);
+        a.x1 = fmax(a.x1, e->latency_ms);
+        a.y0 = fmin(a.y0, 100 * e->accuracy);
+        a.y1 = fmax(a.y1, 100 * e->accuracy);
+    }
+    /* A log axis when latencies span more than a decade and a half: all-ReLU vs all-poly nets
+     * often differ by 10-100x and a linear axis would crush the cheap end. */
+    a.logx = a.x0 > 0 && a.x1 / a.x0 > 30;
+    if (a.logx) {
+        a.x0 /= 1.25;
+        a.x1 *= 1.25;
+    } else {
+        double span = a.x1 - a.x0;
+        if (span <= 0) span = a.x1 > 0 ? a.x1 * 0.2 : 1;
+        a.x0 = fmax(0, a.x0 - 0.08 * span);
+        a.x1 += 0.08 * span;
+    }
+    double yspan = a.y1 - a.y0;
+    if (yspan < 2) yspan = 2;
+    a.y0 = fmax(0, a.y0 - 0.1 * yspan);
+    a.y1 = fmin(100, a.y1 + 0.12 * yspan);
+    if (a.y1 - a.y0 < 1) a.y0 = a.y1 - 1;
+
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    double L = M_LEFT, R = PLOT_W - M_RIGHT, T = M_TOP, B = PLOT_H - M_BOTTOM;
+
+    /* Grid and tick labels. */
+    char buf[64];
+    cairo_set_font_size(cr, 12);
+    double ystep = nice_step((a.y1 - a.y0) / 6);
+    for (double v = ceil(a.y0 / ystep) * ystep; v <= a.y1 + 1e-9; v += ystep) {
+        double y = py(&a, v);
+        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+        cairo_set_line_width(cr, 1);
+        cairo_move_to(cr, L, y);
+        cairo_line_to(cr, R, y);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        fmt_num(buf, sizeof buf, v);
+        text_at(cr, L - 8, y, buf, 1.0, 0.5);
+    }
+    if (a.logx) {
+        for (int d = (int)floor(log10(a.x0)); d <= (int)ceil(log10(a.x1)); d++)
+            for (int m = 1; m <= 9; m++) {
+                double v = m * pow(10, d);
+                if (v < a.x0 || v > a.x1) continue;
+                double x = px(&a, v);
+                int major = m == 1 || m == 2 || m == 5;
+                cairo_set_source_rgb(cr, major ? 0.88 : 0.95, major ? 0.88 : 0.95, major ? 0.88 : 0.95);
+                cairo_move_to(cr, x, T);
+                cairo_line_to(cr, x, B);
+                cairo_stroke(cr);
+                if (major) {
+                    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+                    fmt_num(buf, sizeof buf, v);
+                    text_at(cr, x, B + 8, buf, 0.5, 0.0);
+                }
+            }
+    } else {
+        double xstep = nice_step((a.x1 - a.x0) / 7);
+        for (double v = ceil(a.x0 / xstep) * xstep; v <= a.x1 + 1e-12; v += xstep) {
+            double x = px(&a, v);
+            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+            cairo_move_to(cr, x, T);
+            cairo_line_to(cr, x, B);
+            cairo_stroke(cr);
+            cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+            fmt_num(buf, sizeof buf, v);
+            text_at(cr, x, B + 8, buf, 0.5, 0.0);
+        }
+    }
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    cairo_set_line_width(cr, 1.2);
+    cairo_rectangle(cr, L, T, R - L, B - T);
+    cairo_stroke(cr);
+
+    /* Axis labels with units, and the title. */
+    cairo_set_font_size(cr, 14);
+    char *xl = pinas_strfmt("predicted %s latency per inference (ms), %s / %s%s", p->metric && !strcmp(p->metric, "total") ? "online + offline" : "online",
+                            p->hw ? p->hw : "?", p->net ? p->net : "?", a.logx ? ", log scale" : "");
+    text_at(cr, (L + R) / 2, PLOT_H - 18, xl, 0.5, 1.0);
+    free(xl);
+    cairo_save(cr);
+    cairo_translate(cr, 22, (T + B) / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    text_at(cr, 0, 0, "test accuracy (%)", 0.5, 0.5);
+    cairo_restore(cr);
+    cairo_set_font_size(cr, 16);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    text_at(cr, (L + R) / 2, 20, title && *title ? title : "latency-accuracy Pareto front", 0.5, 0.5);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    if (!isnan(p->hv)) {
+        cairo_set_font_size(cr, 11);
+        snprintf(buf, sizeof buf, "hypervolume %.4g (normalised %.3f), %d of %d on the front", p->hv,
+                 p->ref_lat > 0 ? p->hv / p->ref_lat : 0.0, p->n_front, p->n);
+        cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+        text_at(cr, (L + R) / 2, 40, buf, 0.5, 0.5);
+    }
+
+    /* The front as a staircase (what it attains), under the markers. */
+    int *order = malloc((size_t)p->n * sizeof *order), nf = 0;
+    if (order) {
+        for (int i = 0; i < p->n; i++)
+            if (p->items[i].e.nondominated) order[nf++] = i;
+        qsort_r(order, (size_t)nf, sizeof *order, by_latency, p->items);
+        cairo_save(cr);
+        cairo_rectangle(cr, L, T, R - L, B - T);
+        cairo_clip(cr);
+        if (nf > 0) {
+            /* Shade what the front dominates, up to the right edge. */
+            cairo_move_to(cr, px(&a, p->items[order[0]].e.latency_ms), B);
+            for (int q = 0; q < nf; q++) {
+                const pinas_pareto_entry *e = &p->items[order[q]].e;
+                cairo_line_to(cr, px(&a, e->latency_ms), py(&a, 100 * e->accuracy));
+                double xn = q + 1 < nf ? px(&a, p->items[order[q + 1]].e.latency_ms) : R;
+                cairo_line_to(cr, xn, py(&a, 100 * e->accuracy));
+            }
+            cairo_line_to(cr, R, B);
+            cairo_close_path(cr);
+            cairo_set_source_rgba(cr, 0.12, 0.47, 0.71, 0.08);
+            cairo_fill(cr);
+            for (int q = 0; q < nf; q++) {
+                const pinas_pareto_entry *e = &p->items[order[q]].e;
+                double x = px(&a, e->latency_ms), y = py(&a, 100 * e->accuracy);
+                if (q == 0) cairo_move_to(cr, x, y);
+                else cairo_line_to(cr, x, y);
+                double xn = q + 1 < nf ? px(&a, p->items[order[q + 1]].e.latency_ms) : R;
+                cairo_line_to(cr, xn, y);
+            }
+            cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
+            cairo_set_line_width(cr, 2.2);
+            cairo_stroke(cr);
+        }
+        cairo_restore(cr);
+        free(order);
+    }
+
+    /* Markers: dominated first, so front points and baselines sit on top. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < p->n; i++) {
+            const pinas_pareto_entry *e = &p->items[i].e;
+            int top = e->nondominated || strcmp(e->kind, "candidate");
+            if (top != pass) continue;
+            marker(cr, e->kind, px(&a, e->latency_ms), py(&a, 100 * e->accuracy), e->nondominated);
+        }
+    /* Labels: baselines by name, candidates by their sweep value. */
+    cairo_set_font_size(cr, 11);
+    for (int i = 0; i < p->n; i++) {
+        const pinas_pareto_entry *e = &p->items[i].e;
+        double x = px(&a, e->latency_ms), y = py(&a, 100 * e->accuracy);
+        const char *lab;
+        char sw[64];
+        if (!strcmp(e->kind, "all-relu")) lab = "all-ReLU";
+        else if (!strcmp(e->kind, "all-poly")) lab = "all-poly";
+        else if (!strncmp(e->sweep, "lambda=", 7)) {
+            snprintf(sw, sizeof sw, "\xce\xbb=%s", e->sweep + 7);
+            lab = sw;
+        } else {
+            lab = e->sweep;
+        }
+        cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+        /* Right of the point, except near the right edge. */
+        if (x > R - 90) text_at(cr, x - 10, y - 9, lab, 1.0, 0.5);
+        else text_at(cr, x + 10, y - 9, lab, 0.0, 0.5);
+    }
+
+    /* Legend in the top-left corner: the infeasible (fast and accurate) region stays empty. */
+    static const struct {
+        const char *kind, *text;
+        int front;
+    } leg[] = {{"candidate", "Pareto-optimal candidate", 1},
+               {"candidate", "dominated candidate", 0},
+               {"all-relu", "all-ReLU baseline", 0},
+               {"all-poly", "all-poly baseline", 0}};
+    double lx = L + 14, ly = T + 14, lw = 200, lh = 4 * 20 + 30;
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_rectangle(cr, lx, ly, lw, lh);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    cairo_set_font_size(cr, 12);
+    cairo_move_to(cr, lx + 8, ly + 14);
+    cairo_line_to(cr, lx + 30, ly + 14);
+    cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
+    cairo_set_line_width(cr, 2.2);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    text_at(cr, lx + 40, ly + 14, "Pareto front", 0.0, 0.5);
+    for (int q = 0; q < 4; q++) {
+        double yy = ly + 34 + 20 * q;
+        marker(cr, leg[q].kind, lx + 19, yy, leg[q].front);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        text_at(cr, lx + 40, yy, leg[q].text, 0.0, 0.5);
+    }
+}
+
+static cairo_status_t to_stream(void *closure, const unsigned char *data, unsigned int len)
+{
+    return fwrite(data, 1, len, closure) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+pinas_status pinas_pareto_plot(pinas_ctx *ctx, const pinas_pareto *p, const char *title, const char *svg_path, const char *png_path)
+{
+    if (!p->n) return pinas_error(ctx, PINAS_EINVAL, "nothing to plot: the Pareto set is empty");
+    for (int i = 0; i < p->n; i++)
+        if (isnan(p->items[i].e.latency_ms) || !(p->items[i].e.latency_ms >= 0))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: no latency selected (compute the front first)", p->items[i].label);
+    for (int fmt = 0; fmt < 2; fmt++) {
+        const char *path = fmt ? png_path : svg_path;
+        if (!path) continue;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        cairo_surface_t *sf = fmt ? cairo_image_surface_create(CAIRO_FORMAT_ARGB32, (int)PLOT_W, (int)PLOT_H)
+                                  : cairo_svg_surface_create_for_stream(to_stream, f, PLOT_W, PLOT_H);
+        cairo_t *cr = cairo_create(sf);
+        draw(cr, p, title);
+        cairo_status_t cs = cairo_status(cr);
+        cairo_destroy(cr);
+        if (!cs && fmt) cs = cairo_surface_write_to_png_stream(sf, to_stream, f);
+        cairo_surface_finish(sf);
+        if (!cs) cs = cairo_surface_status(sf);
+        cairo_surface_destroy(sf);
+        fclose(f);
+        pinas_status s = PINAS_OK;
+        if (cs) s = pinas_error(ctx, PINAS_EIO, "%s: cairo: %s", path, cairo_status_to_string(cs));
+        else s = pinas_file_write_atomic(ctx, path, buf, len, 0644);
+        free(buf);
+        if (s) return s;
+    }
+    return PINAS_OK;
+}

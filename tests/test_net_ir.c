@@ -1,0 +1,233 @@
+/* Tests for the net IR (search_spaces/): load/save round trip, golden form, validation errors, counters, generators. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pinas_net.h"
+#include "testutil.h"
+
+static pinas_ctx *ctx;
+
+static pinas_net *gen_nc(const char *backbone, int depth, const char *stem, int h, int nc)
+{
+    const char *act[] = {"relu", "poly"};
+    pinas_space_opts o = {.backbone = backbone, .depth = depth, .stem = stem, .in_c = 3, .in_h = h, .in_w = h, .num_classes = nc,
+                          .act = act, .n_act = 2};
+    pinas_net *n = NULL;
+    pinas_status s = pinas_net_generate(ctx, &o, &n);
+    if (s) fprintf(stderr, "generate %s%d: %s\n", backbone, depth, pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL(s, PINAS_OK);
+    return n;
+}
+
+static pinas_net *gen(const char *backbone, int depth, const char *stem, int h) { return gen_nc(backbone, depth, stem, h, 10); }
+
+static void test_counts(void)
+{
+    pinas_net *r18 = gen("resnet", 18, "cifar", 32);
+    CU_ASSERT_EQUAL(pinas_net_relu_count(r18), 557056);
+    double macs = (double)pinas_net_macs(r18);
+    CU_ASSERT(macs > 0.56e9 * 0.99 && macs < 0.56e9 * 1.01);
+    CU_ASSERT_EQUAL(pinas_net_n_open(r18), 17);
+    /* parameters: the standard 11.17 M plus 3 poly parameters per slot */
+    CU_ASSERT_EQUAL(pinas_net_params(r18), 11173962 + 17 * 3);
+    pinas_net *r32 = gen("resnet", 32, "cifar", 32);
+    CU_ASSERT_EQUAL(pinas_net_relu_count(r32), 303104);
+    pinas_net *r20 = gen("resnet", 20, NULL, 32);
+    CU_ASSERT_EQUAL(pinas_net_relu_count(r20), 16384 * 7 + 8192 * 6 + 4096 * 6);
+    /* decided all-poly has no ReLUs; patch_relu counts patches */
+    for (int i = 0; i < pinas_net_n_nodes(r20); i++)
+        if (pinas_node_is_open(pinas_net_node(r20, i))) CU_ASSERT_EQUAL(pinas_net_decide(ctx, r20, i, 1), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_relu_count(r20), 0);
+    CU_ASSERT_EQUAL(pinas_net_n_open(r20), 0);
+    pinas_net_free(r18);
+    pinas_net_free(r32);
+    pinas_net_free(r20);
+}
+
+static void test_generators(void)
+{
+    pinas_net *n = gen("resnet", 34, "imagenet", 224);
+    CU_ASSERT_EQUAL_FATAL(n != NULL, 1);
+    int pool = pinas_net_find(n, "stem.pool");
+    CU_ASSERT(pool > 0);
+    CU_ASSERT_EQUAL(pinas_net_node(n, pool)->h, 56);
+    double macs = (double)pinas_net_macs(n);
+    CU_ASSERT(macs > 3.6e9 * 0.97 && macs < 3.6e9 * 1.03); /* ResNet-34 ImageNet: 3.6 GMACs */
+    pinas_net_free(n);
+    n = gen("resnet", 18, "imagenet", 224);
+    macs = (double)pinas_net_macs(n);
+    CU_ASSERT(macs > 1.82e9 * 0.98 && macs < 1.82e9 * 1.02); /* ResNet-18 ImageNet: 1.82 GMACs */
+    pinas_net_free(n);
+    n = gen("resnet", 56, "cifar", 32);
+    CU_ASSERT(pinas_net_macs(n) > 0.125e9 * 0.97 && pinas_net_macs(n) < 0.127e9 * 1.03);
+    pinas_net_free(n);
+    n = gen("vgg", 16, "cifar", 32);
+    macs = (double)pinas_net_macs(n);
+    CU_ASSERT(macs > 0.313e9 * 0.98 && macs < 0.315e9 * 1.02); /* VGG-16 CIFAR: 0.314 GMACs */
+    CU_ASSERT(pinas_net_find(n, "s5.pool") > 0);
+    CU_ASSERT_EQUAL(pinas_net_n_open(n), 13); /* 13 act slots; pool slots have one candidate by default */
+    pinas_net_free(n);
+    n = gen_nc("mobilenetv2", 0, "imagenet", 224, 1000);
+    macs = (double)pinas_net_macs(n);
+    CU_ASSERT(macs > 0.30e9 * 0.98 && macs < 0.30e9 * 1.02); /* MobileNetV2 1.0, 1000 classes: 300 MMACs, 3.50 M params */
+    double params = (double)pinas_net_params(n);
+    CU_ASSERT(params > 3.50e6 * 0.97 && params < 3.50e6 * 1.03);
+    pinas_net_free(n);
+    n = gen("mobilenetv2", 0, "cifar", 32);
+    CU_ASSERT_EQUAL(pinas_net_node(n, pinas_net_output(n))->c, 10);
+    pinas_net_free(n);
+}
+
+static void test_round_trip_and_golden(void)
+{
+    pinas_net *a;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, "tests/golden/tiny_space.json", &a), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_n_nodes(a), 11);
+    CU_ASSERT_EQUAL(pinas_net_macs(a), 9232);
+    CU_ASSERT_EQUAL(pinas_net_params(a), 299);
+    CU_ASSERT_EQUAL(pinas_net_relu_count(a), 256);
+    CU_ASSERT_EQUAL(pinas_net_n_open(a), 2);
+    const pinas_node *a2 = pinas_net_node(a, pinas_net_find(a, "a2"));
+    CU_ASSERT_EQUAL(pinas_node_chosen(a2)->kind, PINAS_CAND_POLY);
+    /* the explicit form is exactly the golden file */
+    const char *p = tu_path("tiny_saved.json");
+    CU_ASSERT_EQUAL_FATAL(pinas_net_save(ctx, a, p), PINAS_OK);
+    char *got, *want;
+    CU_ASSERT_EQUAL_FATAL(pinas_file_read(ctx, p, &got, NULL), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_file_read(ctx, "tests/golden/tiny_net_expanded.json", &want, NULL), PINAS_OK);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    free(got);
+    free(want);
+    pinas_net *b;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, p, &b), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_hash(a), pinas_net_hash(b));
+    /* a decision changes the hash; patch_relu counts one comparison per 2x2 patch */
+    int a1 = pinas_net_find(b, "a1");
+    CU_ASSERT_EQUAL(pinas_net_decide(ctx, b, a1, 2), PINAS_OK);
+    CU_ASSERT_NOT_EQUAL(pinas_net_hash(a), pinas_net_hash(b));
+    CU_ASSERT_EQUAL(pinas_net_relu_count(b), 4 * 4 * 4);
+    TU_ASSERT_ERR(ctx, pinas_net_decide(ctx, b, a1, 9), "node a1: candidate #9 out of range");
+    TU_ASSERT_ERR(ctx, pinas_net_decide(ctx, b, 1, 0), "node c1: conv2d is not a slot");
+    /* a compact space round-trips through the explicit form */
+    pinas_net *r = gen("resnet", 20, "cifar", 32), *r2 = NULL;
+    cJSON *j = pinas_net_to_json(r);
+    CU_ASSERT_EQUAL(pinas_net_from_json(ctx, j, "mem", &r2), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_hash(r), pinas_net_hash(r2));
+    cJSON_Delete(j);
+    pinas_net_free(r);
+    pinas_net_free(r2);
+    pinas_net_free(a);
+    pinas_net_free(b);
+}
+
+/* Loads tiny_space.json with one node replaced (by id) with `node_json`. */
+static pinas_status load_variant(const char *id, const char *node_json)
+{
+    cJSON *j;
+    if (pinas_json_load(ctx, "tests/golden/tiny_space.json", &j)) return PINAS_EIO;
+    cJSON *nodes = cJSON_GetObjectItem(j, "nodes"), *n;
+    int k = 0;
+    cJSON_ArrayForEach(n, nodes)
+    {
+        if (!strcmp(cJSON_GetObjectItem(n, "id")->valuestring, id)) break;
+        k++;
+    }
+    cJSON_ReplaceItemInArray(nodes, k, cJSON_Parse(node_json));
+    pinas_net *net = NULL;
+    pinas_status s = pinas_net_from_json(ctx, j, "space.json", &net);
+    pinas_net_free(net);
+    cJSON_Delete(j);
+    return s;
+}
+
+static void test_validation_errors(void)
+{
+    TU_ASSERT_ERR(ctx, load_variant("b1", "{\"id\": \"b1\", \"op\": \"batchnorn\"}"),
+                  "space.json: node b1: unknown op \"batchnorn\" (did you mean \"batchnorm\"?)");
+    TU_ASSERT_ERR(ctx, load_variant("b1", "{\"id\": \"b1\", \"op\": \"batchnorm\", \"inputs\": [\"zz\"]}"),
+                  "space.json: node b1: input \"zz\" is not a node defined before it");
+    TU_ASSERT_ERR(ctx, load_variant("b1", "{\"id\": \"b1\", \"op\": \"batchnorm\", \"inputs\": [\"a1\"]}"), "node b1: input \"a1\" is not a node defined before it");
+    TU_ASSERT_ERR(ctx, load_variant("s", "{\"id\": \"s\", \"op\": \"add\", \"inputs\": [\"c2\", \"a1\"]}"),
+                  "space.json: node s: add of c2 [4, 4, 4] and a1 [4, 8, 8]: shapes differ");
+    TU_ASSERT_ERR(ctx, load_variant("a1", "{\"id\": \"a1\", \"op\": \"act\", \"candidates\": [\"relu\", \"sigmoid\"]}"),
+                  "space.json: node a1: unknown candidate \"sigmoid\"");
+    TU_ASSERT_ERR(ctx, load_variant("a1", "{\"id\": \"a1\", \"op\": \"act\", \"candidates\": [\"relu\", \"maxpool\"]}"),
+                  "node a1: candidate maxpool does not belong in an act slot");
+    TU_ASSERT_ERR(ctx, load_variant("a1", "{\"id\": \"a1\", \"op\": \"act\", \"candidates\": [\"relu\"], \"choice\": \"poly\"}"),
+                  "node a1: choice \"poly\" is not among its candidates");
+    TU_ASSERT_ERR(ctx, load_variant("b1", "{\"id\": \"c1\", \"op\": \"batchnorm\"}"), "node c1: id used twice");
+    TU_ASSERT_ERR(ctx, load_variant("c2", "{\"id\": \"c2\", \"op\": \"conv2d\", \"out_channels\": 4}"), "node c2.kernel: missing");
+    TU_ASSERT_ERR(ctx, load_variant("c2", "{\"id\": \"c2\", \"op\": \"conv2d\", \"out_channels\": 4, \"kernel\": 9}"),
+                  "node c2: kernel 9x9 larger than padded input 4x4");
+    TU_ASSERT_ERR(ctx, load_variant("c2", "{\"id\": \"c2\", \"op\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"paddin\": 1}"),
+                  "node c2: unknown key \"paddin\" (did you mean \"padding\"?)");
+    TU_ASSERT_ERR(ctx, load_variant("c2", "{\"id\": \"c2\", \"op\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"padding\": 1, \"shape\": [4, 2, 2]}"),
+                  "node c2: shape [4, 2, 2] disagrees with the inferred [4, 4, 4]");
+    TU_ASSERT_ERR(ctx, load_variant("fc", "{\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 5}"),
+                  "node fc: the last node gives [5, 1, 1] but num_classes is 4");
+    TU_ASSERT_ERR(ctx, load_variant("g", "{\"id\": \"g\", \"op\": \"conv2d\", \"out_channels\": 3, \"kernel\": 1, \"groups\": 2}"),
+                  "node g: groups 2 does not divide");
+    TU_ASSERT_ERR(ctx, load_variant("c1", "{\"id\": \"c1\", \"op\": \"conv2d\", \"out_channels\": \"four\", \"kernel\": 3}"),
+                  "space.json: node c1.out_channels: expected an integer in [1, 1048576], got \"four\"");
+    cJSON *j = cJSON_Parse("{\"format\": \"pinas-net/2\"}");
+    pinas_net *n = NULL;
+    TU_ASSERT_ERR(ctx, pinas_net_from_json(ctx, j, "f.json", &n), "f.json: format: \"pinas-net/2\" is not supported");
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"pinas-net/1\", \"backbone\": \"resnt\", \"depth\": 18}");
+    TU_ASSERT_ERR(ctx, pinas_net_from_json(ctx, j, "f.json", &n), "backbone: \"resnt\" is not one of resnet, vgg, mobilenetv2 (did you mean \"resnet\"?)");
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"pinas-net/1\", \"backbone\": \"resnet\", \"depth\": 19}");
+    TU_ASSERT_ERR(ctx, pinas_net_from_json(ctx, j, "f.json", &n), "f.json: backbone resnet: depth 19 not supported");
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"pinas-net/1\", \"backbone\": \"resnet\", \"depth\": 20, \"act\": [\"relu\", \"gelu\"]}");
+    TU_ASSERT_ERR(ctx, pinas_net_from_json(ctx, j, "f.json", &n), "act[1]: unknown candidate \"gelu\"");
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"pinas-net/1\", \"backbone\": \"resnet\", \"depth\": 20, \"act\": [\"relu\", \"poly\"], \"choices\": {\"stem.act\": \"poly\"}}");
+    CU_ASSERT_EQUAL(pinas_net_from_json(ctx, j, "f.json", &n), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_node_chosen(pinas_net_node(n, pinas_net_find(n, "stem.act")))->kind, PINAS_CAND_POLY);
+    pinas_net_free(n);
+    cJSON_Delete(j);
+    pinas_cand c;
+    CU_ASSERT_EQUAL(pinas_cand_parse("patch_relu:4x2", &c), 0);
+    CU_ASSERT_EQUAL(c.ph, 4);
+    CU_ASSERT_EQUAL(c.pw, 2);
+    CU_ASSERT_NOT_EQUAL(pinas_cand_parse("patch_relu:0x2", &c), 0);
+    CU_ASSERT_NOT_EQUAL(pinas_cand_parse("patch_relu:2x2x", &c), 0);
+}
+
+static void test_param_specs(void)
+{
+    pinas_net *a;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, "tests/golden/tiny_space.json", &a), PINAS_OK);
+    pinas_param_spec sp[8];
+    int k = pinas_node_param_specs(a, pinas_net_find(a, "a1"), sp, 8);
+    CU_ASSERT_EQUAL_FATAL(k, 4); /* w0, w1, b, alpha */
+    CU_ASSERT_STRING_EQUAL(sp[0].name, "a1.w0");
+    CU_ASSERT_EQUAL(sp[3].kind, PINAS_PARAM_ARCH);
+    CU_ASSERT_EQUAL(sp[3].shape[0], 4);
+    k = pinas_node_param_specs(a, pinas_net_find(a, "a2"), sp, 8);
+    CU_ASSERT_EQUAL_FATAL(k, 3);
+    CU_ASSERT_EQUAL(sp[0].shape[0], 4); /* per channel */
+    k = pinas_node_param_specs(a, pinas_net_find(a, "b1"), sp, 8);
+    CU_ASSERT_EQUAL_FATAL(k, 4);
+    CU_ASSERT_STRING_EQUAL(sp[2].name, "b1.running_mean");
+    CU_ASSERT_EQUAL(sp[2].kind, PINAS_PARAM_BUFFER);
+    k = pinas_node_param_specs(a, pinas_net_find(a, "c1"), sp, 8);
+    CU_ASSERT_EQUAL_FATAL(k, 1);
+    CU_ASSERT_EQUAL(sp[0].shape[1], 3);
+    CU_ASSERT_EQUAL(sp[0].shape[3], 3);
+    pinas_net_free(a);
+}
+
+int main(void)
+{
+    ctx = pinas_ctx_create();
+    tu_test t[] = {{"ReLU and MAC counts", test_counts},
+                   {"backbone generators", test_generators},
+                   {"round trip and golden explicit form", test_round_trip_and_golden},
+                   {"validation errors name the node", test_validation_errors},
+                   {"parameter specs", test_param_specs}};
+    int rc = tu_run("net_ir", t, 5);
+    pinas_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* Internals shared by the train/ sources: a small seeded PRNG and access to tnet internals for checkpoints. */
+#ifndef PINAS_TRAIN_INTERNAL_H
+#define PINAS_TRAIN_INTERNAL_H
+
+#include "pinas_train.h"
+
+#include <math.h>
+
+/* splitmix64: a statistically solid 64-bit stream from any seed, used for data generation, split
+ * permutations, shuffling and augmentation (never for secrets). */
+typedef struct {
+    uint64_t s;
+} tr_rng;
+
+static inline uint64_t tr_rng_next(tr_rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A seed derived from a base seed and up to three labels, so that streams for different purposes
+ * (content, split, epoch order) never overlap. */
+static inline uint64_t tr_seed_mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+    tr_rng r = {seed ^ 0x5851f42d4c957f2dULL};
+    uint64_t h = tr_rng_next(&r);
+    r.s ^= a * 0x9e3779b97f4a7c15ULL;
+    h ^= tr_rng_next(&r);
+    r.s ^= b * 0xc2b2ae3d27d4eb4fULL;
+    h ^= tr_rng_next(&r);
+    r.s ^= c * 0x165667b19e3779f9ULL;
+    return h ^ tr_rng_next(&r);
+}
+
+/* Uniform in [0, 1). */
+static inline double tr_rng_unif(tr_rng *r) { return (double)(tr_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* Uniform integer in [0, n). */
+static inline uint64_t tr_rng_below(tr_rng *r, uint64_t n) { return n ? tr_rng_next(r) % n : 0; }
+
+/* Standard normal (Box-Muller; one value per call, simple and deterministic). */
+static inline double tr_rng_normal(tr_rng *r)
+{
+    double u1 = tr_rng_unif(r), u2 = tr_rng_unif(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* The tnet's private generator (init and Gumbel noise), saved in checkpoints. Borrowed. */
+pt_gen *tr_tnet_gen(const pinas_tnet *t);
+/* Borrowed handle of the underlying optimizer. */
+pt_optim *tr_optim_handle(const pinas_optim *o);
+
+#endif
