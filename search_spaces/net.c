@@ -693,9 +693,10 @@ pinas_status pinas_net_from_json(pinas_ctx *ctx, const cJSON *j, const char *whe
             return s;
         }
         if (v3[0] != n->c || v3[1] != n->h || v3[2] != n->w) {
+            s = pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: shape [%lld, %lld, %lld] disagrees with the inferred [%d, %d, %d]", where, n->id,
+                            (long long)v3[0], (long long)v3[1], (long long)v3[2], n->c, n->h, n->w);
             pinas_net_free(net);
-            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: shape [%lld, %lld, %lld] disagrees with the inferred [%d, %d, %d]", where, n->id,
-                               (long long)v3[0], (long long)v3[1], (long long)v3[2], n->c, n->h, n->w);
+            return s;
         }
     }
     *out = net;
