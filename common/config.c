@@ -59,6 +59,7 @@ static const field schema[] = {
     {"search.tau_end", T_NUM, "0.5", 0.01, 100, NULL, "Gumbel temperature at the end (exponential schedule)"},
     {"search.hw", T_STR, "\"cpu\"", 0, 0, NULL, "hardware profile used in the search loss"},
     {"search.net", T_STR, "\"lan\"", 0, 0, NULL, "network profile used in the search loss"},
+    {"search.baselines", T_BOOL, "true", 0, 0, NULL, "also train and price the all-ReLU and all-poly architectures of the space"},
     {"finetune.mode", T_ENUM, "\"supernet\"", 0, 0, "supernet|scratch", "derived nets start from supernet weights or from scratch"},
     {"finetune.epochs", T_INT, "4", 0, 100000, NULL, "fine-tuning (or retraining) epochs per derived net"},
     {"finetune.lr", T_NUM, "0.02", 0, 10, NULL, "initial learning rate of fine-tuning"},

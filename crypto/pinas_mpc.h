@@ -22,6 +22,7 @@ extern "C" {
 #define PINAS_MPC_PROTOCOL_VERSION 1
 #define PINAS_MPC_PREP_VERSION 1
 #define PINAS_MPC_PREP_MAGIC "PINASPRE"
+#define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (payload of one DCF key) */
 
 /* ------------------------------------------------------------------ counters (the cost contract) */
 
@@ -53,12 +54,17 @@ int pinas_mpc_counts_equal(const pinas_mpc_counts *a, const pinas_mpc_counts *b)
 /* ------------------------------------------------------------------ parameters */
 
 typedef struct {
-    int frac_bits;  /* fixed-point fractional bits, 4..30 (default 12: local truncation of a conv
-                       output of magnitude 2^k (real) fails with probability < 2^(k + 2f - 64)) */
+    int frac_bits;  /* fixed-point fractional bits, 4..30 (default 16). Local truncation of a product
+                       of real magnitude 2^k fails with probability below 2^(k + 2f - 64) (2^-32 per
+                       element at k = 0, f = 16); fewer bits make patch ReLU flip patches whose sum
+                       lies within rounding of 0 (ResNet-20 with patch ReLU: f = 12 loses 11% of
+                       samples to such flips, f = 16 2%, measured on random weights). */
     int cmp_bits;   /* bits of the 64 that ReLU / DReLU / maxpool comparisons look at (the top ones),
-                       8..64 (default 64 = exact). With n < 64 the comparison ignores the low 64-n bits:
-                       exact for every x outside [-2^(64-n), 0) (in ulps), and for x in that range
-                       DReLU may return 1 (so ReLU returns x, an error below 2^(64-n-frac_bits)). */
+                       8..64 (default 64 = exact). With n < 64 the comparison ignores the low 64-n bits
+                       (the borrow out of them is lost): exact for every x outside [-2^(64-n), 0) and
+                       [2^63 - 2^(64-n), 2^63) (in ulps; the second band is far beyond the fixed-point
+                       range); for x in the first band DReLU may return 1, so ReLU returns x instead
+                       of 0, an absolute error below 2^(64-n-frac_bits). */
     int batch;      /* samples per inference (default 1) */
     int timeout_ms; /* channel send/receive timeout (default 30000) */
     int threads;    /* reserved; each party runs on one thread (default 1) */
@@ -66,6 +72,9 @@ typedef struct {
 void pinas_mpc_params_default(pinas_mpc_params *p);
 /* Checks ranges; errors name the field. */
 pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p) PINAS_WUR;
+/* Reads "mpc": {"frac_bits", "cmp_bits"} of a model's meta.json (absent keys leave p unchanged);
+ * `where` names the file in messages. */
+pinas_status pinas_mpc_params_from_meta(pinas_ctx *ctx, const cJSON *meta, const char *where, pinas_mpc_params *p) PINAS_WUR;
 /* Per-layer comparison bits: a node whose id matches an entry of this optional table uses its
  * own cmp_bits. `n` entries; ids borrowed. Pass NULL/0 for "cmp_bits everywhere". */
 typedef struct { const char *id; int cmp_bits; } pinas_mpc_layer_bits;
@@ -117,15 +126,16 @@ pinas_status pinas_os_random(pinas_ctx *ctx, void *buf, size_t len) PINAS_WUR;
 /* DCF (Boyle et al. 2021, eprint 2020/1392, Fig. 3) over n-bit inputs with a payload in Z_2^64^m:
  * f(x) = beta if x < alpha (as n-bit unsigned), else 0. Keys are byte strings of pinas_dcf_key_size(n, m)
  * bytes. The PRG is fixed-key AES-128 (Matyas-Meyer-Oseas: H(s) = AES_k(s) xor s, on 4 tweaked inputs
- * per node); evaluation uses 1 + ceil(8m/16) AES blocks per level, key generation 2x(2 + 2 ceil(8m/16)). */
+ * node); evaluation uses 1 + ceil(m/2) AES blocks per level plus ceil(m/2) for the final conversion
+ * (pinas_dcf_eval_aes_blocks), key generation evaluates both sides for both parties. */
 size_t pinas_dcf_key_size(int n, int m);
 uint64_t pinas_dcf_eval_aes_blocks(int n, int m);
-uint64_t pinas_dcf_gen_aes_blocks(int n, int m);
+uint64_t pinas_dcf_gen_aes_blocks(int n, int m); /* both keys */
 /* Writes both keys (k0, k1: key_size bytes each). Seeds are drawn from prg. */
 void pinas_dcf_gen(pinas_prg *prg, int n, int m, uint64_t alpha, const uint64_t *beta, uint8_t *k0, uint8_t *k1);
 /* Evaluates `count` keys of party b (keys back to back, stride key_size) at xs[i] (low n bits used),
- * writing m shares per key to out[i*m .. i*m+m). */
-void pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, const uint64_t *xs, uint64_t *out);
+ * writing m shares per key to out[i*m .. i*m+m). Returns the AES blocks evaluated. */
+uint64_t pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, const uint64_t *xs, uint64_t *out);
 
 /* ------------------------------------------------------------------ sign gates built on the DCF */
 
@@ -136,10 +146,19 @@ void pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, cons
 size_t pinas_sign_key_size(int cmp_bits, int k);
 /* Generates keys for one gate into k0, k1 (pinas_sign_key_size bytes each). */
 void pinas_sign_gen(pinas_prg *prg, int cmp_bits, int k, uint64_t r_p, const uint64_t *r, uint8_t *k0, uint8_t *k1);
+/* `count` gates at once (r: k per gate; keys back to back), drawing the randomness in bulk:
+ * pinas_sign_gen_prg_blocks(k, count) PRG blocks plus count x pinas_sign_gen_aes_blocks(cmp_bits, k)
+ * fixed-key AES blocks. */
+void pinas_sign_gen_batch(pinas_prg *prg, int cmp_bits, int k, size_t count, const uint64_t *r_p, const uint64_t *r,
+                          uint8_t *k0, uint8_t *k1);
+uint64_t pinas_sign_gen_prg_blocks(int k, size_t count);
+uint64_t pinas_sign_gen_aes_blocks(int cmp_bits, int k);
+uint64_t pinas_sign_eval_aes_blocks(int cmp_bits, int k);
 /* Evaluates `count` gates of party b at the public p̂[i]; writes (k+1) shares per gate to out:
- * out[i*(k+1)] = [d], out[i*(k+1)+1+j] = [d·r_j]. */
-void pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
-                     uint64_t *out);
+ * out[i*(k+1)] = [d], out[i*(k+1)+1+j] = [d·r_j]. rsh: this party's shares of r_1..r_k (k per gate;
+ * NULL when k = 0). Returns the AES blocks evaluated. */
+uint64_t pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
+                         const uint64_t *rsh, uint64_t *out);
 
 /* ------------------------------------------------------------------ channel (TCP, framed, full duplex) */
 
@@ -164,6 +183,9 @@ pinas_status pinas_chan_recv(pinas_ctx *ctx, pinas_chan *c, uint32_t tag, void *
 /* Sends and receives at the same time (poll), so two large messages cannot deadlock. */
 pinas_status pinas_chan_exchange(pinas_ctx *ctx, pinas_chan *c, uint32_t tag, const void *sbuf, size_t slen,
                                  void *rbuf, size_t rlen) PINAS_WUR;
+/* Calls fn(user, tag, payload, len) on every message received (tests, tracing); NULL removes it. */
+typedef void (*pinas_chan_tap_fn)(void *user, uint32_t tag, const void *payload, size_t len);
+void pinas_chan_set_tap(pinas_chan *c, pinas_chan_tap_fn fn, void *user);
 /* Payload bytes sent / received so far. */
 uint64_t pinas_chan_bytes_sent(const pinas_chan *c);
 uint64_t pinas_chan_bytes_recv(const pinas_chan *c);
@@ -218,7 +240,9 @@ pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pina
 /* Per-layer measurement of a private inference. */
 typedef struct { char id[128]; double online_s; pinas_mpc_cost measured; } pinas_mpc_layer_report;
 typedef struct { int n_layers; pinas_mpc_layer_report *layers; double online_s, offline_s;
-                 pinas_mpc_cost totals; } pinas_mpc_report;
+                 pinas_mpc_cost totals;
+                 pinas_mpc_counts session; /* handshake + the setup message's rounds (its bytes are in the rows) */
+               } pinas_mpc_report;
 /* pinas_mpc_report_free(NULL) is a no-op. */
 void pinas_mpc_report_free(pinas_mpc_report *r);
 /* The report as JSON ({"layers": [...], "totals": {...}, "online_s", "offline_s"}). New; caller frees. */
@@ -234,6 +258,8 @@ typedef struct {
     const float *x;             /* client: input [batch, C, H, W] (normalised) */
     float *logits;              /* client: output [batch, num_classes]; may be NULL for the server */
     int timeout_ms;             /* 0 = 30000 */
+    const char *delay_layer;    /* testing: sleep delay_ms before running this layer (fault injection) */
+    int delay_ms;
 } pinas_mpc_party_args;
 /* Runs one party over an accepted/connected channel: handshake (protocol version, arch hash,
  * session id, batch, role), setup (masked weights), online layer by layer, output to the client.
@@ -258,6 +284,9 @@ pinas_status pinas_mpc_infer_local_bits(pinas_ctx *ctx, const pinas_model *m, co
  * returns the median online seconds over reps and the measured counts. */
 pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
                                 const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts);
+/* Same, plus "conv" (n = ring MACs of a 3x3 conv) and the median dealer seconds (may be NULL). */
+pinas_status pinas_mpc_bench_op_ex(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p,
+                                   double *median_s, pinas_mpc_cost *counts, double *median_offline_s);
 
 #ifdef __cplusplus
 }

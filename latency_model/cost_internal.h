@@ -4,7 +4,8 @@
 #include "pinas_cost.h"
 
 /* The primitives the cpu profile is fitted on. Work units: elements entering the operator (relu,
- * poly, patch_relu, local), output elements (maxpool), ring multiply-adds per party (linear). */
+ * poly, patch_relu, local), pairs compared (maxpool: its online ring ops), ring multiply-adds of the
+ * busier party (linear). */
 typedef enum {
     CPU_RELU = 0,
     CPU_POLY,
@@ -60,4 +61,8 @@ void cost_node_work(const pinas_net *net, int node, const pinas_cand *c, int bat
 /* Compute seconds for each profile kind. */
 void cost_cpu_compute(const cpu_params *cp, const pinas_node *n, const pinas_cand *c, const node_work *w,
                       const pinas_mpc_cost *counts, double *online_s, double *offline_compute_s);
+/* The session's cost beyond its nodes (pinas_mpc_cost_net minus the nodes' sum) priced on the network:
+ * handshake and output reveal online, the setup round offline. arch must be decided. */
+pinas_status cost_session_row(pinas_ctx *ctx, const pinas_net *arch, const pinas_cost_link *link, const pinas_mpc_params *p,
+                              pinas_cost_row *out);
 #endif

@@ -77,7 +77,7 @@ typedef struct {
 } pinas_cost_row;
 
 typedef struct {
-    int n_rows;              /* one per node except the input */
+    int n_rows;              /* one per node (the input node only when it costs anything) */
     pinas_cost_row *rows;    /* owned */
     pinas_cost_row total;    /* sums (id "total", node -1) */
     char hw[64], link[64];   /* profile names */
@@ -108,7 +108,7 @@ cJSON *pinas_cost_row_to_json(const pinas_cost_row *r);
 typedef struct pinas_cost_lut pinas_cost_lut;
 
 /* Builds the LUT of a space (slots that are open, or decided with one candidate, count as fixed).
- * Reports progress on ctx. *out: new; caller frees. */
+ * *out: new; caller frees. */
 pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw,
                                   const pinas_cost_link *link, const pinas_mpc_params *p,
                                   pinas_cost_lut **out) PINAS_WUR;
@@ -159,7 +159,9 @@ pinas_status pinas_cost_expected_latency(pinas_ctx *ctx, const pinas_cost_lut *l
 
 /* ================================================================ calibration (cpu profile) */
 
-/* Least-squares fit of y = a + b*x (GSL). r2 = coefficient of determination. n >= 3. */
+/* Relative least-squares fit of y = a + b*x (GSL gsl_fit_wlinear, weights 1/y^2, so small sizes count
+ * as much as large ones); a negative slope falls back to b = 0. r2 = coefficient of determination in
+ * the same weighting. n >= 3. */
 pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const double *y, double *a, double *b,
                                  double *r2) PINAS_WUR;
 
@@ -174,15 +176,19 @@ typedef struct {
     int n_sizes;              /* sizes per primitive; default 6 */
     double scale;             /* multiplies the default size sweep (1 = default; tests use less) */
     pinas_mpc_params params;
-    const pinas_cost_link *link; /* network the benchmarks ran over (its cost is subtracted); NULL = loopback */
+    const pinas_cost_link *link; /* network the benchmarks ran over (its cost is subtracted); NULL = measure
+                                    the loopback (the shipped loopback profile for a custom bench) */
     pinas_cost_bench_fn bench;   /* NULL = the runtime (pinas_mpc_bench_op) */
     void *bench_user;
 } pinas_cost_calib_opts;
 void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o);
 
-/* Runs the size sweep for every primitive (relu, drelu, poly, patch_relu, maxpool, linear, local),
- * fits time = a + b*work per primitive and returns the cpu profile (name "cpu") and a report
- * {"primitives": {kind: {a, b, r2, points: [[work, seconds], ...]}}, ...}. Shows progress. */
+/* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool: the runtime's
+ * pinas_mpc_bench_op; conv: a 3x3 convolution run by pinas_mpc_infer_local, for the linear primitive;
+ * local: share additions; prg and gemm: the dealer's throughput), fits time = a + b*work per primitive
+ * (relative least squares) and returns the cpu profile (name "cpu") and a report
+ * {"net": {the network profile subtracted}, "primitives": {name: {a, b, r2, points: [[work, measured s,
+ * network s], ...]}}, "offline": {...}, "profile": {...}}. Shows progress. */
 pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out,
                                   cJSON **report) PINAS_WUR;
 
@@ -224,10 +230,30 @@ pinas_status pinas_cost_hw_fpga_params(pinas_ctx *ctx, const pinas_cost_hw *hw, 
 pinas_status pinas_cost_hw_fpga_create(pinas_ctx *ctx, const char *name, const pinas_fpga_params *b,
                                        pinas_cost_hw **out) PINAS_WUR;
 
-/* ================================================================ validation statistics */
+/* ================================================================ validation against the runtime */
 
 /* Kendall tau-b between a and b (ties handled). n >= 2. */
 double pinas_cost_kendall_tau(int n, const double *a, const double *b);
+
+/* A random architecture of a space: every open slot decided uniformly, deterministic in seed.
+ * *out: new; caller frees. */
+pinas_status pinas_cost_random_arch(pinas_ctx *ctx, const pinas_net *space, uint64_t seed, pinas_net **out) PINAS_WUR;
+
+typedef struct {
+    int archs;                /* K random architectures (default 20) */
+    int reps;                 /* private inferences per architecture after one warm-up; median (default 3) */
+    uint64_t seed;            /* architectures, weights and inputs (default 1) */
+    pinas_mpc_params params;
+} pinas_cost_validate_opts;
+void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o);
+
+/* Samples o->archs random architectures of `space`, predicts each (hw, link), runs each in the
+ * runtime (pinas_mpc_infer_local, random weights and input) and returns
+ * {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct}], "mape_pct",
+ *  "max_error_pct", "kendall_tau", "by_op": {op: {predicted_ms, measured_ms, layers}}, ...}.
+ * Shows progress. *result: new; caller frees. */
+pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                                 const pinas_cost_validate_opts *o, cJSON **result) PINAS_WUR;
 
 #ifdef __cplusplus
 }

@@ -29,16 +29,20 @@ static int shipped_names(int hardware, char names[][64], int max)
         size_t l = strlen(e->d_name);
         if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0 || l - 5 >= 64) continue;
         char *path = pinas_path_join(pinas_cost_profile_dir(), e->d_name);
-        char *text = NULL;
+        cJSON *j = NULL;
         FILE *f = path ? fopen(path, "r") : NULL;
         if (f) {
-            text = calloc(1, 1 << 16);
-            if (text && fread(text, 1, (1 << 16) - 1, f) == 0) text[0] = 0;
+            char *text = calloc(1, 1 << 16);
+            if (text && fread(text, 1, (1 << 16) - 1, f) > 0) j = cJSON_Parse(text);
+            free(text);
             fclose(f);
         }
         free(path);
-        int is_net = text && strstr(text, "\"network\"") != NULL;
-        free(text);
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+        int is_net = cJSON_IsString(kind) && strcmp(kind->valuestring, "network") == 0;
+        int known = cJSON_IsString(kind);
+        cJSON_Delete(j);
+        if (!known) continue;
         if (is_net == !hardware) {
             memcpy(names[n], e->d_name, l - 5);
             names[n][l - 5] = 0;

@@ -2,6 +2,7 @@
 #ifndef PINAS_NAS_INTERNAL_H
 #define PINAS_NAS_INTERNAL_H
 
+#include "pinas_mpc.h"
 #include "pinas_nas.h"
 
 typedef struct {
@@ -21,5 +22,15 @@ struct pinas_pareto {
 /* Prices the decided net of a model dir under (hw, net): *out = {"online_ms", "offline_ms",
  * "total_ms", "online_bytes", "preprocessing_bytes", "rounds"} (new; caller frees). */
 pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, cJSON **out) PINAS_WUR __attribute__((weak));
+
+/* Prices a decided net under one (hw, net) pair with batch 1: *out = {online_ms, offline_ms, total_ms,
+ * compute_ms, comm_ms, rounds, online_bytes, preprocessing_bytes}. New; caller frees. */
+pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
+                           const pinas_mpc_params *params, cJSON **out) PINAS_WUR;
+/* Prices under search.hw/search.net and every latency.hw x latency.net pair of the config:
+ * *latency = {"hw/net": {...}, ...}. New; caller frees. */
+pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_config *cfg, cJSON **latency) PINAS_WUR;
+/* mpc.frac_bits / mpc.cmp_bits of a config, batch 1. */
+void nas_mpc_params_from_config(const pinas_config *cfg, pinas_mpc_params *p);
 
 #endif

@@ -441,3 +441,43 @@ pinas_status pinas_pareto_save(pinas_ctx *ctx, const pinas_pareto *p, const char
     free(pp);
     return s;
 }
+
+static int by_entry_latency(const void *a, const void *b, void *arg)
+{
+    const pinas_pareto *p = arg;
+    const pinas_pareto_entry *x = &p->items[*(const int *)a].e, *y = &p->items[*(const int *)b].e;
+    if (x->latency_ms != y->latency_ms) return x->latency_ms < y->latency_ms ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+
+static void human_bytes(double b, char *buf, size_t n)
+{
+    if (b >= 1e9) snprintf(buf, n, "%.2f GB", b / 1e9);
+    else if (b >= 1e6) snprintf(buf, n, "%.2f MB", b / 1e6);
+    else if (b >= 1e3) snprintf(buf, n, "%.1f kB", b / 1e3);
+    else snprintf(buf, n, "%.0f B", b);
+}
+
+void pinas_pareto_print_table(const pinas_pareto *p, FILE *f)
+{
+    int *order = malloc((size_t)(p->n ? p->n : 1) * sizeof *order);
+    if (!order) return;
+    for (int i = 0; i < p->n; i++) order[i] = i;
+    qsort_r(order, (size_t)p->n, sizeof *order, by_entry_latency, (void *)p);
+    fprintf(f, "Pareto front under %s / %s (%s latency): %d of %d non-dominated", p->hw ? p->hw : "?", p->net ? p->net : "?",
+            p->metric ? p->metric : "?", p->n_front, p->n);
+    if (!isnan(p->hv)) fprintf(f, ", hypervolume %.4g (normalised %.3f)", p->hv, p->ref_lat > 0 ? p->hv / p->ref_lat : 0.0);
+    fprintf(f, "\n  %-26s %-14s %8s %11s %11s %11s %9s %11s %11s\n", "candidate", "sweep", "acc %", "latency ms", "online ms",
+            "offline ms", "ReLUs", "online B", "prep B");
+    for (int q = 0; q < p->n; q++) {
+        const pinas_pareto_entry *e = &p->items[order[q]].e;
+        char ob[24], pb[24];
+        human_bytes(e->online_bytes, ob, sizeof ob);
+        human_bytes(e->offline_bytes, pb, sizeof pb);
+        fprintf(f, "%c %-26s %-14s %8.2f %11.3f %11.3f %11.3f %9lld %11s %11s\n", e->nondominated ? '*' : ' ', e->label,
+                e->sweep[0] ? e->sweep : e->kind, 100 * e->accuracy, e->latency_ms, e->online_ms, e->offline_ms, (long long)e->relu_count,
+                ob, pb);
+    }
+    fprintf(f, "(* = on the front)\n");
+    free(order);
+}

@@ -64,11 +64,13 @@ const pinas_pareto_entry *pinas_pareto_get(const pinas_pareto *p, int i);
 
 /* Selects the profile pair (hw, net) and the metric ("online" or "total" = online + offline) for
  * every entry, then marks the front and computes the hypervolume with the reference at the
- * slowest point's latency x 1.05 (or the all-ReLU baseline's, when present, if slower) and accuracy
- * 0. An entry whose metrics lack the pair is priced from its model dir's net.json with the cost
+ * slowest point's latency x 1.05 and accuracy 0. An entry whose metrics lack the pair is priced from its model dir's net.json with the cost
  * model; an error when that is impossible. */
 pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *hw, const char *net,
                                   const char *metric) PINAS_WUR;
+/* Prints a table (label, sweep, accuracy, latency, online/offline ms, ReLUs, bytes, front mark),
+ * sorted by latency, to f. For the CLI. */
+void pinas_pareto_print_table(const pinas_pareto *p, FILE *f);
 /* After compute: the hypervolume, its reference latency, and the number of points on the front. */
 double pinas_pareto_hv(const pinas_pareto *p, double *ref_lat_ms, int *n_front);
 
@@ -84,6 +86,66 @@ pinas_status pinas_pareto_plot(pinas_ctx *ctx, const pinas_pareto *p, const char
                                const char *png_path) PINAS_WUR;
 /* Writes pareto.json, pareto.csv, pareto.svg and pareto.png into dir (created). */
 pinas_status pinas_pareto_save(pinas_ctx *ctx, const pinas_pareto *p, const char *dir, const char *title) PINAS_WUR;
+
+/* ------------------------------------------------------------ derivation and baselines */
+
+/* The argmax architecture of a space: a clone with the slot at node slot_nodes[i] decided on the
+ * largest of probs[i][0 .. n_cands) (ties: the lower index), for i in [0, n). Every open slot of the
+ * space must be listed; an error names the first one that is not, or a node that is not a slot.
+ * *out: new; caller frees with pinas_net_free. */
+pinas_status pinas_nas_derive(pinas_ctx *ctx, const pinas_net *space, int n, const int *slot_nodes,
+                              const float *const *probs, pinas_net **out) PINAS_WUR;
+/* A baseline architecture of a space: "all-relu" decides every open act slot on relu and every open
+ * pool slot on maxpool; "all-poly" on poly and avgpool. An error names a slot that lacks the
+ * candidate. *out: new; caller frees. */
+pinas_status pinas_nas_baseline(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out) PINAS_WUR;
+/* {"<slot id>": "<chosen candidate>", ...} over every slot of a net ("open" for open ones). New. */
+cJSON *pinas_nas_arch_json(const pinas_net *net);
+
+/* ------------------------------------------------------------ the search */
+
+/* Called after every search epoch has been checkpointed (phase "search-<k>", epoch 0-based).
+ * Returning non-zero stops the run there with PINAS_EINTERNAL "stopped after ..." (what a kill
+ * would leave behind: a resumable run dir). */
+typedef int (*pinas_search_epoch_fn)(void *user, const char *phase, int epoch, const cJSON *log_line);
+
+typedef struct {
+    FILE *progress;                   /* progress bars; NULL = stderr */
+    pinas_search_epoch_fn on_epoch;   /* may be NULL */
+    void *user;
+} pinas_search_opts;
+
+/* Runs the whole search of a config into the run dir <out_dir>/<name> (which must not hold a run
+ * yet): config.json (the effective config, the space inline, the seed and git revision), lut.json,
+ * weight warm-up on the train split, then for every sweep value (search.lambdas in the additive
+ * form, search.targets_ms in the multiplicative form) first-order bi-level search (weights: SGD on
+ * the train split; alphas: Adam on the val split; loss CE + lambda*E[lat]/ref or
+ * CE*(E[lat]/target)^beta), argmax derivation, fine-tuning or retraining, test accuracy, pricing
+ * under every latency.hw x latency.net pair, candidates/<k>/ (model dir + metrics.json); the
+ * all-ReLU and all-poly baselines the same way (baselines/<kind>/); finally pareto.{json,csv,svg,png}.
+ * Every epoch is logged to log.jsonl and checkpointed. *run_dir (may be NULL) gets the run dir
+ * (new; caller frees). */
+pinas_status pinas_nas_search(pinas_ctx *ctx, const pinas_config *cfg, const pinas_search_opts *o,
+                              char **run_dir) PINAS_WUR;
+/* Continues the run in run_dir from its last checkpoints, with the config saved there. The result
+ * is the same as an uninterrupted run with the same seed. */
+pinas_status pinas_nas_resume(pinas_ctx *ctx, const char *run_dir, const pinas_search_opts *o) PINAS_WUR;
+/* The effective config of a run dir (its config.json). *out: new; caller frees. */
+pinas_status pinas_nas_run_config(pinas_ctx *ctx, const char *run_dir, pinas_config **out) PINAS_WUR;
+
+/* ------------------------------------------------------------ export */
+
+/* Picks a candidate of a finished run: k >= 0 that candidate; else the most accurate candidate
+ * whose predicted latency under (hw, net, metric) is at most budget_ms (ties: the faster; an error
+ * when none fits). hw/net NULL = the run's search.hw / search.net. *chosen gets its index. */
+pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double budget_ms, const char *hw,
+                            const char *net, const char *metric, int *chosen) PINAS_WUR;
+/* Writes candidate k of run_dir as a model dir at out_dir (net.json with every slot decided,
+ * weights.safetensors, meta.json with the source run and candidate), validated by reloading it. */
+pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir) PINAS_WUR;
+/* Writes the first n test images of a run's dataset, normalised, as a safetensors file with "x"
+ * (F32 [n, C, H, W]) and "y" (I64 [n]), for private inference. */
+pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path) PINAS_WUR;
 
 #ifdef __cplusplus
 }

@@ -213,6 +213,7 @@ int pt_fill_(pt_tensor *t, double v)
     })
 }
 
+int pt_ref(const pt_tensor *t, pt_tensor **out) { PT_NEW(t->t) }
 int pt_clone(const pt_tensor *t, pt_tensor **out) { PT_NEW(t->t.clone()) }
 int pt_detach(const pt_tensor *t, pt_tensor **out) { PT_NEW(t->t.detach()) }
 int pt_reshape(const pt_tensor *t, int ndim, const int64_t *shape, pt_tensor **out)
@@ -259,15 +260,12 @@ int pt_normal_(pt_tensor *t, double mean, double std, pt_gen *g)
 {
     PT_GUARD({
         at::NoGradGuard ng;
+        // ATen's kernels lock the generator themselves (its mutex is not recursive).
         if (t->t.device().is_cpu()) {
-            std::lock_guard<std::mutex> lock(g->g.mutex());
             t->t.normal_(mean, std, g->g);
         } else {
             at::Tensor c = at::empty(t->t.sizes(), t->t.options().device(c10::kCPU));
-            {
-                std::lock_guard<std::mutex> lock(g->g.mutex());
-                c.normal_(mean, std, g->g);
-            }
+            c.normal_(mean, std, g->g);
             t->t.copy_(c);
         }
     })
@@ -278,10 +276,7 @@ int pt_uniform_(pt_tensor *t, double lo, double hi, pt_gen *g)
     PT_GUARD({
         at::NoGradGuard ng;
         at::Tensor c = t->t.device().is_cpu() ? t->t : at::empty(t->t.sizes(), t->t.options().device(c10::kCPU));
-        {
-            std::lock_guard<std::mutex> lock(g->g.mutex());
-            c.uniform_(lo, hi, g->g);
-        }
+        c.uniform_(lo, hi, g->g);
         if (!t->t.device().is_cpu()) t->t.copy_(c);
     })
 }
@@ -388,10 +383,7 @@ int pt_gumbel_softmax_gen(const pt_tensor *a, double tau, int hard, pt_gen *g, p
         *out = nullptr;
         if (!(tau > 0)) throw std::runtime_error("gumbel_softmax: temperature must be positive");
         at::Tensor e = at::empty(a->t.sizes(), a->t.options().device(c10::kCPU).requires_grad(false));
-        {
-            std::lock_guard<std::mutex> lock(g->g.mutex());
-            e.exponential_(1, g->g);
-        }
+        e.exponential_(1, g->g);
         at::Tensor gumbels = -e.log();
         if (!a->t.device().is_cpu()) gumbels = gumbels.to(a->t.device());
         at::Tensor y = torch::softmax((a->t + gumbels) / tau, -1);

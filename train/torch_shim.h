@@ -81,6 +81,8 @@ int pt_copy_from_f32(pt_tensor *t, const float *data, size_t numel);
 int pt_copy_(pt_tensor *dst, const pt_tensor *src);
 /* Fills t in place (no autograd record). */
 int pt_fill_(pt_tensor *t, double v);
+/* A second handle to the same tensor (same storage, same autograd node); caller frees it. */
+int pt_ref(const pt_tensor *t, pt_tensor **out);
 /* New tensors; caller frees. clone copies storage (and stays in the graph); detach shares storage
  * without the graph; reshape may share storage. */
 int pt_clone(const pt_tensor *t, pt_tensor **out);

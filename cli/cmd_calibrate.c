@@ -1,0 +1,135 @@
+/* `pinas calibrate`: fits the cpu hardware profile from the runtime's micro-benchmarks. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "pinas_cost.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void help(const char *def_out)
+{
+    printf("usage: pinas calibrate [--out FILE] [--reps N] [--sizes N] [--scale X] [--net PROFILE]\n"
+           "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
+           "Runs the 2PC runtime's micro-benchmarks (both parties over loopback, one core each) over a size\n"
+           "sweep for every primitive the cpu profile prices: relu, poly, patch_relu, maxpool (elements),\n"
+           "linear (ring multiply-adds, timed on 3x3 convolutions) and local share arithmetic; subtracts\n"
+           "the network profile's share\n"
+           "of each timing (rounds x RTT + bytes / bandwidth); fits time = a + b*work per primitive by GSL\n"
+           "weighted least squares; measures the dealer's AES and ring-product throughput for the offline\n"
+           "estimate; prints a, b and R^2 per primitive and writes the profile (pinas-profile/1, kind cpu).\n\n"
+           "options:\n"
+           "  --out FILE        where to write the profile (default %s)\n"
+           "  --reps N          repetitions per size, median taken (default 5)\n"
+           "  --sizes N         sizes per primitive, geometric sweep (default 6, at least 3)\n"
+           "  --scale X         multiplies every size of the sweep (default 1; 0.1 for a quick run)\n"
+           "  --net PROFILE     the network profile to subtract (default: the loopback, measured by this\n"
+           "                    command; when writing the shipped profile, profiles/loopback.json is\n"
+           "                    refreshed with the measurement too)\n"
+           "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
+           "  --cmp-bits C      comparison bits (default 64)\n"
+           "  --json            print the report {primitives: {kind: {a, b, r2, points}}, offline, profile}\n",
+           def_out);
+}
+
+int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
+{
+    char *def_out = pinas_path_join(pinas_cost_profile_dir(), "cpu.json");
+    if (!def_out) return cli_fail(ctx);
+    if (cli_wants_help(argc, argv)) {
+        help(def_out);
+        free(def_out);
+        return 0;
+    }
+    pinas_cost_calib_opts o;
+    pinas_cost_calib_opts_default(&o);
+    const char *out = def_out, *net_name = NULL;
+    long reps = o.reps, sizes = o.n_sizes, fb = -1, cb = -1;
+    double scale = 1;
+    int json = 0, rc = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        int bad = 0;
+        if (strcmp(a, "--json") == 0) json = 1;
+        else if (strcmp(a, "--out") == 0 && has) out = argv[++i];
+        else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
+        else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 1000, &reps);
+        else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 100, &sizes);
+        else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-4, 100, &scale);
+        else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 4, 30, &fb);
+        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 8, 64, &cb);
+        else bad = cli_usage_error("calibrate", "unknown option or missing value: %s", a) != 0;
+        if (bad) {
+            free(def_out);
+            return 2;
+        }
+    }
+    o.reps = (int)reps;
+    o.n_sizes = (int)sizes;
+    o.scale = scale;
+    if (fb > 0) o.params.frac_bits = (int)fb;
+    if (cb > 0) o.params.cmp_bits = (int)cb;
+    pinas_cost_link *link = NULL;
+    pinas_cost_hw *hw = NULL;
+    cJSON *rep = NULL, *prof = NULL;
+    if (net_name && pinas_cost_link_load(ctx, net_name, &link)) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    o.link = link;
+    if (pinas_cost_calibrate(ctx, &o, &hw, &rep)) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    prof = pinas_cost_hw_to_json(hw);
+    if (pinas_json_save(ctx, out, prof)) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    /* Recalibrating the shipped profile also refreshes the shipped loopback profile with what was
+     * measured, so that cpu + loopback gives back the measured times. */
+    const cJSON *measured = cJSON_GetObjectItemCaseSensitive(rep, "net");
+    char *loop_out = NULL;
+    if (!net_name && strcmp(out, def_out) == 0 && cJSON_IsObject(measured)) {
+        cJSON *lj = cJSON_Duplicate(measured, 1);
+        cJSON_AddStringToObject(lj, "description",
+                                "Both parties on one host over TCP loopback (how `pinas infer`, `pinas calibrate` and `pinas validate-latency` "
+                                "run): round trip of one exchange and stream bandwidth between the runtime's two party threads, measured by "
+                                "`pinas calibrate` together with the cpu profile (which is fitted with this profile's cost subtracted).");
+        loop_out = pinas_path_join(pinas_cost_profile_dir(), "loopback.json");
+        int bad = !loop_out || pinas_json_save(ctx, loop_out, lj);
+        cJSON_Delete(lj);
+        if (bad) {
+            free(loop_out);
+            rc = cli_fail(ctx);
+            goto done;
+        }
+    }
+    if (json) {
+        cJSON_AddStringToObject(rep, "out", out);
+        cli_print_json(rep);
+    } else {
+        const cJSON *prims = cJSON_GetObjectItemCaseSensitive(rep, "primitives"), *pk;
+        printf("%-12s %14s %16s %10s\n", "primitive", "a (us/call)", "b (ns/unit)", "R^2");
+        cJSON_ArrayForEach(pk, prims)
+        {
+            printf("%-12s %14.3f %16.5f %10.6f\n", pk->string, cJSON_GetObjectItemCaseSensitive(pk, "a")->valuedouble * 1e6,
+                   cJSON_GetObjectItemCaseSensitive(pk, "b")->valuedouble * 1e9, cJSON_GetObjectItemCaseSensitive(pk, "r2")->valuedouble);
+        }
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(rep, "offline");
+        printf("dealer: %.3g AES blocks/s, %.3g ring MACs/s\n", cJSON_GetObjectItemCaseSensitive(off, "aes_blocks_per_s")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(off, "ring_macs_per_s")->valuedouble);
+        printf("network subtracted (%s): RTT %.1f us, %.0f Mbit/s\nwrote %s%s%s\n", net_name ? net_name : "measured loopback",
+               cJSON_GetObjectItemCaseSensitive(measured, "rtt_ms")->valuedouble * 1e3,
+               cJSON_GetObjectItemCaseSensitive(measured, "bandwidth_mbit_per_s")->valuedouble, out, loop_out ? " and " : "",
+               loop_out ? loop_out : "");
+    }
+    free(loop_out);
+done:
+    cJSON_Delete(prof);
+    cJSON_Delete(rep);
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(link);
+    free(def_out);
+    return rc;
+}

@@ -1,0 +1,121 @@
+/* `pinas validate-latency`: predicted vs measured online latency of random architectures of a space. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "pinas_cost.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: pinas validate-latency SPACE.json [--archs K] [--hw PROFILE] [--net PROFILE] [--reps R]\n"
+           "                                [--seed S] [--batch N] [--frac-bits F] [--cmp-bits C]\n"
+           "                                [--max-mape PCT] [--min-tau T] [--json]\n\n"
+           "Samples K random architectures of the space (every open slot decided uniformly), predicts each\n"
+           "one's online latency, runs each privately in the runtime (dealer + both parties over loopback,\n"
+           "random weights and input; one warm-up run, then the median of R runs) and reports, per\n"
+           "architecture, predicted and measured online ms and the error, then the mean absolute percentage\n"
+           "error (MAPE), the max error and Kendall's tau between predicted and measured, and the summed\n"
+           "per-layer times by op (where the error comes from).\n\n"
+           "options:\n"
+           "  --archs K         architectures (default 20)\n"
+           "  --hw PROFILE      hardware profile (default cpu: what the runtime runs on)\n"
+           "  --net PROFILE     network profile (default loopback: how the runtime is run here)\n"
+           "  --reps R          measured runs per architecture, median taken (default 3)\n"
+           "  --seed S          architectures, weights and inputs (default 1)\n"
+           "  --batch N         samples per inference (default 1)\n"
+           "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
+           "  --cmp-bits C      comparison bits (default 64)\n"
+           "  --max-mape PCT    exit 1 when the MAPE is above PCT\n"
+           "  --min-tau T       exit 1 when Kendall's tau is below T\n"
+           "  --json            print {archs: [...], mape_pct, max_error_pct, kendall_tau, by_op, ...}\n");
+}
+
+int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        help();
+        return 0;
+    }
+    pinas_cost_validate_opts o;
+    pinas_cost_validate_opts_default(&o);
+    const char *path = NULL, *hw_name = "cpu", *net_name = "loopback";
+    long archs = o.archs, reps = o.reps, seed = (long)o.seed, batch = 1, fb = -1, cb = -1;
+    double max_mape = -1, min_tau = -2;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc, bad = 0;
+        if (strcmp(a, "--json") == 0) json = 1;
+        else if (strcmp(a, "--hw") == 0 && has) hw_name = argv[++i];
+        else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
+        else if (strcmp(a, "--archs") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 2, 100000, &archs);
+        else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 1, 64, &reps);
+        else if (strcmp(a, "--seed") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 0, 1L << 40, &seed);
+        else if (strcmp(a, "--batch") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 1, 4096, &batch);
+        else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 4, 30, &fb);
+        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 8, 64, &cb);
+        else if (strcmp(a, "--max-mape") == 0 && has) bad = cli_parse_double("validate-latency", a, argv[++i], 0, 1e6, &max_mape);
+        else if (strcmp(a, "--min-tau") == 0 && has) bad = cli_parse_double("validate-latency", a, argv[++i], -1, 1, &min_tau);
+        else if (a[0] == '-') return cli_usage_error("validate-latency", "unknown option or missing value: %s", a);
+        else if (!path) path = a;
+        else return cli_usage_error("validate-latency", "unexpected argument %s", a);
+        if (bad) return 2;
+    }
+    if (!path) return cli_usage_error("validate-latency", "missing SPACE.json");
+    o.archs = (int)archs;
+    o.reps = (int)reps;
+    o.seed = (uint64_t)seed;
+    o.params.batch = (int)batch;
+    if (fb > 0) o.params.frac_bits = (int)fb;
+    if (cb > 0) o.params.cmp_bits = (int)cb;
+    pinas_net *space = NULL;
+    pinas_cost_hw *hw = NULL;
+    pinas_cost_link *link = NULL;
+    cJSON *res = NULL;
+    int rc = 0;
+    if (pinas_net_load(ctx, path, &space) || pinas_cost_hw_load(ctx, hw_name, &hw) || pinas_cost_link_load(ctx, net_name, &link) ||
+        pinas_cost_validate(ctx, space, hw, link, &o, &res)) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    double mape = cJSON_GetObjectItemCaseSensitive(res, "mape_pct")->valuedouble;
+    double maxe = cJSON_GetObjectItemCaseSensitive(res, "max_error_pct")->valuedouble;
+    double tau = cJSON_GetObjectItemCaseSensitive(res, "kendall_tau")->valuedouble;
+    if (json) {
+        cli_print_json(res);
+    } else {
+        const cJSON *a;
+        int k = 0;
+        printf("%4s %10s %14s %13s %9s\n", "arch", "relu_slots", "predicted_ms", "measured_ms", "error_%");
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(res, "archs"))
+        {
+            printf("%4d %10d %14.3f %13.3f %+9.2f\n", k++, cJSON_GetObjectItemCaseSensitive(a, "relu_slots")->valueint,
+                   cJSON_GetObjectItemCaseSensitive(a, "predicted_ms")->valuedouble, cJSON_GetObjectItemCaseSensitive(a, "measured_ms")->valuedouble,
+                   cJSON_GetObjectItemCaseSensitive(a, "error_pct")->valuedouble);
+        }
+        printf("\nper op (summed over all layers of all architectures):\n%-16s %8s %14s %13s %9s\n", "op", "layers", "predicted_ms", "measured_ms", "error_%");
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(res, "by_op"))
+        {
+            double p = cJSON_GetObjectItemCaseSensitive(a, "predicted_ms")->valuedouble, m = cJSON_GetObjectItemCaseSensitive(a, "measured_ms")->valuedouble;
+            printf("%-16s %8d %14.3f %13.3f %+9.2f\n", a->string, cJSON_GetObjectItemCaseSensitive(a, "layers")->valueint, p, m,
+                   m > 0 ? 100 * (p - m) / m : 0);
+        }
+        printf("\n%s, %ld archs, hw %s, net %s, batch %ld: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n", pinas_net_name(space), archs, hw_name,
+               net_name, batch, mape, maxe, tau);
+    }
+    if (max_mape >= 0 && mape > max_mape) {
+        fprintf(stderr, "pinas: error: MAPE %.2f%% is above --max-mape %.2f%%\n", mape, max_mape);
+        rc = 1;
+    }
+    if (min_tau > -2 && tau < min_tau) {
+        fprintf(stderr, "pinas: error: Kendall tau %.3f is below --min-tau %.3f\n", tau, min_tau);
+        rc = 1;
+    }
+done:
+    cJSON_Delete(res);
+    pinas_cost_link_free(link);
+    pinas_cost_hw_free(hw);
+    pinas_net_free(space);
+    return rc;
+}

@@ -1,0 +1,124 @@
+/* Internals shared by the crypto/ sources: the per-node protocol plan, preprocessing layout, AES helpers. */
+#ifndef PINAS_MPC_INTERNAL_H
+#define PINAS_MPC_INTERNAL_H
+
+#include <immintrin.h>
+
+#include "pinas_mpc.h"
+
+/* ------------------------------------------------------------------ fixed-key AES (dcf.c) */
+typedef struct { __m128i rk[11]; } aes_key;
+void pinas_aes128_expand(aes_key *ek, const uint8_t key[16]);
+void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n);
+
+/* ------------------------------------------------------------------ the plan */
+
+/* How a node runs under 2PC. One plan serves the dealer (what to generate), the parties (what to
+ * run) and the cost model (what it costs), so the three cannot drift apart. */
+typedef enum {
+    PL_NONE = 0,   /* input, and nodes whose value is another node's (flatten, identity, folded BN) */
+    PL_MATMUL,     /* conv2d / linear: Beaver matrix triple with the server's masked weights */
+    PL_RELU,       /* sign-select gate, k = 1 */
+    PL_POLY,       /* square pair */
+    PL_PATCH,      /* sign-select gate per patch, k = patch elements */
+    PL_MAXPOOL,    /* rounds of ReLU(a - b) + b */
+    PL_AVGPOOL,    /* local: window sum x 1/(kh kw), truncate */
+    PL_GAP,        /* local: mean over H x W, truncate */
+    PL_ADD,        /* local */
+} pl_kind;
+
+#define PL_MAX_ROUNDS 16
+
+typedef struct {
+    pl_kind kind;
+    int alias;          /* PL_NONE: the node whose value this node takes (-1 for the input) */
+    int cmp_bits;       /* comparisons of this node */
+    int64_t n_in;       /* elements of the (first) input, whole batch */
+    int64_t n_out;      /* elements of the output, whole batch */
+    /* PL_MATMUL: per group, Y[M x N] = W[M x K] · cols[K x N]; N = batch x output pixels (conv) or batch (linear) */
+    int is_conv, groups, M, K;
+    int64_t N;
+    int bn_node;        /* conv: the batchnorm folded into it, or -1 */
+    /* PL_PATCH */
+    int k;              /* payload elements per gate (ph x pw) */
+    int64_t gates;      /* patches (whole batch) */
+    /* PL_MAXPOOL: pairs compared in each round */
+    int rounds;
+    int64_t pairs[PL_MAX_ROUNDS];
+    /* PL_POLY */
+    int poly_channels;  /* 1 or C */
+} pl_node;
+
+typedef struct {
+    int n_nodes, batch, frac_bits;
+    pl_node *nodes;
+} pl_plan;
+
+/* Builds the plan for a decided net (cand >= 0 at node `as_node` overrides that slot's choice, for
+ * the cost of alternatives; pass as_node = -1 otherwise). bits: per-node comparison widths (NULL =
+ * p->cmp_bits everywhere). Errors name the node. */
+pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
+                      int cand, pl_plan *out);
+void pl_free(pl_plan *pl);
+/* Plans one node alone (inputs from the net). */
+pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
+                           int cmp_bits, pl_node *out);
+
+/* Maxpool window schedule: for output window w (of n_out/batch per sample), the valid input offsets.
+ * Fills idx (kh*kw max) and returns the count. */
+int pl_pool_window(const pinas_node *n, const pinas_node *in, int c, int oy, int ox, int64_t *idx);
+
+/* Preprocessing material of one node, per party, in bytes (u64 arrays and keys; 8-byte multiples). */
+uint64_t pl_prep_bytes(const pl_node *pn, int party);
+
+/* The analytic cost of one planned node (online, offline, setup). */
+void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *out);
+
+/* ------------------------------------------------------------------ preprocessing */
+
+struct pinas_mpc_prep {
+    int party, batch, frac_bits, cmp_bits, n_nodes;
+    uint64_t hash;
+    uint8_t session[16];
+    int *node_bits;     /* per node comparison widths */
+    uint64_t *off, *len;/* per node: offset into data, bytes */
+    uint8_t *data;      /* all material, 64-byte aligned */
+    size_t data_len;
+    double gen_s;       /* dealer seconds (in memory only) */
+    pinas_mpc_cost dealer; /* dealer work, per run (in memory only) */
+    pinas_mpc_cost *node_dealer; /* per node (in memory only; may be NULL) */
+};
+
+/* Allocates a prep for the plan, sizes from pl_prep_bytes. */
+pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out);
+static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i) { return pp->data + pp->off[i]; }
+
+/* Material layout of a node, in order, for both the dealer and the parties:
+ *   MATMUL  P0: A[groups*M*K] | C0[groups*M*N]          P1: B[n_in] | C1[groups*M*N]
+ *   RELU    r share[n] | gate keys[n]
+ *   POLY    r share[n] | r^2 share[n]
+ *   PATCH   r share[n_in] | gate keys[gates]
+ *   MAXPOOL per round: r share[pairs] | gate keys[pairs] */
+
+#endif
+
+/* ------------------------------------------------------------------ data movement (ops.c) */
+
+/* cols[K x N] of group g for a PL_MATMUL node from its input X (whole batch): im2col for conv,
+ * the transpose for linear. */
+void mm_cols(const pinas_net *net, int node, const pl_node *pn, const uint64_t *X, int g, uint64_t *cols);
+/* Y[groups][M][N] -> the activation layout [batch][C][H][W]. */
+void mm_scatter(const pinas_net *net, int node, const pl_node *pn, const uint64_t *Y, uint64_t *out);
+/* Element indices of each patch gate, k per gate, -1 for padding; gate order (b, c, py, px). */
+void patch_index(const pinas_net *net, int node, const pl_node *pn, int batch, int64_t *idx);
+/* The chosen candidate of an act/pool node (for patch sizes). */
+const pinas_cand *node_choice(const pinas_net *net, int node);
+
+/* Dealer: fills both parties' material for one planned node (dealer.c). */
+pinas_status deal_node(pinas_ctx *ctx, const pinas_net *net, int i, const pl_node *pn, int batch, pinas_prg *prg,
+                       uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work);
+
+#define TAG_HANDSHAKE 0xFFFF0001u
+#define TAG_SETUP 0xFFFF0002u
+#define TAG_OUTPUT 0xFFFF0003u
+#define HANDSHAKE_BYTES 64

@@ -1,0 +1,353 @@
+/* The per-node protocol plan shared by the dealer, the parties and the analytic cost model. */
+#define _GNU_SOURCE
+#include "mpc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pinas_mpc_params_default(pinas_mpc_params *p)
+{
+    p->frac_bits = 16;
+    p->cmp_bits = 64;
+    p->batch = 1;
+    p->timeout_ms = 30000;
+    p->threads = 1;
+}
+
+pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
+{
+    if (p->frac_bits < 4 || p->frac_bits > 30)
+        return pinas_error(ctx, PINAS_EINVAL, "mpc.frac_bits: expected an integer in [4, 30], got %d", p->frac_bits);
+    if (p->cmp_bits < 8 || p->cmp_bits > 64)
+        return pinas_error(ctx, PINAS_EINVAL, "mpc.cmp_bits: expected an integer in [8, 64], got %d", p->cmp_bits);
+    if (p->batch < 1 || p->batch > 1 << 20)
+        return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, 1048576], got %d", p->batch);
+    if (p->timeout_ms < 1)
+        return pinas_error(ctx, PINAS_EINVAL, "timeout: expected a positive number of milliseconds, got %d", p->timeout_ms);
+    return PINAS_OK;
+}
+
+pinas_status pinas_mpc_params_from_meta(pinas_ctx *ctx, const cJSON *meta, const char *where, pinas_mpc_params *p)
+{
+    const cJSON *m = meta ? cJSON_GetObjectItemCaseSensitive(meta, "mpc") : NULL;
+    if (!m || !cJSON_IsObject(m)) return PINAS_OK;
+    int64_t f = p->frac_bits, c = p->cmp_bits;
+    pinas_status s = pinas_json_get_int_opt(ctx, m, where, "mpc", "frac_bits", 4, 30, &f);
+    if (!s) s = pinas_json_get_int_opt(ctx, m, where, "mpc", "cmp_bits", 8, 64, &c);
+    if (s) return s;
+    p->frac_bits = (int)f;
+    p->cmp_bits = (int)c;
+    return PINAS_OK;
+}
+
+uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p)
+{
+    uint64_t h = pinas_net_hash(net);
+    uint32_t f = (uint32_t)p->frac_bits;
+    h = pinas_fnv1a64(&f, sizeof f, h);
+    return pinas_fnv1a64("pinas-mpc/1", 11, h);
+}
+
+int pl_pool_window(const pinas_node *n, const pinas_node *in, int c, int oy, int ox, int64_t *idx)
+{
+    int cnt = 0;
+    for (int ky = 0; ky < n->kh; ky++)
+        for (int kx = 0; kx < n->kw; kx++) {
+            int iy = oy * n->stride - n->pad + ky, ix = ox * n->stride - n->pad + kx;
+            if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w) continue;
+            idx[cnt++] = ((int64_t)c * in->h + iy) * in->w + ix;
+        }
+    return cnt;
+}
+
+pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
+                           int cmp_bits, pl_node *out)
+{
+    memset(out, 0, sizeof *out);
+    const pinas_node *n = pinas_net_node(net, i);
+    const pinas_node *a = n->n_inputs > 0 ? pinas_net_node(net, n->inputs[0]) : n;
+    out->alias = n->n_inputs > 0 ? n->inputs[0] : -1;
+    out->bn_node = -1;
+    out->cmp_bits = cmp_bits;
+    out->n_in = (int64_t)batch * a->c * a->h * a->w;
+    out->n_out = (int64_t)batch * n->c * n->h * n->w;
+    switch (n->op) {
+    case PINAS_OP_INPUT: out->kind = PL_NONE; break;
+    case PINAS_OP_CONV2D:
+        out->kind = PL_MATMUL;
+        out->is_conv = 1;
+        out->groups = n->groups;
+        out->M = n->out_channels / n->groups;
+        out->K = a->c / n->groups * n->kh * n->kw;
+        out->N = (int64_t)batch * n->h * n->w;
+        for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
+            const pinas_node *u = pinas_net_node(net, j);
+            for (int q = 0; q < u->n_inputs; q++)
+                if (u->inputs[q] == i) {
+                    if (u->op == PINAS_OP_BATCHNORM && out->bn_node < 0) {
+                        out->bn_node = j;
+                    } else if (out->bn_node >= 0 || u->op == PINAS_OP_BATCHNORM) {
+                        return pinas_error(ctx, PINAS_EUNSUPPORTED,
+                                           "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
+                                           "folds batchnorm into the conv and needs the conv output used only there",
+                                           n->id, u->id);
+                    }
+                }
+        }
+        if (out->bn_node >= 0)
+            for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
+                const pinas_node *u = pinas_net_node(net, j);
+                for (int q = 0; q < u->n_inputs; q++)
+                    if (u->inputs[q] == i && j != out->bn_node)
+                        return pinas_error(ctx, PINAS_EUNSUPPORTED,
+                                           "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
+                                           "folds batchnorm into the conv and needs the conv output used only there",
+                                           n->id, u->id);
+            }
+        break;
+    case PINAS_OP_BATCHNORM:
+        if (a->op != PINAS_OP_CONV2D)
+            return pinas_error(ctx, PINAS_EUNSUPPORTED,
+                               "node %s: batchnorm after %s node %s; the runtime folds batchnorm into a preceding conv2d",
+                               n->id, pinas_op_name(a->op), a->id);
+        out->kind = PL_NONE;
+        break;
+    case PINAS_OP_LINEAR:
+        out->kind = PL_MATMUL;
+        out->groups = 1;
+        out->M = n->out_features;
+        out->K = a->c * a->h * a->w;
+        out->N = batch;
+        break;
+    case PINAS_OP_ACT:
+    case PINAS_OP_POOL: {
+        const pinas_cand *c = choice ? choice : pinas_node_chosen(n);
+        if (!c) return pinas_error(ctx, PINAS_EINVAL, "node %s: slot is not decided", n->id);
+        switch (c->kind) {
+        case PINAS_CAND_RELU: out->kind = PL_RELU; break;
+        case PINAS_CAND_POLY:
+            out->kind = PL_POLY;
+            out->poly_channels = n->poly_per_channel ? n->c : 1;
+            break;
+        case PINAS_CAND_PATCH_RELU:
+            if (c->ph * c->pw > PINAS_MPC_MAX_PATCH)
+                return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: patch_relu:%dx%d has more than %d elements per patch",
+                                   n->id, c->ph, c->pw, PINAS_MPC_MAX_PATCH);
+            out->kind = PL_PATCH;
+            out->k = c->ph * c->pw;
+            out->gates = (int64_t)batch * n->c * ((n->h + c->ph - 1) / c->ph) * ((n->w + c->pw - 1) / c->pw);
+            break;
+        case PINAS_CAND_IDENTITY: out->kind = PL_NONE; break;
+        case PINAS_CAND_MAXPOOL: {
+            out->kind = PL_MAXPOOL;
+            int64_t idx[64 * 64];
+            if (n->kh * n->kw > 64 * 64) return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
+            for (int oy = 0; oy < n->h; oy++)
+                for (int ox = 0; ox < n->w; ox++) {
+                    int cnt = pl_pool_window(n, a, 0, oy, ox, idx), r = 0;
+                    while (cnt > 1) {
+                        if (r >= PL_MAX_ROUNDS)
+                            return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
+                        out->pairs[r] += (int64_t)(cnt / 2) * batch * n->c;
+                        cnt = (cnt + 1) / 2;
+                        r++;
+                    }
+                    if (r > out->rounds) out->rounds = r;
+                }
+            break;
+        }
+        case PINAS_CAND_AVGPOOL: out->kind = PL_AVGPOOL; break;
+        }
+        break;
+    }
+    case PINAS_OP_ADD: out->kind = PL_ADD; break;
+    case PINAS_OP_FLATTEN: out->kind = PL_NONE; break;
+    case PINAS_OP_GLOBAL_AVGPOOL: out->kind = PL_GAP; break;
+    default: return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: op %s has no 2PC protocol", n->id, pinas_op_name(n->op));
+    }
+    if (out->kind != PL_NONE) out->alias = -1;
+    return PINAS_OK;
+}
+
+pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
+                      int cand, pl_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    int nn = pinas_net_n_nodes(net);
+    out->nodes = calloc((size_t)nn, sizeof *out->nodes);
+    if (!out->nodes) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    out->n_nodes = nn;
+    out->batch = p->batch;
+    out->frac_bits = p->frac_bits;
+    for (int i = 0; i < nn; i++) {
+        const pinas_node *n = pinas_net_node(net, i);
+        const pinas_cand *ch = NULL;
+        if (i == as_node && cand >= 0) {
+            if (!pinas_node_is_slot(n) || cand >= n->n_cands) {
+                pl_free(out);
+                return pinas_error(ctx, PINAS_EINVAL, "node %s: no candidate %d", n->id, cand);
+            }
+            ch = &n->cands[cand];
+        }
+        pinas_status s = pl_node_build(ctx, net, i, ch, p->batch, bits ? bits[i] : p->cmp_bits, &out->nodes[i]);
+        if (s) {
+            pl_free(out);
+            return s;
+        }
+    }
+    return PINAS_OK;
+}
+
+void pl_free(pl_plan *pl)
+{
+    if (!pl) return;
+    free(pl->nodes);
+    pl->nodes = NULL;
+}
+
+uint64_t pl_prep_bytes(const pl_node *pn, int party)
+{
+    uint64_t n = (uint64_t)pn->n_out;
+    switch (pn->kind) {
+    case PL_MATMUL: {
+        uint64_t mn = (uint64_t)pn->groups * pn->M * (uint64_t)pn->N;
+        return 8 * (party == 0 ? (uint64_t)pn->groups * pn->M * pn->K + mn : (uint64_t)pn->n_in + mn);
+    }
+    case PL_RELU: return n * (8 + pinas_sign_key_size(pn->cmp_bits, 1));
+    case PL_POLY: return 16 * n;
+    case PL_PATCH: return 8 * (uint64_t)pn->n_in + (uint64_t)pn->gates * pinas_sign_key_size(pn->cmp_bits, pn->k);
+    case PL_MAXPOOL: {
+        uint64_t b = 0;
+        for (int r = 0; r < pn->rounds; r++) b += (uint64_t)pn->pairs[r] * (8 + pinas_sign_key_size(pn->cmp_bits, 1));
+        return b;
+    }
+    default: return 0;
+    }
+}
+
+static uint64_t half_up(uint64_t n) { return (n + 1) / 2; } /* PRG blocks for n ring elements */
+
+void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
+{
+    (void)frac_bits;
+    memset(o, 0, sizeof *o);
+    uint64_t n = (uint64_t)pn->n_out;
+    pinas_mpc_counts *on = &o->online, *off = &o->offline;
+    off->bytes[0] = pl_prep_bytes(pn, 0);
+    off->bytes[1] = pl_prep_bytes(pn, 1);
+    switch (pn->kind) {
+    case PL_MATMUL: {
+        uint64_t g = (uint64_t)pn->groups, mk = g * pn->M * pn->K, mn = g * pn->M * (uint64_t)pn->N;
+        uint64_t macs = mk * (uint64_t)pn->N;
+        on->bytes[1] = 8 * (uint64_t)pn->n_in;
+        on->rounds = 1;
+        on->ring_macs[0] = macs;
+        off->aes_blocks[0] = half_up(mk) + half_up((uint64_t)pn->n_in) + half_up(mn);
+        off->ring_macs[0] = macs;
+        off->ring_macs[1] = macs;
+        o->setup.bytes[0] = 8 * mk;
+        break;
+    }
+    case PL_RELU: {
+        uint64_t ev = pinas_sign_eval_aes_blocks(pn->cmp_bits, 1);
+        on->bytes[0] = on->bytes[1] = 8 * n;
+        on->rounds = 1;
+        on->aes_blocks[0] = on->aes_blocks[1] = n * ev;
+        on->ring_macs[0] = on->ring_macs[1] = n;
+        off->aes_blocks[0] = 2 * half_up(n) + pinas_sign_gen_prg_blocks(1, n) + n * pinas_sign_gen_aes_blocks(pn->cmp_bits, 1);
+        break;
+    }
+    case PL_POLY:
+        on->bytes[0] = on->bytes[1] = 8 * n;
+        on->rounds = 1;
+        on->ring_macs[0] = 4 * n;
+        on->ring_macs[1] = 3 * n;
+        off->aes_blocks[0] = 3 * half_up(n);
+        off->ring_macs[0] = n;
+        o->setup.bytes[0] = 8 * 3 * (uint64_t)pn->poly_channels;
+        break;
+    case PL_PATCH: {
+        uint64_t ni = (uint64_t)pn->n_in, gts = (uint64_t)pn->gates;
+        on->bytes[0] = on->bytes[1] = 8 * ni;
+        on->rounds = 1;
+        on->aes_blocks[0] = on->aes_blocks[1] = gts * pinas_sign_eval_aes_blocks(pn->cmp_bits, pn->k);
+        on->ring_macs[0] = on->ring_macs[1] = ni;
+        off->aes_blocks[0] =
+            2 * half_up(ni) + pinas_sign_gen_prg_blocks(pn->k, gts) + gts * pinas_sign_gen_aes_blocks(pn->cmp_bits, pn->k);
+        break;
+    }
+    case PL_MAXPOOL:
+        for (int r = 0; r < pn->rounds; r++) {
+            uint64_t pr = (uint64_t)pn->pairs[r];
+            on->bytes[0] += 8 * pr;
+            on->bytes[1] += 8 * pr;
+            on->rounds += 1;
+            on->aes_blocks[0] += pr * pinas_sign_eval_aes_blocks(pn->cmp_bits, 1);
+            on->ring_macs[0] += pr;
+            off->aes_blocks[0] +=
+                2 * half_up(pr) + pinas_sign_gen_prg_blocks(1, pr) + pr * pinas_sign_gen_aes_blocks(pn->cmp_bits, 1);
+        }
+        on->aes_blocks[1] = on->aes_blocks[0];
+        on->ring_macs[1] = on->ring_macs[0];
+        break;
+    case PL_AVGPOOL:
+    case PL_GAP: on->ring_macs[0] = on->ring_macs[1] = n; break;
+    default: break;
+    }
+}
+
+/* ------------------------------------------------------------------ public cost API */
+
+pinas_status pinas_mpc_cost_node_bits(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
+                                      const pinas_mpc_params *p, int cmp_bits, pinas_mpc_cost *out)
+{
+    memset(out, 0, sizeof *out);
+    if (node < 0 || node >= pinas_net_n_nodes(net))
+        return pinas_error(ctx, PINAS_EINVAL, "node index %d out of range [0, %d)", node, pinas_net_n_nodes(net));
+    pinas_mpc_params q = *p;
+    q.cmp_bits = cmp_bits;
+    pinas_status s = pinas_mpc_params_check(ctx, &q);
+    if (s) return s;
+    const pinas_node *n = pinas_net_node(net, node);
+    const pinas_cand *ch = NULL;
+    if (cand >= 0) {
+        if (!pinas_node_is_slot(n) || cand >= n->n_cands)
+            return pinas_error(ctx, PINAS_EINVAL, "node %s: no candidate %d", n->id, cand);
+        ch = &n->cands[cand];
+    } else if (pinas_node_is_slot(n) && !pinas_node_chosen(n)) {
+        return pinas_error(ctx, PINAS_EINVAL, "node %s: slot is open; pass a candidate index", n->id);
+    }
+    pl_node pn;
+    s = pl_node_build(ctx, net, node, ch, p->batch, cmp_bits, &pn);
+    if (s) return s;
+    pl_cost(&pn, p->frac_bits, out);
+    return PINAS_OK;
+}
+
+pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node, int cand, const pinas_mpc_params *p,
+                                 pinas_mpc_cost *out)
+{
+    return pinas_mpc_cost_node_bits(ctx, net, node, cand, p, p->cmp_bits, out);
+}
+
+/* Session-level messages (see party.c): handshake (64 bytes each way, 1 round) and the setup
+ * message (1 round), counted in setup; the logits share the server sends (1 round), online. */
+
+
+pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, pinas_mpc_cost *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 1; i < pinas_net_n_nodes(net); i++) {
+        pinas_mpc_cost c;
+        pinas_status s = pinas_mpc_cost_node(ctx, net, i, -1, p, &c);
+        if (s) return s;
+        pinas_mpc_cost_add(out, &c);
+    }
+    out->setup.bytes[0] += HANDSHAKE_BYTES;
+    out->setup.bytes[1] += HANDSHAKE_BYTES;
+    out->setup.rounds += 2;
+    const pinas_node *last = pinas_net_node(net, pinas_net_n_nodes(net) - 1);
+    out->online.bytes[0] += 8 * (uint64_t)p->batch * (uint64_t)last->c * last->h * last->w;
+    out->online.rounds += 1;
+    return PINAS_OK;
+}

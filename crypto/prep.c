@@ -1,0 +1,300 @@
+/* Preprocessing material: in-memory layout, and the 0600 file each party reads (checked by SHA-256). */
+#define _GNU_SOURCE
+#include "mpc_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* File layout (little endian):
+ *   "PINASPRE" | u32 version | u32 party | u64 arch hash | u8 session[16] | u32 batch | u32 frac_bits |
+ *   u32 cmp_bits | u32 n_nodes | n_nodes x (u32 cmp_bits | u32 0 | u64 bytes | u64 dealer AES | u64 dealer MACs) |
+ *   u64 data bytes | zero padding to 64 | data (each node's material, 64-byte aligned) | SHA-256 of all before */
+
+#define HDR_FIXED 56
+#define NODE_REC 32
+
+static uint64_t align64(uint64_t v) { return (v + 63) & ~(uint64_t)63; }
+
+pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out)
+{
+    *out = NULL;
+    pinas_mpc_prep *pp = calloc(1, sizeof *pp);
+    if (!pp) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pp->party = party;
+    pp->batch = pl->batch;
+    pp->frac_bits = pl->frac_bits;
+    pp->n_nodes = pl->n_nodes;
+    pp->node_bits = calloc((size_t)pl->n_nodes, sizeof *pp->node_bits);
+    pp->off = calloc((size_t)pl->n_nodes, sizeof *pp->off);
+    pp->len = calloc((size_t)pl->n_nodes, sizeof *pp->len);
+    pp->node_dealer = calloc((size_t)pl->n_nodes, sizeof *pp->node_dealer);
+    if (!pp->node_bits || !pp->off || !pp->len || !pp->node_dealer) {
+        pinas_mpc_prep_free(pp);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < pl->n_nodes; i++) {
+        pp->node_bits[i] = pl->nodes[i].cmp_bits;
+        pp->off[i] = total;
+        pp->len[i] = pl_prep_bytes(&pl->nodes[i], party);
+        total = align64(total + pp->len[i]);
+    }
+    pp->data_len = total;
+    pp->data = aligned_alloc(64, total ? total : 64);
+    if (!pp->data) {
+        pinas_mpc_prep_free(pp);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory: preprocessing needs %.1f MB for party %d",
+                           total / 1e6, party);
+    }
+    *out = pp;
+    return PINAS_OK;
+}
+
+void pinas_mpc_prep_free(pinas_mpc_prep *pp)
+{
+    if (!pp) return;
+    if (pp->data) OPENSSL_cleanse(pp->data, pp->data_len);
+    free(pp->data);
+    free(pp->node_bits);
+    free(pp->off);
+    free(pp->len);
+    free(pp->node_dealer);
+    OPENSSL_cleanse(pp->session, sizeof pp->session);
+    free(pp);
+}
+
+int pinas_mpc_prep_party(const pinas_mpc_prep *pp) { return pp->party; }
+int pinas_mpc_prep_batch(const pinas_mpc_prep *pp) { return pp->batch; }
+uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp) { return pp->hash; }
+uint64_t pinas_mpc_prep_node_bytes(const pinas_mpc_prep *pp, int node)
+{
+    return node >= 0 && node < pp->n_nodes ? pp->len[node] : 0;
+}
+uint64_t pinas_mpc_prep_total_bytes(const pinas_mpc_prep *pp)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < pp->n_nodes; i++) t += pp->len[i];
+    return t;
+}
+void pinas_mpc_prep_params(const pinas_mpc_prep *pp, pinas_mpc_params *out)
+{
+    pinas_mpc_params_default(out);
+    out->frac_bits = pp->frac_bits;
+    out->cmp_bits = pp->cmp_bits;
+    out->batch = pp->batch;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static size_t header_len(int n_nodes) { return (size_t)align64(HDR_FIXED + (uint64_t)n_nodes * NODE_REC + 8); }
+
+static void header_fill(const pinas_mpc_prep *pp, uint8_t *h)
+{
+    size_t hl = header_len(pp->n_nodes);
+    memset(h, 0, hl);
+    memcpy(h, PINAS_MPC_PREP_MAGIC, 8);
+    put32(h + 8, PINAS_MPC_PREP_VERSION);
+    put32(h + 12, (uint32_t)pp->party);
+    put64(h + 16, pp->hash);
+    memcpy(h + 24, pp->session, 16);
+    put32(h + 40, (uint32_t)pp->batch);
+    put32(h + 44, (uint32_t)pp->frac_bits);
+    put32(h + 48, (uint32_t)pp->cmp_bits);
+    put32(h + 52, (uint32_t)pp->n_nodes);
+    for (int i = 0; i < pp->n_nodes; i++) {
+        uint8_t *r = h + HDR_FIXED + (size_t)i * NODE_REC;
+        put32(r, (uint32_t)pp->node_bits[i]);
+        put64(r + 8, pp->len[i]);
+        put64(r + 16, pp->node_dealer ? pp->node_dealer[i].offline.aes_blocks[0] : 0);
+        put64(r + 24, pp->node_dealer ? pp->node_dealer[i].offline.ring_macs[0] : 0);
+    }
+    put64(h + HDR_FIXED + (size_t)pp->n_nodes * NODE_REC, pp->data_len);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path)
+{
+    size_t hl = header_len(pp->n_nodes);
+    uint8_t *h = malloc(hl);
+    char *tmp = pinas_strfmt("%s.tmp.%d", path, (int)getpid());
+    if (!h || !tmp) {
+        free(h);
+        free(tmp);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    header_fill(pp, h);
+    uint8_t dig[32];
+    unsigned dl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, h, hl);
+    EVP_DigestUpdate(md, pp->data, pp->data_len);
+    EVP_DigestFinal_ex(md, dig, &dl);
+    EVP_MD_CTX_free(md);
+    pinas_status s = PINAS_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        s = pinas_error(ctx, PINAS_EIO, "%s: cannot create: %s", path, strerror(errno));
+    } else {
+        if (fchmod(fd, 0600) != 0 || write_all(fd, h, hl) || write_all(fd, pp->data, pp->data_len) ||
+            write_all(fd, dig, sizeof dig) || fsync(fd) != 0)
+            s = pinas_error(ctx, PINAS_EIO, "%s: write failed: %s", path, strerror(errno));
+        if (close(fd) != 0 && !s) s = pinas_error(ctx, PINAS_EIO, "%s: close failed: %s", path, strerror(errno));
+        if (!s && rename(tmp, path) != 0) s = pinas_error(ctx, PINAS_EIO, "%s: rename failed: %s", path, strerror(errno));
+        if (s) unlink(tmp);
+    }
+    free(h);
+    free(tmp);
+    return s;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t r = read(fd, p, len > (1u << 30) ? (1u << 30) : len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pinas_error(ctx, PINAS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    fstat(fd, &st);
+    uint64_t fsize = (uint64_t)st.st_size;
+    uint8_t fixed[HDR_FIXED];
+    pinas_mpc_prep *pp = NULL;
+    uint8_t *h = NULL;
+    pinas_status s = PINAS_OK;
+    if (fsize < HDR_FIXED + 8 + 32 || read_all(fd, fixed, HDR_FIXED)) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (truncated: %llu bytes)", path,
+                        (unsigned long long)fsize);
+        goto done;
+    }
+    if (memcmp(fixed, PINAS_MPC_PREP_MAGIC, 8) != 0) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (bad magic)", path);
+        goto done;
+    }
+    if (get32(fixed + 8) != PINAS_MPC_PREP_VERSION) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: preprocessing format version %u, this pinas reads version %d", path,
+                        get32(fixed + 8), PINAS_MPC_PREP_VERSION);
+        goto done;
+    }
+    uint32_t party = get32(fixed + 12), nn = get32(fixed + 52);
+    if (party > 1 || nn == 0 || nn > 1000000) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: corrupt header (party %u, %u nodes)", path, party, nn);
+        goto done;
+    }
+    size_t hl = header_len((int)nn);
+    if (fsize < hl + 32) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated (%llu bytes, header alone needs %zu)", path,
+                        (unsigned long long)fsize, hl + 32);
+        goto done;
+    }
+    h = malloc(hl);
+    pp = calloc(1, sizeof *pp);
+    if (!h || !pp) {
+        s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(h, fixed, HDR_FIXED);
+    if (read_all(fd, h + HDR_FIXED, hl - HDR_FIXED)) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated header", path);
+        goto done;
+    }
+    pp->party = (int)party;
+    pp->hash = get64(h + 16);
+    memcpy(pp->session, h + 24, 16);
+    pp->batch = (int)get32(h + 40);
+    pp->frac_bits = (int)get32(h + 44);
+    pp->cmp_bits = (int)get32(h + 48);
+    pp->n_nodes = (int)nn;
+    pp->data_len = get64(h + HDR_FIXED + (size_t)nn * NODE_REC);
+    if (pp->data_len != fsize - hl - 32) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated or padded: header says %llu data bytes, file holds %llu", path,
+                        (unsigned long long)pp->data_len, (unsigned long long)(fsize - hl - 32));
+        goto done;
+    }
+    pp->node_bits = calloc(nn, sizeof *pp->node_bits);
+    pp->off = calloc(nn, sizeof *pp->off);
+    pp->len = calloc(nn, sizeof *pp->len);
+    pp->node_dealer = calloc(nn, sizeof *pp->node_dealer);
+    pp->data = aligned_alloc(64, pp->data_len ? align64(pp->data_len) : 64);
+    if (!pp->node_bits || !pp->off || !pp->len || !pp->node_dealer || !pp->data) {
+        s = pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%.1f MB)", path, pp->data_len / 1e6);
+        goto done;
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        const uint8_t *r = h + HDR_FIXED + (size_t)i * NODE_REC;
+        pp->node_bits[i] = (int)get32(r);
+        pp->len[i] = get64(r + 8);
+        pp->node_dealer[i].offline.aes_blocks[0] = get64(r + 16);
+        pp->node_dealer[i].offline.ring_macs[0] = get64(r + 24);
+        pp->off[i] = total;
+        if (pp->len[i] > pp->data_len || total + pp->len[i] > pp->data_len) {
+            s = pinas_error(ctx, PINAS_EFORMAT, "%s: node %u: section of %llu bytes runs past the data", path, i,
+                            (unsigned long long)pp->len[i]);
+            goto done;
+        }
+        total = align64(total + pp->len[i]);
+    }
+    if (total != pp->data_len) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: sections add up to %llu bytes, header says %llu", path,
+                        (unsigned long long)total, (unsigned long long)pp->data_len);
+        goto done;
+    }
+    uint8_t want[32], got[32];
+    unsigned dl = 0;
+    if (read_all(fd, pp->data, pp->data_len) || read_all(fd, want, 32)) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated data", path);
+        goto done;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, h, hl);
+    EVP_DigestUpdate(md, pp->data, pp->data_len);
+    EVP_DigestFinal_ex(md, got, &dl);
+    EVP_MD_CTX_free(md);
+    if (CRYPTO_memcmp(want, got, 32) != 0) {
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: checksum mismatch: the file is corrupt (SHA-256 differs)", path);
+        goto done;
+    }
+done:
+    close(fd);
+    free(h);
+    if (s) {
+        pinas_mpc_prep_free(pp);
+        return s;
+    }
+    *out = pp;
+    return PINAS_OK;
+}

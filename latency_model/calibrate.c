@@ -1,0 +1,462 @@
+/* Calibration of the cpu profile: runtime micro-benchmarks over a size sweep, one GSL least-squares
+ * line (time = a + b*work) per primitive, with the network's share of each timing subtracted. */
+#define _GNU_SOURCE
+#include "cost_internal.h"
+
+#include <gsl/gsl_fit.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const double *y, double *a, double *b, double *r2)
+{
+    if (n < 3) return pinas_error(ctx, PINAS_EINVAL, "fit: need at least 3 points, got %d", n);
+    double *w = malloc((size_t)n * sizeof *w);
+    if (!w) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    double xmin = x[0], xmax = x[0];
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(x[i]) || !isfinite(y[i])) {
+            free(w);
+            return pinas_error(ctx, PINAS_EINVAL, "fit: point %d is not finite (%g, %g)", i, x[i], y[i]);
+        }
+        /* Relative least squares: small sizes (where the per-call cost dominates) count as much as
+         * large ones, which is what a per-layer prediction of small CIFAR layers needs. */
+        double yy = fabs(y[i]) > 1e-12 ? fabs(y[i]) : 1e-12;
+        w[i] = 1.0 / (yy * yy);
+        if (x[i] < xmin) xmin = x[i];
+        if (x[i] > xmax) xmax = x[i];
+    }
+    if (xmax == xmin) {
+        free(w);
+        return pinas_error(ctx, PINAS_EINVAL, "fit: every point has the same work %g; need a size sweep", xmin);
+    }
+    double c0, c1, c00, c01, c11, chisq;
+    int rc = gsl_fit_wlinear(x, 1, w, 1, y, 1, (size_t)n, &c0, &c1, &c00, &c01, &c11, &chisq);
+    free(w);
+    if (rc == 0 && c1 < 0) {
+        /* Work never makes a primitive faster: fall back to a constant (the weighted mean). */
+        double sw = 0, sy = 0;
+        for (int i = 0; i < n; i++) {
+            double yy = fabs(y[i]) > 1e-12 ? fabs(y[i]) : 1e-12;
+            sw += 1 / (yy * yy);
+            sy += y[i] / (yy * yy);
+        }
+        c0 = sy / sw;
+        c1 = 0;
+    }
+    if (rc) return pinas_error(ctx, PINAS_EINTERNAL, "fit: GSL gsl_fit_wlinear failed (code %d)", rc);
+    /* R^2 in the fit's own (relative) weighting: 1 - sum w e^2 / sum w (y - weighted mean)^2. */
+    double mean = 0, wsum = 0, ss_tot = 0, ss_res = 0;
+    for (int i = 0; i < n; i++) {
+        double yy = fabs(y[i]) > 1e-12 ? fabs(y[i]) : 1e-12, wi = 1.0 / (yy * yy);
+        mean += wi * y[i];
+        wsum += wi;
+    }
+    mean /= wsum;
+    for (int i = 0; i < n; i++) {
+        double yy = fabs(y[i]) > 1e-12 ? fabs(y[i]) : 1e-12, wi = 1.0 / (yy * yy);
+        double e = y[i] - (c0 + c1 * x[i]);
+        ss_res += wi * e * e;
+        ss_tot += wi * (y[i] - mean) * (y[i] - mean);
+    }
+    *a = c0;
+    *b = c1;
+    *r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : (ss_res == 0 ? 1 : 0);
+    return PINAS_OK;
+}
+
+void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->reps = 5;
+    o->n_sizes = 6;
+    o->scale = 1;
+    pinas_mpc_params_default(&o->params);
+}
+
+/* The default bench: the runtime's micro-benchmarks; "local" (share additions), "prg" (AES-CTR
+ * expansion) and "gemm" (ring products) are timed in process, as they involve no peer. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A conv-shaped benchmark of the linear primitive: one 3x3 convolution C -> C over a C x 16 x 16
+ * input, with C picked so that the product has about n ring multiply-adds, run privately by the
+ * runtime (pinas_mpc_infer_local); the conv layer's online time. The runtime's own "linear"
+ * benchmark is a matrix-vector product, whose cost per multiply-add is far from a convolution's. */
+static pinas_status bench_conv(pinas_ctx *ctx, int64_t n, int reps, const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts)
+{
+    int C = (int)llround(sqrt((double)n / (9.0 * 256)));
+    if (C < 1) C = 1;
+    char js[512];
+    snprintf(js, sizeof js,
+             "{\"format\":\"pinas-net/1\",\"name\":\"bench-conv\",\"input\":[%d,16,16],\"num_classes\":%d,\"nodes\":["
+             "{\"id\":\"op\",\"op\":\"conv2d\",\"out_channels\":%d,\"kernel\":3,\"padding\":1},"
+             "{\"id\":\"g\",\"op\":\"global_avgpool\"}]}",
+             C, C, C);
+    cJSON *j = cJSON_Parse(js);
+    pinas_net *net = NULL;
+    pinas_model *m = NULL;
+    pinas_status s = j ? pinas_net_from_json(ctx, j, "conv benchmark", &net) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    cJSON_Delete(j);
+    if (!s) s = pinas_model_random(ctx, net, 1, &m);
+    size_t nx = (size_t)C * 256;
+    float *x = malloc(nx * sizeof *x), *lg = malloc((size_t)C * sizeof *lg);
+    double *t = calloc((size_t)reps, sizeof *t);
+    if (!s && (!x || !lg || !t)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    for (size_t i = 0; !s && i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1;
+    int node = net ? pinas_net_find(net, "op") : -1;
+    for (int r = 0; r < reps && !s; r++) {
+        pinas_mpc_report *rep = NULL;
+        s = pinas_mpc_infer_local(ctx, m, x, 1, p, lg, &rep);
+        for (int l = 0; !s && l < rep->n_layers; l++)
+            if (strcmp(rep->layers[l].id, "op") == 0) {
+                t[r] = rep->layers[l].online_s;
+                *counts = rep->layers[l].measured;
+            }
+        pinas_mpc_report_free(rep);
+    }
+    (void)node;
+    if (!s) {
+        qsort(t, (size_t)reps, sizeof *t, cmp_double);
+        *median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    }
+    free(t);
+    free(x);
+    free(lg);
+    pinas_model_free(m);
+    pinas_net_free(net);
+    return s;
+}
+
+/* Loopback round trip and bandwidth between two threads over pinas_chan, as the runtime's parties see them. */
+typedef struct {
+    int role, port, rounds;
+    size_t big;
+    pinas_chan *listener;
+    double rtt, secs;
+    pinas_status status;
+} loop_job;
+
+static void *loop_thread(void *arg)
+{
+    loop_job *j = arg;
+    pinas_ctx *ctx = pinas_ctx_create();
+    pinas_chan *ch = NULL;
+    pinas_status s;
+    if (!ctx) {
+        j->status = PINAS_ENOMEM;
+        return NULL;
+    }
+    if (j->role == 0) {
+        ch = j->listener;
+        s = pinas_chan_accept(ctx, ch, 10000, "client");
+    } else {
+        char hp[64];
+        snprintf(hp, sizeof hp, "127.0.0.1:%d", j->port);
+        s = pinas_chan_connect(ctx, hp, 10000, "server", &ch);
+    }
+    uint8_t *buf = malloc(j->big), *rbuf = malloc(j->big);
+    double *t = calloc((size_t)j->rounds, sizeof *t);
+    if (!s && (!buf || !rbuf || !t)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (buf) memset(buf, 0x5a, j->big);
+    for (int r = 0; r < j->rounds && !s; r++) {
+        uint64_t ping = (uint64_t)r, pong = 0;
+        double t0 = pinas_now();
+        s = pinas_chan_exchange(ctx, ch, 7, &ping, sizeof ping, &pong, sizeof pong);
+        t[r] = pinas_now() - t0;
+    }
+    if (!s) {
+        qsort(t, (size_t)j->rounds, sizeof *t, cmp_double);
+        j->rtt = t[j->rounds / 2];
+        double t0 = pinas_now();
+        s = pinas_chan_exchange(ctx, ch, 8, buf, j->big, rbuf, j->big);
+        j->secs = pinas_now() - t0;
+    }
+    free(t);
+    free(buf);
+    free(rbuf);
+    if (j->role == 1) pinas_chan_free(ch);
+    j->status = s;
+    pinas_ctx_free(ctx);
+    return NULL;
+}
+
+static pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_Bps)
+{
+    pinas_chan *l = NULL;
+    pinas_status s = pinas_chan_listen(ctx, "127.0.0.1:0", &l);
+    if (s) return s;
+    loop_job a = {.role = 0, .rounds = 201, .big = 16 << 20, .listener = l};
+    loop_job b = {.role = 1, .rounds = 201, .big = 16 << 20, .port = pinas_chan_port(l)};
+    pthread_t ta, tb;
+    if (pthread_create(&ta, NULL, loop_thread, &a) != 0) {
+        pinas_chan_free(l);
+        return pinas_error(ctx, PINAS_EINTERNAL, "loopback measurement: cannot start a thread");
+    }
+    if (pthread_create(&tb, NULL, loop_thread, &b) != 0) {
+        b.status = pinas_error(ctx, PINAS_EINTERNAL, "loopback measurement: cannot start a thread");
+    } else {
+        pthread_join(tb, NULL);
+    }
+    pthread_join(ta, NULL);
+    pinas_chan_free(l);
+    if (a.status || b.status) return pinas_error(ctx, a.status ? a.status : b.status, "loopback measurement failed");
+    /* One exchange = one round: both directions at once, as in the protocols. */
+    *rtt_s = 0.5 * (a.rtt + b.rtt);
+    double secs = a.secs > b.secs ? a.secs : b.secs;
+    *bandwidth_Bps = secs > 0 ? (double)a.big / secs : 1e12;
+    return PINAS_OK;
+}
+
+static pinas_status runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+                                  pinas_mpc_cost *counts, void *user)
+{
+    (void)user;
+    memset(counts, 0, sizeof *counts);
+    if (strcmp(kind, "conv") == 0) return bench_conv(ctx, n, reps, p, median_s, counts);
+    if (strcmp(kind, "local") != 0 && strcmp(kind, "prg") != 0 && strcmp(kind, "gemm") != 0)
+        return pinas_mpc_bench_op(ctx, kind, n, reps, p, median_s, counts);
+    double *t = calloc((size_t)reps, sizeof *t);
+    if (!t) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = PINAS_OK;
+    if (strcmp(kind, "local") == 0) {
+        uint64_t *x = malloc((size_t)n * 8), *y = malloc((size_t)n * 8);
+        if (!x || !y) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        for (int64_t i = 0; !s && i < n; i++) x[i] = (uint64_t)i * 0x9e3779b97f4a7c15ULL, y[i] = (uint64_t)i;
+        for (int r = 0; !s && r < reps; r++) {
+            double t0 = pinas_now();
+            for (int64_t i = 0; i < n; i++) y[i] += x[i];
+            t[r] = pinas_now() - t0;
+            __asm__ volatile("" : : "r"(y) : "memory");
+        }
+        free(x);
+        free(y);
+    } else if (strcmp(kind, "prg") == 0) {
+        uint8_t seed[16] = {1, 2, 3};
+        pinas_prg *g = NULL;
+        uint8_t *buf = malloc((size_t)n * 16);
+        if (!buf) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        if (!s) s = pinas_prg_create(ctx, seed, &g);
+        for (int r = 0; !s && r < reps; r++) {
+            double t0 = pinas_now();
+            pinas_prg_bytes(g, buf, (size_t)n * 16);
+            t[r] = pinas_now() - t0;
+        }
+        counts->offline.aes_blocks[0] = (uint64_t)n;
+        pinas_prg_free(g);
+        free(buf);
+    } else { /* gemm: an m x m by m x m ring product with m^3 ~ n */
+        int m = (int)ceil(cbrt((double)n));
+        if (m < 2) m = 2;
+        size_t mm = (size_t)m * m;
+        uint64_t *A = malloc(mm * 8), *B = malloc(mm * 8), *C = malloc(mm * 8);
+        if (!A || !B || !C) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        for (size_t i = 0; !s && i < mm; i++) A[i] = i * 0x9e3779b97f4a7c15ULL, B[i] = i ^ 0x5555;
+        for (int r = 0; !s && r < reps; r++) {
+            double t0 = pinas_now();
+            pinas_ring_gemm(m, m, m, A, m, B, m, C, m, 0);
+            t[r] = pinas_now() - t0;
+        }
+        counts->offline.ring_macs[0] = (uint64_t)m * m * m;
+        free(A);
+        free(B);
+        free(C);
+    }
+    if (!s) {
+        qsort(t, (size_t)reps, sizeof *t, cmp_double);
+        *median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    }
+    free(t);
+    return s;
+}
+
+typedef struct {
+    const char *kind;     /* bench kind */
+    double lo, hi;        /* size sweep */
+} sweep;
+
+/* One sweep per cpu primitive, in cpu_prim order. Sizes cover CIFAR layers at batch 1 (a 16x32x32
+ * activation is 16,384 elements; ResNet-20's convolutions are about 2.4 M ring MACs) and beyond. */
+static const sweep sweeps[CPU_N_PRIM] = {
+    {"relu", 1024, 65536}, {"poly", 1024, 65536}, {"patch_relu", 1024, 262144},
+    {"maxpool", 1024, 262144}, {"conv", 16384, 16777216}, {"local", 4096, 1048576},
+};
+
+static double umax(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
+
+/* The work the cpu profile charges a benchmark with (the same definition cost_cpu_compute uses for nodes). */
+static double bench_work(int prim, int64_t n, const pinas_mpc_cost *c)
+{
+    /* linear: ring multiply-adds; maxpool: pairs compared (one ring op each); others: elements. */
+    if (prim == CPU_LINEAR || prim == CPU_MAXPOOL) return umax(c->online.ring_macs) > 0 ? umax(c->online.ring_macs) : (double)n;
+    return (double)n;
+}
+
+pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out, cJSON **report)
+{
+    *out = NULL;
+    if (report) *report = NULL;
+    pinas_cost_calib_opts def;
+    if (!o) {
+        pinas_cost_calib_opts_default(&def);
+        o = &def;
+    }
+    int reps = o->reps > 0 ? o->reps : 5, nsz = o->n_sizes >= 3 ? o->n_sizes : 3;
+    double scale = o->scale > 0 ? o->scale : 1;
+    pinas_cost_bench_fn bench = o->bench ? o->bench : runtime_bench;
+    pinas_cost_link *own_link = NULL;
+    const pinas_cost_link *link = o->link;
+    pinas_status s = PINAS_OK;
+    if (!link) {
+        /* The runtime's benchmarks run over this host's loopback: measure it, so that exactly the
+         * network's share is taken out. Synthetic benchmarks use the shipped loopback profile. */
+        if (!o->bench) {
+            double rtt = 0, bw = 0;
+            s = measure_loopback(ctx, &rtt, &bw);
+            if (!s) s = pinas_cost_link_create(ctx, "loopback", bw, rtt, &own_link);
+        } else {
+            s = pinas_cost_link_load(ctx, "loopback", &own_link);
+        }
+        if (s) return pinas_error_prefix(ctx, s, "calibrate");
+        link = own_link;
+    }
+    cpu_params cp;
+    memset(&cp, 0, sizeof cp);
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddItemToObject(rep, "net", pinas_cost_link_to_json(link));
+    cJSON *prims = cJSON_AddObjectToObject(rep, "primitives");
+    double *x = calloc((size_t)nsz, sizeof *x), *y = calloc((size_t)nsz, sizeof *y);
+    if (!x || !y) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)CPU_N_PRIM * nsz + 2);
+    int done = 0;
+    for (int k = 0; k < CPU_N_PRIM && !s; k++) {
+        const sweep *sw = &sweeps[k];
+        double lo = sw->lo * scale, hi = sw->hi * scale;
+        if (lo < 16) lo = 16;
+        if (hi < lo * 8) hi = lo * 8;
+        cJSON *pts = cJSON_CreateArray();
+        for (int i = 0; i < nsz && !s; i++) {
+            int64_t n = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
+            double med = 0;
+            pinas_mpc_cost c;
+            memset(&c, 0, sizeof c);
+            s = bench(ctx, sw->kind, n, reps, &o->params, &med, &c, o->bench_user);
+            if (s) {
+                pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", sw->kind, (long long)n);
+                break;
+            }
+            /* What the network took is the network profile's business: subtract it so that
+             * cpu + loopback gives back the measured time and cpu + lan adds the LAN's cost instead. */
+            double comm = (double)c.online.rounds * link->rtt + umax(c.online.bytes) / link->bandwidth;
+            x[i] = bench_work(k, n, &c);
+            y[i] = med - comm;
+            cJSON *pt = cJSON_CreateArray();
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(x[i]));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(med));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(comm));
+            cJSON_AddItemToArray(pts, pt);
+            char st[64];
+            snprintf(st, sizeof st, "%s n=%lld %.3g ms", sw->kind, (long long)n, med * 1e3);
+            pinas_progress_update(pg, ++done, st);
+        }
+        if (!s) {
+            s = pinas_cost_fit_line(ctx, nsz, x, y, &cp.a[k], &cp.b[k], &cp.r2[k]);
+            if (s) pinas_error_prefix(ctx, s, "calibrate: %s", cpu_prim_names[k]);
+        }
+        if (s) {
+            cJSON_Delete(pts);
+            break;
+        }
+        cJSON *po = cJSON_AddObjectToObject(prims, cpu_prim_names[k]);
+        cJSON_AddNumberToObject(po, "a", cp.a[k]);
+        cJSON_AddNumberToObject(po, "b", cp.b[k]);
+        cJSON_AddNumberToObject(po, "r2", cp.r2[k]);
+        cJSON_AddItemToObject(po, "points", pts); /* [work, measured s, network share s] */
+    }
+    /* Dealer throughput for the offline estimate. */
+    const char *off_kinds[2] = {"prg", "gemm"};
+    int64_t off_n[2] = {(int64_t)(1048576 * scale), (int64_t)(16777216 * scale)};
+    for (int k = 0; k < 2 && !s; k++) {
+        double med = 0;
+        pinas_mpc_cost c;
+        memset(&c, 0, sizeof c);
+        if (off_n[k] < 4096) off_n[k] = 4096;
+        s = bench(ctx, off_kinds[k], off_n[k], reps, &o->params, &med, &c, o->bench_user);
+        if (s) {
+            pinas_error_prefix(ctx, s, "calibrate: bench %s", off_kinds[k]);
+            break;
+        }
+        double work = k == 0 ? (double)c.offline.aes_blocks[0] : (double)c.offline.ring_macs[0];
+        if (work <= 0) work = (double)off_n[k];
+        double rate = med > 0 ? work / med : 1e15;
+        if (k == 0) cp.aes_blocks_per_s = rate;
+        else cp.ring_macs_per_s = rate;
+        pinas_progress_update(pg, ++done, off_kinds[k]);
+    }
+    pinas_progress_finish(pg);
+    free(x);
+    free(y);
+    if (s) {
+        cJSON_Delete(rep);
+        pinas_cost_link_free(own_link);
+        return s;
+    }
+    /* The profile. */
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", PINAS_PROFILE_FORMAT);
+    cJSON_AddStringToObject(j, "kind", "cpu");
+    cJSON_AddStringToObject(j, "name", "cpu");
+    cJSON_AddStringToObject(j, "description",
+                            "The pinas runtime on this CPU, one core per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
+                            "(GSL weighted least squares on runtime micro-benchmarks, network share subtracted). Work: input elements for relu, "
+                            "poly, patch_relu and local ops (add, avgpool, global_avgpool), ring multiply-adds "
+                            "per party for conv2d/linear, pairs compared for maxpool. Offline = dealer AES and ring work at the rates below plus the material's transfer.");
+    cJSON *jp = cJSON_AddObjectToObject(j, "primitives");
+    for (int k = 0; k < CPU_N_PRIM; k++) {
+        cJSON *po = cJSON_AddObjectToObject(jp, cpu_prim_names[k]);
+        cJSON_AddNumberToObject(po, "a", cp.a[k]);
+        cJSON_AddNumberToObject(po, "b", cp.b[k]);
+        cJSON_AddNumberToObject(po, "r2", cp.r2[k]);
+    }
+    cJSON *off = cJSON_AddObjectToObject(j, "offline");
+    cJSON_AddNumberToObject(off, "aes_blocks_per_s", cp.aes_blocks_per_s);
+    cJSON_AddNumberToObject(off, "ring_macs_per_s", cp.ring_macs_per_s);
+    cJSON *cal = cJSON_AddObjectToObject(j, "calibration");
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    cJSON_AddStringToObject(cal, "date", date);
+    struct utsname u;
+    if (uname(&u) == 0) cJSON_AddStringToObject(cal, "machine", u.machine);
+    cJSON_AddStringToObject(cal, "pinas_version", PINAS_VERSION);
+    cJSON_AddStringToObject(cal, "git", PINAS_GIT_REV);
+    cJSON_AddStringToObject(cal, "net", link->name);
+    cJSON_AddNumberToObject(cal, "net_rtt_ms", link->rtt * 1e3);
+    cJSON_AddNumberToObject(cal, "net_bandwidth_mbit_per_s", link->bandwidth * 8 / 1e6);
+    cJSON_AddNumberToObject(cal, "reps", reps);
+    cJSON_AddNumberToObject(cal, "sizes", nsz);
+    cJSON_AddNumberToObject(cal, "scale", scale);
+    cJSON *mp = cJSON_AddObjectToObject(cal, "mpc");
+    cJSON_AddNumberToObject(mp, "frac_bits", o->params.frac_bits);
+    cJSON_AddNumberToObject(mp, "cmp_bits", o->params.cmp_bits);
+    s = pinas_cost_hw_from_json(ctx, j, "calibration", out);
+    cJSON_Delete(j);
+    if (!s) {
+        (*out)->cpu = cp; /* the exact doubles, not their JSON round trip */
+        cJSON_AddItemToObject(rep, "profile", pinas_cost_hw_to_json(*out));
+        cJSON *ro = cJSON_AddObjectToObject(rep, "offline");
+        cJSON_AddNumberToObject(ro, "aes_blocks_per_s", cp.aes_blocks_per_s);
+        cJSON_AddNumberToObject(ro, "ring_macs_per_s", cp.ring_macs_per_s);
+    }
+    if (s || !report) cJSON_Delete(rep);
+    else *report = rep;
+    pinas_cost_link_free(own_link);
+    return s;
+}

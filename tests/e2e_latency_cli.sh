@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end checks of the cost model's commands: predict (table, JSON, LUT), calibrate, validate-latency.
+set -u
+PINAS=${1:-build/pinas}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0; passes=0
+check() { # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+expect_rc() { local want=$1; shift; "$@" >"$T/out" 2>"$T/err"; local rc=$?; [ "$rc" -eq "$want" ] || { echo "  rc $rc, wanted $want: $*"; tail -5 "$T/err"; return 1; }; }
+has() { grep -qF -- "$1" "$2" || { echo "  '$1' not in $2:"; head -5 "$2"; return 1; }; }
+py() { python3 -c "$1" || { echo "  python check failed: $1"; return 1; }; }
+
+for c in predict calibrate validate-latency; do
+  check "$c --help" expect_rc 0 "$PINAS" "$c" --help
+done
+"$PINAS" predict --help > "$T/help"
+check "predict --help documents the profiles" has "fpga-zcu104" "$T/help"
+
+# ResNet-18 CIFAR, every act decided: relu (the compact form with one candidate is decided).
+echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 18, "act": ["relu"]}' > "$T/r18relu.json"
+echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 18, "act": ["poly"]}' > "$T/r18poly.json"
+check "predict pasnet all-ReLU ResNet-18 --json" expect_rc 0 "$PINAS" predict "$T/r18relu.json" --hw pasnet --net wan --json
+check "  ... PASNet's 7575.9684 ms" py "import json,sys; d=json.load(open('$T/out')); sys.exit(0 if abs(d['total']['online_ms']-7575.9684)<1e-6 else 1)"
+check "predict pasnet all-poly ResNet-18" expect_rc 0 "$PINAS" predict "$T/r18poly.json" --hw pasnet --net wan --json
+check "  ... 16.71508 ms" py "import json,sys; d=json.load(open('$T/out')); sys.exit(0 if abs(d['total']['online_ms']-16.71508)<1e-8 else 1)"
+
+check "predict fpga + lan table" expect_rc 0 "$PINAS" predict "$T/r18relu.json" --hw fpga-zcu104 --net lan
+check "  ... has a total row and the profile names" bash -c "grep -q '^total ' '$T/out' && grep -q 'under hw fpga-zcu104, net lan' '$T/out'"
+check "predict fpga + lan --json" expect_rc 0 "$PINAS" predict "$T/r18relu.json" --hw fpga-zcu104 --net lan --json
+check "  ... total = sum of nodes, online = compute + comm" py "
+import json,sys; d=json.load(open('$T/out')); n=d['nodes']; t=d['total']
+ok = abs(sum(x['online_ms'] for x in n)-t['online_ms']) < 1e-6*t['online_ms'] and all(abs(x['online_ms']-x['compute_ms']-x['comm_ms'])<1e-9 for x in n)
+ok = ok and t['rounds'] == sum(x['rounds'] for x in n) and d['hw']=='fpga-zcu104' and d['net']=='lan' and any(x['op']=='relu' for x in n)
+sys.exit(0 if ok else 1)"
+check "wan is slower than lan" bash -c "
+a=\$('$PINAS' predict '$T/r18relu.json' --hw fpga-zcu104 --net lan --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"online_ms\"])')
+b=\$('$PINAS' predict '$T/r18relu.json' --hw fpga-zcu104 --net wan --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"online_ms\"])')
+python3 -c \"import sys; sys.exit(0 if \$b > \$a else 1)\""
+check "the U250 is not slower than the ZCU104" bash -c "
+a=\$('$PINAS' predict '$T/r18relu.json' --hw fpga-zcu104 --net lan --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"online_ms\"])')
+b=\$('$PINAS' predict '$T/r18relu.json' --hw fpga-u250 --net lan --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"online_ms\"])')
+python3 -c \"import sys; sys.exit(0 if \$b <= \$a else 1)\""
+
+# The LUT of a space.
+echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 20, "width": 4, "input": [3, 8, 8], "act": ["relu", "poly", "patch_relu:2x2"]}' > "$T/space.json"
+check "an open space needs --lut" expect_rc 1 "$PINAS" predict "$T/space.json" --hw fpga-zcu104 --net lan
+check "  ... message" has "slots are still open" "$T/err"
+check "predict --lut" expect_rc 0 "$PINAS" predict "$T/space.json" --hw fpga-u250 --net wan --lut "$T/lut.json"
+check "  ... LUT header and slots" py "
+import json,sys; d=json.load(open('$T/lut.json')); h=d['header']
+ok = d['format']=='pinas-lut/1' and h['hw']=='fpga-u250' and h['net']=='wan' and h['mpc']['batch']==1 and h['pinas_version']
+ok = ok and len(d['slots'])==19 and all([c['op'] for c in s['candidates']]==['relu','poly','patch_relu:2x2'] for s in d['slots'])
+ok = ok and all(len(s['shape'])==3 for s in d['slots']) and d['fixed']['online_ms'] > 0
+sys.exit(0 if ok else 1)"
+
+check "unknown profile suggests a name" expect_rc 1 "$PINAS" predict "$T/r18relu.json" --hw fpga-zcu14
+check "  ... message" has 'did you mean "fpga-zcu104"' "$T/err"
+check "a network profile as --hw is refused" expect_rc 1 "$PINAS" predict "$T/r18relu.json" --hw lan
+check "missing input is a usage error" expect_rc 2 "$PINAS" predict --hw cpu
+check "bad --batch is a usage error" expect_rc 2 "$PINAS" predict "$T/r18relu.json" --batch 0
+printf '{"format": "pinas-profile/1", "kind": "network", "name": "slow", "bandwidth_mbit_per_s": 10, "rtt_ms": 100}' > "$T/slow.json"
+check "custom network profile by path" expect_rc 0 "$PINAS" predict "$T/r18relu.json" --hw fpga-zcu104 --net "$T/slow.json" --json
+check "  ... named in the output" py "import json,sys; d=json.load(open('$T/out')); sys.exit(0 if d['net']=='slow' else 1)"
+
+# Calibration (quick sweep) and validation against the runtime on a tiny space.
+check "calibrate --scale 0.05" expect_rc 0 "$PINAS" --quiet calibrate --scale 0.05 --sizes 3 --reps 1 --out "$T/cpu.json" --json
+check "  ... a cpu profile with every primitive" py "
+import json,sys; d=json.load(open('$T/cpu.json'))
+ok = d['kind']=='cpu' and all(k in d['primitives'] for k in ['relu','poly','patch_relu','maxpool','linear','local'])
+ok = ok and all(d['primitives'][k]['b'] >= 0 for k in d['primitives']) and d['offline']['aes_blocks_per_s'] > 0
+sys.exit(0 if ok else 1)"
+echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 20, "width": 4, "input": [3, 8, 8], "act": ["relu", "poly"]}' > "$T/tiny.json"
+check "validate-latency on a tiny space" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --reps 1 --hw "$T/cpu.json" --net loopback --json
+check "  ... MAPE, tau and 3 archs with positive times" py "
+import json,sys; d=json.load(open('$T/out'))
+ok = len(d['archs'])==3 and all(a['measured_ms']>0 and a['predicted_ms']>0 for a in d['archs']) and d['mape_pct']>=0 and -1<=d['kendall_tau']<=1
+sys.exit(0 if ok else 1)"
+check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

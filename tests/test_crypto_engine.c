@@ -1,0 +1,233 @@
+/* Tests for the 2PC engine (crypto/party.c, dealer.c, plan.c): private inference equals plaintext, and
+ * the runtime's counters equal the analytic cost, node by node. */
+#define _GNU_SOURCE
+#include "pinas_mpc.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pinas_ctx *ctx;
+
+/* Decides every slot: act slots on `act` (falling back to the first candidate), pool slots on `pool`. */
+static pinas_net *decided(const pinas_net *space, pinas_cand_kind act, pinas_cand_kind pool)
+{
+    pinas_net *n = pinas_net_clone(space);
+    for (int i = 0; i < pinas_net_n_nodes(n); i++) {
+        const pinas_node *nd = pinas_net_node(n, i);
+        if (!pinas_node_is_slot(nd)) continue;
+        int c = pinas_node_find_cand(nd, nd->op == PINAS_OP_POOL ? pool : act);
+        CU_ASSERT_FATAL(pinas_net_decide(ctx, n, i, c < 0 ? 0 : c) == PINAS_OK);
+    }
+    return n;
+}
+
+/* Decides act slots cyclically over relu, poly, patch_relu (pool slots: maxpool): a mixed architecture
+ * whose plaintext stays finite (a deep all-poly random net overflows even in float). */
+static pinas_net *decided_mixed(const pinas_net *space)
+{
+    pinas_net *n = pinas_net_clone(space);
+    const pinas_cand_kind cyc[] = {PINAS_CAND_RELU, PINAS_CAND_POLY, PINAS_CAND_PATCH_RELU};
+    int k = 0;
+    for (int i = 0; i < pinas_net_n_nodes(n); i++) {
+        const pinas_node *nd = pinas_net_node(n, i);
+        if (!pinas_node_is_slot(nd)) continue;
+        int c = pinas_node_find_cand(nd, nd->op == PINAS_OP_POOL ? PINAS_CAND_MAXPOOL : cyc[k++ % 3]);
+        CU_ASSERT_FATAL(pinas_net_decide(ctx, n, i, c < 0 ? 0 : c) == PINAS_OK);
+    }
+    return n;
+}
+
+static void random_input(float *x, size_t n, uint64_t seed, double scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)(((double)(seed >> 11) / 9007199254740992.0 * 2 - 1) * scale);
+    }
+}
+
+static int argmax(const float *v, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+/* Runs private and plaintext inference; returns the max abs logit error and counts argmax agreement. */
+static double compare(const pinas_model *m, int batch, uint64_t seed, int *agree, pinas_mpc_report **rep_out,
+                      const pinas_mpc_params *pp, double *mag_out)
+{
+    const pinas_node *in = pinas_net_node(m->net, 0);
+    int nc = pinas_net_num_classes(m->net);
+    size_t nin = (size_t)batch * in->c * in->h * in->w;
+    float *x = malloc(sizeof(float) * nin), *a = malloc(sizeof(float) * batch * nc), *b = malloc(sizeof(float) * batch * nc);
+    random_input(x, nin, seed, 2.0);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    if (pp) p = *pp;
+    pinas_mpc_report *rep = NULL;
+    pinas_status s = pinas_mpc_infer_local(ctx, m, x, batch, &p, a, &rep);
+    if (s) fprintf(stderr, "\n  infer: %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_FATAL(s == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_plain_forward(ctx, m, x, batch, b) == PINAS_OK);
+    double err = 0, mag = 0;
+    *agree = 0;
+    for (int i = 0; i < batch; i++)
+        for (int c = 0; c < nc; c++) mag = fmax(mag, fabs(b[i * nc + c]));
+    /* err: the largest per-sample error among the 99% best samples (patch ReLU is discontinuous in the
+     * patch sum, so a sum within rounding of 0 may flip a whole patch: a rare, large, legitimate error) */
+    double *es = malloc(sizeof(double) * batch);
+    for (int i = 0; i < batch; i++) {
+        es[i] = 0;
+        for (int c = 0; c < nc; c++) es[i] = fmax(es[i], fabs(a[i * nc + c] - b[i * nc + c]));
+    }
+    for (int i = 0; i < batch; i++)
+        for (int j = i + 1; j < batch; j++)
+            if (es[j] < es[i]) {
+                double t = es[i];
+                es[i] = es[j];
+                es[j] = t;
+            }
+    err = es[(batch * 99 + 99) / 100 - 1];
+    if (getenv("PINAS_TEST_VERBOSE")) fprintf(stderr, "\n  worst sample error %.4g\n", es[batch - 1]);
+    free(es);
+    for (int i = 0; i < batch; i++) {
+        *agree += argmax(a + i * nc, nc) == argmax(b + i * nc, nc);
+    }
+    if (mag_out) *mag_out = mag;
+    if (getenv("PINAS_TEST_VERBOSE")) fprintf(stderr, "\n  max |logit| %.4g, max error %.4g\n", mag, err);
+    if (rep_out)
+        *rep_out = rep;
+    else
+        pinas_mpc_report_free(rep);
+    free(x), free(a), free(b);
+    return err;
+}
+
+/* Every layer's measured counters equal pinas_mpc_cost_node; totals equal pinas_mpc_cost_net. */
+static void check_counts(const pinas_net *net, const pinas_mpc_report *rep, const pinas_mpc_params *p)
+{
+    int checked = 0;
+    for (int l = 0; l < rep->n_layers; l++) {
+        const pinas_mpc_layer_report *L = &rep->layers[l];
+        if (strcmp(L->id, "output") == 0) continue;
+        int i = pinas_net_find(net, L->id);
+        CU_ASSERT_FATAL(i > 0);
+        pinas_mpc_cost c;
+        CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, net, i, -1, p, &c) == PINAS_OK);
+        int ok = pinas_mpc_counts_equal(&c.online, &L->measured.online) &&
+                 pinas_mpc_counts_equal(&c.offline, &L->measured.offline) &&
+                 pinas_mpc_counts_equal(&c.setup, &L->measured.setup);
+        if (!ok)
+            fprintf(stderr,
+                    "\n  node %s: online bytes %llu/%llu vs %llu/%llu rounds %llu vs %llu aes %llu/%llu vs %llu/%llu macs "
+                    "%llu/%llu vs %llu/%llu; offline aes %llu vs %llu macs %llu/%llu vs %llu/%llu bytes %llu/%llu vs %llu/%llu\n",
+                    L->id, (unsigned long long)L->measured.online.bytes[0], (unsigned long long)L->measured.online.bytes[1],
+                    (unsigned long long)c.online.bytes[0], (unsigned long long)c.online.bytes[1],
+                    (unsigned long long)L->measured.online.rounds, (unsigned long long)c.online.rounds,
+                    (unsigned long long)L->measured.online.aes_blocks[0], (unsigned long long)L->measured.online.aes_blocks[1],
+                    (unsigned long long)c.online.aes_blocks[0], (unsigned long long)c.online.aes_blocks[1],
+                    (unsigned long long)L->measured.online.ring_macs[0], (unsigned long long)L->measured.online.ring_macs[1],
+                    (unsigned long long)c.online.ring_macs[0], (unsigned long long)c.online.ring_macs[1],
+                    (unsigned long long)L->measured.offline.aes_blocks[0], (unsigned long long)c.offline.aes_blocks[0],
+                    (unsigned long long)L->measured.offline.ring_macs[0], (unsigned long long)L->measured.offline.ring_macs[1],
+                    (unsigned long long)c.offline.ring_macs[0], (unsigned long long)c.offline.ring_macs[1],
+                    (unsigned long long)L->measured.offline.bytes[0], (unsigned long long)L->measured.offline.bytes[1],
+                    (unsigned long long)c.offline.bytes[0], (unsigned long long)c.offline.bytes[1]);
+        CU_ASSERT(ok);
+        checked++;
+    }
+    CU_ASSERT(checked > 0);
+    pinas_mpc_cost t;
+    CU_ASSERT_FATAL(pinas_mpc_cost_net(ctx, net, p, &t) == PINAS_OK);
+    CU_ASSERT(pinas_mpc_counts_equal(&t.online, &rep->totals.online));
+    CU_ASSERT(pinas_mpc_counts_equal(&t.offline, &rep->totals.offline));
+    CU_ASSERT(pinas_mpc_counts_equal(&t.setup, &rep->totals.setup));
+}
+
+static pinas_net *tiny_space(void)
+{
+    pinas_net *n = NULL;
+    CU_ASSERT_FATAL(pinas_net_load(ctx, "tests/golden/tiny_space.json", &n) == PINAS_OK);
+    return n;
+}
+
+/* Each operator of the tiny space (conv+BN, relu, poly, patch, identity, maxpool, avgpool, add, GAP,
+ * flatten, linear) against plaintext, and its counters against the cost model. */
+static void test_tiny_every_choice(void)
+{
+    pinas_net *space = tiny_space();
+    const pinas_cand_kind acts[] = {PINAS_CAND_RELU, PINAS_CAND_POLY, PINAS_CAND_PATCH_RELU, PINAS_CAND_IDENTITY};
+    const pinas_cand_kind pools[] = {PINAS_CAND_MAXPOOL, PINAS_CAND_AVGPOOL};
+    for (int a = 0; a < 4; a++)
+        for (int p = 0; p < 2; p++) {
+            pinas_net *net = decided(space, acts[a], pools[p]);
+            pinas_model *m = NULL;
+            CU_ASSERT_FATAL(pinas_model_random(ctx, net, 7 + a, &m) == PINAS_OK);
+            int agree = 0;
+            pinas_mpc_report *rep = NULL;
+            pinas_mpc_params prm;
+            pinas_mpc_params_default(&prm);
+            prm.batch = 3;
+            double mag = 0, err = compare(m, 3, 100 + a * 2 + p, &agree, &rep, &prm, &mag);
+            if (err > 0.01 * fmax(1, mag)) fprintf(stderr, "\n  act %d pool %d: max logit error %g (|logit| %g)\n", a, p, err, mag);
+            CU_ASSERT(err <= 0.01 * fmax(1, mag));
+            CU_ASSERT_EQUAL(agree, 3);
+            check_counts(m->net, rep, &prm);
+            pinas_mpc_report_free(rep);
+            pinas_model_free(m);
+            pinas_net_free(net);
+        }
+    pinas_net_free(space);
+}
+
+/* A ResNet-20 (width 4, 8x8 inputs), all-ReLU and mixed: argmax agreement >= 99% over 200 random inputs,
+ * logits within 1% of the largest logit magnitude (at least 0.01). */
+static void test_resnet20_agreement(void)
+{
+    const char *acts[] = {"relu", "poly", "patch_relu:2x2"};
+    pinas_space_opts o = {.backbone = "resnet", .depth = 20, .width = 4, .in_c = 3, .in_h = 8, .in_w = 8, .num_classes = 10,
+                          .act = acts, .n_act = 3};
+    pinas_net *space = NULL;
+    CU_ASSERT_FATAL(pinas_net_generate(ctx, &o, &space) == PINAS_OK);
+    for (int k = 0; k < 2; k++) {
+        pinas_net *net = k == 0 ? decided(space, PINAS_CAND_RELU, PINAS_CAND_MAXPOOL) : decided_mixed(space);
+        pinas_model *m = NULL;
+        CU_ASSERT_FATAL(pinas_model_random(ctx, net, 3, &m) == PINAS_OK);
+        int agree = 0, total = 0;
+        double err = 0, tol = 0;
+        pinas_mpc_params prm;
+        pinas_mpc_params_default(&prm);
+        for (int rep = 0; rep < 2; rep++) {
+            int a = 0;
+            prm.batch = 100;
+            pinas_mpc_report *r = NULL;
+            double mag = 0;
+            err = fmax(err, compare(m, 100, 1000 + rep, &a, rep == 0 ? &r : NULL, &prm, &mag));
+            tol = fmax(tol, 0.01 * fmax(1.0, mag));
+            if (r) check_counts(m->net, r, &prm);
+            pinas_mpc_report_free(r);
+            agree += a;
+            total += 100;
+        }
+        fprintf(stderr, "\n  resnet20 %s: argmax agreement %d/%d, max logit error %.4g (tolerance %.4g)\n",
+                k ? "mixed" : "all-relu", agree, total, err, tol);
+        CU_ASSERT(agree * 100 >= 99 * total);
+        CU_ASSERT(err <= tol);
+        pinas_model_free(m);
+        pinas_net_free(net);
+    }
+    pinas_net_free(space);
+}
+
+int main(void)
+{
+    ctx = pinas_ctx_create();
+    tu_test t[] = {{"tiny net, every operator choice", test_tiny_every_choice},
+                   {"resnet20 private = plaintext", test_resnet20_agreement}};
+    int rc = tu_run("crypto_engine", t, 2);
+    pinas_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,177 @@
+/* Tests for calibration (latency_model/calibrate.c): the GSL line fit and the whole calibration
+ * recovering known coefficients from synthetic timings. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pinas_cost.h"
+#include "testutil.h"
+
+static pinas_ctx *ctx;
+
+static void test_fit_exact(void)
+{
+    double x[6] = {1e3, 4e3, 1.6e4, 6.4e4, 2.56e5, 1e6}, y[6];
+    for (int i = 0; i < 6; i++) y[i] = 2e-4 + 3e-7 * x[i];
+    double a, b, r2;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_fit_line(ctx, 6, x, y, &a, &b, &r2), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(a, 2e-4, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(b, 3e-7, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(r2, 1, 1e-12);
+}
+
+static void test_fit_errors(void)
+{
+    double x[3] = {1, 1, 1}, y[3] = {1, 2, 3}, a, b, r2;
+    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 2, x, y, &a, &b, &r2), "at least 3 points");
+    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 3, x, y, &a, &b, &r2), "same work");
+    double xn[3] = {1, 2, NAN};
+    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 3, xn, y, &a, &b, &r2), "point 2 is not finite");
+}
+
+/* Synthetic runtime: time = a_k + b_k * work + the loopback's share (rounds * RTT + bytes / bandwidth),
+ * with optional multiplicative noise. */
+typedef struct {
+    double noise;
+    uint64_t st;
+    int calls;
+} synth;
+
+static const char *kinds[] = {"relu", "poly", "patch_relu", "maxpool", "linear", "local"};
+static const double A[] = {3e-4, 1e-4, 2e-4, 5e-4, 2e-4, 1e-6};
+static const double B[] = {4e-7, 5e-8, 2e-7, 6e-7, 1e-9, 5e-10};
+
+static double gauss(uint64_t *st)
+{
+    double u = 0;
+    for (int i = 0; i < 12; i++) {
+        *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+        u += (double)(*st >> 11) / 9007199254740992.0;
+    }
+    return u - 6;
+}
+
+static pinas_status synth_bench(pinas_ctx *c, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+                                pinas_mpc_cost *counts, void *user)
+{
+    (void)c, (void)reps, (void)p;
+    synth *sy = user;
+    sy->calls++;
+    memset(counts, 0, sizeof *counts);
+    if (strcmp(kind, "prg") == 0) {
+        counts->offline.aes_blocks[0] = (uint64_t)n;
+        *median_s = n / 2e8;
+        return PINAS_OK;
+    }
+    if (strcmp(kind, "gemm") == 0) {
+        counts->offline.ring_macs[0] = (uint64_t)n;
+        *median_s = n / 1e9;
+        return PINAS_OK;
+    }
+    int k = 0;
+    while (strcmp(kinds[k], kind) != 0) k++;
+    double work = (double)n;
+    if (strcmp(kind, "linear") == 0) {
+        counts->online.ring_macs[0] = (uint64_t)n;
+        counts->online.ring_macs[1] = (uint64_t)n / 2;
+    }
+    if (strcmp(kind, "local") != 0) {
+        counts->online.rounds = 2;
+        counts->online.bytes[0] = (uint64_t)n * 8;
+        counts->online.bytes[1] = (uint64_t)n * 4;
+    }
+    /* loopback: 0.05 ms RTT, 20 Gbit/s = 2.5e9 B/s */
+    double comm = counts->online.rounds * 0.05e-3 + counts->online.bytes[0] / 2.5e9;
+    double t = A[k] + B[k] * work;
+    if (sy->noise > 0) t *= 1 + sy->noise * gauss(&sy->st);
+    *median_s = t + comm;
+    return PINAS_OK;
+}
+
+static void run_calibration(double noise, double tol)
+{
+    synth sy = {noise, 7, 0};
+    pinas_cost_calib_opts o;
+    pinas_cost_calib_opts_default(&o);
+    o.bench = synth_bench;
+    o.bench_user = &sy;
+    o.n_sizes = noise > 0 ? 12 : 5;
+    pinas_ctx_set_log_level(ctx, PINAS_LOG_QUIET);
+    pinas_cost_hw *hw = NULL;
+    cJSON *rep = NULL;
+    pinas_status s = pinas_cost_calibrate(ctx, &o, &hw, &rep);
+    if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    CU_ASSERT_EQUAL(sy.calls, 6 * o.n_sizes + 2);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_hw_name(hw), "cpu");
+    CU_ASSERT_EQUAL(pinas_cost_hw_kind(hw), PINAS_HW_CPU);
+    cJSON *j = pinas_cost_hw_to_json(hw);
+    for (int k = 0; k < 6; k++) {
+        const cJSON *pk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "primitives"), kinds[k]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
+        double a = cJSON_GetObjectItemCaseSensitive(pk, "a")->valuedouble, b = cJSON_GetObjectItemCaseSensitive(pk, "b")->valuedouble;
+        double r2 = cJSON_GetObjectItemCaseSensitive(pk, "r2")->valuedouble;
+        if (fabs(a - A[k]) > tol * A[k] || fabs(b - B[k]) > tol * B[k]) {
+            fprintf(stderr, "\n  %s: fitted a=%g b=%g, true a=%g b=%g\n", kinds[k], a, b, A[k], B[k]);
+            CU_FAIL("coefficients not recovered");
+        }
+        CU_ASSERT(r2 > (noise > 0 ? 0.99 : 0.999999));
+    }
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offline");
+    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItemCaseSensitive(off, "aes_blocks_per_s")->valuedouble, 2e8, 1);
+    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItemCaseSensitive(off, "ring_macs_per_s")->valuedouble, 1e9, 1);
+    /* The profile round-trips through a file and loads by path. */
+    CU_ASSERT_EQUAL_FATAL(pinas_json_save(ctx, tu_path("cpu.json"), j), PINAS_OK);
+    pinas_cost_hw *back = NULL;
+    CU_ASSERT_EQUAL(pinas_cost_hw_load(ctx, tu_path("cpu.json"), &back), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_cost_hw_kind(back), PINAS_HW_CPU);
+    pinas_cost_hw_free(back);
+    /* The report lists every point of every sweep. */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rep, "primitives"), "relu");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rp, "points")), o.n_sizes);
+    cJSON_Delete(j);
+    cJSON_Delete(rep);
+    pinas_cost_hw_free(hw);
+    pinas_ctx_set_log_level(ctx, PINAS_LOG_INFO);
+}
+
+static void test_calibrate_exact(void) { run_calibration(0, 1e-6); }
+static void test_calibrate_noisy(void) { run_calibration(0.01, 0.08); }
+
+static pinas_status failing_bench(pinas_ctx *c, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+                                  pinas_mpc_cost *counts, void *user)
+{
+    (void)n, (void)reps, (void)p, (void)median_s, (void)counts, (void)user;
+    if (strcmp(kind, "poly") == 0) return pinas_error(c, PINAS_EPEER, "peer closed");
+    *median_s = 1e-3 + n * 1e-9;
+    memset(counts, 0, sizeof *counts);
+    return PINAS_OK;
+}
+
+static void test_calibrate_error(void)
+{
+    pinas_cost_calib_opts o;
+    pinas_cost_calib_opts_default(&o);
+    o.bench = failing_bench;
+    pinas_ctx_set_log_level(ctx, PINAS_LOG_QUIET);
+    pinas_cost_hw *hw = NULL;
+    TU_ASSERT_ERR(ctx, pinas_cost_calibrate(ctx, &o, &hw, NULL), "calibrate: bench poly n=1024: peer closed");
+    CU_ASSERT_PTR_NULL(hw);
+    pinas_ctx_set_log_level(ctx, PINAS_LOG_INFO);
+}
+
+int main(void)
+{
+    ctx = pinas_ctx_create();
+    tu_test tests[] = {
+        {"line fit, exact data", test_fit_exact},
+        {"line fit, bad input", test_fit_errors},
+        {"calibration recovers known coefficients", test_calibrate_exact},
+        {"calibration with 1% noise", test_calibrate_noisy},
+        {"a failing benchmark names the kind and size", test_calibrate_error},
+    };
+    int rc = tu_run("latency_calib", tests, sizeof tests / sizeof tests[0]);
+    pinas_ctx_free(ctx);
+    return rc;
+}

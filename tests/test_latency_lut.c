@@ -1,0 +1,404 @@
+/* Tests for predictions, the LUT and E[latency] (latency_model/predict.c, lut.c): the network formula,
+ * LUT lookups equal whole-net predictions, JSON round trip, and gradients against finite differences. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pinas_cost.h"
+#include "testutil.h"
+
+static pinas_ctx *ctx;
+
+/* A cpu profile with round numbers, so that expected values can be written by hand. */
+static const char *cpu_json =
+    "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"cpu-test\", \"primitives\": {"
+    "\"relu\": {\"a\": 1e-4, \"b\": 1e-7}, \"poly\": {\"a\": 2e-5, \"b\": 1e-8}, \"patch_relu\": {\"a\": 1e-4, \"b\": 5e-8},"
+    "\"maxpool\": {\"a\": 3e-4, \"b\": 4e-7}, \"linear\": {\"a\": 5e-5, \"b\": 1e-9}, \"local\": {\"a\": 1e-6, \"b\": 1e-9}},"
+    "\"offline\": {\"aes_blocks_per_s\": 1e8, \"ring_macs_per_s\": 1e9}}";
+
+static pinas_cost_hw *cpu_profile(void)
+{
+    cJSON *j = cJSON_Parse(cpu_json);
+    pinas_cost_hw *hw = NULL;
+    pinas_status s = pinas_cost_hw_from_json(ctx, j, "test", &hw);
+    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    cJSON_Delete(j);
+    return hw;
+}
+
+static pinas_net *space(void)
+{
+    const char *act[] = {"relu", "poly", "patch_relu:2x2", "identity"}, *pool[] = {"maxpool", "avgpool"};
+    pinas_space_opts o = {0};
+    o.backbone = "resnet";
+    o.depth = 20;
+    o.width = 4;
+    o.stem = "imagenet";
+    o.in_c = 3;
+    o.in_h = o.in_w = 16;
+    o.num_classes = 10;
+    o.act = act;
+    o.n_act = 4;
+    o.pool = pool;
+    o.n_pool = 2;
+    pinas_net *n = NULL;
+    pinas_status s = pinas_net_generate(ctx, &o, &n);
+    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    return n;
+}
+
+/* online = compute + rounds * RTT + max(bytes) / bandwidth, per node, for every profile pair. */
+static void test_network_formula(void)
+{
+    pinas_net *sp = space();
+    pinas_net *arch = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_random_arch(ctx, sp, 5, &arch), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_n_open(arch), 0);
+    pinas_cost_hw *hw = cpu_profile();
+    pinas_cost_link *lan = NULL, *wan = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "lan", &lan), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "wan", &wan), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_bandwidth(lan), 125e6, 1e-3);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_rtt(lan), 0.5e-3, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_bandwidth(wan), 12.5e6, 1e-3);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_rtt(wan), 40e-3, 1e-15);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_cost_prediction *a = NULL, *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, arch, hw, lan, &p, &a), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, arch, hw, wan, &p, &b), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(a->n_rows, b->n_rows);
+    double sum = 0;
+    int relu_rows = 0;
+    for (int i = 0; i < a->n_rows; i++) {
+        const pinas_cost_row *r = &a->rows[i], *w = &b->rows[i];
+        const pinas_mpc_counts *c = &r->counts.online;
+        double mb = (double)(c->bytes[0] > c->bytes[1] ? c->bytes[0] : c->bytes[1]);
+        CU_ASSERT_DOUBLE_EQUAL(r->comm_s, c->rounds * 0.5e-3 + mb / 125e6, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(w->comm_s, c->rounds * 40e-3 + mb / 12.5e6, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(r->online_s, r->compute_s + r->comm_s, 1e-15);
+        CU_ASSERT_DOUBLE_EQUAL(r->compute_s, w->compute_s, 0); /* the network does not change compute */
+        if (strcmp(r->op, "relu") == 0) {
+            /* relu compute: a + b * elements */
+            const pinas_node *n = pinas_net_node(arch, r->node);
+            CU_ASSERT_DOUBLE_EQUAL(r->compute_s, 1e-4 + 1e-7 * n->c * n->h * n->w, 1e-15);
+            CU_ASSERT(c->rounds >= 1);
+            relu_rows++;
+        }
+        sum += r->online_s;
+    }
+    CU_ASSERT_DOUBLE_EQUAL(a->total.online_s, sum, 1e-12);
+    CU_ASSERT(b->total.online_s > a->total.online_s);
+    /* JSON form */
+    cJSON *j = pinas_cost_prediction_to_json(a);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "nodes")), a->n_rows);
+    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "total"), "online_ms")->valuedouble,
+                           a->total.online_s * 1e3, 1e-9);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(j, "hw")->valuestring, "cpu-test");
+    cJSON_Delete(j);
+    pinas_cost_prediction_free(a);
+    pinas_cost_prediction_free(b);
+    /* An open space cannot be predicted as a whole. */
+    TU_ASSERT_ERR(ctx, pinas_cost_predict(ctx, sp, hw, lan, &p, &a), "slots are still open");
+    /* ... but a single candidate can. */
+    int slot = -1;
+    for (int i = 0; i < pinas_net_n_nodes(sp) && slot < 0; i++)
+        if (pinas_node_is_open(pinas_net_node(sp, i))) slot = i;
+    pinas_cost_row row;
+    TU_ASSERT_ERR(ctx, pinas_cost_predict_node(ctx, sp, slot, -1, hw, lan, &p, &row), "slot is open");
+    CU_ASSERT_EQUAL(pinas_cost_predict_node(ctx, sp, slot, 1, hw, lan, &p, &row), PINAS_OK);
+    CU_ASSERT_EQUAL(row.cand, 1);
+    TU_ASSERT_ERR(ctx, pinas_cost_predict_node(ctx, sp, 1, 0, hw, lan, &p, &row), "is not a slot");
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(lan);
+    pinas_cost_link_free(wan);
+    pinas_net_free(arch);
+    pinas_net_free(sp);
+}
+
+static void test_lut_matches_predict(void)
+{
+    pinas_net *sp = space();
+    const char *hws[] = {"cpu-test", "fpga-zcu104", "fpga-u250", "pasnet"};
+    pinas_cost_link *link = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "lan", &link), PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    for (int h = 0; h < 4; h++) {
+        pinas_cost_hw *hw = NULL;
+        if (h == 0) hw = cpu_profile();
+        else CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, hws[h], &hw), PINAS_OK);
+        pinas_cost_lut *lut = NULL, *back = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, sp, hw, link, &p, &lut), PINAS_OK);
+        CU_ASSERT_EQUAL(pinas_cost_lut_n_slots(lut), pinas_net_n_open(sp));
+        CU_ASSERT_EQUAL(pinas_cost_lut_check(ctx, lut, sp), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_save(ctx, lut, tu_path("lut.json")), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_load(ctx, tu_path("lut.json"), &back), PINAS_OK);
+        CU_ASSERT_STRING_EQUAL(pinas_cost_lut_hw(back), hws[h]);
+        CU_ASSERT_STRING_EQUAL(pinas_cost_lut_link(back), "lan");
+        for (int t = 0; t < 6; t++) {
+            pinas_net *arch = NULL;
+            CU_ASSERT_EQUAL_FATAL(pinas_cost_random_arch(ctx, sp, 100 + t, &arch), PINAS_OK);
+            pinas_cost_prediction *pr = NULL;
+            CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, arch, hw, link, &p, &pr), PINAS_OK);
+            double a, b;
+            CU_ASSERT_EQUAL(pinas_cost_lut_latency(ctx, lut, arch, &a), PINAS_OK);
+            CU_ASSERT_EQUAL(pinas_cost_lut_latency(ctx, back, arch, &b), PINAS_OK);
+            double want = pr->total.online_s * 1e3;
+            if (fabs(a - want) > 1e-9 * want + 1e-12 || fabs(b - want) > 1e-9 * want + 1e-12) {
+                fprintf(stderr, "\n  %s arch %d: LUT %.12g / loaded %.12g, predict %.12g ms\n", hws[h], t, a, b, want);
+                CU_FAIL("LUT latency differs from the whole-net prediction");
+            }
+            pinas_cost_prediction_free(pr);
+            pinas_net_free(arch);
+        }
+        /* The header names the profiles, the protocol parameters and the version. */
+        cJSON *j = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_json_load(ctx, tu_path("lut.json"), &j), PINAS_OK);
+        const cJSON *hd = cJSON_GetObjectItemCaseSensitive(j, "header");
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(hd, "pinas_version")->valuestring, PINAS_VERSION);
+        CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(hd, "mpc"), "frac_bits")->valueint, p.frac_bits);
+        CU_ASSERT(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(hd, "hw_profile")));
+        const cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "slots"), 0);
+        CU_ASSERT(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(s0, "shape")));
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s0, "candidates"), 0), "op")->valuestring,
+                               "relu");
+        cJSON_Delete(j);
+        pinas_cost_lut_free(lut);
+        pinas_cost_lut_free(back);
+        pinas_cost_hw_free(hw);
+    }
+    pinas_cost_link_free(link);
+    pinas_net_free(sp);
+}
+
+static void test_lut_errors(void)
+{
+    pinas_net *sp = space();
+    pinas_cost_hw *hw = cpu_profile();
+    pinas_cost_link *link = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "custom", 1e9, 1e-4, &link), PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_cost_lut *lut = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, sp, hw, link, &p, &lut), PINAS_OK);
+    /* Another space (wider) does not match. */
+    const char *act[] = {"relu", "poly"};
+    pinas_space_opts o = {0};
+    o.backbone = "resnet";
+    o.depth = 20;
+    o.width = 8;
+    o.stem = "imagenet";
+    o.in_c = 3;
+    o.in_h = o.in_w = 16;
+    o.num_classes = 10;
+    o.act = act;
+    o.n_act = 2;
+    const char *pool[] = {"maxpool", "avgpool"};
+    o.pool = pool;
+    o.n_pool = 2;
+    pinas_net *other = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_generate(ctx, &o, &other), PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_cost_lut_check(ctx, lut, other), "shape 4x8x8, the net's node has 8x8x8");
+    int choices[64] = {0};
+    choices[0] = 9;
+    TU_ASSERT_ERR(ctx, pinas_cost_lut_latency_choices(ctx, lut, choices, &(double){0}), "choice 9 out of range");
+    TU_ASSERT_ERR(ctx, pinas_cost_lut_latency(ctx, lut, sp, &(double){0}), "slot is still open");
+    tu_write(tu_path("bad.json"), "{\"format\": \"pinas-lut/1\", \"header\": {}, \"fixed\": {}, \"slots\": []}");
+    pinas_cost_lut *bad = NULL;
+    TU_ASSERT_ERR(ctx, pinas_cost_lut_load(ctx, tu_path("bad.json"), &bad), "bad.json: header.pinas_version");
+    pinas_net_free(other);
+    pinas_cost_lut_free(lut);
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(link);
+    pinas_net_free(sp);
+}
+
+/* E[latency] = fixed + sum_k softmax(alpha_k) . LUT_k, and its gradient against finite differences. */
+static void test_expected_latency_gradient(void)
+{
+    pinas_net *sp = space();
+    pinas_cost_hw *hw = cpu_profile();
+    pinas_cost_link *link = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "wan", &link), PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_cost_lut *lut = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, sp, hw, link, &p, &lut), PINAS_OK);
+    int ns = pinas_cost_lut_n_slots(lut);
+    CU_ASSERT_FATAL(ns >= 2 && ns <= 64);
+    pt_tensor *alphas[64];
+    int nodes[64];
+    float vals[64][PINAS_MAX_CANDS];
+    uint64_t st = 99;
+    for (int k = 0; k < ns; k++) { /* alphas[k] belongs to slot ns-1-k: any order works */
+        int nc = pinas_cost_lut_n_cands(lut, ns - 1 - k);
+        for (int j = 0; j < nc; j++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            vals[k][j] = (float)((double)(st >> 11) / 9007199254740992.0 * 2 - 1);
+        }
+        int64_t shape[1] = {nc};
+        CU_ASSERT_EQUAL_FATAL(pt_from_f32(vals[k], 1, shape, &alphas[k]), 0);
+        CU_ASSERT_EQUAL_FATAL(pt_set_requires_grad(alphas[k], 1), 0);
+        nodes[k] = pinas_cost_lut_slot_node(lut, ns - 1 - k);
+    }
+    double want = pinas_cost_lut_fixed_ms(lut);
+    double grad_want[64][PINAS_MAX_CANDS];
+    for (int k = 0; k < ns; k++) {
+        int slot = ns - 1 - k, nc = pinas_cost_lut_n_cands(lut, slot);
+        double mx = -1e9, z = 0, w[PINAS_MAX_CANDS], e = 0;
+        for (int j = 0; j < nc; j++) mx = fmax(mx, vals[k][j]);
+        for (int j = 0; j < nc; j++) z += w[j] = exp(vals[k][j] - mx);
+        for (int j = 0; j < nc; j++) e += (w[j] /= z) * pinas_cost_lut_cand_ms(lut, slot, j);
+        for (int j = 0; j < nc; j++) grad_want[k][j] = w[j] * (pinas_cost_lut_cand_ms(lut, slot, j) - e); /* d softmax . v */
+        want += e;
+    }
+    pt_tensor *E = NULL;
+    pinas_status st0 = pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &E);
+    if (st0) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(st0, PINAS_OK);
+    double got;
+    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, want, want * 1e-5);
+    CU_ASSERT_EQUAL_FATAL(pt_backward(E), 0);
+    for (int k = 0; k < ns; k++) {
+        pt_tensor *g = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_grad(alphas[k], &g), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        int nc = pinas_cost_lut_n_cands(lut, ns - 1 - k);
+        float gv[PINAS_MAX_CANDS];
+        CU_ASSERT_EQUAL(pt_to_f32(g, gv, (size_t)nc), 0);
+        for (int j = 0; j < nc; j++) {
+            /* analytic */
+            CU_ASSERT_DOUBLE_EQUAL(gv[j], grad_want[k][j], fabs(grad_want[k][j]) * 1e-4 + 1e-6);
+            /* central finite difference of the function itself */
+            const double h = 5e-2;
+            double f[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                float saved = vals[k][j];
+                vals[k][j] = saved + (float)(sgn ? -h : h);
+                int64_t shape[1] = {nc};
+                pt_tensor *tmp = NULL, *Et = NULL;
+                CU_ASSERT_EQUAL_FATAL(pt_from_f32(vals[k], 1, shape, &tmp), 0);
+                pt_tensor *swapped = alphas[k];
+                alphas[k] = tmp;
+                CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &Et), PINAS_OK);
+                CU_ASSERT_EQUAL(pt_item(Et, &f[sgn]), 0);
+                alphas[k] = swapped;
+                vals[k][j] = saved;
+                pt_free(tmp);
+                pt_free(Et);
+            }
+            double fd = (f[0] - f[1]) / (2 * h);
+            /* E is a float32 sum: each evaluation is off by up to a few ulps of E, divided by 2h. */
+            double tol = 0.03 * fabs(gv[j]) + 8 * 1.2e-7 * want / (2 * h) + 1e-4;
+            if (fabs(fd - gv[j]) > tol) {
+                fprintf(stderr, "\n  slot %d cand %d: autograd %g, finite difference %g\n", ns - 1 - k, j, gv[j], fd);
+                CU_FAIL("gradient differs from finite differences");
+            }
+        }
+        pt_free(g);
+    }
+    pt_free(E);
+
+    /* Already-normalised weights (e.g. Gumbel-softmax) give the same value when they are the softmax. */
+    pt_tensor *probs[64];
+    for (int k = 0; k < ns; k++) CU_ASSERT_EQUAL_FATAL(pt_softmax(alphas[k], 0, &probs[k]), 0);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, probs, nodes, 1, &E), PINAS_OK);
+    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, want, want * 1e-5);
+    pt_free(E);
+    /* Hard Gumbel samples are one-hot: E equals the LUT latency of the sampled architecture. */
+    int choices[64];
+    for (int k = 0; k < ns; k++) {
+        pt_tensor *g = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_gumbel_softmax(alphas[k], 1.0, 1, &g), 0);
+        int slot = ns - 1 - k, nc = pinas_cost_lut_n_cands(lut, slot);
+        float gv[PINAS_MAX_CANDS];
+        CU_ASSERT_EQUAL(pt_to_f32(g, gv, (size_t)nc), 0);
+        for (int j = 0; j < nc; j++)
+            if (gv[j] > 0.5f) choices[slot] = j;
+        pt_free(probs[k]);
+        probs[k] = g;
+    }
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, probs, nodes, 1, &E), PINAS_OK);
+    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
+    double arch_ms;
+    CU_ASSERT_EQUAL(pinas_cost_lut_latency_choices(ctx, lut, choices, &arch_ms), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(got, arch_ms, arch_ms * 1e-5);
+    pt_free(E);
+    for (int k = 0; k < ns; k++) pt_free(probs[k]);
+
+    /* Errors: a missing slot, a duplicated one, a wrong size. */
+    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns - 1, alphas, nodes, 0, &E), "alpha tensors");
+    int dup[64];
+    memcpy(dup, nodes, sizeof dup);
+    dup[1] = dup[0];
+    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns, alphas, dup, 0, &E), "is given twice");
+    pt_tensor *swapped = alphas[0];
+    float one = 1;
+    int64_t sh1[1] = {1};
+    CU_ASSERT_EQUAL_FATAL(pt_from_f32(&one, 1, sh1, &alphas[0]), 0);
+    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &E), "alpha has 1 entries");
+    pt_free(alphas[0]);
+    alphas[0] = swapped;
+    for (int k = 0; k < ns; k++) pt_free(alphas[k]);
+    pinas_cost_lut_free(lut);
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(link);
+    pinas_net_free(sp);
+}
+
+static void test_profiles(void)
+{
+    pinas_cost_hw *hw = NULL;
+    pinas_cost_link *l = NULL;
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, "fpga-zcu14", &hw), "did you mean \"fpga-zcu104\"");
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, "lan", &hw), "is a network profile");
+    TU_ASSERT_ERR(ctx, pinas_cost_link_load(ctx, "pasnet", &l), "expected \"network\"");
+    TU_ASSERT_ERR(ctx, pinas_cost_link_load(ctx, "lann", &l), "did you mean \"lan\"");
+    tu_write(tu_path("net.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"network\", \"name\": \"dc\", \"bandwidth_mbit_per_s\": 10000, \"rtt_ms\": 0.1}");
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, tu_path("net.json"), &l), PINAS_OK);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_link_name(l), "dc");
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_bandwidth(l), 1.25e9, 1);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_rtt(l), 1e-4, 1e-15);
+    pinas_cost_link_free(l);
+    tu_write(tu_path("bad.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"network\", \"name\": \"x\", \"bandwidth_mbit_per_s\": -1, \"rtt_ms\": 1}");
+    TU_ASSERT_ERR(ctx, pinas_cost_link_load(ctx, tu_path("bad.json"), &l), "bad.json: bandwidth_mbit_per_s");
+    tu_write(tu_path("cpu.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"c\", \"primitives\": {}}");
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("cpu.json"), &hw), "cpu.json: primitives.relu: missing");
+    tu_write(tu_path("v2.json"), "{\"format\": \"pinas-profile/2\", \"kind\": \"cpu\", \"name\": \"c\"}");
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("v2.json"), &hw), "format: expected \"pinas-profile/1\"");
+    const char *shipped[] = {"cpu", "fpga-zcu104", "fpga-u250", "pasnet"};
+    for (int k = 0; k < 4; k++) {
+        pinas_status s = pinas_cost_hw_load(ctx, shipped[k], &hw);
+        if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+        CU_ASSERT_EQUAL(s, PINAS_OK);
+        if (!s) CU_ASSERT_STRING_EQUAL(pinas_cost_hw_name(hw), shipped[k]);
+        pinas_cost_hw_free(hw);
+    }
+    const char *nets[] = {"loopback", "lan", "wan"};
+    for (int k = 0; k < 3; k++) {
+        CU_ASSERT_EQUAL(pinas_cost_link_load(ctx, nets[k], &l), PINAS_OK);
+        pinas_cost_link_free(l);
+    }
+}
+
+int main(void)
+{
+    ctx = pinas_ctx_create();
+    pinas_ctx_set_log_level(ctx, PINAS_LOG_WARN);
+    tu_test tests[] = {
+        {"profiles: shipped, custom, errors", test_profiles},
+        {"network formula per node", test_network_formula},
+        {"LUT lookups equal whole-net predictions", test_lut_matches_predict},
+        {"LUT errors", test_lut_errors},
+        {"E[latency] value and gradient", test_expected_latency_gradient},
+    };
+    int rc = tu_run("latency_lut", tests, sizeof tests / sizeof tests[0]);
+    pinas_ctx_free(ctx);
+    return rc;
+}
