@@ -28,6 +28,8 @@ static void help(void)
            "  --input FILE      client: safetensors with tensor \"x\", F32, [batch, C, H, W] (normalised)\n"
            "  --output FILE     client: write the logits as safetensors (tensor \"logits\", F32, [batch, classes])\n"
            "  --report FILE     write this party's per-layer report as JSON\n"
+           "  --mask-cache DIR  client: keep the server's masked weights W - A in DIR (0600 files, checksummed)\n"
+           "                    so that they cross the network once per model and weight mask\n"
            "  --timeout S       send/receive/connect timeout in seconds (default 30)\n"
            "  --debug-delay L:MS  testing: sleep MS milliseconds before layer L (to kill a peer mid-protocol)\n"
            "  --json            print the report (client: with \"logits\" and \"classes\") as JSON\n");
@@ -73,7 +75,7 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
         return 0;
     }
     const char *role_s = NULL, *dir = NULL, *prep = NULL, *listen = NULL, *connect = NULL, *input = NULL, *output = NULL,
-               *report = NULL;
+               *report = NULL, *mask_cache = NULL;
     double timeout = 30;
     int json = 0, delay_ms = 0;
     const char *delay_layer = NULL;
@@ -86,6 +88,7 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--report") && i + 1 < argc) report = argv[++i];
+        else if (!strcmp(argv[i], "--mask-cache") && i + 1 < argc) mask_cache = argv[++i];
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             if (cli_parse_double("party", "--timeout", argv[++i], 0.001, 86400, &timeout)) return 2;
         } else if (!strcmp(argv[i], "--debug-delay") && i + 1 < argc) {
@@ -106,7 +109,8 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
     if (!prep) return cli_usage_error("party", "missing --prep FILE");
     if (!!listen == !!connect) return cli_usage_error("party", "give exactly one of --listen HOST:PORT and --connect HOST:PORT");
     if (role == 1 && !input) return cli_usage_error("party", "the client needs --input X.safetensors");
-    if (role == 0 && (input || output)) return cli_usage_error("party", "--input and --output are the client's");
+    if (role == 0 && (input || output || mask_cache))
+        return cli_usage_error("party", "--input, --output and --mask-cache are the client's");
     int tmo = (int)(timeout * 1000);
 
     pinas_model *model = NULL;
@@ -133,6 +137,7 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
         if (!s && !logits) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
     const char *peer = role == 0 ? "client" : "server";
+    if (!s) s = pinas_mpc_prep_check(ctx, pp, arch, role); /* before making the peer wait */
     if (!s) {
         if (listen) {
             s = pinas_chan_listen(ctx, listen, &ch);
@@ -143,7 +148,7 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
     }
     if (!s) {
         pinas_mpc_party_args a = {.role = role, .model = model, .net = net, .prep = pp, .x = role ? xv.data : NULL,
-                                  .logits = logits, .timeout_ms = tmo, .delay_layer = delay_layer,
+                                  .logits = logits, .timeout_ms = tmo, .mask_cache = mask_cache, .delay_layer = delay_layer,
                                   .delay_ms = delay_ms};
         s = pinas_mpc_party_run(ctx, ch, &a, &rep);
     }

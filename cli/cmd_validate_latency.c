@@ -10,10 +10,10 @@ static void help(void)
 {
     printf("usage: pinas validate-latency SPACE.json [--archs K] [--hw PROFILE] [--net PROFILE] [--reps R]\n"
            "                                [--seed S] [--batch N] [--frac-bits F] [--cmp-bits C]\n"
-           "                                [--max-mape PCT] [--min-tau T] [--json]\n\n"
+           "                                [--median] [--max-mape PCT] [--min-tau T] [--json]\n\n"
            "Samples K random architectures of the space (every open slot decided uniformly), predicts each\n"
            "one's online latency, runs each privately in the runtime (dealer + both parties over loopback,\n"
-           "random weights and input; one warm-up run, then the median of R runs) and reports, per\n"
+           "random weights and input; one warm-up run, then the fastest of R runs) and reports, per\n"
            "architecture, predicted and measured online ms and the error, then the mean absolute percentage\n"
            "error (MAPE), the max error and Kendall's tau between predicted and measured, and the summed\n"
            "per-layer times by op (where the error comes from).\n\n"
@@ -21,7 +21,9 @@ static void help(void)
            "  --archs K         architectures (default 20)\n"
            "  --hw PROFILE      hardware profile (default cpu: what the runtime runs on)\n"
            "  --net PROFILE     network profile (default loopback: how the runtime is run here)\n"
-           "  --reps R          measured runs per architecture, median taken (default 3)\n"
+           "  --reps R          measured runs per architecture after a warm-up (default 3); the fastest is\n"
+           "                    kept, as in calibration (other processes only ever add time)\n"
+           "  --median          keep the median run instead of the fastest\n"
            "  --seed S          architectures, weights and inputs (default 1)\n"
            "  --batch N         samples per inference (default 1)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
@@ -47,6 +49,7 @@ int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
         const char *a = argv[i];
         int has = i + 1 < argc, bad = 0;
         if (strcmp(a, "--json") == 0) json = 1;
+        else if (strcmp(a, "--median") == 0) o.median = 1;
         else if (strcmp(a, "--hw") == 0 && has) hw_name = argv[++i];
         else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
         else if (strcmp(a, "--archs") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 2, 100000, &archs);

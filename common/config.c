@@ -33,7 +33,7 @@ static const field schema[] = {
     {"data.synthetic_classes", T_INT, "10", 2, 1000, NULL, "synthetic set: classes"},
     {"data.synthetic_size", T_INT, "16", 4, 256, NULL, "synthetic set: image height and width"},
     {"data.val_fraction", T_NUM, "0.5", 0.05, 0.95, NULL, "share of the training split used for architecture (alpha) steps"},
-    {"data.augment", T_BOOL, "true", 0, 0, NULL, "random crop (padding 4) and horizontal flip"},
+    {"data.augment", T_BOOL, "true", 0, 0, NULL, "random crop (zero padding H/8: 4 on 32x32) and horizontal flip"},
     {"train.epochs", T_INT, "10", 1, 100000, NULL, "training epochs"},
     {"train.batch_size", T_INT, "64", 1, 65536, NULL, "mini-batch size"},
     {"train.lr", T_NUM, "0.05", 0, 10, NULL, "initial SGD learning rate"},

@@ -16,27 +16,33 @@ static void split(pinas_prg *prg, const uint64_t *r, size_t n, uint64_t *s0, uin
 }
 
 pinas_status deal_node(pinas_ctx *ctx, const pinas_net *net, int i, const pl_node *pn, int batch, pinas_prg *prg,
-                       uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work)
+                       pinas_prg *mask, uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work)
 {
     const pinas_node *node = pinas_net_node(net, i);
-    uint64_t prg0 = pinas_prg_blocks(prg), aes_gen = 0, macs = 0;
+    uint64_t prg0 = pinas_prg_blocks(prg) + pinas_prg_blocks(mask), aes_gen = 0, macs = 0;
     uint64_t *u0 = (uint64_t *)(void *)m0, *u1 = (uint64_t *)(void *)m1;
     size_t n = (size_t)pn->n_out;
     switch (pn->kind) {
     case PL_MATMUL: {
         size_t mk = (size_t)pn->groups * pn->M * pn->K, mn = (size_t)pn->groups * pn->M * pn->N, K = (size_t)pn->K;
-        uint64_t *A = u0, *C0 = u0 + mk, *B = u1, *C1 = u1 + pn->n_in;
-        rand_u64(prg, A, mk);
+        uint64_t *C0 = u0, *B = u1, *C1 = u1 + pn->n_in;
+        uint64_t *A = malloc(sizeof(uint64_t) * (mk ? mk : 1)), *cols = malloc(sizeof(uint64_t) * K * (size_t)pn->N);
+        if (!A || !cols) {
+            free(A);
+            free(cols);
+            return pinas_error(ctx, PINAS_ENOMEM, "node %s: out of memory (im2col)", node->id);
+        }
+        rand_u64(mask, A, mk); /* the per-model weight mask: the same in every dealer run with this seed */
         rand_u64(prg, B, (size_t)pn->n_in);
         rand_u64(prg, C0, mn);
-        uint64_t *cols = malloc(sizeof(uint64_t) * K * (size_t)pn->N);
-        if (!cols) return pinas_error(ctx, PINAS_ENOMEM, "node %s: out of memory (im2col)", node->id);
         for (int g = 0; g < pn->groups; g++) {
             mm_cols(net, i, pn, B, g, cols);
             uint64_t *Cg = C1 + (size_t)g * pn->M * pn->N;
             pinas_ring_gemm(pn->M, (int)pn->N, pn->K, A + (size_t)g * pn->M * K, pn->K, cols, (int)pn->N, Cg, (int)pn->N, 0);
         }
         free(cols);
+        OPENSSL_cleanse(A, sizeof(uint64_t) * mk);
+        free(A);
         for (size_t q = 0; q < mn; q++) C1[q] -= C0[q];
         macs = (uint64_t)mk * (uint64_t)pn->N;
         break;
@@ -109,14 +115,36 @@ pinas_status deal_node(pinas_ctx *ctx, const pinas_net *net, int i, const pl_nod
     }
     if (work) {
         memset(work, 0, sizeof *work);
-        work->offline.aes_blocks[0] = pinas_prg_blocks(prg) - prg0 + aes_gen;
+        work->offline.aes_blocks[0] = pinas_prg_blocks(prg) + pinas_prg_blocks(mask) - prg0 + aes_gen;
         work->offline.ring_macs[0] = macs;
     }
     return PINAS_OK;
 }
 
+#include <openssl/evp.h>
+
+uint64_t mask_id_of(const uint8_t seed[16], uint64_t arch_hash)
+{
+    uint8_t buf[24], dig[32];
+    unsigned dl = 0;
+    memcpy(buf, seed, 16);
+    memcpy(buf + 16, &arch_hash, 8);
+    EVP_Digest(buf, sizeof buf, dig, &dl, EVP_sha256(), NULL);
+    uint64_t id;
+    memcpy(&id, dig, 8);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return id;
+}
+
 pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
                             const pinas_mpc_layer_bits *bits, int n_bits, pinas_mpc_prep **p0, pinas_mpc_prep **p1)
+{
+    return pinas_mpc_deal_masked(ctx, net, p, bits, n_bits, NULL, p0, p1);
+}
+
+pinas_status pinas_mpc_deal_masked(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
+                                   const pinas_mpc_layer_bits *bits, int n_bits, const uint8_t mask_seed[16],
+                                   pinas_mpc_prep **p0, pinas_mpc_prep **p1)
 {
     *p0 = *p1 = NULL;
     pinas_status s = pinas_mpc_params_check(ctx, p);
@@ -143,20 +171,28 @@ pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mp
     free(nb);
     if (s) return s;
     pinas_mpc_prep *a = NULL, *b = NULL;
-    pinas_prg *prg = NULL;
+    pinas_prg *prg = NULL, *mprg = NULL;
     double t0 = pinas_now();
     s = prep_alloc(ctx, &pl, 0, &a);
     if (!s) s = prep_alloc(ctx, &pl, 1, &b);
     if (!s) s = pinas_prg_create_os(ctx, &prg);
     if (!s) s = pinas_os_random(ctx, a->session, 16);
     if (!s) {
+        if (mask_seed)
+            memcpy(a->mask_seed, mask_seed, 16);
+        else
+            s = pinas_os_random(ctx, a->mask_seed, 16);
+    }
+    if (!s) s = pinas_prg_create(ctx, a->mask_seed, &mprg);
+    if (!s) {
         memcpy(b->session, a->session, 16);
         a->hash = b->hash = pinas_mpc_arch_hash(net, p);
+        a->mask_id = b->mask_id = mask_id_of(a->mask_seed, a->hash);
         a->cmp_bits = b->cmp_bits = p->cmp_bits;
         memset(&a->dealer, 0, sizeof a->dealer);
         for (int i = 0; i < nn && !s; i++) {
             pinas_mpc_cost w;
-            s = deal_node(ctx, net, i, &pl.nodes[i], p->batch, prg, prep_node(a, i), prep_node(b, i), &w);
+            s = deal_node(ctx, net, i, &pl.nodes[i], p->batch, prg, mprg, prep_node(a, i), prep_node(b, i), &w);
             if (!s) {
                 a->node_dealer[i] = b->node_dealer[i] = w;
                 pinas_mpc_cost_add(&a->dealer, &w);
@@ -166,6 +202,7 @@ pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mp
         b->dealer = a->dealer;
     }
     pinas_prg_free(prg);
+    pinas_prg_free(mprg);
     pl_free(&pl);
     if (s) {
         pinas_mpc_prep_free(a);

@@ -44,7 +44,8 @@ static void *party_thread(void *arg)
                                   .logits = j->logits, .timeout_ms = j->timeout_ms};
         s = pinas_mpc_party_run(ctx, ch, &a, &j->report);
     }
-    if (j->role == 1) pinas_chan_free(ch);
+    pinas_chan_free(ch); /* close at once, so that a failing party's peer stops waiting */
+    if (j->role == 0) j->listener = NULL;
     j->status = s;
     if (s) snprintf(j->err, sizeof j->err, "%s", pinas_errmsg(ctx));
     pinas_ctx_free(ctx);
@@ -67,13 +68,11 @@ static pinas_status run_pair(pinas_ctx *ctx, const pinas_model *m, const pinas_m
         return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the server thread");
     }
     if (pthread_create(&tc, NULL, party_thread, &jc) != 0) {
-        pinas_chan_free(l); /* the server times out on accept */
-        pthread_join(ts, NULL);
+        pthread_join(ts, NULL); /* the server times out on accept and closes the listener */
         return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the client thread");
     }
     pthread_join(ts, NULL);
     pthread_join(tc, NULL);
-    pinas_chan_free(l);
     if (js.status || jc.status) {
         pinas_mpc_report_free(js.report);
         pinas_mpc_report_free(jc.report);
@@ -143,10 +142,13 @@ static pinas_status bench_net(pinas_ctx *ctx, const char *kind, int64_t n, pinas
     char js[1024];
     *node = 1;
     if (strcmp(kind, "relu") == 0 || strcmp(kind, "poly") == 0) {
+        /* [ceil(n/256), 16, 16]: the IR bounds the channel count, not the element count */
+        int64_t c = (n + 255) / 256;
         snprintf(js, sizeof js,
-                 "{\"format\":\"pinas-net/1\",\"name\":\"bench\",\"input\":[%lld,1,1],\"num_classes\":%lld,\"nodes\":["
-                 "{\"id\":\"op\",\"op\":\"act\",\"inputs\":[\"input\"],\"candidates\":[\"%s\"]}]}",
-                 (long long)n, (long long)n, kind);
+                 "{\"format\":\"pinas-net/1\",\"name\":\"bench\",\"input\":[%lld,16,16],\"num_classes\":%lld,\"nodes\":["
+                 "{\"id\":\"op\",\"op\":\"act\",\"inputs\":[\"input\"],\"candidates\":[\"%s\"]},"
+                 "{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"op\"]}]}",
+                 (long long)c, (long long)(c * 256), kind);
     } else if (strcmp(kind, "patch_relu") == 0 || strcmp(kind, "maxpool") == 0) {
         int64_t c = (n + 63) / 64;
         int out_c = strcmp(kind, "maxpool") == 0 ? 16 : 64;
@@ -233,7 +235,8 @@ static void *drelu_thread(void *arg)
     }
     free(mine);
     free(xh);
-    if (j->role == 1) pinas_chan_free(ch);
+    pinas_chan_free(ch);
+    if (j->role == 0) j->listener = NULL;
     j->status = s;
     if (s) snprintf(j->err, sizeof j->err, "%s", pinas_errmsg(ctx));
     pinas_ctx_free(ctx);
@@ -286,7 +289,6 @@ static pinas_status bench_drelu(pinas_ctx *ctx, int64_t n, const pinas_mpc_param
                     s = pinas_error(ctx, PINAS_EINTERNAL, "drelu benchmark: wrong result at element %zu", i);
         }
     }
-    pinas_chan_free(l);
     pinas_prg_free(prg);
     free(x0), free(x1), free(r), free(r0), free(r1), free(d0), free(d1), free(k0), free(k1);
     return s;

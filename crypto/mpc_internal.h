@@ -80,6 +80,8 @@ struct pinas_mpc_prep {
     int party, batch, frac_bits, cmp_bits, n_nodes;
     uint64_t hash;
     uint8_t session[16];
+    uint64_t mask_id;      /* names the per-model weight mask A (both parties) */
+    uint8_t mask_seed[16]; /* the seed A is expanded from (the server's file only; zeros in the client's) */
     int *node_bits;     /* per node comparison widths */
     uint64_t *off, *len;/* per node: offset into data, bytes */
     uint8_t *data;      /* all material, 64-byte aligned */
@@ -94,7 +96,7 @@ pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_
 static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i) { return pp->data + pp->off[i]; }
 
 /* Material layout of a node, in order, for both the dealer and the parties:
- *   MATMUL  P0: A[groups*M*K] | C0[groups*M*N]          P1: B[n_in] | C1[groups*M*N]
+ *   MATMUL  P0: C0[groups*M*N] (A comes from mask_seed)  P1: B[n_in] | C1[groups*M*N]
  *   RELU    r share[n] | gate keys[n]
  *   POLY    r share[n] | r^2 share[n]
  *   PATCH   r share[n_in] | gate keys[gates]
@@ -114,9 +116,12 @@ void patch_index(const pinas_net *net, int node, const pl_node *pn, int batch, i
 /* The chosen candidate of an act/pool node (for patch sizes). */
 const pinas_cand *node_choice(const pinas_net *net, int node);
 
-/* Dealer: fills both parties' material for one planned node (dealer.c). */
+/* Dealer: fills both parties' material for one planned node (dealer.c). mask: the PRG of the weight
+ * masks A (expanded node by node, one request per matmul node). */
 pinas_status deal_node(pinas_ctx *ctx, const pinas_net *net, int i, const pl_node *pn, int batch, pinas_prg *prg,
-                       uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work);
+                       pinas_prg *mask, uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work);
+/* The mask id of a mask seed for an architecture hash. */
+uint64_t mask_id_of(const uint8_t seed[16], uint64_t arch_hash);
 
 #define TAG_HANDSHAKE 0xFFFF0001u
 #define TAG_SETUP 0xFFFF0002u

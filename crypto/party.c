@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,9 @@ typedef struct {
     /* client: (W-A)·cols(B) + C1 per matmul node, computed in setup */
     uint64_t **Y1;
     pinas_mpc_counts cur; /* counters of the node being run */
+    const char *mask_cache; /* client: directory of cached masked weights */
+    int peer_has_masked;    /* server: the client has W - A cached; client: we have */
+    uint64_t *cached;       /* client: the cached masked weights (all matmul nodes, in node order) */
     pinas_mpc_layer_report *rows;
 } eng;
 
@@ -118,7 +122,7 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
         free(F);
         if (!s) memcpy(T, e->Y1[i], 8 * mn);
     } else {
-        const uint64_t *C0 = (const uint64_t *)(const void *)mat + (size_t)pn->groups * pn->M * pn->K;
+        const uint64_t *C0 = (const uint64_t *)(const void *)mat;
         uint64_t *Z = malloc(8 * (ni ? ni : 1)), *cols = malloc(8 * (size_t)pn->K * (size_t)pn->N);
         if (!Z || !cols) {
             free(Z), free(cols), free(T);
@@ -373,6 +377,8 @@ static pinas_status handshake(eng *e)
     memcpy(mine + 20, &nn, 4);
     memcpy(mine + 24, &e->pp->hash, 8);
     memcpy(mine + 32, e->pp->session, 16);
+    memcpy(mine + 48, &e->pp->mask_id, 8);
+    mine[56] = (uint8_t)(e->role == 1 && e->cached != NULL); /* the client has W - A for this mask */
     pinas_chan_set_layer(e->ch, "handshake");
     pinas_status s = c_exchange(e, TAG_HANDSHAKE, mine, theirs, sizeof mine);
     if (s) return s;
@@ -403,34 +409,126 @@ static pinas_status handshake(eng *e)
                            peer);
     if (tbatch != batch)
         return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: batch %u, ours is %u", peer, tbatch, batch);
+    uint64_t tmask;
+    memcpy(&tmask, theirs + 48, 8);
+    if (tmask != e->pp->mask_id)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: the preprocessing files use different weight masks",
+                           peer);
+    if (e->role == 0) e->peer_has_masked = theirs[56] != 0;
     return PINAS_OK;
 }
 
-/* The server sends W - A for every matmul node and the poly coefficients in one message; the client
- * precomputes (W - A)·cols(B) + C1 before it touches its input. Per-node setup bytes go to the rows. */
+/* ------------------------------------------------------------------ the client's mask cache */
+
+static char *cache_path(const eng *e)
+{
+    return pinas_strfmt("%s/%016llx-%016llx.masked", e->mask_cache, (unsigned long long)e->pp->hash,
+                        (unsigned long long)e->pp->mask_id);
+}
+
+/* Loads W - A for this model and mask when cached and intact (else leaves e->cached NULL: the server
+ * then sends it). File: "PINASMWT" | u64 arch hash | u64 mask id | u64 bytes | data | SHA-256. */
+static void cache_load(eng *e, size_t want)
+{
+    if (!e->mask_cache || want == 0) return;
+    char *path = cache_path(e), *buf = NULL;
+    size_t len = 0;
+    pinas_ctx *quiet = pinas_ctx_create(); /* a missing or bad cache is not an error: it is refilled */
+    if (quiet && pinas_file_read(quiet, path, &buf, &len) == PINAS_OK && len == 32 + want + 32 &&
+        memcmp(buf, "PINASMWT", 8) == 0) {
+        uint64_t h, id, n;
+        memcpy(&h, buf + 8, 8);
+        memcpy(&id, buf + 16, 8);
+        memcpy(&n, buf + 24, 8);
+        uint8_t dig[32];
+        unsigned dl = 0;
+        EVP_Digest(buf, 32 + want, dig, &dl, EVP_sha256(), NULL);
+        if (h == e->pp->hash && id == e->pp->mask_id && n == want && CRYPTO_memcmp(dig, buf + 32 + want, 32) == 0) {
+            e->cached = malloc(want);
+            if (e->cached) memcpy(e->cached, buf + 32, want);
+        }
+    }
+    if (buf) OPENSSL_cleanse(buf, len);
+    free(buf);
+    free(path);
+    pinas_ctx_free(quiet);
+}
+
+static pinas_status cache_save(eng *e, const uint64_t *masked, size_t bytes)
+{
+    if (!e->mask_cache || bytes == 0) return PINAS_OK;
+    uint8_t *buf = malloc(32 + bytes + 32);
+    if (!buf) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    memcpy(buf, "PINASMWT", 8);
+    uint64_t n = bytes;
+    memcpy(buf + 8, &e->pp->hash, 8);
+    memcpy(buf + 16, &e->pp->mask_id, 8);
+    memcpy(buf + 24, &n, 8);
+    memcpy(buf + 32, masked, bytes);
+    unsigned dl = 0;
+    EVP_Digest(buf, 32 + bytes, buf + 32 + bytes, &dl, EVP_sha256(), NULL);
+    char *path = cache_path(e);
+    pinas_status s = pinas_mkdir_p(e->ctx, e->mask_cache);
+    if (!s) s = pinas_file_write_atomic(e->ctx, path, buf, 32 + bytes + 32, 0600);
+    free(path);
+    OPENSSL_cleanse(buf, 32 + bytes + 32);
+    free(buf);
+    return s;
+}
+
+/* The masked weights W - A of every matmul node, in node order, and the poly coefficients: the server
+ * sends them in one message (the masked weights only when the client does not have them cached); the
+ * client precomputes (W - A)·cols(B) + C1 before it touches its input. */
+static size_t masked_bytes(const eng *e)
+{
+    size_t t = 0;
+    for (int i = 0; i < e->pl.n_nodes; i++)
+        if (e->pl.nodes[i].kind == PL_MATMUL) t += 8 * (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * e->pl.nodes[i].K;
+    return t;
+}
+
+static size_t poly_bytes(const eng *e)
+{
+    size_t t = 0;
+    for (int i = 0; i < e->pl.n_nodes; i++)
+        if (e->pl.nodes[i].kind == PL_POLY) t += 8 * 3 * (size_t)e->pl.nodes[i].poly_channels;
+    return t;
+}
+
 static pinas_status setup(eng *e, size_t *total_out)
 {
-    size_t total = 0;
-    for (int i = 0; i < e->pl.n_nodes; i++) {
-        pinas_mpc_cost c;
-        pl_cost(&e->pl.nodes[i], e->f, &c);
-        total += c.setup.bytes[0];
-    }
+    size_t mb = masked_bytes(e), pb = poly_bytes(e);
+    int send_masked = e->role == 0 ? !e->peer_has_masked : e->cached == NULL;
+    size_t total = (send_masked ? mb : 0) + pb;
     *total_out = total;
     uint64_t *msg = malloc(total ? total : 8);
     if (!msg) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
     pinas_status s = PINAS_OK;
     pinas_chan_set_layer(e->ch, "setup");
     if (e->role == 0) {
-        size_t o = 0;
-        for (int i = 0; i < e->pl.n_nodes; i++) {
+        pinas_prg *mask = NULL;
+        s = pinas_prg_create(e->ctx, e->pp->mask_seed, &mask);
+        size_t o = 0, a_len = 1;
+        for (int i = 0; i < e->pl.n_nodes; i++)
+            if (e->pl.nodes[i].kind == PL_MATMUL) {
+                size_t mk = (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * e->pl.nodes[i].K;
+                if (mk > a_len) a_len = mk;
+            }
+        uint64_t *A = malloc(8 * a_len);
+        if (!A && !s) s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+        for (int i = 0; i < e->pl.n_nodes && !s; i++) {
             const pl_node *pn = &e->pl.nodes[i];
             if (pn->kind == PL_MATMUL) {
                 size_t mk = (size_t)pn->groups * pn->M * pn->K;
-                const uint64_t *A = (const uint64_t *)(const void *)prep_node(e->pp, i);
-                for (size_t q = 0; q < mk; q++) msg[o + q] = e->W[i][q] - A[q];
-                o += mk;
-            } else if (pn->kind == PL_POLY) {
+                pinas_prg_bytes(mask, A, 8 * mk); /* the same request sequence as the dealer's */
+                if (send_masked)
+                    for (size_t q = 0; q < mk; q++) msg[o + q] = e->W[i][q] - A[q];
+                if (send_masked) o += mk;
+            }
+        }
+        for (int i = 0; i < e->pl.n_nodes && !s; i++) {
+            const pl_node *pn = &e->pl.nodes[i];
+            if (pn->kind == PL_POLY) {
                 size_t c = (size_t)pn->poly_channels;
                 memcpy(msg + o, e->pa[i], 8 * c);
                 memcpy(msg + o + c, e->pw1[i], 8 * c);
@@ -438,10 +536,15 @@ static pinas_status setup(eng *e, size_t *total_out)
                 o += 3 * c;
             }
         }
-        s = c_send(e, TAG_SETUP, msg, total);
+        if (A) OPENSSL_cleanse(A, 8 * a_len);
+        free(A);
+        pinas_prg_free(mask);
+        if (!s) s = c_send(e, TAG_SETUP, msg, total);
     } else {
         s = c_recv(e, TAG_SETUP, msg, total);
-        size_t o = 0;
+        const uint64_t *masked = send_masked ? msg : e->cached;
+        if (!s && send_masked) s = cache_save(e, msg, mb);
+        size_t o = 0, op = send_masked ? mb / 8 : 0;
         for (int i = 0; i < e->pl.n_nodes && !s; i++) {
             const pl_node *pn = &e->pl.nodes[i];
             if (pn->kind == PL_MATMUL) {
@@ -457,7 +560,7 @@ static pinas_status setup(eng *e, size_t *total_out)
                 memcpy(e->Y1[i], C1, 8 * mn);
                 for (int g = 0; g < pn->groups; g++) {
                     mm_cols(e->net, i, pn, B, g, cols);
-                    pinas_ring_gemm(pn->M, (int)pn->N, pn->K, msg + o + (size_t)g * pn->M * pn->K, pn->K, cols,
+                    pinas_ring_gemm(pn->M, (int)pn->N, pn->K, masked + o + (size_t)g * pn->M * pn->K, pn->K, cols,
                                     (int)pn->N, e->Y1[i] + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
                 }
                 free(cols);
@@ -471,10 +574,10 @@ static pinas_status setup(eng *e, size_t *total_out)
                     s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
                     break;
                 }
-                memcpy(e->pa[i], msg + o, 8 * c);
-                memcpy(e->pw1[i], msg + o + c, 8 * c);
-                memcpy(e->pb[i], msg + o + 2 * c, 8 * c);
-                o += 3 * c;
+                memcpy(e->pa[i], msg + op, 8 * c);
+                memcpy(e->pw1[i], msg + op + c, 8 * c);
+                memcpy(e->pb[i], msg + op + 2 * c, 8 * c);
+                op += 3 * c;
             }
         }
     }
@@ -512,6 +615,11 @@ static void eng_free(eng *e)
 {
     int nn = e->pl.n_nodes;
     for (int i = 0; i < nn; i++) {
+        /* shares, the client's precomputed products and the server's weights are secrets: zero them */
+        if (e->val && e->val[i]) OPENSSL_cleanse(e->val[i], 8 * (size_t)(e->pl.nodes[i].n_out ? e->pl.nodes[i].n_out : 1));
+        if (e->Y1 && e->Y1[i])
+            OPENSSL_cleanse(e->Y1[i], 8 * (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * (size_t)e->pl.nodes[i].N);
+        if (e->W && e->W[i]) OPENSSL_cleanse(e->W[i], 8 * (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * e->pl.nodes[i].K);
         if (e->val) free(e->val[i]);
         if (e->W) free(e->W[i]);
         if (e->bias) free(e->bias[i]);
@@ -522,7 +630,38 @@ static void eng_free(eng *e)
     }
     free(e->val), free(e->owner), free(e->W), free(e->bias), free(e->wbits), free(e->pa), free(e->pw1), free(e->pb),
         free(e->Y1), free(e->rows);
+    if (e->cached) {
+        OPENSSL_cleanse(e->cached, masked_bytes(e));
+        free(e->cached);
+    }
     pl_free(&e->pl);
+}
+
+pinas_status pinas_mpc_prep_check(pinas_ctx *ctx, const pinas_mpc_prep *pp, const pinas_net *net, int role)
+{
+    if (pp->party != role)
+        return pinas_error(ctx, PINAS_EINVAL, "the preprocessing file is party %d's (%s), this is the %s", pp->party,
+                           pp->party == 0 ? "server" : "client", role == 0 ? "server" : "client");
+    pinas_mpc_params p;
+    pinas_mpc_prep_params(pp, &p);
+    if (pinas_mpc_arch_hash(net, &p) != pp->hash)
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "the preprocessing was made for another model (hash %016llx, this model %016llx) or other "
+                           "fixed-point parameters",
+                           (unsigned long long)pp->hash, (unsigned long long)pinas_mpc_arch_hash(net, &p));
+    if (pp->n_nodes != pinas_net_n_nodes(net))
+        return pinas_error(ctx, PINAS_EINVAL, "the preprocessing has %d nodes, the model %d", pp->n_nodes,
+                           pinas_net_n_nodes(net));
+    pl_plan pl;
+    pinas_status s = pl_build(ctx, net, &p, pp->node_bits, -1, -1, &pl);
+    if (s) return s;
+    for (int i = 0; i < pl.n_nodes && !s; i++)
+        if (pl_prep_bytes(&pl.nodes[i], role) != pp->len[i])
+            s = pinas_error(ctx, PINAS_EINVAL, "the preprocessing does not match the model at node %s (%llu bytes, expected %llu)",
+                            pinas_net_node(net, i)->id, (unsigned long long)pp->len[i],
+                            (unsigned long long)pl_prep_bytes(&pl.nodes[i], role));
+    pl_free(&pl);
+    return s;
 }
 
 void pinas_mpc_report_free(pinas_mpc_report *r)
@@ -547,32 +686,16 @@ pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_m
     if (!e->net || !e->pp || (a->role == 0 && !a->model) || (a->role == 1 && (!a->x || !a->logits)))
         return pinas_error(ctx, PINAS_EINVAL, "party %s: missing %s", a->role == 0 ? "server" : "client",
                            !e->pp ? "preprocessing" : a->role == 0 ? "model" : "net, input or logits buffer");
-    if (e->pp->party != a->role)
-        return pinas_error(ctx, PINAS_EINVAL, "the preprocessing file is party %d's (%s), this is the %s", e->pp->party,
-                           e->pp->party == 0 ? "server" : "client", a->role == 0 ? "server" : "client");
+    pinas_status s = pinas_mpc_prep_check(ctx, e->pp, e->net, a->role);
+    if (s) return s;
     pinas_chan_set_timeout(chan, a->timeout_ms > 0 ? a->timeout_ms : 30000);
     pinas_mpc_params p;
     pinas_mpc_prep_params(e->pp, &p);
     e->f = p.frac_bits;
     e->batch = p.batch;
-    if (pinas_mpc_arch_hash(e->net, &p) != e->pp->hash)
-        return pinas_error(ctx, PINAS_EINVAL,
-                           "the preprocessing was made for another model (hash %016llx, this model %016llx) or other "
-                           "fixed-point parameters",
-                           (unsigned long long)e->pp->hash, (unsigned long long)pinas_mpc_arch_hash(e->net, &p));
-    if (e->pp->n_nodes != pinas_net_n_nodes(e->net))
-        return pinas_error(ctx, PINAS_EINVAL, "the preprocessing has %d nodes, the model %d", e->pp->n_nodes,
-                           pinas_net_n_nodes(e->net));
-    pinas_status s = pl_build(ctx, e->net, &p, e->pp->node_bits, -1, -1, &e->pl);
+    s = pl_build(ctx, e->net, &p, e->pp->node_bits, -1, -1, &e->pl);
     if (s) return s;
     int nn = e->pl.n_nodes;
-    for (int i = 0; i < nn; i++)
-        if (pl_prep_bytes(&e->pl.nodes[i], e->role) != e->pp->len[i]) {
-            eng_free(e);
-            return pinas_error(ctx, PINAS_EINVAL, "the preprocessing does not match the model at node %s (%llu bytes, expected %llu)",
-                               pinas_net_node(e->net, i)->id, (unsigned long long)e->pp->len[i],
-                               (unsigned long long)pl_prep_bytes(&e->pl.nodes[i], e->role));
-        }
     e->val = calloc((size_t)nn, sizeof *e->val);
     e->owner = calloc((size_t)nn, sizeof *e->owner);
     e->W = calloc((size_t)nn, sizeof *e->W);
@@ -602,6 +725,8 @@ pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_m
         if (!s) s = server_poly(e);
     }
     pinas_mpc_counts session = {0};
+    e->mask_cache = a->role == 1 ? a->mask_cache : NULL;
+    cache_load(e, masked_bytes(e));
     if (!s) {
         memset(&e->cur, 0, sizeof e->cur);
         size_t setup_bytes = 0;
@@ -609,6 +734,9 @@ pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_m
         if (!s) s = setup(e, &setup_bytes);
         session = e->cur;
         session.bytes[0] -= setup_bytes; /* the per-node rows carry those */
+        if ((e->role == 0 && e->peer_has_masked) || (e->role == 1 && e->cached))
+            for (int i = 0; i < nn; i++) /* the masked weights did not cross the network this time */
+                if (e->pl.nodes[i].kind == PL_MATMUL) e->rows[i].measured.setup.bytes[0] = 0;
     }
     /* the client's input-independent products, counted per node */
     for (int i = 0; i < nn; i++)

@@ -20,7 +20,7 @@ extern "C" {
  * pair protocol one round); conv/linear weights stay hidden behind the mask A (W - A is sent). */
 
 #define PINAS_MPC_PROTOCOL_VERSION 1
-#define PINAS_MPC_PREP_VERSION 1
+#define PINAS_MPC_PREP_VERSION 2
 #define PINAS_MPC_PREP_MAGIC "PINASPRE"
 #define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (payload of one DCF key) */
 
@@ -37,13 +37,18 @@ typedef struct {
 typedef struct {
     pinas_mpc_counts online;
     pinas_mpc_counts offline; /* preprocessing: bytes[p] = size of party p's preprocessing material;
-                                 aes_blocks[0]/ring_macs[0] = dealer work; aes_blocks[1] = 0;
+                                 aes_blocks[0]/ring_macs[0] = dealer work (PRG + DCF key generation;
+                                 ring MACs of A·B and r^2 -- key generation's few multiplications
+                                 are not counted); aes_blocks[1] = 0;
                                  ring_macs[1] = the client's input-independent precomputation
                                  ((W-A)·B for conv/linear, done in the setup phase before the input
                                  is used) */
     pinas_mpc_counts setup;   /* per session, input-independent, over the channel: the masked weights
-                                 W - A and poly coefficients the server sends (bytes[0]); 1 round per
-                                 session (reported on the first node that sends any), 0 elsewhere */
+                                 W - A (once per model and weight mask: 0 when the client has them in
+                                 its mask cache) and the poly coefficients the server sends (bytes[0]);
+                                 aes_blocks[0]: the server expanding A from the mask seed. rounds = 0
+                                 per node; pinas_mpc_cost_net and the report's totals add the session:
+                                 handshake (64 B each way) and the setup message, 2 rounds */
 } pinas_mpc_cost;
 
 void pinas_mpc_counts_add(pinas_mpc_counts *acc, const pinas_mpc_counts *c);
@@ -205,6 +210,15 @@ uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p);
 pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
                             const pinas_mpc_layer_bits *bits, int n_bits, pinas_mpc_prep **p0,
                             pinas_mpc_prep **p1) PINAS_WUR;
+/* Same with the per-model weight mask: the conv/linear masks A are expanded from mask_seed, so every
+ * dealer run with the same seed masks the weights the same way, the server's W - A is the same in
+ * every session and a client that cached it (pinas_mpc_party_args.mask_cache) is not sent it again.
+ * NULL: a fresh mask. The server's file holds the seed (16 bytes) instead of A. */
+pinas_status pinas_mpc_deal_masked(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
+                                   const pinas_mpc_layer_bits *bits, int n_bits, const uint8_t mask_seed[16],
+                                   pinas_mpc_prep **p0, pinas_mpc_prep **p1) PINAS_WUR;
+/* The id of the weight mask a preprocessing file uses (the same in both parties' files). */
+uint64_t pinas_mpc_prep_mask_id(const pinas_mpc_prep *pp);
 void pinas_mpc_prep_free(pinas_mpc_prep *pp);
 /* Writes a preprocessing file: magic, version, party, arch hash, session id, batch, parameters,
  * per-layer sections, SHA-256 checksum; mode 0600, atomically. */
@@ -218,6 +232,9 @@ uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp);
 /* Bytes of this party's material for node i (0 for nodes without preprocessing), and in total. */
 uint64_t pinas_mpc_prep_node_bytes(const pinas_mpc_prep *pp, int node);
 uint64_t pinas_mpc_prep_total_bytes(const pinas_mpc_prep *pp);
+/* Checks that pp is party `role`'s material for `net` (hash of the architecture and fixed-point
+ * parameters, per-node sizes); errors say what differs. pinas_mpc_party_run runs the same check. */
+pinas_status pinas_mpc_prep_check(pinas_ctx *ctx, const pinas_mpc_prep *pp, const pinas_net *net, int role) PINAS_WUR;
 /* The parameters the dealer used. */
 void pinas_mpc_prep_params(const pinas_mpc_prep *pp, pinas_mpc_params *out);
 
@@ -258,6 +275,8 @@ typedef struct {
     const float *x;             /* client: input [batch, C, H, W] (normalised) */
     float *logits;              /* client: output [batch, num_classes]; may be NULL for the server */
     int timeout_ms;             /* 0 = 30000 */
+    const char *mask_cache;     /* client: a directory keeping the server's masked weights W - A per model
+                                   and mask id, so that they cross the network once per model (NULL = none) */
     const char *delay_layer;    /* testing: sleep delay_ms before running this layer (fault injection) */
     int delay_ms;
 } pinas_mpc_party_args;

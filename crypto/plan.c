@@ -211,7 +211,7 @@ uint64_t pl_prep_bytes(const pl_node *pn, int party)
     switch (pn->kind) {
     case PL_MATMUL: {
         uint64_t mn = (uint64_t)pn->groups * pn->M * (uint64_t)pn->N;
-        return 8 * (party == 0 ? (uint64_t)pn->groups * pn->M * pn->K + mn : (uint64_t)pn->n_in + mn);
+        return 8 * (party == 0 ? mn : (uint64_t)pn->n_in + mn);
     }
     case PL_RELU: return n * (8 + pinas_sign_key_size(pn->cmp_bits, 1));
     case PL_POLY: return 16 * n;
@@ -245,7 +245,8 @@ void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
         off->aes_blocks[0] = half_up(mk) + half_up((uint64_t)pn->n_in) + half_up(mn);
         off->ring_macs[0] = macs;
         off->ring_macs[1] = macs;
-        o->setup.bytes[0] = 8 * mk;
+        o->setup.bytes[0] = 8 * mk;           /* W - A (0 when the client has it cached) */
+        o->setup.aes_blocks[0] = half_up(mk); /* the server expands A from the mask seed */
         break;
     }
     case PL_RELU: {

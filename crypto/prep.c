@@ -8,18 +8,31 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 /* File layout (little endian):
  *   "PINASPRE" | u32 version | u32 party | u64 arch hash | u8 session[16] | u32 batch | u32 frac_bits |
- *   u32 cmp_bits | u32 n_nodes | n_nodes x (u32 cmp_bits | u32 0 | u64 bytes | u64 dealer AES | u64 dealer MACs) |
+ *   u32 cmp_bits | u32 n_nodes | u64 weight-mask id | u8 weight-mask seed[16] (server only) | n_nodes x (u32 cmp_bits | u32 0 | u64 bytes | u64 dealer AES | u64 dealer MACs) |
  *   u64 data bytes | zero padding to 64 | data (each node's material, 64-byte aligned) | SHA-256 of all before */
 
-#define HDR_FIXED 56
+#define HDR_FIXED 80
 #define NODE_REC 32
 
 static uint64_t align64(uint64_t v) { return (v + 63) & ~(uint64_t)63; }
+
+/* Material buffers run to gigabytes: 2 MB pages cut the page faults of filling them (and the TLB
+ * misses of the DCF evaluation's key-strided reads). */
+static uint8_t *big_alloc(size_t len)
+{
+    const size_t huge = 2u << 20;
+    if (len < huge) return aligned_alloc(64, len ? align64(len) : 64);
+    size_t l = (len + huge - 1) & ~(huge - 1);
+    uint8_t *p = aligned_alloc(huge, l);
+    if (p) madvise(p, l, MADV_HUGEPAGE);
+    return p;
+}
 
 pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out)
 {
@@ -46,7 +59,7 @@ pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_
         total = align64(total + pp->len[i]);
     }
     pp->data_len = total;
-    pp->data = aligned_alloc(64, total ? total : 64);
+    pp->data = big_alloc(total);
     if (!pp->data) {
         pinas_mpc_prep_free(pp);
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory: preprocessing needs %.1f MB for party %d",
@@ -66,10 +79,12 @@ void pinas_mpc_prep_free(pinas_mpc_prep *pp)
     free(pp->len);
     free(pp->node_dealer);
     OPENSSL_cleanse(pp->session, sizeof pp->session);
+    OPENSSL_cleanse(pp->mask_seed, sizeof pp->mask_seed);
     free(pp);
 }
 
 int pinas_mpc_prep_party(const pinas_mpc_prep *pp) { return pp->party; }
+uint64_t pinas_mpc_prep_mask_id(const pinas_mpc_prep *pp) { return pp->mask_id; }
 int pinas_mpc_prep_batch(const pinas_mpc_prep *pp) { return pp->batch; }
 uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp) { return pp->hash; }
 uint64_t pinas_mpc_prep_node_bytes(const pinas_mpc_prep *pp, int node)
@@ -110,6 +125,8 @@ static void header_fill(const pinas_mpc_prep *pp, uint8_t *h)
     put32(h + 44, (uint32_t)pp->frac_bits);
     put32(h + 48, (uint32_t)pp->cmp_bits);
     put32(h + 52, (uint32_t)pp->n_nodes);
+    put64(h + 56, pp->mask_id);
+    memcpy(h + 64, pp->mask_seed, 16);
     for (int i = 0; i < pp->n_nodes; i++) {
         uint8_t *r = h + HDR_FIXED + (size_t)i * NODE_REC;
         put32(r, (uint32_t)pp->node_bits[i]);
@@ -237,6 +254,8 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_pre
     pp->frac_bits = (int)get32(h + 44);
     pp->cmp_bits = (int)get32(h + 48);
     pp->n_nodes = (int)nn;
+    pp->mask_id = get64(h + 56);
+    memcpy(pp->mask_seed, h + 64, 16);
     pp->data_len = get64(h + HDR_FIXED + (size_t)nn * NODE_REC);
     if (pp->data_len != fsize - hl - 32) {
         s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated or padded: header says %llu data bytes, file holds %llu", path,
@@ -247,7 +266,7 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_pre
     pp->off = calloc(nn, sizeof *pp->off);
     pp->len = calloc(nn, sizeof *pp->len);
     pp->node_dealer = calloc(nn, sizeof *pp->node_dealer);
-    pp->data = aligned_alloc(64, pp->data_len ? align64(pp->data_len) : 64);
+    pp->data = big_alloc(pp->data_len);
     if (!pp->node_bits || !pp->off || !pp->len || !pp->node_dealer || !pp->data) {
         s = pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%.1f MB)", path, pp->data_len / 1e6);
         goto done;

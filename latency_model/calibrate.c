@@ -77,32 +77,49 @@ void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o)
     pinas_mpc_params_default(&o->params);
 }
 
-/* The default bench: the runtime's micro-benchmarks; "local" (share additions), "prg" (AES-CTR
- * expansion) and "gemm" (ring products) are timed in process, as they involve no peer. */
+/* The default bench: one-operator private inferences (bench_onenet); "local" (share additions), "prg"
+ * (AES-CTR expansion) and "gemm" (ring products) are timed in process, as they involve no peer. */
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-/* A conv-shaped benchmark of the linear primitive: one 3x3 convolution C -> C over a C x 16 x 16
- * input, with C picked so that the product has about n ring multiply-adds, run privately by the
- * runtime (pinas_mpc_infer_local); the conv layer's online time. The runtime's own "linear"
- * benchmark is a matrix-vector product, whose cost per multiply-add is far from a convolution's. */
-static pinas_status bench_conv(pinas_ctx *ctx, int64_t n, int reps, const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts)
+/* One-operator nets run privately by the runtime (pinas_mpc_infer_local): input [C, 16, 16] -> op ->
+ * global average pool, timed over the whole online phase. Per-layer times are the client's view, and
+ * the client often finishes a layer before the server (it only sends its masked conv input; its half
+ * of a comparison can end first), so the server's share of a layer shows up where the client next
+ * waits: only the whole run holds an operator's full cost. The pooling and the reveal of C logits
+ * add a small constant (absorbed by the intercept).
+ *   relu, poly, patch_relu (2x2): C = n / 256, n elements;
+ *   maxpool: 3x3, stride 2, padding 1 (the ImageNet stem's), C = n / 256 input elements;
+ *   conv: 3x3 C -> C with the batchnorm the runtime folds into it (as in real nets), C picked so that
+ *   the product has about n ring multiply-adds (the runtime's "linear" benchmark is a matrix-vector
+ *   product, whose cost per multiply-add is far from a convolution's). */
+static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+                                 pinas_mpc_cost *counts)
 {
-    int C = (int)llround(sqrt((double)n / (9.0 * 256)));
+    int conv = strcmp(kind, "conv") == 0;
+    int C = conv ? (int)llround(sqrt((double)n / (9.0 * 256))) : (int)llround((double)n / 256);
     if (C < 1) C = 1;
-    char js[512];
+    char op[256], js[768];
+    if (conv)
+        snprintf(op, sizeof op,
+                 "{\"id\":\"op\",\"op\":\"conv2d\",\"out_channels\":%d,\"kernel\":3,\"padding\":1},{\"id\":\"bn\",\"op\":\"batchnorm\"}", C);
+    else if (strcmp(kind, "maxpool") == 0)
+        snprintf(op, sizeof op, "{\"id\":\"op\",\"op\":\"pool\",\"kernel\":3,\"stride\":2,\"padding\":1,\"candidates\":[\"maxpool\"]}");
+    else if (strcmp(kind, "relu") == 0 || strcmp(kind, "poly") == 0 || strcmp(kind, "patch_relu") == 0)
+        snprintf(op, sizeof op, "{\"id\":\"op\",\"op\":\"act\",\"candidates\":[\"%s\"]}", strcmp(kind, "patch_relu") == 0 ? "patch_relu:2x2" : kind);
+    else
+        return pinas_error(ctx, PINAS_EINVAL, "benchmark kind \"%s\": expected relu, poly, patch_relu, maxpool, conv, local, prg or gemm", kind);
     snprintf(js, sizeof js,
-             "{\"format\":\"pinas-net/1\",\"name\":\"bench-conv\",\"input\":[%d,16,16],\"num_classes\":%d,\"nodes\":["
-             "{\"id\":\"op\",\"op\":\"conv2d\",\"out_channels\":%d,\"kernel\":3,\"padding\":1},"
+             "{\"format\":\"pinas-net/1\",\"name\":\"bench-%s\",\"input\":[%d,16,16],\"num_classes\":%d,\"nodes\":[%s,"
              "{\"id\":\"g\",\"op\":\"global_avgpool\"}]}",
-             C, C, C);
+             kind, C, C, op);
     cJSON *j = cJSON_Parse(js);
     pinas_net *net = NULL;
     pinas_model *m = NULL;
-    pinas_status s = j ? pinas_net_from_json(ctx, j, "conv benchmark", &net) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = j ? pinas_net_from_json(ctx, j, "benchmark net", &net) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     cJSON_Delete(j);
     if (!s) s = pinas_model_random(ctx, net, 1, &m);
     size_t nx = (size_t)C * 256;
@@ -110,18 +127,15 @@ static pinas_status bench_conv(pinas_ctx *ctx, int64_t n, int reps, const pinas_
     double *t = calloc((size_t)reps, sizeof *t);
     if (!s && (!x || !lg || !t)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (size_t i = 0; !s && i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1;
-    int node = net ? pinas_net_find(net, "op") : -1;
     for (int r = 0; r < reps && !s; r++) {
         pinas_mpc_report *rep = NULL;
         s = pinas_mpc_infer_local(ctx, m, x, 1, p, lg, &rep);
-        for (int l = 0; !s && l < rep->n_layers; l++)
-            if (strcmp(rep->layers[l].id, "op") == 0) {
-                t[r] = rep->layers[l].online_s;
-                *counts = rep->layers[l].measured;
-            }
+        if (!s) {
+            t[r] = rep->online_s;
+            *counts = rep->totals;
+        }
         pinas_mpc_report_free(rep);
     }
-    (void)node;
     if (!s) {
         qsort(t, (size_t)reps, sizeof *t, cmp_double);
         *median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
@@ -174,9 +188,13 @@ static void *loop_thread(void *arg)
     if (!s) {
         qsort(t, (size_t)j->rounds, sizeof *t, cmp_double);
         j->rtt = t[j->rounds / 2];
-        double t0 = pinas_now();
-        s = pinas_chan_exchange(ctx, ch, 8, buf, j->big, rbuf, j->big);
-        j->secs = pinas_now() - t0;
+        j->secs = INFINITY;
+        for (int r = 0; r < 5 && !s; r++) { /* the fastest of 5 transfers */
+            double t0 = pinas_now();
+            s = pinas_chan_exchange(ctx, ch, 8, buf, j->big, rbuf, j->big);
+            double dt = pinas_now() - t0;
+            if (dt < j->secs) j->secs = dt;
+        }
     }
     free(t);
     free(buf);
@@ -192,8 +210,8 @@ static pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *band
     pinas_chan *l = NULL;
     pinas_status s = pinas_chan_listen(ctx, "127.0.0.1:0", &l);
     if (s) return s;
-    loop_job a = {.role = 0, .rounds = 201, .big = 16 << 20, .listener = l};
-    loop_job b = {.role = 1, .rounds = 201, .big = 16 << 20, .port = pinas_chan_port(l)};
+    loop_job a = {.role = 0, .rounds = 201, .big = 4 << 20, .listener = l};
+    loop_job b = {.role = 1, .rounds = 201, .big = 4 << 20, .port = pinas_chan_port(l)};
     pthread_t ta, tb;
     if (pthread_create(&ta, NULL, loop_thread, &a) != 0) {
         pinas_chan_free(l);
@@ -219,9 +237,8 @@ static pinas_status runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, i
 {
     (void)user;
     memset(counts, 0, sizeof *counts);
-    if (strcmp(kind, "conv") == 0) return bench_conv(ctx, n, reps, p, median_s, counts);
     if (strcmp(kind, "local") != 0 && strcmp(kind, "prg") != 0 && strcmp(kind, "gemm") != 0)
-        return pinas_mpc_bench_op(ctx, kind, n, reps, p, median_s, counts);
+        return bench_onenet(ctx, kind, n, reps, p, median_s, counts);
     double *t = calloc((size_t)reps, sizeof *t);
     if (!t) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     pinas_status s = PINAS_OK;
@@ -284,8 +301,8 @@ typedef struct {
 /* One sweep per cpu primitive, in cpu_prim order. Sizes cover CIFAR layers at batch 1 (a 16x32x32
  * activation is 16,384 elements; ResNet-20's convolutions are about 2.4 M ring MACs) and beyond. */
 static const sweep sweeps[CPU_N_PRIM] = {
-    {"relu", 1024, 65536}, {"poly", 1024, 65536}, {"patch_relu", 1024, 262144},
-    {"maxpool", 1024, 262144}, {"conv", 16384, 16777216}, {"local", 4096, 1048576},
+    {"relu", 1024, 131072}, {"poly", 1024, 131072}, {"patch_relu", 1024, 262144},
+    {"maxpool", 1024, 262144}, {"conv", 65536, 33554432}, {"local", 4096, 1048576},
 };
 
 static double umax(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
@@ -343,10 +360,18 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
         cJSON *pts = cJSON_CreateArray();
         for (int i = 0; i < nsz && !s; i++) {
             int64_t n = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
-            double med = 0;
+            if (k != CPU_LINEAR && k != CPU_LOCAL) n = (n + 128) / 256 * 256; /* whole channels of 16 x 16 */
+            /* The fastest of `reps` single runs: on a shared machine the other processes only ever
+             * add time, so the minimum estimates the uncontended cost (validate-latency measures the
+             * same way). */
+            double med = INFINITY;
             pinas_mpc_cost c;
             memset(&c, 0, sizeof c);
-            s = bench(ctx, sw->kind, n, reps, &o->params, &med, &c, o->bench_user);
+            for (int r = 0; r < reps && !s; r++) {
+                double t1 = 0;
+                s = bench(ctx, sw->kind, n, 1, &o->params, &t1, &c, o->bench_user);
+                if (!s && t1 < med) med = t1;
+            }
             if (s) {
                 pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", sw->kind, (long long)n);
                 break;
@@ -413,10 +438,11 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
     cJSON_AddStringToObject(j, "kind", "cpu");
     cJSON_AddStringToObject(j, "name", "cpu");
     cJSON_AddStringToObject(j, "description",
-                            "The pinas runtime on this CPU, one core per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
-                            "(GSL weighted least squares on runtime micro-benchmarks, network share subtracted). Work: input elements for relu, "
-                            "poly, patch_relu and local ops (add, avgpool, global_avgpool), ring multiply-adds "
-                            "per party for conv2d/linear, pairs compared for maxpool. Offline = dealer AES and ring work at the rates below plus the material's transfer.");
+                            "The pinas runtime on this CPU, one thread per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
+                            "(GSL relative least squares over the fastest of several private inferences of one-operator nets, whole online "
+                            "phase, the network's share subtracted). Work: input elements for relu, poly, patch_relu and local ops (add, "
+                            "avgpool, global_avgpool); pairs compared for maxpool; ring multiply-adds of the busier party for conv2d and "
+                            "linear. Offline = the dealer's AES and ring work at the rates below plus the transfer of the material.");
     cJSON *jp = cJSON_AddObjectToObject(j, "primitives");
     for (int k = 0; k < CPU_N_PRIM; k++) {
         cJSON *po = cJSON_AddObjectToObject(jp, cpu_prim_names[k]);

@@ -165,28 +165,30 @@ pinas_status pinas_cost_expected_latency(pinas_ctx *ctx, const pinas_cost_lut *l
 pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const double *y, double *a, double *b,
                                  double *r2) PINAS_WUR;
 
-/* A micro-benchmark: median online seconds of primitive `kind` at size n, and its counts.
- * pinas_mpc_bench_op has this shape; tests pass synthetic ones. */
+/* A micro-benchmark: online seconds of primitive `kind` at size n (median of reps; calibration calls it
+ * with reps = 1 and keeps the fastest), and its counts. Tests pass synthetic ones. */
 typedef pinas_status (*pinas_cost_bench_fn)(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
                                             const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts,
                                             void *user);
 
 typedef struct {
-    int reps;                 /* repetitions per size (median taken); default 5 */
+    int reps;                 /* runs per size, the fastest kept; default 5 */
     int n_sizes;              /* sizes per primitive; default 6 */
     double scale;             /* multiplies the default size sweep (1 = default; tests use less) */
     pinas_mpc_params params;
     const pinas_cost_link *link; /* network the benchmarks ran over (its cost is subtracted); NULL = measure
                                     the loopback (the shipped loopback profile for a custom bench) */
-    pinas_cost_bench_fn bench;   /* NULL = the runtime (pinas_mpc_bench_op) */
+    pinas_cost_bench_fn bench;   /* NULL = the runtime (one-operator private inferences) */
     void *bench_user;
 } pinas_cost_calib_opts;
 void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o);
 
-/* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool: the runtime's
- * pinas_mpc_bench_op; conv: a 3x3 convolution run by pinas_mpc_infer_local, for the linear primitive;
- * local: share additions; prg and gemm: the dealer's throughput), fits time = a + b*work per primitive
- * (relative least squares) and returns the cpu profile (name "cpu") and a report
+/* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool and conv: one-
+ * operator nets [C,16,16] -> op -> global_avgpool run privately by pinas_mpc_infer_local and timed over
+ * the whole online phase, since per-layer times are the client's view and miss the server's share;
+ * local: share additions; prg and gemm: the dealer's throughput), keeps the fastest of o->reps runs per
+ * size, subtracts the network's share, fits time = a + b*work per primitive (relative least squares;
+ * conv times the linear primitive) and returns the cpu profile (name "cpu") and a report
  * {"net": {the network profile subtracted}, "primitives": {name: {a, b, r2, points: [[work, measured s,
  * network s], ...]}}, "offline": {...}, "profile": {...}}. Shows progress. */
 pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out,
@@ -241,7 +243,9 @@ pinas_status pinas_cost_random_arch(pinas_ctx *ctx, const pinas_net *space, uint
 
 typedef struct {
     int archs;                /* K random architectures (default 20) */
-    int reps;                 /* private inferences per architecture after one warm-up; median (default 3) */
+    int reps;                 /* private inferences per architecture after one warm-up (default 3) */
+    int median;               /* 0: take the fastest run (default; the cpu profile is fitted on fastest
+                                 runs too), 1: the median */
     uint64_t seed;            /* architectures, weights and inputs (default 1) */
     pinas_mpc_params params;
 } pinas_cost_validate_opts;

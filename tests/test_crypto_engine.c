@@ -222,12 +222,169 @@ static void test_resnet20_agreement(void)
     pinas_net_free(space);
 }
 
+/* Per-layer reduced comparison bits: the counters follow the per-node width (pinas_mpc_cost_node_bits),
+ * and the result stays within tolerance (values far above the 2^(64-n) ulp band). */
+static void test_layer_bits(void)
+{
+    pinas_net *space = tiny_space();
+    pinas_net *net = decided(space, PINAS_CAND_RELU, PINAS_CAND_MAXPOOL);
+    pinas_model *m = NULL;
+    CU_ASSERT_FATAL(pinas_model_random(ctx, net, 11, &m) == PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 4;
+    p.cmp_bits = 58; /* error band 2^6 ulps = 1/1024 at frac_bits 16 */
+    pinas_mpc_layer_bits bits[] = {{"a1", 56}}; /* band 1/256 */
+    float x[4 * 192], a[16], b[16];
+    random_input(x, 4 * 192, 77, 2.0);
+    pinas_mpc_report *rep = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_infer_local_bits(ctx, m, x, 4, &p, bits, 1, a, &rep) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_plain_forward(ctx, m, x, 4, b) == PINAS_OK);
+    double err = 0;
+    for (int i = 0; i < 16; i++) err = fmax(err, fabs(a[i] - b[i]));
+    fprintf(stderr, "\n  cmp_bits 58, a1 at 56: max logit error %.4g\n", err);
+    CU_ASSERT(err < 0.05);
+    int seen = 0;
+    for (int l = 0; l < rep->n_layers; l++) {
+        int i = pinas_net_find(m->net, rep->layers[l].id);
+        if (i <= 0) continue;
+        int nb = strcmp(rep->layers[l].id, "a1") == 0 ? 56 : 58;
+        pinas_mpc_cost c;
+        CU_ASSERT_FATAL(pinas_mpc_cost_node_bits(ctx, m->net, i, -1, &p, nb, &c) == PINAS_OK);
+        CU_ASSERT(pinas_mpc_counts_equal(&c.online, &rep->layers[l].measured.online));
+        CU_ASSERT(pinas_mpc_counts_equal(&c.offline, &rep->layers[l].measured.offline));
+        if (nb == 56) {
+            seen = 1;
+            /* 55 DCF levels instead of 63: 2 x 55 + 1 AES blocks per element */
+            CU_ASSERT_EQUAL(c.online.aes_blocks[0], 4 * 4 * 64 * (2 * 55 + 1));
+        }
+    }
+    CU_ASSERT(seen);
+    /* an unknown node in the table is an error naming it */
+    pinas_mpc_layer_bits badb[] = {{"nope", 40}};
+    pinas_error_clear(ctx);
+    TU_ASSERT_ERR(ctx, pinas_mpc_infer_local_bits(ctx, m, x, 4, &p, badb, 1, a, NULL), "nope");
+    pinas_mpc_report_free(rep);
+    pinas_model_free(m);
+    pinas_net_free(net);
+    pinas_net_free(space);
+}
+
+static pinas_net *json_net(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    pinas_net *n = NULL;
+    CU_ASSERT_FATAL(j != NULL);
+    pinas_status s = pinas_net_from_json(ctx, j, "test net", &n);
+    if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_FATAL(s == PINAS_OK);
+    cJSON_Delete(j);
+    return n;
+}
+
+/* Edge values through the comparison protocols: 0, +-1 ulp, +-2 ulp, and magnitudes near the
+ * fixed-point limit (2^(62-f) = 2^46 at f = 16; here up to 2^44). ReLU and maxpool must be exact. */
+static void test_edge_values(void)
+{
+    const int f = 16;
+    const double ulp = ldexp(1, -f);
+    const double v[16] = {0, ulp, -ulp, 2 * ulp, -2 * ulp, 1, -1, ldexp(1, 40), -ldexp(1, 40), ldexp(1, 44) - ulp,
+                          -ldexp(1, 44), 3.5, -3.5, ldexp(1, 20) + ulp, -ldexp(1, 20) - ulp, 0};
+    pinas_net *relu = json_net("{\"format\":\"pinas-net/1\",\"name\":\"e\",\"input\":[1,4,4],\"num_classes\":16,"
+                               "\"nodes\":[{\"id\":\"a\",\"op\":\"act\",\"inputs\":[\"input\"],\"candidates\":[\"relu\"]},"
+                               "{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"a\"]}]}");
+    pinas_net *mp = json_net("{\"format\":\"pinas-net/1\",\"name\":\"e\",\"input\":[1,4,4],\"num_classes\":4,"
+                             "\"nodes\":[{\"id\":\"p\",\"op\":\"pool\",\"inputs\":[\"input\"],\"kernel\":2,\"stride\":2,"
+                             "\"candidates\":[\"maxpool\"]},{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"p\"]}]}");
+    pinas_model *m1 = NULL, *m2 = NULL;
+    CU_ASSERT_FATAL(pinas_model_random(ctx, relu, 1, &m1) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_model_random(ctx, mp, 1, &m2) == PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    float x[16], y[16];
+    for (int rep = 0; rep < 20; rep++) { /* fresh masks each time */
+        for (int i = 0; i < 16; i++) x[i] = (float)v[(i + rep) % 16];
+        CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m1, x, 1, &p, y, NULL) == PINAS_OK);
+        for (int i = 0; i < 16; i++) {
+            double want = x[i] > 0 ? x[i] : 0;
+            if (y[i] != (float)want) fprintf(stderr, "\n  relu(%.17g) = %.17g\n", (double)x[i], (double)y[i]);
+            CU_ASSERT(y[i] == (float)want);
+        }
+        CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m2, x, 1, &p, y, NULL) == PINAS_OK);
+        for (int o = 0; o < 4; o++) {
+            int oy = o / 2, ox = o % 2;
+            float want = -INFINITY;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) want = fmaxf(want, x[(2 * oy + dy) * 4 + 2 * ox + dx]);
+            CU_ASSERT(y[o] == want);
+        }
+    }
+    pinas_model_free(m1), pinas_model_free(m2);
+    pinas_net_free(relu), pinas_net_free(mp);
+}
+
+/* The cost of an alternative candidate (cand >= 0) equals the decided cost of the net deciding it. */
+static void test_cost_of_candidates(void)
+{
+    pinas_net *space = tiny_space();
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 2;
+    int a1 = pinas_net_find(space, "a1");
+    const pinas_node *nd = pinas_net_node(space, a1);
+    for (int c = 0; c < nd->n_cands; c++) {
+        pinas_net *d = pinas_net_clone(space);
+        CU_ASSERT_FATAL(pinas_net_decide(ctx, d, a1, c) == PINAS_OK);
+        pinas_mpc_cost x, y;
+        CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, space, a1, c, &p, &x) == PINAS_OK);
+        CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, d, a1, -1, &p, &y) == PINAS_OK);
+        CU_ASSERT(memcmp(&x, &y, sizeof x) == 0);
+        pinas_net_free(d);
+    }
+    /* relu costs 8 bytes per element per party in one round; identity costs nothing */
+    pinas_mpc_cost r;
+    CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, space, a1, pinas_node_find_cand(nd, PINAS_CAND_RELU), &p, &r) == PINAS_OK);
+    CU_ASSERT_EQUAL(r.online.bytes[0], 8 * 2 * 4 * 8 * 8);
+    CU_ASSERT_EQUAL(r.online.rounds, 1);
+    CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, space, a1, pinas_node_find_cand(nd, PINAS_CAND_IDENTITY), &p, &r) == PINAS_OK);
+    CU_ASSERT_EQUAL(r.online.bytes[0] + r.online.bytes[1] + r.online.rounds + r.offline.bytes[0], 0);
+    TU_ASSERT_ERR(ctx, pinas_mpc_cost_node(ctx, space, a1, -1, &p, &r), "open");
+    pinas_net_free(space);
+}
+
+/* Every micro-benchmark kind runs and reports the counters of its operator. */
+static void test_bench_op(void)
+{
+    const char *kinds[] = {"relu", "drelu", "poly", "patch_relu", "maxpool", "linear", "conv"};
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    for (int k = 0; k < 7; k++) {
+        double med = -1, off = -1;
+        pinas_mpc_cost c;
+        memset(&c, 0, sizeof c);
+        pinas_status s = pinas_mpc_bench_op_ex(ctx, kinds[k], 40000, 1, &p, &med, &c, &off);
+        if (s) fprintf(stderr, "\n  %s: %s\n", kinds[k], pinas_errmsg(ctx));
+        CU_ASSERT_FATAL(s == PINAS_OK);
+        CU_ASSERT(med > 0 && off >= 0);
+        CU_ASSERT(c.online.rounds >= 1);
+        CU_ASSERT(c.online.bytes[1] > 0);
+        if (k < 2) CU_ASSERT_EQUAL(c.online.bytes[0], k == 0 ? 8 * 40192 : 8 * 40000); /* relu: whole 16x16 channels */
+    }
+    double med;
+    pinas_mpc_cost c;
+    TU_ASSERT_ERR(ctx, pinas_mpc_bench_op(ctx, "sigmoid", 100, 1, &p, &med, &c), "sigmoid");
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
     tu_test t[] = {{"tiny net, every operator choice", test_tiny_every_choice},
-                   {"resnet20 private = plaintext", test_resnet20_agreement}};
-    int rc = tu_run("crypto_engine", t, 2);
+                   {"resnet20 private = plaintext", test_resnet20_agreement},
+                   {"per-layer comparison bits", test_layer_bits},
+                   {"edge values: relu and maxpool exact", test_edge_values},
+                   {"micro-benchmarks of every kind", test_bench_op},
+                   {"cost of alternative candidates", test_cost_of_candidates}};
+    int rc = tu_run("crypto_engine", t, 6);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -55,7 +55,7 @@ static void share(uint64_t x, uint64_t *a, uint64_t *b)
 
 static void check_gate(int cmp_bits, int k, uint64_t p, int expect_exact)
 {
-    uint64_t r[16], r0[16], r1[16], rp = 0;
+    uint64_t r[16] = {0}, r0[16] = {0}, r1[16] = {0}, rp = 0;
     for (int j = 0; j < k; j++) {
         r[j] = rnd64();
         share(r[j], &r0[j], &r1[j]);

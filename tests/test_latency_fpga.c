@@ -101,6 +101,68 @@ static void test_monotone_in_resources(void)
     }
 }
 
+/* The same holds for whole nets through the predictor: a ResNet-20 (width 8, 16x16) priced per node. */
+static void test_monotone_whole_net(void)
+{
+    const char *act[] = {"relu"};
+    pinas_space_opts o = {0};
+    o.backbone = "resnet";
+    o.depth = 20;
+    o.width = 8;
+    o.in_c = 3;
+    o.in_h = o.in_w = 16;
+    o.num_classes = 10;
+    o.act = act;
+    o.n_act = 1;
+    pinas_net *net = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_generate(ctx, &o, &net), PINAS_OK);
+    pinas_cost_link *link = NULL;
+    /* A fast link, so that the board (not the network) sets the pace. */
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "fast", 100e9, 1e-6, &link), PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_fpga_params b = board();
+    b.onchip_bytes = 64e3; /* small enough that the larger layers spill to DDR */
+    double base_online = 0, base_offline = 0;
+    for (int r = -1; r < 8; r++) {
+        pinas_fpga_params m = b;
+        switch (r) {
+        case 0: m.dsp *= 2; break;
+        case 1: m.aes_cores *= 2; break;
+        case 2: m.cmp_units *= 2; break;
+        case 3: m.elem_lanes *= 2; break;
+        case 4: m.clock_hz *= 2; break;
+        case 5: m.onchip_bytes *= 4; break;
+        case 6: m.ddr_Bps *= 2; break;
+        case 7: m.host_Bps *= 2; break;
+        default: break;
+        }
+        pinas_cost_hw *hw = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_fpga_create(ctx, "sweep", &m, &hw), PINAS_OK);
+        pinas_cost_prediction *pr = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, net, hw, link, &p, &pr), PINAS_OK);
+        if (r < 0) {
+            base_online = pr->total.online_s;
+            base_offline = pr->total.offline_s;
+            CU_ASSERT(base_online > 0 && base_offline > 0);
+        } else {
+            CU_ASSERT(pr->total.online_s <= base_online * (1 + 1e-12));
+            CU_ASSERT(pr->total.offline_s <= base_offline * (1 + 1e-12));
+            /* the MAC array (convs), the clock, DDR (the ReLUs' keys stream from it) and the host link
+             * are on the critical path of some node of this net */
+            if ((r == 0 || r == 4 || r == 6 || r == 7) && !(pr->total.online_s < base_online)) {
+                fprintf(stderr, "\n  resource %d doubled: online %g s, base %g s\n", r, pr->total.online_s, base_online);
+                CU_FAIL("resource not on any critical path");
+            }
+        }
+        for (int i = 0; i < pr->n_rows; i++) CU_ASSERT(pr->rows[i].online_s >= pr->rows[i].compute_s - 1e-15);
+        pinas_cost_prediction_free(pr);
+        pinas_cost_hw_free(hw);
+    }
+    pinas_cost_link_free(link);
+    pinas_net_free(net);
+}
+
 static void test_shipped_boards(void)
 {
     pinas_cost_hw *z = NULL, *u = NULL;
@@ -153,6 +215,7 @@ int main(void)
     tu_test tests[] = {
         {"per-block cycle counts", test_block_cycles},
         {"monotone in every resource", test_monotone_in_resources},
+        {"whole nets: monotone in every resource", test_monotone_whole_net},
         {"shipped boards load, with sources", test_shipped_boards},
         {"custom boards are validated", test_create_validates},
     };

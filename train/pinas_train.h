@@ -70,8 +70,9 @@ pinas_status pinas_dataset_get_f32(pinas_ctx *ctx, const pinas_dataset *d, pinas
 
 /* A seeded mini-batch loader over one split. The order of an epoch and its augmentation are a
  * pure function of (seed, epoch), so a resumed run sees exactly the batches of an uninterrupted
- * one; no loader state needs saving. Augmentation: random crop with 4 pixels of zero padding
- * (in normalised space, i.e. padding with the mean) and a horizontal flip with probability 1/2. */
+ * one; no loader state needs saving. Augmentation: random crop with max(1, H/8) pixels of zero
+ * padding (4 on 32x32, 2 on 16x16; zero in normalised space, i.e. padding with the mean) and a
+ * horizontal flip with probability 1/2. */
 typedef struct pinas_loader pinas_loader;
 typedef struct {
     int batch_size;

@@ -544,9 +544,28 @@ int pt_optim_load(pt_optim *o, const uint8_t *buf, size_t len)
 {
     PT_GUARD({
         std::istringstream is(std::string((const char *)buf, len));
+        // Momentum buffers and moments go to the device of the parameters (a CUDA run resumes on CUDA).
+        c10::optional<c10::Device> dev;
+        for (auto &g : o->o->param_groups())
+            if (!g.params().empty()) {
+                dev = g.params()[0].device();
+                break;
+            }
         torch::serialize::InputArchive ar;
-        ar.load_from(is);
+        ar.load_from(is, dev);
         o->o->load(ar);
+        // load() restores per-parameter state only; the groups' options (lr, weight decay, ...) are in the
+        // archive too, so read them back as well for an exact resume.
+        torch::serialize::InputArchive pga;
+        ar.read("param_groups", pga);
+        std::vector<std::pair<std::vector<std::string>, std::unique_ptr<torch::optim::OptimizerOptions>>> saved;
+        if (o->kind == 0)
+            torch::optim::detail::serialize<torch::optim::SGDOptions>(pga, saved);
+        else
+            torch::optim::detail::serialize<torch::optim::AdamOptions>(pga, saved);
+        auto &groups = o->o->param_groups();
+        if (saved.size() != groups.size()) throw std::runtime_error("optimizer state has a different number of parameter groups");
+        for (size_t i = 0; i < saved.size(); i++) groups[i].set_options(std::move(saved[i].second));
     })
 }
 
