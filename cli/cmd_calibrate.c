@@ -10,13 +10,16 @@ static void help(const char *def_out)
 {
     printf("usage: pinas calibrate [--out FILE] [--reps N] [--sizes N] [--scale X] [--net PROFILE]\n"
            "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
-           "Runs the 2PC runtime's micro-benchmarks (both parties over loopback, one core each) over a size\n"
-           "sweep for every primitive the cpu profile prices: relu, poly, patch_relu, maxpool (elements),\n"
-           "linear (ring multiply-adds, timed on 3x3 convolutions) and local share arithmetic; subtracts\n"
-           "the network profile's share\n"
-           "of each timing (rounds x RTT + bytes / bandwidth); fits time = a + b*work per primitive by GSL\n"
-           "weighted least squares; measures the dealer's AES and ring-product throughput for the offline\n"
-           "estimate; prints a, b and R^2 per primitive and writes the profile (pinas-profile/1, kind cpu).\n\n"
+           "Runs micro-benchmarks of the 2PC runtime over a size sweep for every primitive the cpu profile\n"
+           "prices: one-operator nets ([C,16,16] -> op -> global average pool) run privately by the runtime\n"
+           "(dealer + both parties over loopback, one thread each) and timed over the whole online phase -\n"
+           "relu, poly, patch_relu:2x2 (work: elements), maxpool 3x3/2 (pairs compared), conv 3x3 + folded\n"
+           "batchnorm for the linear primitive (ring multiply-adds) - and local share additions. Keeps the\n"
+           "fastest of --reps runs per size, subtracts the network's share of each timing (rounds x RTT +\n"
+           "bytes / bandwidth, with the loopback's RTT and bandwidth measured here), fits time = a + b*work\n"
+           "per primitive by GSL least squares (relative: weights 1/t^2), measures the dealer's AES and\n"
+           "ring-product throughput for the offline estimate, prints a, b and R^2 per primitive and writes\n"
+           "the profile (pinas-profile/1, kind cpu). Takes about half a minute at the default sweep.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s)\n"
            "  --reps N          runs per size, the fastest kept (default 5; on a shared machine other\n"
@@ -28,7 +31,8 @@ static void help(const char *def_out)
            "                    refreshed with the measurement too)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
-           "  --json            print the report {primitives: {kind: {a, b, r2, points}}, offline, profile}\n",
+           "  --json            print the report {net, primitives: {name: {a, b, r2, points: [[work,\n"
+           "                    measured s, network s], ...]}}, offline, profile, out}\n",
            def_out);
 }
 
@@ -55,7 +59,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         else if (strcmp(a, "--out") == 0 && has) out = argv[++i];
         else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
         else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 1000, &reps);
-        else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 100, &sizes);
+        else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 64, &sizes);
         else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-4, 100, &scale);
         else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 4, 30, &fb);
         else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 8, 64, &cb);

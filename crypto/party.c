@@ -207,7 +207,9 @@ static pinas_status run_patch(eng *e, int i, const pl_node *pn, uint64_t *Y)
                 sum += xh[el];
                 rs[g * k + j] = r[el];
             }
-            ph[g] = sum;
+            /* The IR keeps a patch when its sum is > 0 (as the trainer and the plaintext executor do);
+             * over the integers that is sum - 1 >= 0, and subtracting the public 1 is local. */
+            ph[g] = sum - 1;
         }
         e->cur.aes_blocks[e->role] += pinas_sign_eval(e->role, pn->cmp_bits, pn->k, mat + 8 * N, gates, ph, rs, o);
         for (size_t g = 0; g < gates; g++)

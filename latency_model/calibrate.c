@@ -324,7 +324,7 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
         pinas_cost_calib_opts_default(&def);
         o = &def;
     }
-    int reps = o->reps > 0 ? o->reps : 5, nsz = o->n_sizes >= 3 ? o->n_sizes : 3;
+    int reps = o->reps > 0 ? o->reps : 5, nsz = o->n_sizes >= 3 ? (o->n_sizes <= 64 ? o->n_sizes : 64) : 3;
     double scale = o->scale > 0 ? o->scale : 1;
     pinas_cost_bench_fn bench = o->bench ? o->bench : runtime_bench;
     pinas_cost_link *own_link = NULL;
@@ -350,7 +350,7 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
     cJSON *prims = cJSON_AddObjectToObject(rep, "primitives");
     double *x = calloc((size_t)nsz, sizeof *x), *y = calloc((size_t)nsz, sizeof *y);
     if (!x || !y) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)CPU_N_PRIM * nsz + 2);
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)CPU_N_PRIM * nsz * reps + 2);
     int done = 0;
     for (int k = 0; k < CPU_N_PRIM && !s; k++) {
         const sweep *sw = &sweeps[k];
@@ -358,37 +358,43 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
         if (lo < 16) lo = 16;
         if (hi < lo * 8) hi = lo * 8;
         cJSON *pts = cJSON_CreateArray();
-        for (int i = 0; i < nsz && !s; i++) {
-            int64_t n = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
-            if (k != CPU_LINEAR && k != CPU_LOCAL) n = (n + 128) / 256 * 256; /* whole channels of 16 x 16 */
-            /* The fastest of `reps` single runs: on a shared machine the other processes only ever
-             * add time, so the minimum estimates the uncontended cost (validate-latency measures the
-             * same way). */
-            double med = INFINITY;
-            pinas_mpc_cost c;
-            memset(&c, 0, sizeof c);
-            for (int r = 0; r < reps && !s; r++) {
+        /* The fastest of `reps` single runs per size: on a shared machine other processes only ever
+         * add time, so the minimum estimates the uncontended cost (validate-latency measures the same
+         * way). The sizes are visited round-robin, so that a busy spell does not fall on all the runs
+         * of one size. */
+        int64_t ns[64];
+        double best[64];
+        pinas_mpc_cost cs[64];
+        memset(cs, 0, sizeof cs);
+        for (int i = 0; i < nsz; i++) {
+            ns[i] = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
+            if (k != CPU_LINEAR && k != CPU_LOCAL) ns[i] = (ns[i] + 128) / 256 * 256; /* whole channels of 16 x 16 */
+            best[i] = INFINITY;
+        }
+        for (int r = 0; r < reps && !s; r++)
+            for (int i = 0; i < nsz && !s; i++) {
                 double t1 = 0;
-                s = bench(ctx, sw->kind, n, 1, &o->params, &t1, &c, o->bench_user);
-                if (!s && t1 < med) med = t1;
+                s = bench(ctx, sw->kind, ns[i], 1, &o->params, &t1, &cs[i], o->bench_user);
+                if (s) {
+                    pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", sw->kind, (long long)ns[i]);
+                    break;
+                }
+                if (t1 < best[i]) best[i] = t1;
+                char st[64];
+                snprintf(st, sizeof st, "%s n=%lld %.3g ms", sw->kind, (long long)ns[i], t1 * 1e3);
+                pinas_progress_update(pg, ++done, st);
             }
-            if (s) {
-                pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", sw->kind, (long long)n);
-                break;
-            }
+        for (int i = 0; i < nsz && !s; i++) {
             /* What the network took is the network profile's business: subtract it so that
              * cpu + loopback gives back the measured time and cpu + lan adds the LAN's cost instead. */
-            double comm = (double)c.online.rounds * link->rtt + umax(c.online.bytes) / link->bandwidth;
-            x[i] = bench_work(k, n, &c);
-            y[i] = med - comm;
+            double comm = (double)cs[i].online.rounds * link->rtt + umax(cs[i].online.bytes) / link->bandwidth;
+            x[i] = bench_work(k, ns[i], &cs[i]);
+            y[i] = best[i] - comm;
             cJSON *pt = cJSON_CreateArray();
             cJSON_AddItemToArray(pt, cJSON_CreateNumber(x[i]));
-            cJSON_AddItemToArray(pt, cJSON_CreateNumber(med));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(best[i]));
             cJSON_AddItemToArray(pt, cJSON_CreateNumber(comm));
             cJSON_AddItemToArray(pts, pt);
-            char st[64];
-            snprintf(st, sizeof st, "%s n=%lld %.3g ms", sw->kind, (long long)n, med * 1e3);
-            pinas_progress_update(pg, ++done, st);
         }
         if (!s) {
             s = pinas_cost_fit_line(ctx, nsz, x, y, &cp.a[k], &cp.b[k], &cp.r2[k]);

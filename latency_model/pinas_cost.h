@@ -252,8 +252,9 @@ typedef struct {
 void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o);
 
 /* Samples o->archs random architectures of `space`, predicts each (hw, link), runs each in the
- * runtime (pinas_mpc_infer_local, random weights and input) and returns
- * {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct}], "mape_pct",
+ * runtime (pinas_mpc_infer_local, random weights and input; round-robin over the architectures, one
+ * warm-up pass, then o->reps passes, keeping each one's fastest or median run) and returns
+ * {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct, runs_ms}], "mape_pct",
  *  "max_error_pct", "kendall_tau", "by_op": {op: {predicted_ms, measured_ms, layers}}, ...}.
  * Shows progress. *result: new; caller frees. */
 pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,

@@ -30,60 +30,78 @@ void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o)
     pinas_mpc_params_default(&o->params);
 }
 
-/* Private inferences of `arch` with random weights and input; the fastest (or median) online seconds
- * over reps (after one warm-up run) and the per-layer report of that run. */
-static pinas_status measure(pinas_ctx *ctx, const pinas_net *arch, const pinas_cost_validate_opts *o, uint64_t seed, double *online_s,
-                            pinas_mpc_report **rep_out)
+/* One architecture under validation. */
+typedef struct {
+    pinas_net *arch;
+    pinas_cost_prediction *pr;
+    pinas_model *m;
+    float *x, *logits;
+    double *t;                 /* online seconds of each measured run */
+    pinas_mpc_report **reps;   /* and its report */
+} varch;
+
+static void varch_free(varch *v, int reps)
 {
-    *rep_out = NULL;
-    pinas_model *m = NULL;
-    pinas_status s = pinas_model_random(ctx, arch, seed, &m);
+    if (v->reps)
+        for (int r = 0; r < reps; r++) pinas_mpc_report_free(v->reps[r]);
+    free(v->reps);
+    free(v->t);
+    free(v->x);
+    free(v->logits);
+    pinas_model_free(v->m);
+    pinas_cost_prediction_free(v->pr);
+    pinas_net_free(v->arch);
+}
+
+/* Samples architecture k, predicts it, makes its random model and input. */
+static pinas_status varch_init(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                               const pinas_cost_validate_opts *o, int k, varch *v)
+{
+    memset(v, 0, sizeof *v);
+    pinas_status s = pinas_cost_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &v->arch);
+    if (!s) s = pinas_cost_predict(ctx, v->arch, hw, link, &o->params, &v->pr);
+    if (!s) s = pinas_model_random(ctx, v->arch, o->seed * 7919 + (uint64_t)k, &v->m);
     if (s) return s;
-    const pinas_node *in = pinas_net_node(arch, 0);
-    int batch = o->params.batch > 0 ? o->params.batch : 1;
+    const pinas_node *in = pinas_net_node(v->arch, 0);
+    int batch = o->params.batch > 0 ? o->params.batch : 1, ncls = pinas_net_num_classes(v->arch);
     size_t nx = (size_t)batch * in->c * in->h * in->w;
-    int ncls = pinas_net_num_classes(arch);
-    float *x = malloc(nx * sizeof *x), *logits = malloc((size_t)batch * (ncls > 0 ? ncls : 1) * sizeof *logits);
-    double *t = calloc((size_t)o->reps + 1, sizeof *t);
-    if (!x || !logits || !t) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    uint64_t st = seed ^ 0xabcdef;
-    for (size_t i = 0; !s && i < nx; i++) x[i] = (float)((double)(splitmix(&st) >> 11) / 9007199254740992.0 * 2 - 1);
-    pinas_mpc_report **reps = calloc((size_t)o->reps + 1, sizeof *reps);
-    if (!reps && !s) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    for (int r = 0; r <= o->reps && !s; r++) {
-        pinas_mpc_report *rep = NULL;
-        s = pinas_mpc_infer_local(ctx, m, x, batch, &o->params, logits, &rep);
-        if (s) break;
-        if (r == 0) { /* warm-up: page faults, first-touch allocations */
-            pinas_mpc_report_free(rep);
-            continue;
-        }
-        reps[r - 1] = rep;
-        t[r - 1] = rep->online_s;
+    v->x = malloc(nx * sizeof *v->x);
+    v->logits = malloc((size_t)batch * (ncls > 0 ? ncls : 1) * sizeof *v->logits);
+    v->t = calloc((size_t)o->reps, sizeof *v->t);
+    v->reps = calloc((size_t)o->reps, sizeof *v->reps);
+    if (!v->x || !v->logits || !v->t || !v->reps) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    uint64_t st = (o->seed * 7919 + (uint64_t)k) ^ 0xabcdef;
+    for (size_t i = 0; i < nx; i++) v->x[i] = (float)((double)(splitmix(&st) >> 11) / 9007199254740992.0 * 2 - 1);
+    return PINAS_OK;
+}
+
+static pinas_status varch_run(pinas_ctx *ctx, const pinas_cost_validate_opts *o, varch *v, int r)
+{
+    pinas_mpc_report *rep = NULL;
+    int batch = o->params.batch > 0 ? o->params.batch : 1;
+    pinas_status s = pinas_mpc_infer_local(ctx, v->m, v->x, batch, &o->params, v->logits, &rep);
+    if (s) return s;
+    if (r < 0) { /* warm-up: page faults, first-touch allocations */
+        pinas_mpc_report_free(rep);
+        return PINAS_OK;
     }
-    if (!s) {
-        /* The fastest run by default (other processes on a shared machine only add time; the cpu
-         * profile is calibrated the same way), or the median. */
-        double sorted[64];
-        int n = o->reps < 64 ? o->reps : 64;
-        memcpy(sorted, t, (size_t)n * sizeof *t);
-        qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
-        double med = o->median ? sorted[n / 2] : sorted[0];
-        *online_s = med;
-        for (int r = 0; r < o->reps; r++)
-            if (reps[r] && t[r] == med && !*rep_out) {
-                *rep_out = reps[r];
-                reps[r] = NULL;
-            }
-    }
-    if (reps)
-        for (int r = 0; r < o->reps; r++) pinas_mpc_report_free(reps[r]);
-    free(reps);
-    free(t);
-    free(x);
-    free(logits);
-    pinas_model_free(m);
-    return s;
+    v->reps[r] = rep;
+    v->t[r] = rep->online_s;
+    return PINAS_OK;
+}
+
+/* The fastest run by default (other processes on a shared machine only add time; the cpu profile is
+ * calibrated the same way), or the median; its index. */
+static int varch_pick(const varch *v, int reps, int median)
+{
+    double sorted[64];
+    int n = reps < 64 ? reps : 64;
+    memcpy(sorted, v->t, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    double want = median ? sorted[n / 2] : sorted[0];
+    for (int r = 0; r < n; r++)
+        if (v->t[r] == want) return r;
+    return 0;
 }
 
 pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
@@ -99,60 +117,75 @@ pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const p
     /* Per op kind: summed predicted and measured per-layer online time, to show where errors come from. */
     cJSON *by_op = cJSON_CreateObject();
     pinas_status s = pred && meas ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "validate", K);
+    varch *va = calloc((size_t)K, sizeof *va);
+    if (!va && !s) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (int k = 0; k < K && !s; k++) {
-        pinas_net *arch = NULL;
-        pinas_cost_prediction *pr = NULL;
-        pinas_mpc_report *rep = NULL;
-        s = pinas_cost_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &arch);
-        if (!s) s = pinas_cost_predict(ctx, arch, hw, link, &o->params, &pr);
-        if (!s) s = measure(ctx, arch, o, o->seed * 7919 + (uint64_t)k, &meas[k], &rep);
-        if (!s) {
-            pred[k] = pr->total.online_s;
-            cJSON *a = cJSON_CreateObject();
-            cJSON *choices = cJSON_AddArrayToObject(a, "choices");
-            int relus = 0;
-            for (int i = 0; i < pinas_net_n_nodes(space); i++) {
-                if (!pinas_node_is_open(pinas_net_node(space, i))) continue;
-                char nm[40];
-                const pinas_cand *c = pinas_node_chosen(pinas_net_node(arch, i));
-                cJSON_AddItemToArray(choices, cJSON_CreateString(pinas_cand_name(c, nm, sizeof nm)));
-                relus += c->kind == PINAS_CAND_RELU;
-            }
-            cJSON_AddNumberToObject(a, "relu_slots", relus);
-            cJSON_AddNumberToObject(a, "predicted_ms", pred[k] * 1e3);
-            cJSON_AddNumberToObject(a, "measured_ms", meas[k] * 1e3);
-            cJSON_AddNumberToObject(a, "error_pct", 100 * (pred[k] - meas[k]) / meas[k]);
-            cJSON_AddItemToArray(archs, a);
-            /* Match report layers to prediction rows by id. */
-            for (int l = 0; rep && l < rep->n_layers; l++) {
-                for (int r = 0; r < pr->n_rows; r++) {
-                    if (strcmp(pr->rows[r].id, rep->layers[l].id) != 0) continue;
-                    cJSON *e = cJSON_GetObjectItemCaseSensitive(by_op, pr->rows[r].op);
-                    if (!e) {
-                        e = cJSON_AddObjectToObject(by_op, pr->rows[r].op);
-                        cJSON_AddNumberToObject(e, "predicted_ms", 0);
-                        cJSON_AddNumberToObject(e, "measured_ms", 0);
-                        cJSON_AddNumberToObject(e, "layers", 0);
-                    }
-                    cJSON *pp = cJSON_GetObjectItemCaseSensitive(e, "predicted_ms"), *mm = cJSON_GetObjectItemCaseSensitive(e, "measured_ms"),
-                          *ll = cJSON_GetObjectItemCaseSensitive(e, "layers");
-                    cJSON_SetNumberValue(pp, pp->valuedouble + pr->rows[r].online_s * 1e3);
-                    cJSON_SetNumberValue(mm, mm->valuedouble + rep->layers[l].online_s * 1e3);
-                    cJSON_SetNumberValue(ll, ll->valuedouble + 1);
-                    break;
-                }
+        s = varch_init(ctx, space, hw, link, o, k, &va[k]);
+        if (s) pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+    }
+    /* Round-robin over the architectures, one run each per pass, so that a busy spell of the machine
+     * spreads over all of them instead of falling on every run of a few. */
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "validate", (int64_t)K * (o->reps + 1));
+    int done = 0;
+    for (int r = -1; r < o->reps && !s; r++)
+        for (int k = 0; k < K && !s; k++) {
+            s = varch_run(ctx, o, &va[k], r);
+            if (s) {
+                pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+                break;
             }
             char st[96];
-            snprintf(st, sizeof st, "pred %.2f ms meas %.2f ms", pred[k] * 1e3, meas[k] * 1e3);
-            pinas_progress_update(pg, k + 1, st);
-        } else {
-            pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+            if (r >= 0) snprintf(st, sizeof st, "pass %d/%d: arch %d %.2f ms (pred %.2f)", r + 1, o->reps, k, va[k].t[r] * 1e3,
+                                 va[k].pr->total.online_s * 1e3);
+            else snprintf(st, sizeof st, "warm-up arch %d", k);
+            pinas_progress_update(pg, ++done, st);
         }
-        pinas_mpc_report_free(rep);
-        pinas_cost_prediction_free(pr);
-        pinas_net_free(arch);
+    for (int k = 0; k < K && !s; k++) {
+        varch *v = &va[k];
+        const pinas_cost_prediction *pr = v->pr;
+        const pinas_mpc_report *rep = v->reps[varch_pick(v, o->reps, o->median)];
+        pred[k] = pr->total.online_s;
+        meas[k] = rep->online_s;
+        cJSON *a = cJSON_CreateObject();
+        cJSON *choices = cJSON_AddArrayToObject(a, "choices");
+        int relus = 0;
+        for (int i = 0; i < pinas_net_n_nodes(space); i++) {
+            if (!pinas_node_is_open(pinas_net_node(space, i))) continue;
+            char nm[40];
+            const pinas_cand *c = pinas_node_chosen(pinas_net_node(v->arch, i));
+            cJSON_AddItemToArray(choices, cJSON_CreateString(pinas_cand_name(c, nm, sizeof nm)));
+            relus += c->kind == PINAS_CAND_RELU;
+        }
+        cJSON_AddNumberToObject(a, "relu_slots", relus);
+        cJSON_AddNumberToObject(a, "predicted_ms", pred[k] * 1e3);
+        cJSON_AddNumberToObject(a, "measured_ms", meas[k] * 1e3);
+        cJSON_AddNumberToObject(a, "error_pct", 100 * (pred[k] - meas[k]) / meas[k]);
+        cJSON *runs = cJSON_AddArrayToObject(a, "runs_ms");
+        for (int r = 0; r < o->reps; r++) cJSON_AddItemToArray(runs, cJSON_CreateNumber(v->t[r] * 1e3));
+        cJSON_AddItemToArray(archs, a);
+        /* Match report layers to prediction rows by id ("output" is the session's reveal). */
+        for (int l = 0; l < rep->n_layers; l++) {
+            const char *id = strcmp(rep->layers[l].id, "output") == 0 ? "(session)" : rep->layers[l].id;
+            for (int r = 0; r < pr->n_rows; r++) {
+                if (strcmp(pr->rows[r].id, id) != 0) continue;
+                cJSON *e = cJSON_GetObjectItemCaseSensitive(by_op, pr->rows[r].op);
+                if (!e) {
+                    e = cJSON_AddObjectToObject(by_op, pr->rows[r].op);
+                    cJSON_AddNumberToObject(e, "predicted_ms", 0);
+                    cJSON_AddNumberToObject(e, "measured_ms", 0);
+                    cJSON_AddNumberToObject(e, "layers", 0);
+                }
+                cJSON *pp = cJSON_GetObjectItemCaseSensitive(e, "predicted_ms"), *mm = cJSON_GetObjectItemCaseSensitive(e, "measured_ms"),
+                      *ll = cJSON_GetObjectItemCaseSensitive(e, "layers");
+                cJSON_SetNumberValue(pp, pp->valuedouble + pr->rows[r].online_s * 1e3);
+                cJSON_SetNumberValue(mm, mm->valuedouble + rep->layers[l].online_s * 1e3);
+                cJSON_SetNumberValue(ll, ll->valuedouble + 1);
+                break;
+            }
+        }
     }
+    for (int k = 0; va && k < K; k++) varch_free(&va[k], o->reps);
+    free(va);
     pinas_progress_finish(pg);
     if (!s) {
         double mape = 0, maxe = 0;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double budget_ms, const char *hw, const char *net,
                             const char *metric, int *chosen)
@@ -76,7 +77,7 @@ pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const 
     return s;
 }
 
-pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path)
+pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path, int64_t *labels)
 {
     pinas_config *cfg = NULL;
     pinas_dataset *d = NULL;
@@ -101,6 +102,7 @@ pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, in
         if (!x || !y || !t) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
     if (!s) s = pinas_dataset_get_f32(ctx, d, PINAS_SPLIT_TEST, 0, n, x, y);
+    if (!s && labels) memcpy(labels, y, (size_t)n * sizeof *y);
     int64_t xs[4] = {n, di.c, di.h, di.w}, ys[1] = {n};
     if (!s) s = pinas_tensors_add(ctx, t, "x", PINAS_F32, 4, xs, x);
     if (!s) s = pinas_tensors_add(ctx, t, "y", PINAS_I64, 1, ys, y);
@@ -117,5 +119,90 @@ pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, in
     pinas_tensors_free(t);
     pinas_dataset_free(d);
     pinas_config_free(cfg);
+    return s;
+}
+
+/* Argmax of each row. */
+static void argmax_rows(const float *logits, int n, int k, int *out)
+{
+    for (int i = 0; i < n; i++) {
+        int b = 0;
+        for (int j = 1; j < k; j++)
+            if (logits[(size_t)i * k + j] > logits[(size_t)i * k + b]) b = j;
+        out[i] = b;
+    }
+}
+
+pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n, cJSON **report)
+{
+    *report = NULL;
+    char *img = pinas_strfmt("%s/.verify-images.%d.safetensors", model_dir, (int)getpid());
+    pinas_model *m = NULL;
+    pinas_tensors *t = NULL;
+    pinas_mpc_report *rep = NULL;
+    float *plain = NULL, *priv = NULL;
+    int *cp = NULL, *cq = NULL;
+    pinas_status s = pinas_model_load(ctx, model_dir, &m);
+    if (!s) s = pinas_nas_write_test_images(ctx, run_dir, n, img, NULL);
+    if (!s) s = pinas_safetensors_load(ctx, img, &t);
+    remove(img);
+    free(img);
+    pinas_tensor_view x, y;
+    const pinas_node *in = m ? pinas_net_node(m->net, 0) : NULL;
+    int64_t xs[4] = {n, in ? in->c : 0, in ? in->h : 0, in ? in->w : 0}, ys[1] = {n};
+    if (!s) s = pinas_tensors_expect(ctx, t, "test images", "x", PINAS_F32, 4, xs, &x);
+    if (!s) s = pinas_tensors_expect(ctx, t, "test images", "y", PINAS_I64, 1, ys, &y);
+    int k = m ? pinas_net_num_classes(m->net) : 0;
+    if (!s) {
+        plain = malloc((size_t)n * k * sizeof *plain);
+        priv = malloc((size_t)n * k * sizeof *priv);
+        cp = malloc((size_t)n * sizeof *cp);
+        cq = malloc((size_t)n * sizeof *cq);
+        if (!plain || !priv || !cp || !cq) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    if (!s) s = pinas_plain_forward(ctx, m, x.data, n, plain);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    const cJSON *fb = pinas_json_at(m ? m->meta : NULL, "mpc.frac_bits"), *cb = pinas_json_at(m ? m->meta : NULL, "mpc.cmp_bits");
+    if (cJSON_IsNumber(fb)) p.frac_bits = (int)fb->valuedouble;
+    if (cJSON_IsNumber(cb)) p.cmp_bits = (int)cb->valuedouble;
+    double t0 = pinas_now();
+    if (!s) s = pinas_mpc_infer_local(ctx, m, x.data, n, &p, priv, &rep);
+    double wall = pinas_now() - t0;
+    if (!s) {
+        argmax_rows(plain, n, k, cp);
+        argmax_rows(priv, n, k, cq);
+        const int64_t *labels = y.data;
+        int ok_plain = 0, ok_priv = 0, agree = 0;
+        double err = 0;
+        for (int i = 0; i < n; i++) {
+            ok_plain += cp[i] == labels[i];
+            ok_priv += cq[i] == labels[i];
+            agree += cp[i] == cq[i];
+        }
+        for (size_t i = 0; i < (size_t)n * k; i++) err = fmax(err, fabs((double)plain[i] - priv[i]));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "images", n);
+        cJSON_AddNumberToObject(o, "plaintext_accuracy", (double)ok_plain / n);
+        cJSON_AddNumberToObject(o, "private_accuracy", (double)ok_priv / n);
+        cJSON_AddNumberToObject(o, "argmax_agreement", agree);
+        cJSON_AddNumberToObject(o, "max_abs_logit_error", err);
+        cJSON_AddNumberToObject(o, "frac_bits", p.frac_bits);
+        cJSON_AddNumberToObject(o, "cmp_bits", p.cmp_bits);
+        cJSON_AddNumberToObject(o, "online_s", rep->online_s);
+        cJSON_AddNumberToObject(o, "offline_s", rep->offline_s);
+        cJSON_AddNumberToObject(o, "wall_s", wall);
+        cJSON_AddNumberToObject(o, "online_bytes", (double)(rep->totals.online.bytes[0] + rep->totals.online.bytes[1]));
+        cJSON_AddNumberToObject(o, "preprocessing_bytes", (double)(rep->totals.offline.bytes[0] + rep->totals.offline.bytes[1]));
+        cJSON_AddNumberToObject(o, "rounds", (double)rep->totals.online.rounds);
+        *report = o;
+    }
+    pinas_mpc_report_free(rep);
+    free(plain);
+    free(priv);
+    free(cp);
+    free(cq);
+    pinas_tensors_free(t);
+    pinas_model_free(m);
     return s;
 }

@@ -21,7 +21,7 @@ struct pinas_pareto {
 
 /* Prices the decided net of a model dir under (hw, net): *out = {"online_ms", "offline_ms",
  * "total_ms", "online_bytes", "preprocessing_bytes", "rounds"} (new; caller frees). */
-pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, cJSON **out) PINAS_WUR __attribute__((weak));
+pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, cJSON **out) PINAS_WUR;
 
 /* Prices a decided net under one (hw, net) pair with batch 1: *out = {online_ms, offline_ms, total_ms,
  * compute_ms, comm_ms, rounds, online_bytes, preprocessing_bytes}. New; caller frees. */

@@ -258,7 +258,7 @@ pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *h
         double on = NAN, off = NAN;
         if (find_latency(it->metrics, key, &on, &off)) {
             /* Not priced under this pair when the run was made: price its net now. */
-            if (!it->dir[0] || !nas_price_model_dir) {
+            if (!it->dir[0]) {
                 s = pinas_error(ctx, PINAS_EINVAL, "%s: no latency under %s and no model dir to price", it->label, key);
                 break;
             }

@@ -144,8 +144,17 @@ pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double b
  * weights.safetensors, meta.json with the source run and candidate), validated by reloading it. */
 pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir) PINAS_WUR;
 /* Writes the first n test images of a run's dataset, normalised, as a safetensors file with "x"
- * (F32 [n, C, H, W]) and "y" (I64 [n]), for private inference. */
-pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path) PINAS_WUR;
+ * (F32 [n, C, H, W]) and "y" (I64 [n]), for private inference. labels (may be NULL) gets the n
+ * labels. */
+pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path,
+                                         int64_t *labels) PINAS_WUR;
+/* Runs the model dir on the first n test images of the run's dataset twice: in plaintext
+ * (pinas_plain_forward) and privately (pinas_mpc_infer_local, dealer + two parties over loopback
+ * TCP, with the fixed-point parameters of its meta.json). *report = {images, plaintext_accuracy,
+ * private_accuracy, argmax_agreement, max_abs_logit_error, frac_bits, cmp_bits, online_s,
+ * offline_s, wall_s, online_bytes, preprocessing_bytes, rounds}. New; caller frees. */
+pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n,
+                                      cJSON **report) PINAS_WUR;
 
 #ifdef __cplusplus
 }

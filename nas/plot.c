@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PLOT_W 900.0
+#define PLOT_W 1060.0
 #define PLOT_H 600.0
 #define M_LEFT 86.0
-#define M_RIGHT 30.0
+#define M_RIGHT 230.0 /* room for the legend, outside the data */
 #define M_TOP 56.0
 #define M_BOTTOM 72.0
 
@@ -191,14 +191,14 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
     cairo_restore(cr);
     cairo_set_font_size(cr, 16);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    text_at(cr, (L + R) / 2, 20, title && *title ? title : "latency-accuracy Pareto front", 0.5, 0.5);
+    text_at(cr, PLOT_W / 2, 20, title && *title ? title : "latency-accuracy Pareto front", 0.5, 0.5);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     if (!isnan(p->hv)) {
         cairo_set_font_size(cr, 11);
         snprintf(buf, sizeof buf, "hypervolume %.4g (normalised %.3f), %d of %d on the front", p->hv,
                  p->ref_lat > 0 ? p->hv / p->ref_lat : 0.0, p->n_front, p->n);
         cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-        text_at(cr, (L + R) / 2, 40, buf, 0.5, 0.5);
+        text_at(cr, PLOT_W / 2, 40, buf, 0.5, 0.5);
     }
 
     /* The front as a staircase (what it attains), under the markers. */
@@ -264,11 +264,11 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
         }
         cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
         /* Right of the point, except near the right edge. */
-        if (x > R - 90) text_at(cr, x - 10, y - 9, lab, 1.0, 0.5);
+        if (x > R - 70) text_at(cr, x - 10, y - 9, lab, 1.0, 0.5);
         else text_at(cr, x + 10, y - 9, lab, 0.0, 0.5);
     }
 
-    /* Legend in the top-left corner: the infeasible (fast and accurate) region stays empty. */
+    /* Legend right of the plot: inside, it would hide points wherever the front happens to lie. */
     static const struct {
         const char *kind, *text;
         int front;
@@ -276,7 +276,7 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
                {"candidate", "dominated candidate", 0},
                {"all-relu", "all-ReLU baseline", 0},
                {"all-poly", "all-poly baseline", 0}};
-    double lx = L + 14, ly = T + 14, lw = 200, lh = 4 * 20 + 30;
+    double lx = R + 16, ly = T, lw = 200, lh = 4 * 20 + 30;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
     cairo_rectangle(cr, lx, ly, lw, lh);
     cairo_fill_preserve(cr);

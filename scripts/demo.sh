@@ -1,23 +1,55 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the built-in quickstart, with whatever pipeline stages this build has.
+# `make demo`: the quickstart end to end: search (3 sweep values) -> Pareto front -> export under a latency budget -> private inference.
 set -euo pipefail
 PINAS=${1:-build/pinas}
-RUN=results/demo
-mkdir -p "$RUN"
-has() { "$PINAS" --help | grep -q "^  $1 "; }
-SPACE=search_spaces/spaces/quickstart.json
-echo "== 1. the quickstart search space ($SPACE)"
-"$PINAS" space show "$SPACE"
-echo
-echo "== 2. a random all-ReLU model of it -> $RUN/model"
-"$PINAS" model random "$SPACE" --arch all-relu --seed 1 --out "$RUN/model"
-if has predict; then
-  echo; echo "== 3. predicted 2PC latency (cpu, lan)"
-  "$PINAS" predict "$RUN/model" --hw cpu --net lan
+CONFIG=configs/quickstart.json
+OUT=${PINAS_DEMO_OUT:-results}
+RUN=$OUT/quickstart
+MODEL=$OUT/quickstart-export
+IMAGES=$OUT/quickstart-test-images.safetensors
+t0=$(date +%s)
+
+# The budget and the number of private test images come from the config (export.budget_ms, infer.images).
+cfg() { "$PINAS" config show "$CONFIG" --set out_dir="$OUT" | grep -o "\"$1\":[[:space:]]*[0-9.e+-]*" | head -1 | sed 's/.*:[[:space:]]*//'; }
+BUDGET=$(cfg budget_ms)
+NIMG=$(cfg images)
+
+echo "== 1. search: $CONFIG (a tiny ResNet space on the synthetic 16x16 set; lambda sweep)"
+if [ -e "$RUN/config.json" ]; then
+  echo "   (removing the previous demo run $RUN)"
+  rm -rf "$RUN" "$MODEL" "$IMAGES"
 fi
-if has infer; then
-  echo; echo "== 4. private inference of 8 random inputs (dealer + two processes over loopback TCP)"
-  "$PINAS" infer "$RUN/model" --random 8
-fi
+"$PINAS" search "$CONFIG" --set out_dir="$OUT"
+
 echo
-echo "demo: done (stages this build has: space, model$(has predict && echo ', predict')$(has infer && echo ', infer'))."
+echo "== 2. the Pareto front, re-read from the run dir (table + $RUN/pareto.svg, $RUN/pareto.png)"
+"$PINAS" pareto "$RUN"
+
+echo
+echo "== 3. export the most accurate candidate under ${BUDGET} ms, with $NIMG test images; verify it privately in-process"
+"$PINAS" export "$RUN" --best-under "$BUDGET" --out "$MODEL" --test-images "$NIMG" "$IMAGES" --verify "$NIMG" | tee "$OUT/.demo-export.txt"
+labels=$(grep -o 'labels:.*' "$OUT/.demo-export.txt" | sed 's/labels: *//')
+plain=$(grep -o 'plaintext accuracy [0-9.]*%' "$OUT/.demo-export.txt" | grep -o '[0-9.]*%')
+
+echo
+echo "== 4. pinas infer: private inference of the $NIMG test images (dealer + server and client processes over loopback TCP)"
+"$PINAS" infer "$MODEL" --input "$IMAGES" | tee "$OUT/.demo-infer.txt"
+classes=$(grep -o 'predicted classes:.*' "$OUT/.demo-infer.txt" | sed 's/predicted classes: *//')
+read -r -a L <<<"$labels"
+read -r -a C <<<"$classes"
+if [ "${#C[@]}" -ne "${#L[@]}" ] || [ "${#C[@]}" -eq 0 ]; then
+  echo "demo: could not read $NIMG predicted classes from pinas infer" >&2
+  exit 1
+fi
+ok=0
+for i in "${!L[@]}"; do [ "${L[$i]}" = "${C[$i]}" ] && ok=$((ok + 1)); done
+priv=$(awk -v a="$ok" -v n="${#L[@]}" 'BEGIN { printf "%.2f%%", 100 * a / n }')
+rm -f "$OUT/.demo-export.txt" "$OUT/.demo-infer.txt"
+
+echo
+echo "private accuracy (pinas infer, 2PC) on ${#L[@]} test images: $priv ($ok/${#L[@]}); plaintext accuracy: $plain"
+if [ "$priv" != "$plain" ]; then
+  echo "demo: private and plaintext accuracy differ" >&2
+  exit 1
+fi
+echo "demo: done in $(( $(date +%s) - t0 )) s. Run dir $RUN, exported model $MODEL, plot $RUN/pareto.png"

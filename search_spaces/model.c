@@ -1,6 +1,6 @@
 /* Model dirs: a decided net + weights.safetensors + meta.json; validation, atomic save, random weights. */
 #define _GNU_SOURCE
-#include "pinas_net.h"
+#include "net_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -263,5 +263,22 @@ pinas_status pinas_model_random(pinas_ctx *ctx, const pinas_net *net, uint64_t s
     }
     cJSON *meta = default_meta(net);
     cJSON_ReplaceItemInObjectCaseSensitive(meta, "source", cJSON_CreateString("random"));
-    return pinas_model_create(ctx, copy, w, meta, out);
+    if ((s = pinas_model_create(ctx, copy, w, meta, out))) return s;
+    /* Batchnorm statistics from one forward pass over seeded N(0,1) inputs: without them a deep random
+     * net's activations (and a polynomial net's squares) grow without bound. */
+    const pinas_node *in = pinas_net_node(net, 0);
+    size_t in_sz = (size_t)in->c * in->h * in->w;
+    int batch = (int)((1u << 18) / in_sz);
+    batch = batch < 2 ? 2 : batch > 16 ? 16 : batch;
+    float *x = malloc((size_t)batch * in_sz * sizeof *x), *logits = malloc((size_t)batch * pinas_net_num_classes(net) * sizeof *logits);
+    if (!x || !logits) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    for (size_t e = 0; !s && e < (size_t)batch * in_sz; e++) x[e] = (float)gauss(&st);
+    if (!s) s = plain_forward_impl(ctx, *out, x, batch, logits, 1);
+    free(x);
+    free(logits);
+    if (s) {
+        pinas_model_free(*out);
+        *out = NULL;
+    }
+    return s;
 }

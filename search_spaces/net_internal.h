@@ -15,4 +15,7 @@ pinas_net *net_new(const char *name, int c, int h, int w, int num_classes);
 int net_append(pinas_net *net, const pinas_node *proto);
 /* Infers shapes and validates every node; errors name `where` and the node id. */
 pinas_status net_finalize(pinas_ctx *ctx, pinas_net *net, const char *where);
+/* The plaintext executor; with calibrate_bn, every batchnorm first takes its running statistics from
+ * the batch it sees (used to give random models well-scaled activations). */
+pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn);
 #endif

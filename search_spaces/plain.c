@@ -1,6 +1,6 @@
 /* The plaintext executor: runs a decided net in float (im2col + OpenBLAS sgemm), the reference for 2PC. */
 #define _GNU_SOURCE
-#include "pinas_net.h"
+#include "net_internal.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -85,7 +85,7 @@ static void act(const pinas_node *n, const pinas_cand *c, const float *x, float 
     }
 }
 
-pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits)
+pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn)
 {
     const pinas_net *net = m->net;
     int nn = pinas_net_n_nodes(net);
@@ -132,6 +132,22 @@ pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const flo
             const float *g = pinas_model_param(m, i, "weight"), *be = pinas_model_param(m, i, "bias");
             const float *mu = pinas_model_param(m, i, "running_mean"), *var = pinas_model_param(m, i, "running_var");
             size_t hw = (size_t)n->h * n->w;
+            if (calibrate_bn) {
+                /* Random models: set the running statistics to this batch's, so activations stay O(1). */
+                float *wmu = (float *)mu, *wvar = (float *)var;
+                for (int c = 0; c < n->c; c++) {
+                    double s1 = 0, s2 = 0;
+                    for (int bi = 0; bi < batch; bi++)
+                        for (size_t p = 0; p < hw; p++) {
+                            double v = X[bi * isz + c * hw + p];
+                            s1 += v;
+                            s2 += v * v;
+                        }
+                    double cnt = (double)batch * (double)hw, mean = s1 / cnt, v = s2 / cnt - mean * mean;
+                    wmu[c] = (float)mean;
+                    wvar[c] = (float)(v > 1e-6 ? v : 1e-6);
+                }
+            }
             for (int bi = 0; bi < batch; bi++)
                 for (int c = 0; c < n->c; c++) {
                     float sc = g[c] / sqrtf(var[c] + (float)n->eps), sh = be[c] - mu[c] * sc;
@@ -198,4 +214,9 @@ pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const flo
     free(last);
     free(col);
     return s;
+}
+
+pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits)
+{
+    return plain_forward_impl(ctx, m, x, batch, logits, 0);
 }

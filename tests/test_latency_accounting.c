@@ -51,7 +51,7 @@ static int same(const char *id, const char *part, const pinas_mpc_counts *pred, 
 }
 
 /* kind: 0 all-ReLU + maxpool, 1 all-poly + avgpool, 2 mixed (random), 3 all patch_relu:2x2 + maxpool */
-static void check_arch(int kind, int batch)
+static void check_arch(int kind, int batch, int cmp_bits)
 {
     pinas_net *sp = space(), *arch = NULL;
     if (kind == 2) {
@@ -71,6 +71,7 @@ static void check_arch(int kind, int batch)
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
     p.batch = batch;
+    p.cmp_bits = cmp_bits;
     size_t nx = (size_t)batch * 3 * 16 * 16;
     float *x = malloc(nx * sizeof *x), *logits = malloc((size_t)batch * 10 * sizeof *logits);
     for (size_t i = 0; i < nx; i++) x[i] = (float)sin((double)i * 0.37);
@@ -138,10 +139,13 @@ static void check_arch(int kind, int batch)
     pinas_net_free(sp);
 }
 
-static void test_all_relu(void) { check_arch(0, 1); }
-static void test_all_poly(void) { check_arch(1, 1); }
-static void test_mixed(void) { check_arch(2, 2); }
-static void test_patch(void) { check_arch(3, 1); }
+static void test_all_relu(void) { check_arch(0, 1, 64); }
+static void test_all_poly(void) { check_arch(1, 1, 64); }
+static void test_mixed(void) { check_arch(2, 2, 64); }
+static void test_patch(void) { check_arch(3, 1, 64); }
+/* Protocol parameters change the counts: fewer comparison bits (smaller keys, fewer AES blocks). */
+static void test_cmp_bits(void) { check_arch(0, 1, 24); }
+static void test_patch_cmp_bits(void) { check_arch(3, 2, 40); }
 
 int main(void)
 {
@@ -152,6 +156,8 @@ int main(void)
         {"all-poly + avgpool", test_all_poly},
         {"mixed (batch 2)", test_mixed},
         {"patch_relu:2x2 + maxpool", test_patch},
+        {"all-ReLU, cmp_bits 24", test_cmp_bits},
+        {"patch, cmp_bits 40, batch 2", test_patch_cmp_bits},
     };
     int rc = tu_run("latency_accounting", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

@@ -168,6 +168,18 @@ static void test_calibrate_error(void)
     pinas_ctx_set_log_level(ctx, PINAS_LOG_INFO);
 }
 
+/* Kendall tau-b: perfect agreement, reversal, and a hand-worked case with a tie. */
+static void test_kendall(void)
+{
+    double a[5] = {1, 2, 3, 4, 5}, b[5] = {10, 20, 30, 40, 50}, r[5] = {5, 4, 3, 2, 1};
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(5, a, b), 1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(5, a, r), -1, 1e-12);
+    /* x = 1 2 3 4, y = 1 3 2 2: pairs (12)+ (13)+ (14)+ (23)- (24)- (34) tie in y:
+     * C = 3, D = 2, ties only in y: 1 -> tau_b = 1 / sqrt(6 * 5) */
+    double x[4] = {1, 2, 3, 4}, y[4] = {1, 3, 2, 2};
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(4, x, y), 1 / sqrt(30.0), 1e-12);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -177,6 +189,7 @@ int main(void)
         {"calibration recovers known coefficients", test_calibrate_exact},
         {"calibration with 1% noise", test_calibrate_noisy},
         {"a failing benchmark names the kind and size", test_calibrate_error},
+        {"Kendall tau-b", test_kendall},
     };
     int rc = tu_run("latency_calib", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

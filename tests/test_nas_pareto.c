@@ -218,8 +218,8 @@ static void test_files_and_run_dir(void)
     char *png = slurp(tu_path("run/pareto.png"), &len);
     CU_ASSERT_FATAL(png != NULL);
     CU_ASSERT(len > 10000 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0);
-    /* Width and height in the IHDR chunk: 900 x 600. */
-    CU_ASSERT(png[16] == 0 && png[17] == 0 && (unsigned char)png[18] == 0x03 && (unsigned char)png[19] == 0x84);
+    /* Width and height in the IHDR chunk: 1060 x 600. */
+    CU_ASSERT(png[16] == 0 && png[17] == 0 && (unsigned char)png[18] == 0x04 && (unsigned char)png[19] == 0x24);
     CU_ASSERT((unsigned char)png[22] == 0x02 && (unsigned char)png[23] == 0x58);
     free(png);
     char *svg = slurp(tu_path("run/pareto.svg"), &len);

@@ -1,0 +1,114 @@
+/* `pinas pareto`: merge search runs, print the latency-accuracy table and re-plot the front. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "pinas_nas.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: pinas pareto RUN_DIR... [--hw P] [--net P] [--metric online|total] [--out DIR]\n"
+           "                    [--title TEXT] [--json]\n\n"
+           "Reads candidates/<k>/metrics.json and baselines/<kind>/metrics.json of every run dir, marks\n"
+           "the candidates no other one beats on both latency and accuracy, computes the hypervolume\n"
+           "(reference: 1.05 x the slowest latency, accuracy 0), prints a table sorted by latency and\n"
+           "writes pareto.json, pareto.csv, pareto.svg and pareto.png.\n\n"
+           "  --hw P, --net P  the hardware and network profiles of the latency axis (default: the\n"
+           "                   first run's search.hw / search.net); a candidate not priced under them\n"
+           "                   when the run was made is priced now from its net.json\n"
+           "  --metric M       online (default) or total (online + offline preprocessing)\n"
+           "  --out DIR        where the files go (default: the run dir for one run; for several,\n"
+           "                   <parent of the first>/pareto-merged)\n"
+           "  --title TEXT     plot title\n"
+           "  --json           print pareto.json to stdout instead of the table\n");
+}
+
+int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        help();
+        return 0;
+    }
+    const char *hw = NULL, *net = NULL, *metric = "online", *out = NULL, *title = NULL;
+    int json = 0, n_runs = 0;
+    const char **runs = calloc((size_t)argc, sizeof *runs);
+    if (!runs) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = !strcmp(argv[i], "--hw") ? &hw : !strcmp(argv[i], "--net") ? &net : !strcmp(argv[i], "--metric") ? &metric
+                         : !strcmp(argv[i], "--out") ? &out : !strcmp(argv[i], "--title") ? &title : NULL;
+        if (dst) {
+            if (i + 1 >= argc) {
+                free(runs);
+                return cli_usage_error("pareto", "%s needs a value", argv[i]);
+            }
+            *dst = argv[++i];
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (argv[i][0] == '-') {
+            free(runs);
+            return cli_usage_error("pareto", "unknown option %s", argv[i]);
+        } else {
+            runs[n_runs++] = argv[i];
+        }
+    }
+    if (!n_runs) {
+        free(runs);
+        return cli_usage_error("pareto", "missing RUN_DIR");
+    }
+    if (strcmp(metric, "online") && strcmp(metric, "total")) {
+        free(runs);
+        return cli_usage_error("pareto", "--metric: expected online or total, got \"%s\"", metric);
+    }
+    pinas_pareto *p = pinas_pareto_create();
+    pinas_config *cfg = NULL;
+    char *outdir = NULL, *tt = NULL;
+    int rc = 0;
+    for (int i = 0; i < n_runs && !rc; i++)
+        if (pinas_pareto_load_run(ctx, p, runs[i])) rc = cli_fail(ctx);
+    if (!rc && (!hw || !net)) {
+        if (pinas_nas_run_config(ctx, runs[0], &cfg)) rc = cli_fail(ctx);
+        else {
+            if (!hw) hw = pinas_config_str(cfg, "search.hw");
+            if (!net) net = pinas_config_str(cfg, "search.net");
+        }
+    }
+    if (!rc && pinas_pareto_compute(ctx, p, hw, net, metric)) rc = cli_fail(ctx);
+    if (!rc) {
+        if (out) outdir = strdup(out);
+        else if (n_runs == 1) outdir = strdup(runs[0]);
+        else {
+            char *first = strdup(runs[0]);
+            size_t l = strlen(first);
+            while (l > 1 && first[l - 1] == '/') first[--l] = 0;
+            char *slash = strrchr(first, '/');
+            if (slash) *slash = 0;
+            outdir = pinas_path_join(slash ? first : ".", "pareto-merged");
+            free(first);
+        }
+        if (title) tt = strdup(title);
+        else if (n_runs == 1) {
+            const pinas_pareto_entry *e = pinas_pareto_get(p, 0);
+            tt = pinas_strfmt("%s: latency-accuracy Pareto front", e->run);
+        } else {
+            tt = pinas_strfmt("%d runs: latency-accuracy Pareto front", n_runs);
+        }
+        if (pinas_pareto_save(ctx, p, outdir, tt)) rc = cli_fail(ctx);
+    }
+    if (!rc) {
+        if (json) {
+            cJSON *j = pinas_pareto_to_json(p);
+            cli_print_json(j);
+            cJSON_Delete(j);
+        } else {
+            pinas_pareto_print_table(p, stdout);
+            printf("written: %s/pareto.{json,csv,svg,png}\n", outdir);
+        }
+    }
+    free(tt);
+    free(outdir);
+    pinas_config_free(cfg);
+    pinas_pareto_free(p);
+    free(runs);
+    return rc;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end: search on the quickstart space (lambda direction, logs, run dir), pinas pareto, pinas export -> pinas infer.
+set -u
+PINAS=${1:-build/pinas}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0; passes=0
+check() { # check NAME COMMAND...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+num() { grep -o "\"$1\":[[:space:]]*[-0-9.e+]*" "$2" | head -1 | sed 's/.*:[[:space:]]*//'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# lambda = 0 (accuracy only) against a large lambda (latency dominates): the large one must keep fewer ReLUs.
+SETS=(--set name=dir --set threads=2 --set seed=3 --set data.synthetic_train=400 --set data.synthetic_test=100
+      --set train.batch_size=50 --set search.warmup_epochs=1 --set search.epochs=3 --set search.arch_lr=0.05
+      --set 'search.lambdas=[0,5]' --set finetune.epochs=0 --set 'latency.hw=["pasnet","fpga-zcu104"]' --set 'latency.net=["lan","wan"]')
+"$PINAS" search configs/quickstart.json "${SETS[@]}" --set out_dir="$T" >"$T/search.out" 2>"$T/search.err"
+rc=$?
+check "search exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || tail -5 "$T/search.err"
+R=$T/dir
+r0=$(num relu_count "$R/candidates/0/metrics.json")
+r1=$(num relu_count "$R/candidates/1/metrics.json")
+rall=$(num relu_count "$R/baselines/all-relu/metrics.json")
+echo "     ReLUs: lambda=0 -> $r0, lambda=5 -> $r1, all-ReLU -> $rall"
+check "lambda=0 keeps more ReLUs than lambda=5" lt "$r1" "$r0"
+check "lambda=0 keeps no more than all-ReLU" test "$r0" -le "$rall"
+l0=$(num online_ms "$R/candidates/0/metrics.json")
+l1=$(num online_ms "$R/candidates/1/metrics.json")
+check "lambda=5 is predicted faster than lambda=0 ($l1 < $l0 ms)" lt "$l1" "$l0"
+
+# Every search epoch logs CE, E[lat], alpha entropy and the argmax latency.
+n=$(grep '"phase":"search-' "$R/log.jsonl" | grep '"ce"' | grep '"expected_latency_ms"' | grep '"alpha_entropy"' | grep -c '"argmax_latency_ms"')
+check "log.jsonl has 6 complete search epoch lines (got $n)" test "$n" -eq 6
+e_first=$(grep '"phase":"search-1"' "$R/log.jsonl" | head -1 | grep -o '"expected_latency_ms":[0-9.e+-]*' | cut -d: -f2)
+e_last=$(grep '"phase":"search-1"' "$R/log.jsonl" | tail -1 | grep -o '"expected_latency_ms":[0-9.e+-]*' | cut -d: -f2)
+check "E[lat] falls during the lambda=5 search ($e_first -> $e_last)" lt "$e_last" "$e_first"
+check "progress shows the argmax latency" grep -q "argmax" "$T/search.err"
+
+# The run dir layout.
+for f in config.json log.jsonl lut.json pareto.json pareto.csv pareto.svg pareto.png candidates/0/net.json \
+         candidates/0/weights.safetensors candidates/0/meta.json candidates/1/metrics.json baselines/all-poly/metrics.json; do
+  check "run dir has $f" test -s "$R/$f"
+done
+check "config.json records the seed" grep -q '"seed":[[:space:]]*3' "$R/config.json"
+check "config.json records the git revision" grep -q '"git_rev"' "$R/config.json"
+check "config.json has the space inline" grep -q '"nodes"' "$R/config.json"
+check "metrics price every profile pair" test "$(grep -c '"online_ms"' "$R/candidates/0/metrics.json")" -ge 4
+check "pareto.png is a PNG" test "$(head -c 4 "$R/pareto.png" | od -An -c | tr -d ' ')" = "211PNG"
+check "pareto.csv has a row per candidate and baseline" test "$(wc -l <"$R/pareto.csv")" -eq 5
+check "search prints the table" grep -q "Pareto front under pasnet / lan" "$T/search.out"
+
+# pinas pareto: merge the run with itself under another profile pair.
+"$PINAS" pareto "$R" "$R" --hw fpga-zcu104 --net wan --out "$T/merged" >"$T/pareto.out" 2>"$T/pareto.err"
+check "pareto over two runs exits 0" test $? -eq 0
+check "merged table names the profile" grep -q "fpga-zcu104 / wan" "$T/pareto.out"
+check "merged pareto.json has 8 entries" test "$(grep -c '"label"' "$T/merged/pareto.json")" -eq 8
+check "merged plot written" test -s "$T/merged/pareto.png"
+"$PINAS" pareto "$R" --metric fastest >/dev/null 2>&1
+check "pareto: bad --metric is a usage error" test $? -eq 2
+"$PINAS" pareto "$T/nothing" >/dev/null 2>"$T/err"
+check "pareto: a dir without candidates fails" test $? -eq 1
+
+# pinas export -> pinas infer: private inference of test images through the runtime's own CLI.
+budget=$(awk -v a="$l0" 'BEGIN { print a * 1.01 }')
+"$PINAS" export "$R" --best-under "$budget" --out "$T/model" --test-images 16 "$T/x.safetensors" --verify 16 >"$T/export.out" 2>"$T/export.err"
+rc=$?
+check "export --best-under exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat "$T/export.err"
+check "export wrote a model dir" test -s "$T/model/net.json" -a -s "$T/model/weights.safetensors" -a -s "$T/model/meta.json"
+check "exported meta names its source" grep -q '"exported_from"' "$T/model/meta.json"
+check "private accuracy equals plaintext accuracy" grep -q "(equal)" "$T/export.out"
+"$PINAS" infer "$T/model" --input "$T/x.safetensors" >"$T/infer.out" 2>"$T/infer.err"
+rc=$?
+check "pinas infer on the exported model exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || tail -5 "$T/infer.err"
+check "private and plaintext predictions agree on all 16 images" grep -q "argmax agreement 16/16" "$T/infer.out"
+"$PINAS" export "$R" --candidate 1 --out "$T/m1" >/dev/null 2>&1
+check "export --candidate 1 exits 0" test $? -eq 0
+check "export --candidate 1 wrote candidate 1's net" cmp -s "$R/candidates/1/net.json" "$T/m1/net.json"
+"$PINAS" export "$R" --best-under 0.000001 --out "$T/m2" >/dev/null 2>"$T/err"
+check "export: an impossible budget fails" test $? -eq 1
+check "... naming the fastest candidate" grep -q "the fastest needs" "$T/err"
+"$PINAS" export "$R" --candidate 7 --out "$T/m3" >/dev/null 2>"$T/err"
+check "export: a missing candidate fails" test $? -eq 1
+"$PINAS" export "$R" --candidate 0 --best-under 3 --out "$T/m4" >/dev/null 2>&1
+check "export: --candidate with --best-under is a usage error" test $? -eq 2
+
+echo "e2e_nas_search: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
