@@ -15,7 +15,7 @@ static void help(void)
            "Runs the hardware-aware search of a config into <out_dir>/<name>/:\n"
            "  1. weight warm-up of the supernet on the train split (search.warmup_epochs);\n"
            "  2. for every sweep value (search.lambdas for the additive loss CE + lambda*E[lat]/ref,\n"
-           "     search.targets_ms for the multiplicative loss CE*(E[lat]/target)^beta): first-order\n"
+           "     search.targets_ms for the multiplicative loss CE*max(1, E[lat]/target)^beta): first-order\n"
            "     bi-level search, weights by SGD on the train split and alphas by Adam on the val split,\n"
            "     optionally with Gumbel-softmax (search.gumbel, tau from search.tau_start to tau_end);\n"
            "     each epoch logs CE, E[lat], alpha entropy and the argmax architecture's latency;\n"

@@ -49,7 +49,7 @@ static const field schema[] = {
     {"search.epochs", T_INT, "8", 1, 100000, NULL, "bi-level search epochs (after warm-up)"},
     {"search.arch_lr", T_NUM, "3e-3", 0, 10, NULL, "Adam learning rate of the alphas"},
     {"search.arch_weight_decay", T_NUM, "1e-3", 0, 1, NULL, "Adam weight decay of the alphas"},
-    {"search.loss", T_ENUM, "\"additive\"", 0, 0, "additive|multiplicative", "CE + lambda*E[lat]/ref, or CE*(E[lat]/target)^beta"},
+    {"search.loss", T_ENUM, "\"additive\"", 0, 0, "additive|multiplicative", "CE + lambda*E[lat]/ref, or CE*max(1, E[lat]/target)^beta"},
     {"search.lambdas", T_NUMS, "[0, 0.5, 2]", 0, INF, NULL, "additive form: one search per lambda"},
     {"search.targets_ms", T_NUMS, "[]", 0, INF, NULL, "multiplicative form: one search per latency target (ms)"},
     {"search.beta", T_NUM, "0.6", 0, 100, NULL, "multiplicative form: exponent"},

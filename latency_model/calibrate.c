@@ -368,7 +368,10 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
         memset(cs, 0, sizeof cs);
         for (int i = 0; i < nsz; i++) {
             ns[i] = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
-            if (k != CPU_LINEAR && k != CPU_LOCAL) ns[i] = (ns[i] + 128) / 256 * 256; /* whole channels of 16 x 16 */
+            if (k != CPU_LINEAR && k != CPU_LOCAL) { /* whole channels of 16 x 16 */
+                ns[i] = (ns[i] + 128) / 256 * 256;
+                if (ns[i] < 256) ns[i] = 256;
+            }
             best[i] = INFINITY;
         }
         for (int r = 0; r < reps && !s; r++)

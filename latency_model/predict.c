@@ -63,10 +63,11 @@ void cost_cpu_compute(const cpu_params *cp, const pinas_node *n, const pinas_can
 }
 
 /* PASNet's constants: only gated operators carry latency. */
-static double pasnet_compute(const pasnet_params *pp, const pinas_node *n, const pinas_cand *c, const node_work *w, int batch)
+static double pasnet_compute(const pasnet_params *pp, const pinas_cand *c, const node_work *w)
 {
     if (!c) return 0;
-    double N = w->in_elems; /* PASNet's N is per sample; for a batch the element term scales with it */
+    double N = w->in_elems; /* PASNet's N is per sample; for a batch the element term scales with it, the
+                             * per-call term does not */
     double v = 0;
     switch (c->kind) {
     case PINAS_CAND_RELU: v = pp->relu_b * N + pp->relu_a; break;
@@ -76,8 +77,6 @@ static double pasnet_compute(const pasnet_params *pp, const pinas_node *n, const
     case PINAS_CAND_AVGPOOL: v = pp->avgpool_b * N + pp->avgpool_a; break;
     default: v = 0; break;
     }
-    (void)n;
-    (void)batch;
     return v * pp->unit_s;
 }
 
@@ -178,7 +177,7 @@ pinas_status pinas_cost_predict_node(pinas_ctx *ctx, const pinas_net *net, int n
         out->offline_s = off_compute + off_xfer;
         break;
     case PINAS_HW_PASNET:
-        out->compute_s = pasnet_compute(&hw->pasnet, n, c, &w, batch);
+        out->compute_s = pasnet_compute(&hw->pasnet, c, &w);
         out->comm_s = 0;
         out->online_s = out->compute_s;
         out->offline_s = 0;

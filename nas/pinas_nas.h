@@ -120,7 +120,7 @@ typedef struct {
  * weight warm-up on the train split, then for every sweep value (search.lambdas in the additive
  * form, search.targets_ms in the multiplicative form) first-order bi-level search (weights: SGD on
  * the train split; alphas: Adam on the val split; loss CE + lambda*E[lat]/ref or
- * CE*(E[lat]/target)^beta), argmax derivation, fine-tuning or retraining, test accuracy, pricing
+ * CE*max(1, E[lat]/target)^beta), argmax derivation, fine-tuning or retraining, test accuracy, pricing
  * under every latency.hw x latency.net pair, candidates/<k>/ (model dir + metrics.json); the
  * all-ReLU and all-poly baselines the same way (baselines/<kind>/); finally pareto.{json,csv,svg,png}.
  * Every epoch is logged to log.jsonl and checkpointed. *run_dir (may be NULL) gets the run dir

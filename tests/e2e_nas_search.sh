@@ -88,5 +88,19 @@ check "export: a missing candidate fails" test $? -eq 1
 "$PINAS" export "$R" --candidate 0 --best-under 3 --out "$T/m4" >/dev/null 2>&1
 check "export: --candidate with --best-under is a usage error" test $? -eq 2
 
+# The multiplicative form, with retraining from scratch: a 1 ms target keeps pushing E[lat] down; a 50 ms
+# target stops pushing once E[lat] is under it, so its supernet ends slower.
+"$PINAS" --quiet search configs/quickstart.json "${SETS[@]}" --set name=mul --set out_dir="$T" --set search.loss=multiplicative \
+  --set 'search.targets_ms=[1,50]' --set search.beta=2 --set finetune.mode=scratch --set finetune.epochs=1 \
+  --set search.baselines=false >"$T/mul.out" 2>"$T/mul.err"
+rc=$?
+check "multiplicative search with scratch retraining exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || tail -5 "$T/mul.err"
+m0=$(grep '"phase":"search-0"' "$T/mul/log.jsonl" | tail -1 | grep -o '"expected_latency_ms":[0-9.e+-]*' | cut -d: -f2)
+m1=$(grep '"phase":"search-1"' "$T/mul/log.jsonl" | tail -1 | grep -o '"expected_latency_ms":[0-9.e+-]*' | cut -d: -f2)
+check "target 1 ms ends with a lower E[lat] than target 50 ms ($m0 < $m1)" lt "$m0" "$m1"
+check "metrics record the target" grep -q '"target_ms"' "$T/mul/candidates/1/metrics.json"
+check "metrics record scratch retraining" grep -q '"scratch"' "$T/mul/candidates/1/metrics.json"
+
 echo "e2e_nas_search: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
