@@ -467,14 +467,17 @@ void pinas_pareto_print_table(const pinas_pareto *p, FILE *f)
     fprintf(f, "Pareto front under %s / %s (%s latency): %d of %d non-dominated", p->hw ? p->hw : "?", p->net ? p->net : "?",
             p->metric ? p->metric : "?", p->n_front, p->n);
     if (!isnan(p->hv)) fprintf(f, ", hypervolume %.4g (normalised %.3f)", p->hv, p->ref_lat > 0 ? p->hv / p->ref_lat : 0.0);
-    fprintf(f, "\n  %-26s %-14s %8s %11s %11s %11s %9s %11s %11s\n", "candidate", "sweep", "acc %", "latency ms", "online ms",
+    int w = 9;
+    for (int i = 0; i < p->n; i++)
+        if ((int)strlen(p->items[i].label) > w) w = (int)strlen(p->items[i].label);
+    fprintf(f, "\n  %-*s %-14s %8s %11s %11s %11s %9s %11s %11s\n", w, "candidate", "sweep", "acc %", "latency ms", "online ms",
             "offline ms", "ReLUs", "online B", "prep B");
     for (int q = 0; q < p->n; q++) {
         const pinas_pareto_entry *e = &p->items[order[q]].e;
         char ob[24], pb[24];
         human_bytes(e->online_bytes, ob, sizeof ob);
         human_bytes(e->offline_bytes, pb, sizeof pb);
-        fprintf(f, "%c %-26s %-14s %8.2f %11.3f %11.3f %11.3f %9lld %11s %11s\n", e->nondominated ? '*' : ' ', e->label,
+        fprintf(f, "%c %-*s %-14s %8.2f %11.3f %11.3f %11.3f %9lld %11s %11s\n", e->nondominated ? '*' : ' ', w, e->label,
                 e->sweep[0] ? e->sweep : e->kind, 100 * e->accuracy, e->latency_ms, e->online_ms, e->offline_ms, (long long)e->relu_count,
                 ob, pb);
     }
