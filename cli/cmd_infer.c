@@ -27,7 +27,8 @@ static void help(void)
            "loopback TCP. Prints the predicted classes, the max abs logit error against the plaintext\n"
            "executor, and a per-layer table (online ms, preprocessing bytes per party, online bytes sent\n"
            "per party, rounds) with totals.\n\n"
-           "  --input FILE     safetensors with tensor \"x\", F32, [N, C, H, W] (normalised)\n"
+           "  --input FILE     safetensors with tensor \"x\", F32, [N, C, H, W] (normalised), and optionally\n"
+           "                   labels \"y\", I64 [N]: then private and plaintext accuracy are printed\n"
            "  --random N       N random inputs (standard normal, seeded)\n"
            "  --seed S         seed of --random (default 0)\n"
            "  --frac-bits F    fixed-point fractional bits (default: meta.json mpc.frac_bits, else 16)\n"
@@ -102,6 +103,7 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
 
     pinas_model *m = NULL;
     pinas_tensors *xt = NULL, *lt = NULL;
+    const int64_t *labels = NULL; /* borrowed from xt */
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
     float *x = NULL, *plain = NULL;
     cJSON *cr = NULL, *sr = NULL;
@@ -127,6 +129,16 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
             batch = (int)v.shape[0];
             x = malloc(sizeof(float) * per * batch);
             if (x) memcpy(x, v.data, sizeof(float) * per * batch);
+        }
+        /* optional labels: tensor "y", I64 [N], for private and plaintext accuracy */
+        pinas_tensor_view yv;
+        if (!s && pinas_tensors_find(xt, "y", &yv) == 0) {
+            int64_t ys[1] = {batch};
+            s = pinas_tensors_expect(ctx, xt, input, "y", PINAS_I64, 1, ys, &yv);
+            if (!s) labels = yv.data;
+            for (int b = 0; !s && b < batch; b++)
+                if (labels[b] < 0 || labels[b] >= nc)
+                    s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor y[%d] = %lld is not a class in [0, %d)", input, b, (long long)labels[b], nc);
         }
     } else if (!s) {
         batch = (int)nrand;
@@ -217,7 +229,7 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
         cJSON *out = cJSON_CreateObject(), *jl = cJSON_AddArrayToObject(out, "logits"),
               *jp = cJSON_AddArrayToObject(out, "plaintext_logits"), *jc = cJSON_AddArrayToObject(out, "classes"),
               *jpc = cJSON_AddArrayToObject(out, "plaintext_classes");
-        int agree = 0;
+        int agree = 0, ok_priv = 0, ok_plain = 0;
         for (int b = 0; b < batch; b++) {
             int best = 0, pbest = 0;
             for (int c = 0; c < nc; c++) {
@@ -226,6 +238,10 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
                 if (plain[b * nc + c] > plain[b * nc + pbest]) pbest = c;
             }
             agree += best == pbest;
+            if (labels) {
+                ok_priv += best == labels[b];
+                ok_plain += pbest == labels[b];
+            }
             cJSON_AddItemToArray(jl, cJSON_CreateFloatArray(lg + (size_t)b * nc, nc));
             cJSON_AddItemToArray(jp, cJSON_CreateFloatArray(plain + (size_t)b * nc, nc));
             cJSON_AddItemToArray(jc, cJSON_CreateNumber(best));
@@ -236,6 +252,12 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
         else /* a random deep polynomial net can overflow float: there is no reference to compare with */
             cJSON_AddNullToObject(out, "max_abs_error");
         cJSON_AddNumberToObject(out, "argmax_agreement", (double)agree / batch);
+        if (labels) {
+            cJSON *acc = cJSON_AddObjectToObject(out, "accuracy");
+            cJSON_AddNumberToObject(acc, "private", (double)ok_priv / batch);
+            cJSON_AddNumberToObject(acc, "plaintext", (double)ok_plain / batch);
+            cJSON_AddNumberToObject(acc, "n", batch);
+        }
         cJSON_AddNumberToObject(out, "frac_bits", p.frac_bits);
         cJSON_AddNumberToObject(out, "cmp_bits", p.cmp_bits);
         cJSON_AddNumberToObject(out, "dealer_seconds", t_deal);
@@ -253,6 +275,9 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
             else
                 printf("%s\nthe plaintext logits are not finite (the model overflows float); no error to report\n",
                        batch > 64 ? " ..." : "");
+            if (labels)
+                printf("accuracy on %d labelled inputs: private %.2f%% (%d/%d), plaintext %.2f%% (%d/%d)\n", batch, 100.0 * ok_priv / batch,
+                       ok_priv, batch, 100.0 * ok_plain / batch, ok_plain, batch);
         }
         cJSON_Delete(out);
     }

@@ -15,7 +15,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 # lambda = 0 (accuracy only) against a large lambda (latency dominates): the large one must keep fewer ReLUs.
 SETS=(--set name=dir --set threads=2 --set seed=3 --set data.synthetic_train=400 --set data.synthetic_test=100
       --set train.batch_size=50 --set search.warmup_epochs=1 --set search.epochs=3 --set search.arch_lr=0.05
-      --set 'search.lambdas=[0,5]' --set finetune.epochs=0 --set 'latency.hw=["pasnet","fpga-zcu104"]' --set 'latency.net=["lan","wan"]')
+      --set 'search.lambdas=[0,5]' --set finetune.epochs=0 --set search.hw=pasnet --set 'latency.hw=["pasnet","fpga-zcu104"]' --set 'latency.net=["lan","wan"]')
 "$PINAS" search configs/quickstart.json "${SETS[@]}" --set out_dir="$T" >"$T/search.out" 2>"$T/search.err"
 rc=$?
 check "search exits 0" test "$rc" -eq 0
@@ -77,6 +77,8 @@ rc=$?
 check "pinas infer on the exported model exits 0" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || tail -5 "$T/infer.err"
 check "private and plaintext predictions agree on all 16 images" grep -q "argmax agreement 16/16" "$T/infer.out"
+check "pinas infer reads the labels and prints equal private and plaintext accuracy" \
+  bash -c "grep -Eq 'accuracy on 16 labelled inputs: private ([0-9.]+%) \(([0-9]+)/16\), plaintext \1 \(\2/16\)' '$T/infer.out'"
 "$PINAS" export "$R" --candidate 1 --out "$T/m1" >/dev/null 2>&1
 check "export --candidate 1 exits 0" test $? -eq 0
 check "export --candidate 1 wrote candidate 1's net" cmp -s "$R/candidates/1/net.json" "$T/m1/net.json"
