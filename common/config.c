@@ -53,6 +53,8 @@ static const field schema[] = {
     {"search.lambdas", T_NUMS, "[0, 0.5, 2]", 0, INF, NULL, "additive form: one search per lambda"},
     {"search.targets_ms", T_NUMS, "[]", 0, INF, NULL, "multiplicative form: one search per latency target (ms)"},
     {"search.beta", T_NUM, "0.6", 0, 100, NULL, "multiplicative form: exponent"},
+    {"search.target_clamp", T_BOOL, "true", 0, 0, NULL,
+     "multiplicative form: CE*max(1, E/target)^beta (true) or the literal CE*(E/target)^beta (false; Adam cancels the target)"},
     {"search.ref_ms", T_NUM, "0", 0, INF, NULL, "additive form: latency reference in ms (0 = the all-ReLU latency)"},
     {"search.gumbel", T_BOOL, "false", 0, 0, NULL, "Gumbel-softmax instead of softmax for the slot mixtures"},
     {"search.tau_start", T_NUM, "5", 0.01, 100, NULL, "Gumbel temperature at the start"},

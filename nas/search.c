@@ -183,7 +183,8 @@ typedef struct {
     int steps;
 } epoch_sums;
 
-/* loss = CE + lambda*E/ref (additive) or CE*max(1, E/target)^beta (multiplicative). New tensor.
+/* loss = CE + lambda*E/ref (additive) or CE*max(1, E/target)^beta (multiplicative; the literal
+ * CE*(E/target)^beta when search.target_clamp is false). New tensor.
  * The multiplicative form is only applied above the target: CE*(E/T)^beta alone scales the whole
  * alpha gradient by T^-beta, which Adam's normalisation cancels, so every target would give the same
  * search. Clamped at 1 (MnasNet's soft constraint with no reward below the target), the target
@@ -196,8 +197,9 @@ static pinas_status arch_loss(pinas_ctx *ctx, const run *r, double value, pt_ten
         rc = pt_mul_scalar(elat, value / r->ref_ms, &a) || pt_add(ce, a, loss);
     } else {
         double beta = pinas_config_num(r->cfg, "search.beta"), e = 0;
+        int clamp = pinas_config_bool(r->cfg, "search.target_clamp");
         rc = pt_item(elat, &e);
-        if (!rc && e > value) rc = pt_mul_scalar(elat, 1.0 / value, &a) || pt_pow_scalar(a, beta, &b) || pt_mul(ce, b, loss);
+        if (!rc && (e > value || !clamp)) rc = pt_mul_scalar(elat, 1.0 / value, &a) || pt_pow_scalar(a, beta, &b) || pt_mul(ce, b, loss);
         else if (!rc) rc = pt_mul_scalar(ce, 1.0, loss);
     }
     pt_free(a);
