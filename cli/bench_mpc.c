@@ -39,18 +39,6 @@ static int parse(const char *cmd, int argc, char **argv, bopts *o, int want_mode
     return 0;
 }
 
-static cJSON *counts_json(const pinas_mpc_counts *c)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "bytes", cJSON_CreateDoubleArray((double[]){(double)c->bytes[0], (double)c->bytes[1]}, 2));
-    cJSON_AddNumberToObject(o, "rounds", (double)c->rounds);
-    cJSON_AddItemToObject(o, "aes_blocks",
-                          cJSON_CreateDoubleArray((double[]){(double)c->aes_blocks[0], (double)c->aes_blocks[1]}, 2));
-    cJSON_AddItemToObject(o, "ring_macs",
-                          cJSON_CreateDoubleArray((double[]){(double)c->ring_macs[0], (double)c->ring_macs[1]}, 2));
-    return o;
-}
-
 /* The elementwise activations: relu (or drelu), poly, patch_relu:2x2. */
 static int bench_elementwise(pinas_ctx *ctx, const char *name, const char *kind, int argc, char **argv)
 {
@@ -99,8 +87,8 @@ static int bench_elementwise(pinas_ctx *ctx, const char *name, const char *kind,
         cJSON_AddNumberToObject(j, "aes_blocks_per_element", c.online.aes_blocks[0] / dn);
         cJSON_AddNumberToObject(j, "prep_bytes_per_element_server", c.offline.bytes[0] / dn);
         cJSON_AddNumberToObject(j, "prep_bytes_per_element_client", c.offline.bytes[1] / dn);
-        cJSON_AddItemToObject(j, "online", counts_json(&c.online));
-        cJSON_AddItemToObject(j, "offline", counts_json(&c.offline));
+        cJSON_AddItemToObject(j, "online", pinas_mpc_counts_json(&c.online));
+        cJSON_AddItemToObject(j, "offline", pinas_mpc_counts_json(&c.offline));
         cli_print_json(j);
         cJSON_Delete(j);
     } else {
@@ -216,9 +204,9 @@ int pinas_bench_conv(pinas_ctx *ctx, int argc, char **argv)
     cJSON_AddNumberToObject(pc, "ring_macs", (double)c.online.ring_macs[0]);
     cJSON_AddNumberToObject(pc, "median_online_s", med);
     cJSON_AddNumberToObject(pc, "median_offline_s", off);
-    cJSON_AddItemToObject(pc, "online", counts_json(&c.online));
-    cJSON_AddItemToObject(pc, "offline", counts_json(&c.offline));
-    cJSON_AddItemToObject(pc, "setup", counts_json(&c.setup));
+    cJSON_AddItemToObject(pc, "online", pinas_mpc_counts_json(&c.online));
+    cJSON_AddItemToObject(pc, "offline", pinas_mpc_counts_json(&c.offline));
+    cJSON_AddItemToObject(pc, "setup", pinas_mpc_counts_json(&c.setup));
     if (o.json)
         cli_print_json(j);
     else

@@ -28,30 +28,6 @@ static void help(void)
            "train.kd_temperature). Device and threads come from the config's `device` and `threads`.\n");
 }
 
-/* The config's space: an inline object or a path relative to the config file, then the working directory. */
-static pinas_status load_space(pinas_ctx *ctx, const pinas_config *cfg, pinas_net **out)
-{
-    const cJSON *sp = pinas_config_get(cfg, "space");
-    if (cJSON_IsObject(sp)) return pinas_net_from_json(ctx, sp, "space", out);
-    const char *path = sp->valuestring, *src = pinas_config_source(cfg);
-    if (path[0] != '/' && src && *src && strchr(src, '/')) {
-        char *dir = pinas_strdup(src);
-        *strrchr(dir, '/') = 0;
-        char *p = pinas_path_join(dir, path);
-        free(dir);
-        if (pinas_path_exists(p)) {
-            pinas_status s = pinas_net_load(ctx, p, out);
-            free(p);
-            return s;
-        }
-        free(p);
-    }
-    if (!pinas_path_exists(path))
-        return pinas_error(ctx, PINAS_EINVAL, "%s: space: \"%s\" not found (relative to the config file or the working directory)",
-                           src && *src ? src : "config", path);
-    return pinas_net_load(ctx, path, out);
-}
-
 int pinas_cmd_train(pinas_ctx *ctx, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -98,7 +74,7 @@ int pinas_cmd_train(pinas_ctx *ctx, int argc, char **argv)
     pinas_ctx_set_threads(ctx, (int)pinas_config_int(cfg, "threads"));
     pinas_ctx_set_device(ctx, pinas_config_str(cfg, "device"));
     if (pinas_torch_setup(ctx)) goto done;
-    if (arch_path ? pinas_net_load(ctx, arch_path, &arch) : load_space(ctx, cfg, &arch)) goto done;
+    if (arch_path ? pinas_net_load(ctx, arch_path, &arch) : pinas_net_load_config_space(ctx, cfg, &arch)) goto done;
     if (pinas_net_n_open(arch)) {
         pinas_error(ctx, PINAS_EINVAL,
                     "%s: %s has %d open slots; pinas train needs a decided architecture (pass --arch NET.json, e.g. a search "

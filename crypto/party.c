@@ -841,7 +841,7 @@ pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_m
     return s;
 }
 
-static cJSON *counts_json(const pinas_mpc_counts *c)
+cJSON *pinas_mpc_counts_json(const pinas_mpc_counts *c)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "bytes", cJSON_CreateDoubleArray((double[]){(double)c->bytes[0], (double)c->bytes[1]}, 2));
@@ -856,9 +856,9 @@ static cJSON *counts_json(const pinas_mpc_counts *c)
 static cJSON *cost_json(const pinas_mpc_cost *c)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "online", counts_json(&c->online));
-    cJSON_AddItemToObject(o, "offline", counts_json(&c->offline));
-    cJSON_AddItemToObject(o, "setup", counts_json(&c->setup));
+    cJSON_AddItemToObject(o, "online", pinas_mpc_counts_json(&c->online));
+    cJSON_AddItemToObject(o, "offline", pinas_mpc_counts_json(&c->offline));
+    cJSON_AddItemToObject(o, "setup", pinas_mpc_counts_json(&c->setup));
     return o;
 }
 

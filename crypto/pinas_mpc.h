@@ -55,6 +55,8 @@ void pinas_mpc_counts_add(pinas_mpc_counts *acc, const pinas_mpc_counts *c);
 void pinas_mpc_cost_add(pinas_mpc_cost *acc, const pinas_mpc_cost *c);
 /* 1 when every field equals. */
 int pinas_mpc_counts_equal(const pinas_mpc_counts *a, const pinas_mpc_counts *b);
+/* {"bytes": [p0, p1], "rounds", "aes_blocks": [..], "ring_macs": [..]}. New object; caller frees. */
+cJSON *pinas_mpc_counts_json(const pinas_mpc_counts *c);
 
 /* ------------------------------------------------------------------ parameters */
 

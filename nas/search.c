@@ -30,30 +30,6 @@ static pinas_status torch_fail(pinas_ctx *ctx, const char *what) { return pinas_
 
 /* ------------------------------------------------------------ run dir and config */
 
-/* The space of a config: a path (relative to the config file's directory, then the working
- * directory) or an inline net object. */
-static pinas_status load_space(pinas_ctx *ctx, const pinas_config *cfg, pinas_net **out)
-{
-    const cJSON *sp = pinas_config_get(cfg, "space");
-    if (cJSON_IsObject(sp)) return pinas_net_from_json(ctx, sp, "space", out);
-    const char *path = sp->valuestring, *src = pinas_config_source(cfg);
-    if (path[0] != '/' && src && *src && strchr(src, '/')) {
-        char *dir = pinas_strdup(src);
-        *strrchr(dir, '/') = 0;
-        char *p = pinas_path_join(dir, path);
-        free(dir);
-        if (pinas_path_exists(p)) {
-            pinas_status s = pinas_net_load(ctx, p, out);
-            free(p);
-            return s;
-        }
-        free(p);
-    }
-    if (!pinas_path_exists(path))
-        return pinas_error(ctx, PINAS_EINVAL, "%s: space: \"%s\" not found (relative to the config file or the working directory)",
-                           src && *src ? src : "config", path);
-    return pinas_net_load(ctx, path, out);
-}
 
 pinas_status pinas_nas_run_config(pinas_ctx *ctx, const char *run_dir, pinas_config **out)
 {
@@ -729,7 +705,7 @@ pinas_status pinas_nas_search(pinas_ctx *ctx, const pinas_config *cfg, const pin
 {
     if (run_dir) *run_dir = NULL;
     run r = {.cfg = cfg, .opts = o};
-    pinas_status s = load_space(ctx, cfg, &r.space);
+    pinas_status s = pinas_net_load_config_space(ctx, cfg, &r.space);
     if (s) return s;
     r.run_dir = pinas_path_join(pinas_config_str(cfg, "out_dir"), pinas_config_str(cfg, "name"));
     char *cp = pinas_path_join(r.run_dir, "config.json");
@@ -753,7 +729,7 @@ pinas_status pinas_nas_resume(pinas_ctx *ctx, const char *run_dir, const pinas_s
     if (s) return s;
     run r = {.cfg = cfg, .opts = o};
     r.run_dir = pinas_strdup(run_dir);
-    s = load_space(ctx, cfg, &r.space);
+    s = pinas_net_load_config_space(ctx, cfg, &r.space);
     if (!s) s = run_all(ctx, &r);
     run_free(&r);
     pinas_config_free(cfg);

@@ -801,3 +801,26 @@ pinas_status pinas_net_load(pinas_ctx *ctx, const char *path, pinas_net **out)
     cJSON_Delete(j);
     return s;
 }
+
+pinas_status pinas_net_load_config_space(pinas_ctx *ctx, const pinas_config *cfg, pinas_net **out)
+{
+    const cJSON *sp = pinas_config_get(cfg, "space");
+    if (cJSON_IsObject(sp)) return pinas_net_from_json(ctx, sp, "space", out);
+    const char *path = sp->valuestring, *src = pinas_config_source(cfg);
+    if (path[0] != '/' && src && *src && strchr(src, '/')) {
+        char *dir = pinas_strdup(src);
+        *strrchr(dir, '/') = 0;
+        char *p = pinas_path_join(dir, path);
+        free(dir);
+        if (pinas_path_exists(p)) {
+            pinas_status s = pinas_net_load(ctx, p, out);
+            free(p);
+            return s;
+        }
+        free(p);
+    }
+    if (!pinas_path_exists(path))
+        return pinas_error(ctx, PINAS_EINVAL, "%s: space: \"%s\" not found (relative to the config file or the working directory)",
+                           src && *src ? src : "config", path);
+    return pinas_net_load(ctx, path, out);
+}

@@ -69,6 +69,9 @@ typedef struct pinas_net pinas_net;
 pinas_status pinas_net_load(pinas_ctx *ctx, const char *path, pinas_net **out) PINAS_WUR;
 /* Same from parsed JSON; `where` names the source in messages. */
 pinas_status pinas_net_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_net **out) PINAS_WUR;
+/* The space of a run config ("space"): an inline net object, or a path relative to the config file's
+ * directory, then to the working directory. *out: new; caller frees. */
+pinas_status pinas_net_load_config_space(pinas_ctx *ctx, const pinas_config *cfg, pinas_net **out) PINAS_WUR;
 /* The explicit form, every node with its inferred shape. New; caller frees with cJSON_Delete. */
 cJSON *pinas_net_to_json(const pinas_net *net);
 /* Writes the explicit form atomically. */
