@@ -5,7 +5,8 @@ CMAKE_FLAGS ?=
 ifeq ($(SANITIZE),1)
   BUILD := build-sanitize
   CMAKE_FLAGS += -DPINAS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  export ASAN_OPTIONS ?= detect_leaks=0:alloc_dealloc_mismatch=0
+  export ASAN_OPTIONS ?= detect_leaks=1:alloc_dealloc_mismatch=0
+  export LSAN_OPTIONS ?= suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
   export UBSAN_OPTIONS ?= print_stacktrace=1
 endif
 

@@ -1,5 +1,6 @@
 /* `pinas model random`: a model dir with random weights for a decided architecture (tests, benchmarks). */
 #include "cli.h"
+#include "pinas_nas.h"
 #include "pinas_net.h"
 
 #include <stdlib.h>
@@ -47,21 +48,18 @@ int pinas_cmd_model(pinas_ctx *ctx, int argc, char **argv)
     if (mode < 0) return cli_usage_error("model random", "--arch: expected all-relu, all-poly or random, got \"%s\"", arch);
     pinas_net *net;
     if (pinas_net_load(ctx, space, &net)) return cli_fail(ctx);
+    if (mode < 2) { /* the search's own baselines */
+        pinas_net *decided = NULL;
+        pinas_status bs = pinas_nas_baseline(ctx, net, arch, &decided);
+        pinas_net_free(net);
+        if (bs) return pinas_error_prefix(ctx, bs, "%s", space), cli_fail(ctx);
+        net = decided;
+    }
     uint64_t rs = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (int i = 1; i < pinas_net_n_nodes(net); i++) {
+    for (int i = 1; mode == 2 && i < pinas_net_n_nodes(net); i++) {
         const pinas_node *n = pinas_net_node(net, i);
         if (!pinas_node_is_open(n)) continue;
-        int k;
-        if (mode == 2) k = (int)(next(&rs) % (uint64_t)n->n_cands);
-        else if (n->op == PINAS_OP_ACT) k = pinas_node_find_cand(n, mode ? PINAS_CAND_POLY : PINAS_CAND_RELU);
-        else k = pinas_node_find_cand(n, mode ? PINAS_CAND_AVGPOOL : PINAS_CAND_MAXPOOL);
-        if (k < 0) {
-            pinas_error(ctx, PINAS_EINVAL, "%s: node %s: --arch %s needs a %s candidate", space, n->id, arch,
-                        n->op == PINAS_OP_ACT ? (mode ? "poly" : "relu") : (mode ? "avgpool" : "maxpool"));
-            pinas_net_free(net);
-            return cli_fail(ctx);
-        }
-        if (pinas_net_decide(ctx, net, i, k)) {
+        if (pinas_net_decide(ctx, net, i, (int)(next(&rs) % (uint64_t)n->n_cands))) {
             pinas_net_free(net);
             return cli_fail(ctx);
         }

@@ -98,9 +98,10 @@ static void test_baselines(void)
     CU_ASSERT_STRING_EQUAL(choice(poly, "b2.act1", b), "poly");
     CU_ASSERT_EQUAL(pinas_net_relu_count(relu), pinas_net_relu_count(space));
     CU_ASSERT_EQUAL(pinas_net_relu_count(poly), 0);
-    TU_ASSERT_ERR(ctx, pinas_nas_baseline(ctx, space, "all-identity", &relu), "all-identity");
     pinas_net_free(relu);
     pinas_net_free(poly);
+    TU_ASSERT_ERR(ctx, pinas_nas_baseline(ctx, space, "all-identity", &relu), "all-identity");
+    CU_ASSERT_PTR_NULL(relu);
     /* A space whose slot lacks poly has no all-poly baseline; the message names the slot. */
     cJSON *j = NULL;
     CU_ASSERT_EQUAL_FATAL(pinas_json_parse(ctx,
