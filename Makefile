@@ -20,7 +20,6 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
-	@if [ "$(BUILD)" != "build" ]; then mkdir -p build && ln -sf ../$(BUILD)/pinas build/pinas; fi
 
 demo: build
 	@./scripts/demo.sh $(BUILD)/pinas
