@@ -22,7 +22,7 @@ static void help(const char *def_out)
            "the profile (pinas-profile/1, kind cpu). Takes about half a minute at the default sweep.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s)\n"
-           "  --reps N          runs per size, the fastest kept (default 5; on a shared machine other\n"
+           "  --reps N          runs per size, the fastest kept (default 9; on a shared machine other\n"
            "                    processes only ever add time)\n"
            "  --sizes N         sizes per primitive, geometric sweep (default 6, at least 3)\n"
            "  --scale X         multiplies every size of the sweep (default 1; 0.1 for a quick run)\n"

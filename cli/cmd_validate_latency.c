@@ -24,7 +24,7 @@ static void help(void)
            "  --archs K         architectures (default 20)\n"
            "  --hw PROFILE      hardware profile (default cpu: what the runtime runs on)\n"
            "  --net PROFILE     network profile (default loopback: how the runtime is run here)\n"
-           "  --reps R          measured runs per architecture after a warm-up (default 3); the fastest is\n"
+           "  --reps R          measured runs per architecture after a warm-up (default 15); the fastest is\n"
            "                    kept, as in calibration (other processes only ever add time)\n"
            "  --median          keep the median run instead of the fastest\n"
            "  --seed S          architectures, weights and inputs (default 1)\n"

@@ -71,7 +71,7 @@ pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const d
 void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->reps = 5;
+    o->reps = 9;
     o->n_sizes = 6;
     o->scale = 1;
     pinas_mpc_params_default(&o->params);

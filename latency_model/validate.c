@@ -25,7 +25,7 @@ void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->archs = 20;
-    o->reps = 3;
+    o->reps = 15;
     o->seed = 1;
     pinas_mpc_params_default(&o->params);
 }
