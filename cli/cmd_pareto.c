@@ -18,10 +18,24 @@ static void help(void)
            "                   first run's search.hw / search.net); a candidate not priced under them\n"
            "                   when the run was made is priced now from its net.json\n"
            "  --metric M       online (default) or total (online + offline preprocessing)\n"
-           "  --out DIR        where the files go (default: the run dir for one run; for several,\n"
+           "  --out DIR        where the files go (default for one run: the run dir itself under its own\n"
+           "                   search profiles and online latency, else RUN_DIR/pareto-<hw>-<net>[-total]\n"
+           "                   so that the run's own files are never overwritten; for several runs:\n"
            "                   <parent of the first>/pareto-merged)\n"
            "  --title TEXT     plot title\n"
            "  --json           print pareto.json to stdout instead of the table\n");
+}
+
+/* A profile name or path as a folder-name part: "fpga-zcu104", "profiles/dc.json" -> "dc". New string. */
+static char *profile_tag(const char *profile)
+{
+    const char *b = strrchr(profile, '/');
+    char *t = strdup(b ? b + 1 : profile);
+    size_t l = t ? strlen(t) : 0;
+    if (l > 5 && !strcmp(t + l - 5, ".json")) t[l - 5] = 0;
+    for (char *c = t; c && *c; c++)
+        if (*c == ' ' || *c == '/') *c = '_';
+    return t;
 }
 
 int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
@@ -76,8 +90,20 @@ int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
     if (!rc && pinas_pareto_compute(ctx, p, hw, net, metric)) rc = cli_fail(ctx);
     if (!rc) {
         if (out) outdir = strdup(out);
-        else if (n_runs == 1) outdir = strdup(runs[0]);
-        else {
+        else if (n_runs == 1) {
+            /* The run's own view (its search profiles, online latency) keeps its files; another view goes
+             * into a folder beside them instead of overwriting them. */
+            if (!cfg && pinas_nas_run_config(ctx, runs[0], &cfg)) rc = cli_fail(ctx);
+            int own = !rc && !strcmp(hw, pinas_config_str(cfg, "search.hw")) && !strcmp(net, pinas_config_str(cfg, "search.net")) &&
+                      !strcmp(metric, "online");
+            if (own) outdir = strdup(runs[0]);
+            else if (!rc) {
+                char *h = profile_tag(hw), *n = profile_tag(net);
+                outdir = pinas_strfmt("%s/pareto-%s-%s%s", runs[0], h, n, strcmp(metric, "online") ? "-total" : "");
+                free(h);
+                free(n);
+            }
+        } else {
             char *first = strdup(runs[0]);
             size_t l = strlen(first);
             while (l > 1 && first[l - 1] == '/') first[--l] = 0;
@@ -93,7 +119,7 @@ int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
         } else {
             tt = pinas_strfmt("%d runs: latency-accuracy Pareto front", n_runs);
         }
-        if (pinas_pareto_save(ctx, p, outdir, tt)) rc = cli_fail(ctx);
+        if (!rc && pinas_pareto_save(ctx, p, outdir, tt)) rc = cli_fail(ctx);
     }
     if (!rc) {
         if (json) {

@@ -58,6 +58,11 @@ check "pareto over two runs exits 0" test $? -eq 0
 check "merged table names the profile" grep -q "fpga-zcu104 / wan" "$T/pareto.out"
 check "merged pareto.json has 8 entries" test "$(grep -c '"label"' "$T/merged/pareto.json")" -eq 8
 check "merged plot written" test -s "$T/merged/pareto.png"
+cp "$R/pareto.csv" "$T/own.csv"
+"$PINAS" pareto "$R" --hw fpga-zcu104 --net wan >/dev/null 2>&1
+check "pareto of one run under other profiles exits 0" test $? -eq 0
+check "... writes beside the run's files" test -s "$R/pareto-fpga-zcu104-wan/pareto.png"
+check "... and leaves the run's own pareto.csv as it was" cmp -s "$R/pareto.csv" "$T/own.csv"
 "$PINAS" pareto "$R" --metric fastest >/dev/null 2>&1
 check "pareto: bad --metric is a usage error" test $? -eq 2
 "$PINAS" pareto "$T/nothing" >/dev/null 2>"$T/err"
