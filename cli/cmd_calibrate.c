@@ -8,22 +8,28 @@
 
 static void help(const char *def_out)
 {
-    printf("usage: pinas calibrate [--out FILE] [--reps N] [--sizes N] [--scale X] [--net PROFILE]\n"
+    printf("usage: pinas calibrate [--out FILE] [--reps N] [--runs N] [--sizes N] [--scale X] [--net PROFILE]\n"
            "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
            "Runs micro-benchmarks of the 2PC runtime over a size sweep for every primitive the cpu profile\n"
            "prices: one-operator nets ([C,16,16] -> op -> global average pool) run privately by the runtime\n"
            "(dealer + both parties over loopback, one thread each) and timed over the whole online phase -\n"
            "relu, poly, patch_relu:2x2 (work: elements), maxpool 3x3/2 (pairs compared), conv 3x3 + folded\n"
-           "batchnorm for the linear primitive (ring multiply-adds) - and local share additions. Keeps the\n"
-           "fastest of --reps runs per size, subtracts the network's share of each timing (rounds x RTT +\n"
-           "bytes / bandwidth, with the loopback's RTT and bandwidth measured here), fits time = a + b*work\n"
-           "per primitive by GSL least squares (relative: weights 1/t^2), measures the dealer's AES and\n"
-           "ring-product throughput for the offline estimate, prints a, b and R^2 per primitive and writes\n"
-           "the profile (pinas-profile/1, kind cpu). Takes about half a minute at the default sweep.\n\n"
+           "batchnorm for the linear primitive (ring multiply-adds) - and local share additions. Each of\n"
+           "--reps passes visits every size of every primitive once (so a busy spell of the machine spreads\n"
+           "over all of them); a visit deals once and times --runs online runs on that material, with the\n"
+           "caches evicted before each (a real run finds its key material in memory, not in cache). Per\n"
+           "size the fastest run is kept; the harness (the same net without the op: input sharing, pooling,\n"
+           "output) is timed the same way and subtracted, and so is the network's share (rounds x RTT +\n"
+           "bytes / bandwidth, with the loopback's RTT and bandwidth measured here, the fastest of one\n"
+           "measurement per pass). Then time = a + b*work is fitted per primitive by GSL least squares\n"
+           "(relative: weights 1/t^2); the dealer's AES and ring-product throughput is measured for the\n"
+           "offline estimate; a, b and R^2 per primitive are printed and the profile (pinas-profile/1, kind\n"
+           "cpu) is written. Takes about two minutes at the default sweep.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s)\n"
-           "  --reps N          runs per size, the fastest kept (default 9; on a shared machine other\n"
-           "                    processes only ever add time)\n"
+           "  --reps N          passes over the sweep, the fastest run per size kept (default 9; on a\n"
+           "                    shared machine other processes only ever add time)\n"
+           "  --runs N          timed online runs per preprocessing in each visit (default 3)\n"
            "  --sizes N         sizes per primitive, geometric sweep (default 6, at least 3)\n"
            "  --scale X         multiplies every size of the sweep (default 1; 0.1 for a quick run)\n"
            "  --net PROFILE     the network profile to subtract (default: the loopback, measured by this\n"
@@ -32,7 +38,7 @@ static void help(const char *def_out)
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
            "  --json            print the report {net, primitives: {name: {a, b, r2, points: [[work,\n"
-           "                    measured s, network s], ...]}}, offline, profile, out}\n",
+           "                    measured s, network s, harness s], ...]}}, offline, profile, out}\n",
            def_out);
 }
 
@@ -48,7 +54,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     pinas_cost_calib_opts o;
     pinas_cost_calib_opts_default(&o);
     const char *out = def_out, *net_name = NULL;
-    long reps = o.reps, sizes = o.n_sizes, fb = -1, cb = -1;
+    long reps = o.reps, runs = o.runs, sizes = o.n_sizes, fb = -1, cb = -1;
     double scale = 1;
     int json = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -59,6 +65,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         else if (strcmp(a, "--out") == 0 && has) out = argv[++i];
         else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
         else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 1000, &reps);
+        else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 100, &runs);
         else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 64, &sizes);
         else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-4, 100, &scale);
         else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 4, 30, &fb);
@@ -70,6 +77,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         }
     }
     o.reps = (int)reps;
+    o.runs = (int)runs;
     o.n_sizes = (int)sizes;
     o.scale = scale;
     if (fb > 0) o.params.frac_bits = (int)fb;

@@ -295,6 +295,15 @@ pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_m
  * offline = dealer). p->batch is overridden by `batch`. */
 pinas_status pinas_mpc_infer_local(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
                                    const pinas_mpc_params *p, float *logits, pinas_mpc_report **report);
+/* For timing only: deals once and runs the same private inference `runs` times on that material,
+ * over loopback as pinas_mpc_infer_local; reports[r] (runs of them, caller frees each) is run r's
+ * client report. Each run does exactly the work of a run on fresh material (the dealer's cost is
+ * paid once instead of `runs` times), but repeats the masks: a deployment must never do this. The
+ * caches are evicted before each run (64 MB written), so that small nets do not find their key
+ * material in cache, as they would not after a real dealer's run. */
+pinas_status pinas_mpc_bench_local(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
+                                   const pinas_mpc_params *p, int runs, float *logits,
+                                   pinas_mpc_report **reports) PINAS_WUR;
 /* Same with per-layer comparison bits. */
 pinas_status pinas_mpc_infer_local_bits(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
                                         const pinas_mpc_params *p, const pinas_mpc_layer_bits *bits, int n_bits,

@@ -72,6 +72,7 @@ void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->reps = 9;
+    o->runs = 3;
     o->n_sizes = 6;
     o->scale = 1;
     pinas_mpc_params_default(&o->params);
@@ -96,9 +97,12 @@ static int cmp_double(const void *a, const void *b)
  *   conv: 3x3 C -> C with the batchnorm the runtime folds into it (as in real nets), C picked so that
  *   the product has about n ring multiply-adds (the runtime's "linear" benchmark is a matrix-vector
  *   product, whose cost per multiply-add is far from a convolution's). */
-static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *best_s,
                                  pinas_mpc_cost *counts)
 {
+    /* "base:KIND": the same net without its op (input -> global average pool), the harness alone */
+    int base = strncmp(kind, "base:", 5) == 0;
+    if (base) kind += 5;
     int conv = strcmp(kind, "conv") == 0;
     int C = conv ? (int)llround(sqrt((double)n / (9.0 * 256))) : (int)llround((double)n / 256);
     if (C < 1) C = 1;
@@ -113,9 +117,9 @@ static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, in
     else
         return pinas_error(ctx, PINAS_EINVAL, "benchmark kind \"%s\": expected relu, poly, patch_relu, maxpool, conv, local, prg or gemm", kind);
     snprintf(js, sizeof js,
-             "{\"format\":\"pinas-net/1\",\"name\":\"bench-%s\",\"input\":[%d,16,16],\"num_classes\":%d,\"nodes\":[%s,"
+             "{\"format\":\"pinas-net/1\",\"name\":\"bench-%s\",\"input\":[%d,16,16],\"num_classes\":%d,\"nodes\":[%s%s"
              "{\"id\":\"g\",\"op\":\"global_avgpool\"}]}",
-             kind, C, C, op);
+             kind, C, C, base ? "" : op, base ? "" : ",");
     cJSON *j = cJSON_Parse(js);
     pinas_net *net = NULL;
     pinas_model *m = NULL;
@@ -127,18 +131,19 @@ static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, in
     double *t = calloc((size_t)reps, sizeof *t);
     if (!s && (!x || !lg || !t)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (size_t i = 0; !s && i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1;
+    pinas_mpc_report **reps_out = calloc((size_t)reps, sizeof *reps_out);
+    if (!s && !reps_out) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    /* one preprocessing, `reps` online runs: the same work each time, the dealer paid once */
+    if (!s) s = pinas_mpc_bench_local(ctx, m, x, 1, p, reps, lg, reps_out);
     for (int r = 0; r < reps && !s; r++) {
-        pinas_mpc_report *rep = NULL;
-        s = pinas_mpc_infer_local(ctx, m, x, 1, p, lg, &rep);
-        if (!s) {
-            t[r] = rep->online_s;
-            *counts = rep->totals;
-        }
-        pinas_mpc_report_free(rep);
+        t[r] = reps_out[r]->online_s;
+        *counts = reps_out[r]->totals;
     }
+    for (int r = 0; reps_out && r < reps; r++) pinas_mpc_report_free(reps_out[r]);
+    free(reps_out);
     if (!s) {
         qsort(t, (size_t)reps, sizeof *t, cmp_double);
-        *median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+        *best_s = t[0];
     }
     free(t);
     free(x);
@@ -232,13 +237,13 @@ static pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *band
     return PINAS_OK;
 }
 
-static pinas_status runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *median_s,
+static pinas_status runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *best_s,
                                   pinas_mpc_cost *counts, void *user)
 {
     (void)user;
     memset(counts, 0, sizeof *counts);
     if (strcmp(kind, "local") != 0 && strcmp(kind, "prg") != 0 && strcmp(kind, "gemm") != 0)
-        return bench_onenet(ctx, kind, n, reps, p, median_s, counts);
+        return bench_onenet(ctx, kind, n, reps, p, best_s, counts);
     double *t = calloc((size_t)reps, sizeof *t);
     if (!t) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     pinas_status s = PINAS_OK;
@@ -287,7 +292,7 @@ static pinas_status runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, i
     }
     if (!s) {
         qsort(t, (size_t)reps, sizeof *t, cmp_double);
-        *median_s = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+        *best_s = t[0];
     }
     free(t);
     return s;
@@ -315,95 +320,190 @@ static double bench_work(int prim, int64_t n, const pinas_mpc_cost *c)
     return (double)n;
 }
 
+/* A calibration under way: the sweep's sizes, the fastest run so far of each, and its counts. */
+struct pinas_cost_calib {
+    pinas_cost_calib_opts o;
+    int nsz, passes;
+    int measure_net;           /* the loopback is measured here: again at every pass, the best kept */
+    double rtt, bandwidth;
+    pinas_cost_link *own_link;
+    const pinas_cost_link *link;
+    int64_t ns[CPU_N_PRIM][64];
+    double best[CPU_N_PRIM][64], best_base[CPU_N_PRIM][64];
+    pinas_mpc_cost cs[CPU_N_PRIM][64], cs_base[CPU_N_PRIM][64];
+};
+
+/* Private benchmarks are one-operator nets; their harness (sharing the input, pooling, revealing the
+ * output, starting the online phase) is timed alone with the same input and subtracted, so that a
+ * primitive's per-call cost is its own and not the harness's (a network pays that once, not per node). */
+static int has_harness(int prim) { return prim != CPU_LOCAL; }
+
+pinas_status pinas_cost_calib_begin(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_calib **out)
+{
+    *out = NULL;
+    pinas_cost_calib *c = calloc(1, sizeof *c);
+    if (!c) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (o) c->o = *o;
+    else pinas_cost_calib_opts_default(&c->o);
+    if (c->o.reps <= 0) c->o.reps = 5;
+    if (c->o.runs <= 0) c->o.runs = 1;
+    if (!(c->o.scale > 0)) c->o.scale = 1;
+    if (!c->o.bench) c->o.bench = runtime_bench;
+    c->nsz = c->o.n_sizes >= 3 ? (c->o.n_sizes <= 64 ? c->o.n_sizes : 64) : 3;
+    c->link = o ? o->link : NULL;
+    if (!c->link) {
+        /* The runtime's benchmarks run over this host's loopback: measure it, so that exactly the
+         * network's share is taken out. Synthetic benchmarks use the shipped loopback profile. */
+        pinas_status s;
+        if (!o || !o->bench) {
+            c->measure_net = 1;
+            s = measure_loopback(ctx, &c->rtt, &c->bandwidth);
+            if (!s) s = pinas_cost_link_create(ctx, "loopback", c->bandwidth, c->rtt, &c->own_link);
+        } else {
+            s = pinas_cost_link_load(ctx, "loopback", &c->own_link);
+        }
+        if (s) {
+            free(c);
+            return pinas_error_prefix(ctx, s, "calibrate");
+        }
+        c->link = c->own_link;
+    }
+    for (int k = 0; k < CPU_N_PRIM; k++) {
+        const sweep *sw = &sweeps[k];
+        double lo = sw->lo * c->o.scale, hi = sw->hi * c->o.scale;
+        if (lo < 16) lo = 16;
+        if (hi < lo * 8) hi = lo * 8;
+        for (int i = 0; i < c->nsz; i++) {
+            int64_t n = (int64_t)llround(lo * pow(hi / lo, (double)i / (c->nsz - 1)));
+            if (k != CPU_LINEAR && k != CPU_LOCAL) { /* whole channels of 16 x 16 */
+                n = (n + 128) / 256 * 256;
+                if (n < 256) n = 256;
+            }
+            c->ns[k][i] = n;
+            c->best[k][i] = c->best_base[k][i] = INFINITY;
+        }
+    }
+    *out = c;
+    return PINAS_OK;
+}
+
+void pinas_cost_calib_free(pinas_cost_calib *c)
+{
+    if (!c) return;
+    pinas_cost_link_free(c->own_link);
+    free(c);
+}
+
+int pinas_cost_calib_steps(const pinas_cost_calib *c)
+{
+    int n = 0;
+    for (int k = 0; k < CPU_N_PRIM; k++) n += (1 + has_harness(k)) * c->nsz;
+    return n;
+}
+
+const pinas_cost_link *pinas_cost_calib_link(const pinas_cost_calib *c) { return c->link; }
+
+pinas_status pinas_cost_calib_pass(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done)
+{
+    /* One run of every size of every primitive: the fastest over the passes estimates the uncontended
+     * cost (on a shared machine other processes only ever add time; validate-latency measures the same
+     * way), and since every pass visits every size, a busy spell of the machine spreads over all of
+     * them instead of falling on every run of one primitive. */
+    if (c->measure_net) {
+        /* The loopback's round trip is a thread wake-up here, which busy neighbours slow down too:
+         * keep the fastest, as for the benchmarks. */
+        double rtt = 0, bw = 0;
+        pinas_status s = measure_loopback(ctx, &rtt, &bw);
+        if (s) return pinas_error_prefix(ctx, s, "calibrate");
+        if (rtt < c->rtt) c->rtt = rtt;
+        if (bw > c->bandwidth) c->bandwidth = bw;
+    }
+    for (int k = 0; k < CPU_N_PRIM; k++)
+        for (int i = 0; i < c->nsz; i++)
+            for (int base = 0; base <= has_harness(k); base++) {
+                char kind[32];
+                snprintf(kind, sizeof kind, "%s%s", base ? "base:" : "", sweeps[k].kind);
+                double t1 = 0;
+                pinas_mpc_cost *cs = base ? &c->cs_base[k][i] : &c->cs[k][i];
+                pinas_status s = c->o.bench(ctx, kind, c->ns[k][i], c->o.runs, &c->o.params, &t1, cs, c->o.bench_user);
+                if (s) return pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", kind, (long long)c->ns[k][i]);
+                double *best = base ? &c->best_base[k][i] : &c->best[k][i];
+                if (t1 < *best) *best = t1;
+                ++*done;
+                if (pg) {
+                    char st[64];
+                    snprintf(st, sizeof st, "%s n=%lld %.3g ms", kind, (long long)c->ns[k][i], t1 * 1e3);
+                    pinas_progress_update(pg, *done, st);
+                }
+            }
+    c->passes++;
+    return PINAS_OK;
+}
+
 pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out, cJSON **report)
 {
     *out = NULL;
     if (report) *report = NULL;
-    pinas_cost_calib_opts def;
-    if (!o) {
-        pinas_cost_calib_opts_default(&def);
-        o = &def;
+    pinas_cost_calib *c = NULL;
+    pinas_status s = pinas_cost_calib_begin(ctx, o, &c);
+    if (s) return s;
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)pinas_cost_calib_steps(c) * c->o.reps + 2);
+    int64_t done = 0;
+    for (int r = 0; r < c->o.reps && !s; r++) s = pinas_cost_calib_pass(ctx, c, pg, &done);
+    if (!s) s = pinas_cost_calib_finish(ctx, c, pg, &done, out, report);
+    pinas_progress_finish(pg);
+    pinas_cost_calib_free(c);
+    return s;
+}
+
+pinas_status pinas_cost_calib_finish(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done, pinas_cost_hw **out,
+                                     cJSON **report)
+{
+    *out = NULL;
+    if (report) *report = NULL;
+    if (c->passes < 1) return pinas_error(ctx, PINAS_EINVAL, "calibrate: no pass was run");
+    if (c->measure_net) {
+        pinas_cost_link *l = NULL;
+        pinas_status s = pinas_cost_link_create(ctx, "loopback", c->bandwidth, c->rtt, &l);
+        if (s) return s;
+        pinas_cost_link_free(c->own_link);
+        c->own_link = l;
+        c->link = l;
     }
-    int reps = o->reps > 0 ? o->reps : 5, nsz = o->n_sizes >= 3 ? (o->n_sizes <= 64 ? o->n_sizes : 64) : 3;
-    double scale = o->scale > 0 ? o->scale : 1;
-    pinas_cost_bench_fn bench = o->bench ? o->bench : runtime_bench;
-    pinas_cost_link *own_link = NULL;
-    const pinas_cost_link *link = o->link;
+    const pinas_cost_link *link = c->link;
+    const pinas_cost_calib_opts *o = &c->o;
+    pinas_cost_bench_fn bench = o->bench;
+    int reps = o->reps, nsz = c->nsz;
+    double scale = o->scale;
     pinas_status s = PINAS_OK;
-    if (!link) {
-        /* The runtime's benchmarks run over this host's loopback: measure it, so that exactly the
-         * network's share is taken out. Synthetic benchmarks use the shipped loopback profile. */
-        if (!o->bench) {
-            double rtt = 0, bw = 0;
-            s = measure_loopback(ctx, &rtt, &bw);
-            if (!s) s = pinas_cost_link_create(ctx, "loopback", bw, rtt, &own_link);
-        } else {
-            s = pinas_cost_link_load(ctx, "loopback", &own_link);
-        }
-        if (s) return pinas_error_prefix(ctx, s, "calibrate");
-        link = own_link;
-    }
     cpu_params cp;
     memset(&cp, 0, sizeof cp);
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddItemToObject(rep, "net", pinas_cost_link_to_json(link));
     cJSON *prims = cJSON_AddObjectToObject(rep, "primitives");
-    double *x = calloc((size_t)nsz, sizeof *x), *y = calloc((size_t)nsz, sizeof *y);
-    if (!x || !y) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)CPU_N_PRIM * nsz * reps + 2);
-    int done = 0;
+    double x[64], y[64];
     for (int k = 0; k < CPU_N_PRIM && !s; k++) {
-        const sweep *sw = &sweeps[k];
-        double lo = sw->lo * scale, hi = sw->hi * scale;
-        if (lo < 16) lo = 16;
-        if (hi < lo * 8) hi = lo * 8;
         cJSON *pts = cJSON_CreateArray();
-        /* The fastest of `reps` single runs per size: on a shared machine other processes only ever
-         * add time, so the minimum estimates the uncontended cost (validate-latency measures the same
-         * way). The sizes are visited round-robin, so that a busy spell does not fall on all the runs
-         * of one size. */
-        int64_t ns[64];
-        double best[64];
-        pinas_mpc_cost cs[64];
-        memset(cs, 0, sizeof cs);
         for (int i = 0; i < nsz; i++) {
-            ns[i] = (int64_t)llround(lo * pow(hi / lo, (double)i / (nsz - 1)));
-            if (k != CPU_LINEAR && k != CPU_LOCAL) { /* whole channels of 16 x 16 */
-                ns[i] = (ns[i] + 128) / 256 * 256;
-                if (ns[i] < 256) ns[i] = 256;
-            }
-            best[i] = INFINITY;
-        }
-        for (int r = 0; r < reps && !s; r++)
-            for (int i = 0; i < nsz && !s; i++) {
-                double t1 = 0;
-                s = bench(ctx, sw->kind, ns[i], 1, &o->params, &t1, &cs[i], o->bench_user);
-                if (s) {
-                    pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", sw->kind, (long long)ns[i]);
-                    break;
-                }
-                if (t1 < best[i]) best[i] = t1;
-                char st[64];
-                snprintf(st, sizeof st, "%s n=%lld %.3g ms", sw->kind, (long long)ns[i], t1 * 1e3);
-                pinas_progress_update(pg, ++done, st);
-            }
-        for (int i = 0; i < nsz && !s; i++) {
             /* What the network took is the network profile's business: subtract it so that
              * cpu + loopback gives back the measured time and cpu + lan adds the LAN's cost instead. */
-            double comm = (double)cs[i].online.rounds * link->rtt + umax(cs[i].online.bytes) / link->bandwidth;
-            x[i] = bench_work(k, ns[i], &cs[i]);
-            y[i] = best[i] - comm;
+            const pinas_mpc_cost *cs = &c->cs[k][i], *cb = &c->cs_base[k][i];
+            double comm = (double)cs->online.rounds * link->rtt + umax(cs->online.bytes) / link->bandwidth;
+            double harness = 0;
+            if (has_harness(k))
+                harness = c->best_base[k][i] - ((double)cb->online.rounds * link->rtt + umax(cb->online.bytes) / link->bandwidth);
+            x[i] = bench_work(k, c->ns[k][i], cs);
+            y[i] = c->best[k][i] - comm - harness;
             cJSON *pt = cJSON_CreateArray();
             cJSON_AddItemToArray(pt, cJSON_CreateNumber(x[i]));
-            cJSON_AddItemToArray(pt, cJSON_CreateNumber(best[i]));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(c->best[k][i]));
             cJSON_AddItemToArray(pt, cJSON_CreateNumber(comm));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(harness));
             cJSON_AddItemToArray(pts, pt);
         }
-        if (!s) {
-            s = pinas_cost_fit_line(ctx, nsz, x, y, &cp.a[k], &cp.b[k], &cp.r2[k]);
-            if (s) pinas_error_prefix(ctx, s, "calibrate: %s", cpu_prim_names[k]);
-        }
+        s = pinas_cost_fit_line(ctx, nsz, x, y, &cp.a[k], &cp.b[k], &cp.r2[k]);
         if (s) {
+            pinas_error_prefix(ctx, s, "calibrate: %s", cpu_prim_names[k]);
             cJSON_Delete(pts);
             break;
         }
@@ -411,34 +511,31 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
         cJSON_AddNumberToObject(po, "a", cp.a[k]);
         cJSON_AddNumberToObject(po, "b", cp.b[k]);
         cJSON_AddNumberToObject(po, "r2", cp.r2[k]);
-        cJSON_AddItemToObject(po, "points", pts); /* [work, measured s, network share s] */
+        cJSON_AddItemToObject(po, "points", pts); /* [work, measured s, network s, harness s] */
     }
     /* Dealer throughput for the offline estimate. */
     const char *off_kinds[2] = {"prg", "gemm"};
     int64_t off_n[2] = {(int64_t)(1048576 * scale), (int64_t)(16777216 * scale)};
     for (int k = 0; k < 2 && !s; k++) {
-        double med = 0;
-        pinas_mpc_cost c;
-        memset(&c, 0, sizeof c);
+        double best = 0;
+        pinas_mpc_cost oc;
+        memset(&oc, 0, sizeof oc);
         if (off_n[k] < 4096) off_n[k] = 4096;
-        s = bench(ctx, off_kinds[k], off_n[k], reps, &o->params, &med, &c, o->bench_user);
+        s = bench(ctx, off_kinds[k], off_n[k], reps, &o->params, &best, &oc, o->bench_user);
         if (s) {
             pinas_error_prefix(ctx, s, "calibrate: bench %s", off_kinds[k]);
             break;
         }
-        double work = k == 0 ? (double)c.offline.aes_blocks[0] : (double)c.offline.ring_macs[0];
+        double work = k == 0 ? (double)oc.offline.aes_blocks[0] : (double)oc.offline.ring_macs[0];
         if (work <= 0) work = (double)off_n[k];
-        double rate = med > 0 ? work / med : 1e15;
+        double rate = best > 0 ? work / best : 1e15;
         if (k == 0) cp.aes_blocks_per_s = rate;
         else cp.ring_macs_per_s = rate;
-        pinas_progress_update(pg, ++done, off_kinds[k]);
+        ++*done;
+        if (pg) pinas_progress_update(pg, *done, off_kinds[k]);
     }
-    pinas_progress_finish(pg);
-    free(x);
-    free(y);
     if (s) {
         cJSON_Delete(rep);
-        pinas_cost_link_free(own_link);
         return s;
     }
     /* The profile. */
@@ -475,7 +572,7 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
     cJSON_AddStringToObject(cal, "net", link->name);
     cJSON_AddNumberToObject(cal, "net_rtt_ms", link->rtt * 1e3);
     cJSON_AddNumberToObject(cal, "net_bandwidth_mbit_per_s", link->bandwidth * 8 / 1e6);
-    cJSON_AddNumberToObject(cal, "reps", reps);
+    cJSON_AddNumberToObject(cal, "reps", c->passes);
     cJSON_AddNumberToObject(cal, "sizes", nsz);
     cJSON_AddNumberToObject(cal, "scale", scale);
     cJSON *mp = cJSON_AddObjectToObject(cal, "mpc");
@@ -492,6 +589,5 @@ pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o
     }
     if (s || !report) cJSON_Delete(rep);
     else *report = rep;
-    pinas_cost_link_free(own_link);
     return s;
 }

@@ -165,14 +165,16 @@ pinas_status pinas_cost_expected_latency(pinas_ctx *ctx, const pinas_cost_lut *l
 pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const double *y, double *a, double *b,
                                  double *r2) PINAS_WUR;
 
-/* A micro-benchmark: online seconds of primitive `kind` at size n (median of reps; calibration calls it
- * with reps = 1 and keeps the fastest), and its counts. Tests pass synthetic ones. */
+/* A micro-benchmark: the fastest of `reps` runs of primitive `kind` at size n (online seconds; for the
+ * private primitives the runs share one preprocessing), and its counts. Tests pass synthetic ones. */
 typedef pinas_status (*pinas_cost_bench_fn)(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
-                                            const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts,
+                                            const pinas_mpc_params *p, double *best_s, pinas_mpc_cost *counts,
                                             void *user);
 
 typedef struct {
-    int reps;                 /* runs per size, the fastest kept; default 5 */
+    int reps;                 /* passes over the sweep (each size benchmarked once per pass), the fastest
+                                 run kept; default 9 */
+    int runs;                 /* online runs per preprocessing in each benchmark (default 3) */
     int n_sizes;              /* sizes per primitive; default 6 */
     double scale;             /* multiplies the default size sweep (1 = default; tests use less) */
     pinas_mpc_params params;
@@ -184,15 +186,35 @@ typedef struct {
 void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o);
 
 /* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool and conv: one-
- * operator nets [C,16,16] -> op -> global_avgpool run privately by pinas_mpc_infer_local and timed over
+ * operator nets [C,16,16] -> op -> global_avgpool run privately by pinas_mpc_bench_local and timed over
  * the whole online phase, since per-layer times are the client's view and miss the server's share;
- * local: share additions; prg and gemm: the dealer's throughput), keeps the fastest of o->reps runs per
- * size, subtracts the network's share, fits time = a + b*work per primitive (relative least squares;
- * conv times the linear primitive) and returns the cpu profile (name "cpu") and a report
- * {"net": {the network profile subtracted}, "primitives": {name: {a, b, r2, points: [[work, measured s,
- * network s], ...]}}, "offline": {...}, "profile": {...}}. Shows progress. */
+ * local: share additions; prg and gemm: the dealer's throughput) o->reps times, round-robin over every
+ * size of every primitive, o->runs online runs per visit; keeps the fastest run per size, subtracts
+ * the harness (kind "base:KIND": the same net without its op, timed the same way) and the network's
+ * share, fits time = a + b*work per primitive (relative least squares; conv times the linear
+ * primitive) and returns the cpu profile (name "cpu") and a report {"net": {the network profile
+ * subtracted}, "primitives": {name: {a, b, r2, points: [[work, measured s, network s, harness s],
+ * ...]}}, "offline": {...}, "profile": {...}}. Shows progress. */
 pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out,
                                   cJSON **report) PINAS_WUR;
+
+/* The same in steps, so that other measurements can interleave with it (validate-latency runs one
+ * pass between its own passes, so both see the machine in the same state):
+ *   begin (measures the loopback unless o->link; again at every pass, the fastest kept), then
+ *   passes (one visit of every size of every primitive and of its harness, pinas_cost_calib_steps
+ *   of them; the fastest run per size is kept), then finish (the
+ *   dealer's throughput - fastest of o->reps - the fits, the profile and the report, as
+ *   pinas_cost_calibrate). pg may be NULL; *done counts the steps for it. */
+typedef struct pinas_cost_calib pinas_cost_calib;
+pinas_status pinas_cost_calib_begin(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_calib **out) PINAS_WUR;
+int pinas_cost_calib_steps(const pinas_cost_calib *c);
+/* The network profile the calibration subtracts (measured by begin, or o->link); borrowed. */
+const pinas_cost_link *pinas_cost_calib_link(const pinas_cost_calib *c);
+pinas_status pinas_cost_calib_pass(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done) PINAS_WUR;
+pinas_status pinas_cost_calib_finish(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done,
+                                     pinas_cost_hw **out, cJSON **report) PINAS_WUR;
+/* pinas_cost_calib_free(NULL) is a no-op. */
+void pinas_cost_calib_free(pinas_cost_calib *c);
 
 /* ================================================================ FPGA scheduler (exposed for tests) */
 
@@ -243,19 +265,29 @@ pinas_status pinas_cost_random_arch(pinas_ctx *ctx, const pinas_net *space, uint
 
 typedef struct {
     int archs;                /* K random architectures (default 20) */
-    int reps;                 /* private inferences per architecture after one warm-up (default 3) */
+    int reps;                 /* passes over the architectures after a warm-up one (default 10) */
+    int runs;                 /* online runs per preprocessing in each pass (default 4): each pass deals
+                                 once per architecture and times this many runs on the material */
     int median;               /* 0: take the fastest run (default; the cpu profile is fitted on fastest
                                  runs too), 1: the median */
     uint64_t seed;            /* architectures, weights and inputs (default 1) */
     pinas_mpc_params params;
+    const pinas_cost_calib_opts *calib; /* non-NULL: also fit a cpu profile during the run (one calibration
+                                           pass before each measured pass, so reps passes; params are the
+                                           validation's at batch 1) and judge the predictions made with
+                                           it (default NULL) */
 } pinas_cost_validate_opts;
 void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o);
 
 /* Samples o->archs random architectures of `space`, predicts each (hw, link), runs each in the
- * runtime (pinas_mpc_infer_local, random weights and input; round-robin over the architectures, one
- * warm-up pass, then o->reps passes, keeping each one's fastest or median run) and returns
+ * runtime (random weights and input; round-robin over the architectures, one warm-up pass, then
+ * o->reps passes of o->runs runs on one preprocessing (pinas_mpc_bench_local), keeping each
+ * architecture's fastest or median run) and returns
  * {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct, runs_ms}], "mape_pct",
- *  "max_error_pct", "kendall_tau", "by_op": {op: {predicted_ms, measured_ms, layers}}, ...}.
+ *  "max_error_pct", "kendall_tau", "calibrated", "by_op": {op: {predicted_ms, measured_ms, layers}}, ...}.
+ * With o->calib, the predictions judged are the fitted profile's, and the result adds "stored"
+ * {hw, fitted, mape_pct, max_error_pct, kendall_tau} (hw's figures on the same runs), "profile" (the
+ * fit), "calibration" (its report) and per architecture "predicted_stored_ms".
  * Shows progress. *result: new; caller frees. */
 pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
                                  const pinas_cost_validate_opts *o, cJSON **result) PINAS_WUR;

@@ -637,23 +637,26 @@ static pinas_status setup(pinas_ctx *ctx, run *r)
     pinas_data_opts_from_config(cfg, &dopts);
     if ((s = pinas_dataset_load(ctx, &dopts, &r->data))) return s;
     if ((s = check_data(ctx, r))) return s;
-    /* The LUT is cached in the run dir; a resumed run reads back exactly the same numbers. */
+    /* The LUT is cached in the run dir, and every run - fresh or resumed - uses the numbers read back
+     * from that file (its JSON is in ms: a fresh run using its own seconds would differ from a resumed
+     * one in the last bit). */
     char *lp = pinas_path_join(r->run_dir, "lut.json");
-    if (pinas_path_exists(lp)) {
-        s = pinas_cost_lut_load(ctx, lp, &r->lut);
-        if (!s) s = pinas_cost_lut_check(ctx, r->lut, r->space);
-    } else {
+    if (!pinas_path_exists(lp)) {
         pinas_cost_hw *hw = NULL;
         pinas_cost_link *link = NULL;
         pinas_mpc_params p;
         nas_mpc_params_from_config(cfg, &p);
         s = pinas_cost_hw_load(ctx, pinas_config_str(cfg, "search.hw"), &hw);
         if (!s) s = pinas_cost_link_load(ctx, pinas_config_str(cfg, "search.net"), &link);
-        if (!s) s = pinas_cost_lut_build(ctx, r->space, hw, link, &p, &r->lut);
-        if (!s) s = pinas_cost_lut_save(ctx, r->lut, lp);
+        pinas_cost_lut *built = NULL;
+        if (!s) s = pinas_cost_lut_build(ctx, r->space, hw, link, &p, &built);
+        if (!s) s = pinas_cost_lut_save(ctx, built, lp);
+        pinas_cost_lut_free(built);
         pinas_cost_hw_free(hw);
         pinas_cost_link_free(link);
     }
+    if (!s) s = pinas_cost_lut_load(ctx, lp, &r->lut);
+    if (!s) s = pinas_cost_lut_check(ctx, r->lut, r->space);
     free(lp);
     if (s) return s;
     r->ref_ms = pinas_config_num(cfg, "search.ref_ms");

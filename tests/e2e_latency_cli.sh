@@ -78,6 +78,24 @@ check "  ... MAPE, tau and 3 archs with positive times" py "
 import json,sys; d=json.load(open('$T/out'))
 ok = len(d['archs'])==3 and all(a['measured_ms']>0 and a['predicted_ms']>0 for a in d['archs']) and d['mape_pct']>=0 and -1<=d['kendall_tau']<=1
 sys.exit(0 if ok else 1)"
+check "  ... --hw FILE is judged alone (no calibration), reps x runs runs per arch" py "
+import json,sys; d=json.load(open('$T/out'))
+ok = d['calibrated'] is False and 'stored' not in d and all(len(a['runs_ms'])==1*4 for a in d['archs'])
+sys.exit(0 if ok else 1)"
+check "validate-latency --calibrate fits a profile during the run" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --reps 2 --runs 2 --hw "$T/cpu.json" --calibrate --calib-scale 0.05 --save-profile "$T/fitted.json" --json
+check "  ... judges the fit, reports the stored profile on the same runs, saves the fit" py "
+import json,sys; d=json.load(open('$T/out')); st=d['stored']
+ok = d['calibrated'] is True and d['hw'].startswith('cpu (fitted') and st['hw']=='cpu' and 'fitted' in st
+ok = ok and all(k in st for k in ('mape_pct','max_error_pct','kendall_tau')) and d['profile']['kind']=='cpu'
+ok = ok and d['profile']['calibration']['reps']==2 and d['measured_net']['rtt_ms']>0
+ok = ok and all(len(a['runs_ms'])==4 and a['predicted_stored_ms']>0 for a in d['archs'])
+f=json.load(open('$T/fitted.json')); ok = ok and f['format']=='pinas-profile/1' and f['primitives']==d['profile']['primitives']
+sys.exit(0 if ok else 1)"
+check "validate-latency --save-profile without a calibration is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw "$T/cpu.json" --save-profile "$T/x.json"
+check "  ... naming the fix" has "--calibrate" "$T/err"
+check "validate-latency --calibrate over lan is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw cpu --net lan
+check "  ... naming the loopback" has "use --net loopback" "$T/err"
+check "validate-latency --help documents the calibration" bash -c "'$PINAS' validate-latency --help | grep -q -- '--no-calibrate'"
 check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
 
 echo "$passes passed, $fails failed"

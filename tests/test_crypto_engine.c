@@ -385,6 +385,40 @@ static void test_bench_op(void)
     TU_ASSERT_ERR(ctx, pinas_mpc_bench_op(ctx, "sigmoid", 100, 1, &p, &med, &c), "sigmoid");
 }
 
+/* Timing runs on one preprocessing: every run computes the same logits as a normal private inference
+ * (masks repeat, results do not change) with the same counts, and bad arguments are refused. */
+static void test_bench_local(void)
+{
+    pinas_net *space = tiny_space();
+    pinas_net *net = decided(space, PINAS_CAND_RELU, PINAS_CAND_MAXPOOL);
+    pinas_model *m = NULL;
+    CU_ASSERT_FATAL(pinas_model_random(ctx, net, 5, &m) == PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    float x[2 * 192], a[8], b[8];
+    random_input(x, 2 * 192, 3, 2.0);
+    pinas_mpc_report *one = NULL, *reps[3] = {NULL, NULL, NULL};
+    CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m, x, 2, &p, a, &one) == PINAS_OK);
+    pinas_status s = pinas_mpc_bench_local(ctx, m, x, 2, &p, 3, b, reps);
+    if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_FATAL(s == PINAS_OK);
+    double err = 0;
+    for (int i = 0; i < 8; i++) err = fmax(err, fabs(a[i] - b[i]));
+    CU_ASSERT(err < 1e-3); /* fixed-point truncation differs with the masks by an ulp or so */
+    for (int r = 0; r < 3; r++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(reps[r]);
+        CU_ASSERT(reps[r]->online_s > 0);
+        CU_ASSERT_EQUAL(reps[r]->n_layers, one->n_layers);
+        CU_ASSERT(pinas_mpc_counts_equal(&reps[r]->totals.online, &one->totals.online));
+        pinas_mpc_report_free(reps[r]);
+    }
+    TU_ASSERT_ERR(ctx, pinas_mpc_bench_local(ctx, m, x, 2, &p, 0, b, reps), "runs must be >= 1");
+    pinas_mpc_report_free(one);
+    pinas_model_free(m);
+    pinas_net_free(net);
+    pinas_net_free(space);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -393,8 +427,9 @@ int main(void)
                    {"per-layer comparison bits", test_layer_bits},
                    {"edge values: relu and maxpool exact", test_edge_values},
                    {"micro-benchmarks of every kind", test_bench_op},
-                   {"cost of alternative candidates", test_cost_of_candidates}};
-    int rc = tu_run("crypto_engine", t, 6);
+                   {"cost of alternative candidates", test_cost_of_candidates},
+                   {"timing runs on one preprocessing", test_bench_local}};
+    int rc = tu_run("crypto_engine", t, 7);
     pinas_ctx_free(ctx);
     return rc;
 }
