@@ -24,7 +24,7 @@ static void help(const char *def_out)
            "measurement per pass). Then time = a + b*work is fitted per primitive by GSL least squares\n"
            "(relative: weights 1/t^2); the dealer's AES and ring-product throughput is measured for the\n"
            "offline estimate; a, b and R^2 per primitive are printed and the profile (pinas-profile/1, kind\n"
-           "cpu) is written. Takes about two minutes at the default sweep.\n\n"
+           "cpu) is written. Takes one to two minutes at the default sweep.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s)\n"
            "  --reps N          passes over the sweep, the fastest run per size kept (default 9; on a\n"

@@ -49,7 +49,8 @@ static void help(void)
            "  --cmp-bits C      comparison bits (default 64)\n"
            "  --max-mape PCT    exit 1 when the MAPE is above PCT\n"
            "  --min-tau T       exit 1 when Kendall's tau is below T\n"
-           "  --json            print {archs: [...], mape_pct, max_error_pct, kendall_tau, calibrated,\n"
+           "  --json            print {archs: [...], mape_pct, max_error_pct, kendall_tau, spread_pct (median\n"
+           "                    run over fastest, in %%, the median over architectures), calibrated,\n"
            "                    stored: {hw, fitted, mape_pct, ...}, profile, calibration, by_op, ...}\n");
 }
 
@@ -157,9 +158,19 @@ int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
                    cJSON_GetObjectItemCaseSensitive(st, "kendall_tau")->valuedouble);
         }
         if (save_profile) printf("wrote the fitted profile to %s\n", save_profile);
+        const cJSON *spread = cJSON_GetObjectItemCaseSensitive(res, "spread_pct");
+        if (cJSON_IsNumber(spread))
+            printf("machine noise: an architecture's median run is %.0f%% slower than its fastest (median over the architectures)\n",
+                   spread->valuedouble);
         printf("\n%s, %ld archs, hw %s, net %s, batch %ld, fastest of %ld x %ld runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n",
                pinas_net_name(space), archs, judged, net_name, batch, reps, runs, mape, maxe, tau);
     }
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(res, "spread_pct");
+    if (cJSON_IsNumber(sp) && sp->valuedouble > 40)
+        pinas_warn(ctx,
+                   "the machine was busy (median run %.0f%% slower than the fastest): some architectures may not have had a fast run; "
+                   "rerun when it is quieter, or with more --reps",
+                   sp->valuedouble);
     if (max_mape >= 0 && mape > max_mape) {
         fprintf(stderr, "pinas: error: MAPE %.2f%% is above --max-mape %.2f%%\n", mape, max_mape);
         rc = 1;

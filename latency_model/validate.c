@@ -233,6 +233,25 @@ pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const p
         add_by_op(by_op, pr, rep);
         pinas_cost_prediction_free(pr_fit);
     }
+    /* How busy the machine was: per architecture, its median run over its fastest; the median of that. */
+    double spread = NAN;
+    if (!s && va) {
+        double *sp = malloc((size_t)K * sizeof *sp), *tt = NULL;
+        for (int k = 0; sp && k < K; k++) {
+            tt = malloc((size_t)va[k].n * sizeof *tt);
+            if (!tt) break;
+            memcpy(tt, va[k].t, (size_t)va[k].n * sizeof *tt);
+            qsort(tt, (size_t)va[k].n, sizeof *tt, cmp_double);
+            sp[k] = tt[va[k].n / 2] / tt[0] - 1;
+            free(tt);
+            tt = NULL;
+        }
+        if (sp) {
+            qsort(sp, (size_t)K, sizeof *sp, cmp_double);
+            spread = 100 * sp[K / 2];
+        }
+        free(sp);
+    }
     for (int k = 0; va && k < K; k++) varch_free(&va[k]);
     free(va);
     if (!s) {
@@ -249,6 +268,7 @@ pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const p
         cJSON_AddNumberToObject(res, "mape_pct", mape);
         cJSON_AddNumberToObject(res, "max_error_pct", maxe);
         cJSON_AddNumberToObject(res, "kendall_tau", tau);
+        if (isfinite(spread)) cJSON_AddNumberToObject(res, "spread_pct", spread);
         if (fitted) {
             /* The profile given, judged on the same measurements: how far the machine has moved since it
              * was fitted (or how different the machine it was fitted on is). */

@@ -85,7 +85,7 @@ sys.exit(0 if ok else 1)"
 check "validate-latency --calibrate fits a profile during the run" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --reps 2 --runs 2 --hw "$T/cpu.json" --calibrate --calib-scale 0.05 --save-profile "$T/fitted.json" --json
 check "  ... judges the fit, reports the stored profile on the same runs, saves the fit" py "
 import json,sys; d=json.load(open('$T/out')); st=d['stored']
-ok = d['calibrated'] is True and d['hw'].startswith('cpu (fitted') and st['hw']=='cpu' and 'fitted' in st
+ok = d['calibrated'] is True and d['spread_pct'] >= 0 and d['hw'].startswith('cpu (fitted') and st['hw']=='cpu' and 'fitted' in st
 ok = ok and all(k in st for k in ('mape_pct','max_error_pct','kendall_tau')) and d['profile']['kind']=='cpu'
 ok = ok and d['profile']['calibration']['reps']==2 and d['measured_net']['rtt_ms']>0
 ok = ok and all(len(a['runs_ms'])==4 and a['predicted_stored_ms']>0 for a in d['archs'])
