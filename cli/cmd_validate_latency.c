@@ -28,7 +28,9 @@ static void help(void)
            "--hw cpu (the default) the command also fits a fresh cpu profile while it measures - the\n"
            "calibration's micro-benchmarks (one-operator nets, never the architectures validated), one pass\n"
            "of them before each measured pass - and judges that profile's predictions; the stored profile is\n"
-           "judged on the same runs and reported beside it. --no-calibrate judges the stored profile alone.\n\n"
+           "judged on the same runs and reported beside it. --no-calibrate judges the stored profile alone.\n"
+           "With the calibration the defaults take about 4 minutes on 2 cores. The output ends with how busy\n"
+           "the machine was (an architecture's median run over its fastest) and warns above 40%%.\n\n"
            "Per-layer times are the client's view: the server's share of a layer (e.g. a conv's product)\n"
            "shows up in the next layer the client waits in, so conv layers look cheap and the layers after\n"
            "them dear; the totals are what predictions are judged on.\n\n"
@@ -168,8 +170,8 @@ int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(res, "spread_pct");
     if (cJSON_IsNumber(sp) && sp->valuedouble > 40)
         pinas_warn(ctx,
-                   "the machine was busy (median run %.0f%% slower than the fastest): some architectures may not have had a fast run; "
-                   "rerun when it is quieter, or with more --reps",
+                   "the machine was busy (median run %.0f%% slower than the fastest): an architecture that never got a fast run "
+                   "shows the machine's error, not the model's; if the figures look off, rerun when it is quieter or with more --reps",
                    sp->valuedouble);
     if (max_mape >= 0 && mape > max_mape) {
         fprintf(stderr, "pinas: error: MAPE %.2f%% is above --max-mape %.2f%%\n", mape, max_mape);
