@@ -7,78 +7,93 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One thread of a loopback pair: its own context, channel and outcome. */
 typedef struct {
     int role, port, timeout_ms;
-    pinas_chan *listener;           /* server: already listening */
-    const pinas_model *model;       /* server */
-    const pinas_net *net;           /* client */
-    const pinas_mpc_prep *prep;
-    const float *x;
-    float *logits;
-    pinas_mpc_report *report;
+    pinas_chan *listener; /* role 0: already listening */
+    pinas_mpc_pair_fn fn;
+    void *user;
     pinas_status status;
     char err[1024];
-} party_job;
+} pair_thread;
 
-static void *party_thread(void *arg)
+static void *pair_main(void *arg)
 {
-    party_job *j = arg;
+    pair_thread *j = arg;
     pinas_ctx *ctx = pinas_ctx_create();
-    pinas_chan *ch = NULL;
-    pinas_status s;
     if (!ctx) {
         j->status = PINAS_ENOMEM;
         snprintf(j->err, sizeof j->err, "out of memory");
         return NULL;
     }
+    pinas_chan *ch = NULL;
+    pinas_status s;
     if (j->role == 0) {
         ch = j->listener;
+        j->listener = NULL;
         s = pinas_chan_accept(ctx, ch, j->timeout_ms, "client");
     } else {
         char hp[64];
         snprintf(hp, sizeof hp, "127.0.0.1:%d", j->port);
         s = pinas_chan_connect(ctx, hp, j->timeout_ms, "server", &ch);
     }
-    if (!s) {
-        pinas_mpc_party_args a = {.role = j->role, .model = j->model, .net = j->net, .prep = j->prep, .x = j->x,
-                                  .logits = j->logits, .timeout_ms = j->timeout_ms};
-        s = pinas_mpc_party_run(ctx, ch, &a, &j->report);
-    }
+    if (!s) s = j->fn(ctx, ch, j->role, j->user);
     pinas_chan_free(ch); /* close at once, so that a failing party's peer stops waiting */
-    if (j->role == 0) j->listener = NULL;
     j->status = s;
     if (s) snprintf(j->err, sizeof j->err, "%s", pinas_errmsg(ctx));
     pinas_ctx_free(ctx);
     return NULL;
 }
 
-/* Runs both parties on prepared material; returns the client's report. */
-static pinas_status run_pair(pinas_ctx *ctx, const pinas_model *m, const pinas_mpc_prep *p0, const pinas_mpc_prep *p1,
-                             const float *x, float *logits, int timeout_ms, pinas_mpc_report **client_report)
+pinas_status pinas_mpc_loopback_pair(pinas_ctx *ctx, int timeout_ms, pinas_mpc_pair_fn fn, void *user0, void *user1)
 {
     pinas_chan *l = NULL;
     pinas_status s = pinas_chan_listen(ctx, "127.0.0.1:0", &l);
     if (s) return s;
-    party_job js = {.role = 0, .timeout_ms = timeout_ms, .listener = l, .model = m, .prep = p0};
-    party_job jc = {.role = 1, .port = pinas_chan_port(l), .timeout_ms = timeout_ms, .net = m->net, .prep = p1, .x = x,
-                    .logits = logits};
+    if (timeout_ms <= 0) timeout_ms = 30000;
+    pair_thread js = {.role = 0, .timeout_ms = timeout_ms, .listener = l, .fn = fn, .user = user0};
+    pair_thread jc = {.role = 1, .port = pinas_chan_port(l), .timeout_ms = timeout_ms, .fn = fn, .user = user1};
     pthread_t ts, tc;
-    if (pthread_create(&ts, NULL, party_thread, &js) != 0) {
+    if (pthread_create(&ts, NULL, pair_main, &js) != 0) {
         pinas_chan_free(l);
         return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the server thread");
     }
-    if (pthread_create(&tc, NULL, party_thread, &jc) != 0) {
+    if (pthread_create(&tc, NULL, pair_main, &jc) != 0) {
         pthread_join(ts, NULL); /* the server times out on accept and closes the listener */
         return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the client thread");
     }
     pthread_join(ts, NULL);
     pthread_join(tc, NULL);
-    if (js.status || jc.status) {
+    if (!js.status && !jc.status) return PINAS_OK;
+    /* report the root cause: a party that failed for its own reason rather than because of its peer */
+    const pair_thread *first = (js.status && js.status != PINAS_EPEER) ? &js : jc.status ? &jc : &js;
+    return pinas_error(ctx, first->status, "%s", first->err);
+}
+
+/* A party of a private inference, for pinas_mpc_loopback_pair. */
+typedef struct {
+    pinas_mpc_party_args a;
+    pinas_mpc_report *report;
+} party_job;
+
+static pinas_status party_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *user)
+{
+    (void)role;
+    party_job *j = user;
+    return pinas_mpc_party_run(ctx, ch, &j->a, &j->report);
+}
+
+/* Runs both parties on prepared material; returns the client's report. */
+static pinas_status run_pair(pinas_ctx *ctx, const pinas_model *m, const pinas_mpc_prep *p0, const pinas_mpc_prep *p1,
+                             const float *x, float *logits, int timeout_ms, pinas_mpc_report **client_report)
+{
+    party_job js = {.a = {.role = 0, .model = m, .prep = p0, .timeout_ms = timeout_ms}};
+    party_job jc = {.a = {.role = 1, .net = m->net, .prep = p1, .x = x, .logits = logits, .timeout_ms = timeout_ms}};
+    pinas_status s = pinas_mpc_loopback_pair(ctx, timeout_ms, party_fn, &js, &jc);
+    if (s) {
         pinas_mpc_report_free(js.report);
         pinas_mpc_report_free(jc.report);
-        /* report the root cause: a party that failed for its own reason rather than because of its peer */
-        const party_job *first = (js.status && js.status != PINAS_EPEER) ? &js : jc.status ? &jc : &js;
-        return pinas_error(ctx, first->status, "%s", first->err);
+        return s;
     }
     /* each party counts its own work: take the server's AES blocks and MACs from its report */
     pinas_mpc_report *rc = jc.report, *rs = js.report;
@@ -224,8 +239,6 @@ static pinas_status bench_net(pinas_ctx *ctx, const char *kind, int64_t n, pinas
 
 /* DReLU alone is not an IR node: this runs the open + gate evaluation directly between two threads. */
 typedef struct {
-    int role, port;
-    pinas_chan *listener;
     int cmp_bits;
     size_t n;
     const uint64_t *x, *r;
@@ -233,26 +246,13 @@ typedef struct {
     uint64_t *d;
     double secs;
     pinas_mpc_counts counts;
-    pinas_status status;
-    char err[512];
 } drelu_job;
 
-static void *drelu_thread(void *arg)
+static pinas_status drelu_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *user)
 {
-    drelu_job *j = arg;
-    pinas_ctx *ctx = pinas_ctx_create();
-    pinas_chan *ch = NULL;
-    pinas_status s;
-    if (j->role == 0) {
-        ch = j->listener;
-        s = pinas_chan_accept(ctx, ch, 30000, "client");
-    } else {
-        char hp[64];
-        snprintf(hp, sizeof hp, "127.0.0.1:%d", j->port);
-        s = pinas_chan_connect(ctx, hp, 30000, "server", &ch);
-    }
+    drelu_job *j = user;
     uint64_t *mine = malloc(8 * j->n), *xh = malloc(8 * j->n);
-    if (!s && (!mine || !xh)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = mine && xh ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) {
         uint8_t ping = 0, pong = 0; /* start together */
         s = pinas_chan_exchange(ctx, ch, 1, &ping, 1, &pong, 1);
@@ -263,7 +263,7 @@ static void *drelu_thread(void *arg)
         s = pinas_chan_exchange(ctx, ch, 2, mine, 8 * j->n, xh, 8 * j->n);
         if (!s) {
             for (size_t i = 0; i < j->n; i++) xh[i] += mine[i];
-            j->counts.aes_blocks[j->role] = pinas_sign_eval(j->role, j->cmp_bits, 0, j->keys, j->n, xh, NULL, j->d);
+            j->counts.aes_blocks[role] = pinas_sign_eval(role, j->cmp_bits, 0, j->keys, j->n, xh, NULL, j->d);
             j->counts.bytes[0] = j->counts.bytes[1] = 8 * j->n;
             j->counts.rounds = 1;
         }
@@ -271,12 +271,7 @@ static void *drelu_thread(void *arg)
     }
     free(mine);
     free(xh);
-    pinas_chan_free(ch);
-    if (j->role == 0) j->listener = NULL;
-    j->status = s;
-    if (s) snprintf(j->err, sizeof j->err, "%s", pinas_errmsg(ctx));
-    pinas_ctx_free(ctx);
-    return NULL;
+    return s;
 }
 
 static pinas_status bench_drelu(pinas_ctx *ctx, int64_t n, const pinas_mpc_params *p, double *secs,
@@ -303,27 +298,16 @@ static pinas_status bench_drelu(pinas_ctx *ctx, int64_t n, const pinas_mpc_param
         counts->offline.aes_blocks[0] = pinas_prg_blocks(prg) - b0 + N * pinas_sign_gen_aes_blocks(p->cmp_bits, 0);
         counts->offline.bytes[0] = counts->offline.bytes[1] = N * (8 + ks);
     }
-    pinas_chan *l = NULL;
-    if (!s) s = pinas_chan_listen(ctx, "127.0.0.1:0", &l);
+    drelu_job a = {.cmp_bits = p->cmp_bits, .n = N, .x = x0, .r = r0, .keys = k0, .d = d0};
+    drelu_job b = {.cmp_bits = p->cmp_bits, .n = N, .x = x1, .r = r1, .keys = k1, .d = d1};
+    if (!s) s = pinas_mpc_loopback_pair(ctx, 30000, drelu_fn, &a, &b);
     if (!s) {
-        drelu_job a = {.role = 0, .listener = l, .cmp_bits = p->cmp_bits, .n = N, .x = x0, .r = r0, .keys = k0, .d = d0};
-        drelu_job b = {.role = 1, .port = pinas_chan_port(l), .cmp_bits = p->cmp_bits, .n = N, .x = x1, .r = r1, .keys = k1,
-                       .d = d1};
-        pthread_t ta, tb;
-        pthread_create(&ta, NULL, drelu_thread, &a);
-        pthread_create(&tb, NULL, drelu_thread, &b);
-        pthread_join(ta, NULL);
-        pthread_join(tb, NULL);
-        if (a.status || b.status) {
-            s = pinas_error(ctx, a.status ? a.status : b.status, "%s", a.status ? a.err : b.err);
-        } else {
-            *secs = a.secs > b.secs ? a.secs : b.secs;
-            counts->online = a.counts;
-            counts->online.aes_blocks[1] = b.counts.aes_blocks[1];
-            for (size_t i = 0; i < N && !s; i++)
-                if (d0[i] + d1[i] != (uint64_t)((int64_t)(x0[i] + x1[i]) >= 0))
-                    s = pinas_error(ctx, PINAS_EINTERNAL, "drelu benchmark: wrong result at element %zu", i);
-        }
+        *secs = a.secs > b.secs ? a.secs : b.secs;
+        counts->online = a.counts;
+        counts->online.aes_blocks[1] = b.counts.aes_blocks[1];
+        for (size_t i = 0; i < N && !s; i++)
+            if (d0[i] + d1[i] != (uint64_t)((int64_t)(x0[i] + x1[i]) >= 0))
+                s = pinas_error(ctx, PINAS_EINTERNAL, "drelu benchmark: wrong result at element %zu", i);
     }
     pinas_prg_free(prg);
     free(x0), free(x1), free(r), free(r0), free(r1), free(d0), free(d1), free(k0), free(k1);

@@ -290,6 +290,15 @@ typedef struct {
 pinas_status pinas_mpc_party_run(pinas_ctx *ctx, pinas_chan *chan, const pinas_mpc_party_args *a,
                                   pinas_mpc_report **report) PINAS_WUR;
 
+/* Two threads joined by a loopback TCP channel: fn(ctx, chan, role, user) runs in each, role 0
+ * accepting (its peer is named "client"), role 1 connecting ("server"), each with its own context
+ * and its channel closed as soon as fn returns (so a failing party's peer stops waiting). Returns
+ * the root failure: a party that failed for its own reason rather than because of its peer.
+ * timeout_ms <= 0: 30 s for the connection. */
+typedef pinas_status (*pinas_mpc_pair_fn)(pinas_ctx *ctx, pinas_chan *chan, int role, void *user);
+pinas_status pinas_mpc_loopback_pair(pinas_ctx *ctx, int timeout_ms, pinas_mpc_pair_fn fn, void *user0,
+                                     void *user1) PINAS_WUR;
+
 /* Runs dealer + both parties locally over loopback TCP (two threads, one per party), returns the
  * client's logits [batch, num_classes] and the per-layer report (online from the client's view;
  * offline = dealer). p->batch is overridden by `batch`. */

@@ -5,7 +5,6 @@
 
 #include <gsl/gsl_fit.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -155,34 +154,18 @@ static pinas_status bench_onenet(pinas_ctx *ctx, const char *kind, int64_t n, in
 
 /* Loopback round trip and bandwidth between two threads over pinas_chan, as the runtime's parties see them. */
 typedef struct {
-    int role, port, rounds;
+    int rounds;
     size_t big;
-    pinas_chan *listener;
     double rtt, secs;
-    pinas_status status;
 } loop_job;
 
-static void *loop_thread(void *arg)
+static pinas_status loop_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *user)
 {
-    loop_job *j = arg;
-    pinas_ctx *ctx = pinas_ctx_create();
-    pinas_chan *ch = NULL;
-    pinas_status s;
-    if (!ctx) {
-        j->status = PINAS_ENOMEM;
-        return NULL;
-    }
-    if (j->role == 0) {
-        ch = j->listener;
-        s = pinas_chan_accept(ctx, ch, 10000, "client");
-    } else {
-        char hp[64];
-        snprintf(hp, sizeof hp, "127.0.0.1:%d", j->port);
-        s = pinas_chan_connect(ctx, hp, 10000, "server", &ch);
-    }
+    (void)role;
+    loop_job *j = user;
     uint8_t *buf = malloc(j->big), *rbuf = malloc(j->big);
     double *t = calloc((size_t)j->rounds, sizeof *t);
-    if (!s && (!buf || !rbuf || !t)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = buf && rbuf && t ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (buf) memset(buf, 0x5a, j->big);
     for (int r = 0; r < j->rounds && !s; r++) {
         uint64_t ping = (uint64_t)r, pong = 0;
@@ -204,32 +187,14 @@ static void *loop_thread(void *arg)
     free(t);
     free(buf);
     free(rbuf);
-    if (j->role == 1) pinas_chan_free(ch);
-    j->status = s;
-    pinas_ctx_free(ctx);
-    return NULL;
+    return s;
 }
 
 static pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_Bps)
 {
-    pinas_chan *l = NULL;
-    pinas_status s = pinas_chan_listen(ctx, "127.0.0.1:0", &l);
-    if (s) return s;
-    loop_job a = {.role = 0, .rounds = 201, .big = 4 << 20, .listener = l};
-    loop_job b = {.role = 1, .rounds = 201, .big = 4 << 20, .port = pinas_chan_port(l)};
-    pthread_t ta, tb;
-    if (pthread_create(&ta, NULL, loop_thread, &a) != 0) {
-        pinas_chan_free(l);
-        return pinas_error(ctx, PINAS_EINTERNAL, "loopback measurement: cannot start a thread");
-    }
-    if (pthread_create(&tb, NULL, loop_thread, &b) != 0) {
-        b.status = pinas_error(ctx, PINAS_EINTERNAL, "loopback measurement: cannot start a thread");
-    } else {
-        pthread_join(tb, NULL);
-    }
-    pthread_join(ta, NULL);
-    pinas_chan_free(l);
-    if (a.status || b.status) return pinas_error(ctx, a.status ? a.status : b.status, "loopback measurement failed");
+    loop_job a = {.rounds = 201, .big = 4 << 20}, b = a;
+    pinas_status s = pinas_mpc_loopback_pair(ctx, 10000, loop_fn, &a, &b);
+    if (s) return pinas_error_prefix(ctx, s, "loopback measurement");
     /* One exchange = one round: both directions at once, as in the protocols. */
     *rtt_s = 0.5 * (a.rtt + b.rtt);
     double secs = a.secs > b.secs ? a.secs : b.secs;
