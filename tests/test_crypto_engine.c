@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "pinas_mpc.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -194,11 +195,8 @@ static void test_tiny_every_choice(void)
  * logits within 1% of the largest logit magnitude (at least 0.01). */
 static void test_resnet20_agreement(void)
 {
-    const char *acts[] = {"relu", "poly", "patch_relu:2x2"};
-    pinas_space_opts o = {.backbone = "resnet", .depth = 20, .width = 4, .in_c = 3, .in_h = 8, .in_w = 8, .num_classes = 10,
-                          .act = acts, .n_act = 3};
-    pinas_net *space = NULL;
-    CU_ASSERT_FATAL(pinas_net_generate(ctx, &o, &space) == PINAS_OK);
+    static const char *const acts[] = {"relu", "poly", "patch_relu:2x2"};
+    pinas_net *space = tu_resnet(ctx, 20, 4, NULL, 8, 10, acts, 3, NULL, 0);
     for (int k = 0; k < 2; k++) {
         pinas_net *net = k == 0 ? decided(space, PINAS_CAND_RELU, PINAS_CAND_MAXPOOL) : decided_mixed(space);
         pinas_model *m = NULL;

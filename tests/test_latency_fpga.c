@@ -7,6 +7,7 @@
 
 #include "pinas_cost.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 static pinas_ctx *ctx;
 
@@ -104,18 +105,8 @@ static void test_monotone_in_resources(void)
 /* The same holds for whole nets through the predictor: a ResNet-20 (width 8, 16x16) priced per node. */
 static void test_monotone_whole_net(void)
 {
-    const char *act[] = {"relu"};
-    pinas_space_opts o = {0};
-    o.backbone = "resnet";
-    o.depth = 20;
-    o.width = 8;
-    o.in_c = 3;
-    o.in_h = o.in_w = 16;
-    o.num_classes = 10;
-    o.act = act;
-    o.n_act = 1;
-    pinas_net *net = NULL;
-    CU_ASSERT_EQUAL_FATAL(pinas_net_generate(ctx, &o, &net), PINAS_OK);
+    static const char *const act[] = {"relu"};
+    pinas_net *net = tu_resnet(ctx, 20, 8, NULL, 16, 10, act, 1, NULL, 0);
     pinas_cost_link *link = NULL;
     /* A fast link, so that the board (not the network) sets the pace. */
     CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "fast", 100e9, 1e-6, &link), PINAS_OK);

@@ -7,6 +7,7 @@
 
 #include "pinas_cost.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 static pinas_ctx *ctx;
 
@@ -30,24 +31,8 @@ static pinas_cost_hw *cpu_profile(void)
 
 static pinas_net *space(void)
 {
-    const char *act[] = {"relu", "poly", "patch_relu:2x2", "identity"}, *pool[] = {"maxpool", "avgpool"};
-    pinas_space_opts o = {0};
-    o.backbone = "resnet";
-    o.depth = 20;
-    o.width = 4;
-    o.stem = "imagenet";
-    o.in_c = 3;
-    o.in_h = o.in_w = 16;
-    o.num_classes = 10;
-    o.act = act;
-    o.n_act = 4;
-    o.pool = pool;
-    o.n_pool = 2;
-    pinas_net *n = NULL;
-    pinas_status s = pinas_net_generate(ctx, &o, &n);
-    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
-    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-    return n;
+    static const char *const act[] = {"relu", "poly", "patch_relu:2x2", "identity"}, *const pool[] = {"maxpool", "avgpool"};
+    return tu_resnet(ctx, 20, 4, "imagenet", 16, 10, act, 4, pool, 2);
 }
 
 /* online = compute + rounds * RTT + max(bytes) / bandwidth, per node, for every profile pair. */

@@ -7,27 +7,13 @@
 
 #include "pinas_cost.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 static pinas_ctx *ctx;
 
 static pinas_net *resnet18(const char *stem, int hw, const char *const *act, int n_act, const char *const *pool, int n_pool)
 {
-    pinas_space_opts o = {0};
-    o.backbone = "resnet";
-    o.depth = 18;
-    o.stem = stem;
-    o.in_c = 3;
-    o.in_h = o.in_w = hw;
-    o.num_classes = hw == 32 ? 10 : 1000;
-    o.act = act;
-    o.n_act = n_act;
-    o.pool = pool;
-    o.n_pool = n_pool;
-    pinas_net *n = NULL;
-    pinas_status s = pinas_net_generate(ctx, &o, &n);
-    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
-    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-    return n;
+    return tu_resnet(ctx, 18, 0, stem, hw, hw == 32 ? 10 : 1000, act, n_act, pool, n_pool);
 }
 
 static pinas_cost_lut *lut_of(pinas_net *space)
