@@ -1,16 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the pinas CLI foundation: help, version, space show, config show, model random, errors.
-set -u
-PINAS=${1:-build/pinas}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-expect_rc() { local want=$1; shift; "$@" >"$T/out" 2>"$T/err"; local rc=$?; [ "$rc" -eq "$want" ] || { echo "  rc $rc, wanted $want: $*"; cat "$T/err"; return 1; }; }
-has() { grep -qF -- "$1" "$2" || { echo "  '$1' not in $2:"; head -5 "$2"; return 1; }; }
+source "$(dirname "$0")/lib_e2e.sh"
 
 check "--help lists space and config" bash -c "'$PINAS' --help | grep -q 'space ' && '$PINAS' --help | grep -q 'config '"
 check "--version names the git revision" bash -c "'$PINAS' --version | grep -Eq '^pinas [0-9.]+ \(git [0-9a-f]+|unknown\)'"
@@ -46,5 +36,4 @@ check "model random bad --arch exits 2" expect_rc 2 "$PINAS" model random tests/
 check "  ... nothing written" test ! -e "$T/m2"
 
 echo
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+e2e_done e2e_cli

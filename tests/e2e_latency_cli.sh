@@ -1,17 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the cost model's commands: predict (table, JSON, LUT), calibrate, validate-latency.
-set -u
-PINAS=${1:-build/pinas}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-expect_rc() { local want=$1; shift; "$@" >"$T/out" 2>"$T/err"; local rc=$?; [ "$rc" -eq "$want" ] || { echo "  rc $rc, wanted $want: $*"; tail -5 "$T/err"; return 1; }; }
-has() { grep -qF -- "$1" "$2" || { echo "  '$1' not in $2:"; head -5 "$2"; return 1; }; }
-py() { python3 -c "$1" || { echo "  python check failed: $1"; return 1; }; }
+source "$(dirname "$0")/lib_e2e.sh"
 
 for c in predict calibrate validate-latency; do
   check "$c --help" expect_rc 0 "$PINAS" "$c" --help
@@ -98,5 +87,4 @@ check "  ... naming the loopback" has "use --net loopback" "$T/err"
 check "validate-latency --help documents the calibration" bash -c "'$PINAS' validate-latency --help | grep -q -- '--no-calibrate'"
 check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+e2e_done e2e_latency_cli

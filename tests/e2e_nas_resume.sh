@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # `pinas search --resume` after a SIGKILL ends with the same candidates, bit for bit, as an uninterrupted run with the same seed.
-set -u
-PINAS=${1:-build/pinas}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/lib_e2e.sh"
 same() { cmp -s "$1" "$2" || { echo "  $1 and $2 differ"; return 1; }; }
 
 # Tiny settings on the quickstart space: 2 sweep values x 3 search epochs, 1 fine-tuning epoch, augmentation
@@ -70,5 +62,4 @@ check "... saying so" grep -q "not a search run dir" "$T/err"
 check "a second search into the same run dir is refused" test $? -eq 1
 check "... pointing at --resume" grep -q -- "--resume" "$T/err"
 
-echo "e2e_nas_resume: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+e2e_done e2e_nas_resume

@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end: search on the quickstart space (lambda direction, logs, run dir), pinas pareto, pinas export -> pinas infer.
-set -u
-PINAS=${1:-build/pinas}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/lib_e2e.sh"
 num() { grep -o "\"$1\":[[:space:]]*[-0-9.e+]*" "$2" | head -1 | sed 's/.*:[[:space:]]*//'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
@@ -120,5 +112,4 @@ q1=$(grep '"phase":"search-1"' "$T/lit/log.jsonl" | tail -1 | grep -o '"expected
 check "literal form: targets 1 and 50 ms end at the same E[lat] ($q0 vs $q1)" \
   awk -v a="$q0" -v b="$q1" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3 * a) }'
 
-echo "e2e_nas_search: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+e2e_done e2e_nas_search

@@ -1,16 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of `pinas train` and `pinas bench train`: a model dir from a config, resume, errors, benchmark JSON.
-set -u
-PINAS=${1:-build/pinas}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-expect_rc() { local want=$1; shift; "$@" >"$T/out" 2>"$T/err"; local rc=$?; [ "$rc" -eq "$want" ] || { echo "  rc $rc, wanted $want: $*"; cat "$T/err"; return 1; }; }
-has() { grep -qF -- "$1" "$2" || { echo "  '$1' not in $2:"; head -5 "$2"; return 1; }; }
+source "$(dirname "$0")/lib_e2e.sh"
 
 # A small open space, its all-ReLU architecture, and a config for a quick synthetic run.
 cat > "$T/space.json" <<'J'
@@ -71,5 +61,4 @@ ok = d["batch"] == 8 and d["supernet"]["median_ms"] > 0 and d["decided"]["median
 sys.exit(0 if ok else 1)
 P
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+e2e_done e2e_train_cli
