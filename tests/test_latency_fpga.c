@@ -68,6 +68,24 @@ static double rnd(uint64_t *st)
     return (double)(*st >> 11) / 9007199254740992.0;
 }
 
+/* b with resource r doubled (0 MACs, 1 AES cores, 2 comparison units, 3 element lanes, 4 clock,
+ * 5 on-chip memory - times onchip_factor -, 6 DDR, 7 host link); r < 0: b itself. */
+static pinas_fpga_params grown(pinas_fpga_params b, int r, double onchip_factor)
+{
+    switch (r) {
+    case 0: b.dsp *= 2; break;
+    case 1: b.aes_cores *= 2; break;
+    case 2: b.cmp_units *= 2; break;
+    case 3: b.elem_lanes *= 2; break;
+    case 4: b.clock_hz *= 2; break;
+    case 5: b.onchip_bytes *= onchip_factor; break;
+    case 6: b.ddr_Bps *= 2; break;
+    case 7: b.host_Bps *= 2; break;
+    default: break;
+    }
+    return b;
+}
+
 /* Doubling any resource never makes any node slower. */
 static void test_monotone_in_resources(void)
 {
@@ -79,17 +97,7 @@ static void test_monotone_in_resources(void)
         pinas_fpga_schedule base, s;
         pinas_fpga_schedule_work(&b, macs, aes, cmp, el, ws, io, &base);
         for (int r = 0; r < 8; r++) {
-            pinas_fpga_params m = b;
-            switch (r) {
-            case 0: m.dsp *= 2; break;
-            case 1: m.aes_cores *= 2; break;
-            case 2: m.cmp_units *= 2; break;
-            case 3: m.elem_lanes *= 2; break;
-            case 4: m.clock_hz *= 2; break;
-            case 5: m.onchip_bytes *= 2; break;
-            case 6: m.ddr_Bps *= 2; break;
-            case 7: m.host_Bps *= 2; break;
-            }
+            pinas_fpga_params m = grown(b, r, 2);
             pinas_fpga_schedule_work(&m, macs, aes, cmp, el, ws, io, &s);
             if (s.total_s > base.total_s * (1 + 1e-12)) {
                 fprintf(stderr, "\n  resource %d doubled: %g s > %g s\n", r, s.total_s, base.total_s);
@@ -116,18 +124,7 @@ static void test_monotone_whole_net(void)
     b.onchip_bytes = 64e3; /* small enough that the larger layers spill to DDR */
     double base_online = 0, base_offline = 0;
     for (int r = -1; r < 8; r++) {
-        pinas_fpga_params m = b;
-        switch (r) {
-        case 0: m.dsp *= 2; break;
-        case 1: m.aes_cores *= 2; break;
-        case 2: m.cmp_units *= 2; break;
-        case 3: m.elem_lanes *= 2; break;
-        case 4: m.clock_hz *= 2; break;
-        case 5: m.onchip_bytes *= 4; break;
-        case 6: m.ddr_Bps *= 2; break;
-        case 7: m.host_Bps *= 2; break;
-        default: break;
-        }
+        pinas_fpga_params m = grown(b, r, 4);
         pinas_cost_hw *hw = NULL;
         CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_fpga_create(ctx, "sweep", &m, &hw), PINAS_OK);
         pinas_cost_prediction *pr = NULL;
