@@ -511,7 +511,8 @@ pinas_status pinas_cost_calib_finish(pinas_ctx *ctx, pinas_cost_calib *c, pinas_
     cJSON_AddStringToObject(j, "description",
                             "The pinas runtime on this CPU, one thread per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
                             "(GSL relative least squares over the fastest of several private inferences of one-operator nets, whole online "
-                            "phase, the network's share subtracted). Work: input elements for relu, poly, patch_relu and local ops (add, "
+                            "phase, cold caches, the harness - the same net without its op - and the network's share subtracted). Work: "
+                            "input elements for relu, poly, patch_relu and local ops (add, "
                             "avgpool, global_avgpool); pairs compared for maxpool; ring multiply-adds of the busier party for conv2d and "
                             "linear. Offline = the dealer's AES and ring work at the rates below plus the transfer of the material.");
     cJSON *jp = cJSON_AddObjectToObject(j, "primitives");
