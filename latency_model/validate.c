@@ -39,6 +39,7 @@ typedef struct {
     float *x, *logits;
     int n;                     /* measured runs: reps passes x runs per preprocessing */
     double *t;                 /* online seconds of each measured run */
+    double fastest, median;    /* of t, once measured */
     pinas_mpc_report **reps;   /* and its report */
 } varch;
 
@@ -98,15 +99,23 @@ static pinas_status varch_run(pinas_ctx *ctx, const pinas_cost_validate_opts *o,
  * calibrated the same way), or the median; its index. */
 static int varch_pick(const varch *v, int median)
 {
-    double *sorted = malloc((size_t)v->n * sizeof *sorted);
-    if (!sorted) return 0;
-    memcpy(sorted, v->t, (size_t)v->n * sizeof *sorted);
-    qsort(sorted, (size_t)v->n, sizeof *sorted, cmp_double);
-    double want = median ? sorted[v->n / 2] : sorted[0];
-    free(sorted);
+    double want = median ? v->median : v->fastest;
     for (int r = 0; r < v->n; r++)
         if (v->t[r] == want) return r;
     return 0;
+}
+
+/* Sets v->fastest and v->median from the measured runs. */
+static pinas_status varch_summarize(pinas_ctx *ctx, varch *v)
+{
+    double *sorted = malloc((size_t)v->n * sizeof *sorted);
+    if (!sorted) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    memcpy(sorted, v->t, (size_t)v->n * sizeof *sorted);
+    qsort(sorted, (size_t)v->n, sizeof *sorted, cmp_double);
+    v->fastest = sorted[0];
+    v->median = sorted[v->n / 2];
+    free(sorted);
+    return PINAS_OK;
 }
 
 static void error_stats(int K, const double *pred, const double *meas, double *mape, double *maxe, double *tau)
@@ -201,6 +210,7 @@ pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const p
     pinas_progress_finish(pg);
     for (int k = 0; k < K && !s; k++) {
         varch *v = &va[k];
+        if ((s = varch_summarize(ctx, v))) break;
         pinas_cost_prediction *pr_fit = NULL;
         if (fitted) {
             /* with the network the calibration subtracted: the fit plus that gives back what it measured */
@@ -235,23 +245,13 @@ pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const p
     }
     /* How busy the machine was: per architecture, its median run over its fastest; the median of that. */
     double spread = NAN;
-    if (!s && va) {
-        double *sp = malloc((size_t)K * sizeof *sp), *tt = NULL;
-        for (int k = 0; sp && k < K; k++) {
-            tt = malloc((size_t)va[k].n * sizeof *tt);
-            if (!tt) break;
-            memcpy(tt, va[k].t, (size_t)va[k].n * sizeof *tt);
-            qsort(tt, (size_t)va[k].n, sizeof *tt, cmp_double);
-            sp[k] = tt[va[k].n / 2] / tt[0] - 1;
-            free(tt);
-            tt = NULL;
-        }
-        if (sp) {
-            qsort(sp, (size_t)K, sizeof *sp, cmp_double);
-            spread = 100 * sp[K / 2];
-        }
-        free(sp);
+    double *sp = s ? NULL : malloc((size_t)K * sizeof *sp);
+    if (sp) {
+        for (int k = 0; k < K; k++) sp[k] = va[k].median / va[k].fastest - 1;
+        qsort(sp, (size_t)K, sizeof *sp, cmp_double);
+        spread = 100 * sp[K / 2];
     }
+    free(sp);
     for (int k = 0; va && k < K; k++) varch_free(&va[k]);
     free(va);
     if (!s) {
