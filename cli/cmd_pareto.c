@@ -10,10 +10,13 @@ static void help(void)
 {
     printf("usage: pinas pareto RUN_DIR... [--hw P] [--net P] [--metric online|total] [--out DIR]\n"
            "                    [--title TEXT] [--json]\n\n"
-           "Reads candidates/<k>/metrics.json and baselines/<kind>/metrics.json of every run dir, marks\n"
+           "Reads candidates/<k>/metrics.json and baselines/<name>/metrics.json of every run dir, marks\n"
            "the candidates no other one beats on both latency and accuracy, computes the hypervolume\n"
            "(reference: 1.05 x the slowest latency, accuracy 0), prints a table sorted by latency and\n"
            "writes pareto.json, pareto.csv, pareto.svg and pareto.png.\n\n"
+           "Baselines are the naive designs: all-ReLU, all-poly, first-k (ReLU in the first k slots) and\n"
+           "random (k ReLU slots at random). When there are any, the table is followed by each candidate\n"
+           "against the most accurate baseline no slower than it (pareto.json: \"comparison\").\n\n"
            "  --hw P, --net P  the hardware and network profiles of the latency axis (default: the\n"
            "                   first run's search.hw / search.net); a candidate not priced under them\n"
            "                   when the run was made is priced now from its net.json\n"
@@ -124,7 +127,8 @@ int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
     if (!rc) {
         if (json) {
             cJSON *j = pinas_pareto_to_json(p);
-            cli_print_json(j);
+            if (j) cli_print_json(j);
+            else rc = (fprintf(stderr, "pinas: error: out of memory\n"), 1);
             cJSON_Delete(j);
         } else {
             pinas_pareto_print_table(p, stdout);

@@ -241,6 +241,25 @@ int pinas_edit_distance(const char *a, const char *b);
 /* The candidate closest to `word` if within a useful distance, else NULL. Borrowed. */
 const char *pinas_did_you_mean(const char *word, const char *const *candidates, int n);
 
+/* ------------------------------------------------------------ seeded non-cryptographic randomness */
+
+/* splitmix64: a reproducible stream from any seed, for sampling architectures and the like (never
+ * for secrets: those come from the OS). */
+typedef struct {
+    uint64_t s;
+} pinas_rng;
+
+static inline uint64_t pinas_rng_next(pinas_rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform integer in [0, n) (0 when n is 0). */
+static inline uint64_t pinas_rng_below(pinas_rng *r, uint64_t n) { return n ? pinas_rng_next(r) % n : 0; }
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,6 +110,23 @@ static char *sweep_label(const cJSON *sweep)
     return pinas_strdup("");
 }
 
+/* The last component of a dir path, trailing slashes ignored; NULL when there is none. New string. */
+static char *dir_name(const char *dir)
+{
+    if (!dir) return NULL;
+    size_t end = strlen(dir);
+    while (end > 0 && dir[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    return end > start ? strndup(dir + start, end - start) : NULL;
+}
+
+/* The naive designs a candidate is compared against. */
+static int is_naive_kind(const char *kind)
+{
+    return !strcmp(kind, "all-relu") || !strcmp(kind, "all-poly") || !strcmp(kind, "first-k") || !strcmp(kind, "random");
+}
+
 pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJSON *m, const char *where, const char *dir)
 {
     pinas_status s;
@@ -119,11 +136,28 @@ pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJS
         return pinas_error(ctx, PINAS_EFORMAT, "%s: format: \"%s\" is not supported (expected \"%s\")", where, fmt, PINAS_METRICS_FORMAT);
     if ((s = pinas_json_get_str(ctx, m, where, "", "run", &run))) return s;
     if ((s = pinas_json_get_str(ctx, m, where, "", "kind", &kind))) return s;
-    if (strcmp(kind, "candidate") && strcmp(kind, "all-relu") && strcmp(kind, "all-poly"))
-        return pinas_error(ctx, PINAS_EINVAL, "%s: kind: expected \"candidate\", \"all-relu\" or \"all-poly\", got \"%s\"", where, kind);
+    if (strcmp(kind, "candidate") && !is_naive_kind(kind))
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "%s: kind: expected \"candidate\", \"all-relu\", \"all-poly\", \"first-k\" or \"random\", got \"%s\"", where,
+                           kind);
     int64_t k = -1, relu = 0;
     if ((s = pinas_json_get_int_opt(ctx, m, where, "", "k", -1, 1 << 20, &k))) return s;
-    if (!strcmp(kind, "candidate") && k < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: k: a candidate needs its index", where);
+    int candidate = !strcmp(kind, "candidate");
+    if (candidate && k < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: k: a candidate needs its index", where);
+    if (!candidate) k = -1; /* only candidates are numbered; `pinas nas pick` relies on it */
+    int64_t naive_k = -1;
+    double budget = NAN;
+    const cJSON *naive = cJSON_GetObjectItemCaseSensitive(m, "naive");
+    if (naive && !cJSON_IsNull(naive)) {
+        if (!cJSON_IsObject(naive))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: naive: expected an object {\"family\", \"k\", \"budget_ms\"}", where);
+        const char *family = NULL;
+        if ((s = pinas_json_get_str_opt(ctx, naive, where, "naive", "family", &family))) return s;
+        if (family && (!strcmp(kind, "first-k") || !strcmp(kind, "random")) && strcmp(family, kind) != 0)
+            return pinas_error(ctx, PINAS_EINVAL, "%s: naive.family: \"%s\" contradicts kind \"%s\"", where, family, kind);
+        if ((s = pinas_json_get_int_opt(ctx, naive, where, "naive", "k", 0, 1 << 20, &naive_k))) return s;
+        if ((s = pinas_json_get_num_opt(ctx, naive, where, "naive", "budget_ms", 0, INFINITY, &budget))) return s;
+    }
     double acc, onb = 0, offb = 0;
     if ((s = pinas_json_get_num(ctx, m, where, "", "accuracy", 0, 1, &acc))) return s;
     if ((s = pinas_json_get_int(ctx, m, where, "", "relu_count", 0, INT64_MAX, &relu))) return s;
@@ -143,7 +177,18 @@ pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJS
     memset(it, 0, sizeof *it);
     it->run = pinas_strdup(run);
     it->kind = pinas_strdup(kind);
-    it->label = k >= 0 ? pinas_strfmt("%s/%lld", run, (long long)k) : pinas_strfmt("%s/%s", run, kind);
+    if (candidate) {
+        it->label = pinas_strfmt("%s/%lld", run, (long long)k);
+    } else if (!strcmp(kind, "first-k") || !strcmp(kind, "random")) {
+        /* Many of these per run: their directory ("first-k-3", "random-1-2") tells them apart. */
+        char *name = dir_name(dir);
+        if (name) it->label = pinas_strfmt("%s/%s", run, name);
+        else if (naive_k >= 0) it->label = pinas_strfmt("%s/%s-%lld", run, kind, (long long)naive_k);
+        else it->label = pinas_strfmt("%s/%s", run, kind);
+        free(name);
+    } else {
+        it->label = pinas_strfmt("%s/%s", run, kind);
+    }
     it->sweep = sweep_label(cJSON_GetObjectItemCaseSensitive(m, "sweep"));
     it->dir = pinas_strdup(dir ? dir : "");
     it->metrics = cJSON_Duplicate(m, 1);
@@ -161,7 +206,8 @@ pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJS
         }
     it->e = (pinas_pareto_entry){.label = it->label, .run = it->run, .kind = it->kind, .k = (int)k, .sweep = it->sweep,
                                  .dir = it->dir, .accuracy = acc, .relu_count = relu, .online_bytes = onb,
-                                 .offline_bytes = offb, .online_ms = NAN, .offline_ms = NAN, .latency_ms = NAN};
+                                 .offline_bytes = offb, .online_ms = NAN, .offline_ms = NAN, .latency_ms = NAN,
+                                 .naive_k = (int)naive_k, .naive_budget_ms = budget};
     p->n++;
     p->hv = NAN;
     return PINAS_OK;
@@ -310,6 +356,45 @@ pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *h
     return PINAS_OK;
 }
 
+void pinas_pareto_best_naive(const pinas_pareto *p, int *out)
+{
+    for (int i = 0; i < p->n; i++) {
+        out[i] = -1;
+        const pinas_pareto_entry *c = &p->items[i].e;
+        if (strcmp(c->kind, "candidate") != 0 || isnan(c->latency_ms)) continue;
+        for (int j = 0; j < p->n; j++) {
+            const pinas_pareto_entry *b = &p->items[j].e;
+            /* NaN fails the comparison, so an unpriced baseline never matches. */
+            if (!is_naive_kind(b->kind) || !(b->latency_ms <= c->latency_ms)) continue;
+            const pinas_pareto_entry *cur = out[i] >= 0 ? &p->items[out[i]].e : NULL;
+            if (!cur || b->accuracy > cur->accuracy || (b->accuracy == cur->accuracy && b->latency_ms < cur->latency_ms)) out[i] = j;
+        }
+    }
+}
+
+static int by_entry_latency(const void *a, const void *b, void *arg)
+{
+    const pinas_pareto *p = arg;
+    const pinas_pareto_entry *x = &p->items[*(const int *)a].e, *y = &p->items[*(const int *)b].e;
+    /* Unpriced (NaN) entries last, so the order stays total before pinas_pareto_compute too. */
+    int xn = isnan(x->latency_ms), yn = isnan(y->latency_ms);
+    if (xn != yn) return xn - yn;
+    if (!xn && x->latency_ms != y->latency_ms) return x->latency_ms < y->latency_ms ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+
+/* The candidate entries' indices into order, sorted by latency (ties: by index). Returns how many. */
+static int candidates_by_latency(const pinas_pareto *p, int *order)
+{
+    int n = 0;
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->items[i].e.kind, "candidate")) order[n++] = i;
+    qsort_r(order, (size_t)n, sizeof *order, by_entry_latency, (void *)p);
+    return n;
+}
+
+static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+
 cJSON *pinas_pareto_to_json(const pinas_pareto *p)
 {
     cJSON *j = cJSON_CreateObject();
@@ -344,8 +429,37 @@ cJSON *pinas_pareto_to_json(const pinas_pareto *p)
         cJSON *lat = cJSON_GetObjectItemCaseSensitive(it->metrics, "latency");
         cJSON_AddItemToObject(o, "latency", lat ? cJSON_Duplicate(lat, 1) : cJSON_CreateObject());
         cJSON_AddBoolToObject(o, "nondominated", it->e.nondominated);
+        const cJSON *naive = cJSON_GetObjectItemCaseSensitive(it->metrics, "naive");
+        if (cJSON_IsObject(naive)) cJSON_AddItemToObject(o, "naive", cJSON_Duplicate(naive, 1));
         cJSON_AddItemToArray(arr, o);
     }
+    cJSON *cmp = cJSON_AddArrayToObject(j, "comparison");
+    int *best = malloc((size_t)(p->n ? p->n : 1) * sizeof *best), *order = malloc((size_t)(p->n ? p->n : 1) * sizeof *order);
+    if (!best || !order) {
+        free(best);
+        free(order);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    pinas_pareto_best_naive(p, best);
+    int n = candidates_by_latency(p, order);
+    for (int q = 0; q < n; q++) {
+        const pinas_pareto_entry *c = &p->items[order[q]].e;
+        const pinas_pareto_entry *b = best[order[q]] >= 0 ? &p->items[best[order[q]]].e : NULL;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "candidate", c->label);
+        cJSON_AddItemToObject(o, "latency_ms", num_or_null(c->latency_ms));
+        cJSON_AddNumberToObject(o, "accuracy", c->accuracy);
+        cJSON_AddItemToObject(o, "naive", b ? cJSON_CreateString(b->label) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "naive_kind", b ? cJSON_CreateString(b->kind) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "naive_latency_ms", num_or_null(b ? b->latency_ms : NAN));
+        cJSON_AddItemToObject(o, "naive_accuracy", num_or_null(b ? b->accuracy : NAN));
+        cJSON_AddItemToObject(o, "delta_accuracy", num_or_null(b ? c->accuracy - b->accuracy : NAN));
+        cJSON_AddItemToObject(o, "wins", b ? cJSON_CreateBool(c->accuracy > b->accuracy) : cJSON_CreateNull());
+        cJSON_AddItemToArray(cmp, o);
+    }
+    free(best);
+    free(order);
     return j;
 }
 
@@ -431,7 +545,7 @@ pinas_status pinas_pareto_save(pinas_ctx *ctx, const pinas_pareto *p, const char
     char *jp = pinas_path_join(dir, "pareto.json"), *cp = pinas_path_join(dir, "pareto.csv");
     char *sp = pinas_path_join(dir, "pareto.svg"), *pp = pinas_path_join(dir, "pareto.png");
     cJSON *j = pinas_pareto_to_json(p);
-    s = pinas_json_save(ctx, jp, j);
+    s = j ? pinas_json_save(ctx, jp, j) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     cJSON_Delete(j);
     if (!s) s = pinas_pareto_write_csv(ctx, p, cp);
     if (!s) s = pinas_pareto_plot(ctx, p, title, sp, pp);
@@ -440,14 +554,6 @@ pinas_status pinas_pareto_save(pinas_ctx *ctx, const pinas_pareto *p, const char
     free(sp);
     free(pp);
     return s;
-}
-
-static int by_entry_latency(const void *a, const void *b, void *arg)
-{
-    const pinas_pareto *p = arg;
-    const pinas_pareto_entry *x = &p->items[*(const int *)a].e, *y = &p->items[*(const int *)b].e;
-    if (x->latency_ms != y->latency_ms) return x->latency_ms < y->latency_ms ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
 }
 
 static void human_bytes(double b, char *buf, size_t n)
@@ -482,5 +588,29 @@ void pinas_pareto_print_table(const pinas_pareto *p, FILE *f)
                 ob, pb);
     }
     fprintf(f, "(* = on the front)\n");
+    int any_naive = 0;
+    for (int i = 0; i < p->n; i++) any_naive |= is_naive_kind(p->items[i].e.kind);
+    int *best = any_naive ? malloc((size_t)p->n * sizeof *best) : NULL;
+    if (best) {
+        pinas_pareto_best_naive(p, best);
+        int nc = candidates_by_latency(p, order);
+        int wn = 5;
+        for (int i = 0; i < p->n; i++)
+            if (is_naive_kind(p->items[i].e.kind) && (int)strlen(p->items[i].label) > wn) wn = (int)strlen(p->items[i].label);
+        fprintf(f, "searched vs best naive at <= the same latency:\n");
+        fprintf(f, "  %-*s %11s %8s   %-*s %11s %8s %9s\n", w, "candidate", "latency ms", "acc %", wn, "naive", "latency ms", "acc %",
+                "delta pp");
+        for (int q = 0; q < nc; q++) {
+            const pinas_pareto_entry *c = &p->items[order[q]].e;
+            fprintf(f, "  %-*s %11.3f %8.2f   ", w, c->label, c->latency_ms, 100 * c->accuracy);
+            if (best[order[q]] < 0) {
+                fprintf(f, "(no baseline this fast)\n");
+                continue;
+            }
+            const pinas_pareto_entry *b = &p->items[best[order[q]]].e;
+            fprintf(f, "%-*s %11.3f %8.2f %+9.2f\n", wn, b->label, b->latency_ms, 100 * b->accuracy, 100 * (c->accuracy - b->accuracy));
+        }
+        free(best);
+    }
     free(order);
 }

@@ -3,6 +3,7 @@
 #define PINAS_NAS_H
 
 #include "pinas_common.h"
+#include "pinas_cost.h"
 #include "pinas_net.h"
 
 #ifdef __cplusplus
@@ -28,11 +29,15 @@ double pinas_pareto_hypervolume(const double *lat, const double *acc, int n, dou
 
 /* ------------------------------------------------------------ Pareto sets (runs' candidates) */
 
-/* One priced, evaluated architecture: a candidate of a sweep or a baseline. A read-only view. */
+/* One priced, evaluated architecture: a candidate of a sweep or a baseline. A read-only view.
+ * Baselines are the naive designs a search must beat: "all-relu" and "all-poly" (every slot one
+ * way), "first-k" (relu/maxpool in the first k slots, poly/avgpool after) and "random" (k slots
+ * upgraded at random), the last two matched to a candidate's latency. */
 typedef struct {
-    const char *label;       /* "quickstart/2", "quickstart/all-relu" */
+    const char *label;       /* "quickstart/2", "quickstart/all-relu"; first-k and random baselines by
+                              * their directory: "quickstart/first-k-3", "quickstart/random-1-2" */
     const char *run;         /* run name */
-    const char *kind;        /* "candidate", "all-relu" or "all-poly" */
+    const char *kind;        /* "candidate", "all-relu", "all-poly", "first-k" or "random" */
     int k;                   /* candidate index; -1 for baselines */
     const char *sweep;       /* "lambda=0.5", "target=3ms", "" for baselines */
     const char *dir;         /* its model dir (may be "" when added from JSON alone) */
@@ -43,6 +48,9 @@ typedef struct {
     /* Filled by pinas_pareto_compute for the selected profile: */
     double online_ms, offline_ms, latency_ms; /* latency_ms is the plotted metric */
     int nondominated;
+    /* From the metrics' optional "naive" object (first-k and random baselines): */
+    int naive_k;             /* slots upgraded to relu/maxpool ("naive.k"); -1 when absent */
+    double naive_budget_ms;  /* the latency it was matched to ("naive.budget_ms"); NaN when absent */
 } pinas_pareto_entry;
 
 typedef struct pinas_pareto pinas_pareto;
@@ -52,11 +60,15 @@ pinas_pareto *pinas_pareto_create(void);
 /* pinas_pareto_free(NULL) is a harmless no-op. */
 void pinas_pareto_free(pinas_pareto *p);
 /* Adds an entry from a metrics.json object (copied). `where` names it in messages; `dir` (may be
- * NULL) is the model dir it describes. Errors name `where` and the field. */
+ * NULL) is the model dir it describes, and names first-k and random baselines (its last component;
+ * without a dir: "<kind>-<naive.k>"). "kind" must be one of the kinds above; "naive" (optional)
+ * must be an object {"family", "k", "budget_ms"} whose family, when given, is the kind. Errors name
+ * `where` and the field. */
 pinas_status pinas_pareto_add_metrics(pinas_ctx *ctx, pinas_pareto *p, const cJSON *metrics, const char *where,
                                       const char *dir) PINAS_WUR;
-/* Adds every candidates/<k>/metrics.json and baselines/<name>/metrics.json of a run dir. An error
- * when the run dir has no candidate. */
+/* Adds every candidates/<k>/metrics.json and baselines/<name>/metrics.json of a run dir (baselines
+ * sorted by name: "all-poly", "all-relu", "first-k-3", "random-1-2"). An error when the run dir has
+ * no candidate. */
 pinas_status pinas_pareto_load_run(pinas_ctx *ctx, pinas_pareto *p, const char *run_dir) PINAS_WUR;
 int pinas_pareto_count(const pinas_pareto *p);
 /* Borrowed; valid until the set changes or is freed. */
@@ -68,20 +80,36 @@ const pinas_pareto_entry *pinas_pareto_get(const pinas_pareto *p, int i);
  * model; an error when that is impossible. */
 pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *hw, const char *net,
                                   const char *metric) PINAS_WUR;
+/* After pinas_pareto_compute: for every candidate entry i (kind "candidate"), the most accurate
+ * naive entry (kind all-relu, all-poly, first-k or random) whose latency_ms <= the candidate's
+ * (ties: the faster, then the earlier entry). out[i] = its index, or -1 when none is that fast;
+ * out[j] = -1 for non-candidates. out holds pinas_pareto_count(p) ints. Entries with a NaN latency
+ * (not computed) match nothing. */
+void pinas_pareto_best_naive(const pinas_pareto *p, int *out);
 /* Prints a table (label, sweep, accuracy, latency, online/offline ms, ReLUs, bytes, front mark),
- * sorted by latency, to f. For the CLI. */
+ * sorted by latency, to f; then, when the set holds any baseline, the block "searched vs best naive
+ * at <= the same latency:" with one line per candidate (by latency): its label, latency and
+ * accuracy, the pinas_pareto_best_naive entry's, and the difference in percentage points. For the CLI. */
 void pinas_pareto_print_table(const pinas_pareto *p, FILE *f);
 /* After compute: the hypervolume, its reference latency, and the number of points on the front. */
 double pinas_pareto_hv(const pinas_pareto *p, double *ref_lat_ms, int *n_front);
 
-/* pareto.json: {"format", "profile": {"hw", "net", "metric"}, "hypervolume": {...}, "entries": [...]}
- * with every entry's accuracy, ReLU count, bytes, latency under every profile its metrics hold,
- * and the non-dominated flag. New; caller frees with cJSON_Delete. */
+/* pareto.json: {"format", "profile": {"hw", "net", "metric"}, "hypervolume": {...}, "entries": [...],
+ * "comparison": [...]} with every entry's accuracy, ReLU count, bytes, latency under every profile
+ * its metrics hold, the non-dominated flag and (baselines that have one) the "naive" object.
+ * "comparison" has one object per candidate, sorted by latency: {"candidate": label, "latency_ms",
+ * "accuracy", "naive": the pinas_pareto_best_naive label, "naive_kind", "naive_latency_ms",
+ * "naive_accuracy", "delta_accuracy": candidate - naive accuracy (in [-1, 1], not percent),
+ * "wins": delta_accuracy > 0}; every naive_* field, delta_accuracy and wins are null when no
+ * baseline is that fast. New (NULL when out of memory); caller frees with cJSON_Delete. */
 cJSON *pinas_pareto_to_json(const pinas_pareto *p);
 /* pareto.csv: one row per entry, a column per (profile, online/offline). */
 pinas_status pinas_pareto_write_csv(pinas_ctx *ctx, const pinas_pareto *p, const char *path) PINAS_WUR;
 /* Draws the latency-accuracy plot with cairo: svg_path and png_path (either may be NULL). Axes are
- * labelled with units, the front is highlighted, the all-ReLU and all-poly baselines are marked. */
+ * labelled with units, the front is highlighted, every kind has its own marker (all-ReLU: red square,
+ * all-poly: green triangle, first-k: orange diamond, random: purple cross) and the legend lists the
+ * kinds present. The all-* baselines, the candidates and the front are labelled, first-k baselines
+ * with "k=<k>" where room is left; a label that would cover another label or a marker is left out. */
 pinas_status pinas_pareto_plot(pinas_ctx *ctx, const pinas_pareto *p, const char *title, const char *svg_path,
                                const char *png_path) PINAS_WUR;
 /* Writes pareto.json, pareto.csv, pareto.svg and pareto.png into dir (created). */
@@ -99,6 +127,15 @@ pinas_status pinas_nas_derive(pinas_ctx *ctx, const pinas_net *space, int n, con
  * pool slot on maxpool; "all-poly" on poly and avgpool. An error names a slot that lacks the
  * candidate. *out: new; caller frees. */
 pinas_status pinas_nas_baseline(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out) PINAS_WUR;
+/* A naive architecture of a space at a latency budget under lut (the latency the search optimises):
+ * every slot starts on its cheap choice (poly / avgpool) and slots are upgraded to relu / maxpool in
+ * an order while the LUT latency stays <= budget_ms. family "first-k": in slot order, stopping at the
+ * first upgrade that does not fit (ReLUs exactly in the first k slots); "random": in a seeded random
+ * order, skipping upgrades that do not fit (a random placement filled up to the budget). *upgraded
+ * (may be NULL) gets k, *latency_ms (may be NULL) the architecture's LUT latency. *out: new; caller
+ * frees. */
+pinas_status pinas_nas_naive(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_lut *lut, const char *family, double budget_ms,
+                             uint64_t seed, pinas_net **out, int *upgraded, double *latency_ms) PINAS_WUR;
 /* {"<slot id>": "<chosen candidate>", ...} over every slot of a net ("open" for open ones). New. */
 cJSON *pinas_nas_arch_json(const pinas_net *net);
 

@@ -68,6 +68,30 @@ static void marker(cairo_t *cr, const char *kind, double x, double y, int front)
         cairo_close_path(cr);
         cairo_set_source_rgb(cr, 0.17, 0.63, 0.17);
         cairo_fill_preserve(cr);
+    } else if (!strcmp(kind, "first-k")) {
+        cairo_move_to(cr, x, y - 7.5);
+        cairo_line_to(cr, x + 7.5, y);
+        cairo_line_to(cr, x, y + 7.5);
+        cairo_line_to(cr, x - 7.5, y);
+        cairo_close_path(cr);
+        cairo_set_source_rgb(cr, 0.96, 0.55, 0.10);
+        cairo_fill_preserve(cr);
+    } else if (!strcmp(kind, "random")) {
+        /* Strokes only: unlike every filled marker, it reads as a cross in greyscale too. */
+        cairo_move_to(cr, x - 5, y - 5);
+        cairo_line_to(cr, x + 5, y + 5);
+        cairo_move_to(cr, x - 5, y + 5);
+        cairo_line_to(cr, x + 5, y - 5);
+        cairo_set_source_rgb(cr, 0.49, 0.23, 0.64);
+        cairo_set_line_width(cr, 2.2);
+        cairo_stroke(cr);
+        if (front) {
+            cairo_arc(cr, x, y, 7.5, 0, 2 * M_PI);
+            cairo_set_source_rgb(cr, 0.05, 0.15, 0.35);
+            cairo_set_line_width(cr, 2.0);
+            cairo_stroke(cr);
+        }
+        return;
     } else if (front) {
         cairo_arc(cr, x, y, 6, 0, 2 * M_PI);
         cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
@@ -85,6 +109,79 @@ static void marker(cairo_t *cr, const char *kind, double x, double y, int front)
     cairo_set_source_rgb(cr, front ? 0.05 : 0.3, front ? 0.15 : 0.3, front ? 0.35 : 0.3);
     cairo_set_line_width(cr, front ? 2.0 : 1.0);
     cairo_stroke(cr);
+}
+
+/* ------------------------------------------------------------ label placement */
+
+int nas_box_overlap(nas_box a, nas_box b)
+{
+    return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+static int box_inside(nas_box b, nas_box area)
+{
+    return b.x >= area.x && b.y >= area.y && b.x + b.w <= area.x + area.w && b.y + b.h <= area.y + area.h;
+}
+
+int nas_place_labels(int n_marks, const double *mx, const double *my, int n_labels, const int *anchor, const double *w,
+                     const double *h, nas_box area, nas_box *box, int *placed)
+{
+    /* Clear of the label's own marker square by 2 px on the near side. */
+    const double g = NAS_MARKER_HALF + 2, d = 4;
+    int count = 0;
+    for (int j = 0; j < n_labels; j++) {
+        placed[j] = 0;
+        box[j] = (nas_box){0, 0, w[j], h[j]};
+        if (anchor[j] < 0 || anchor[j] >= n_marks) continue;
+        const double x = mx[anchor[j]], y = my[anchor[j]];
+        const nas_box tries[] = {
+            {x + g, y - h[j] / 2, w[j], h[j]},        /* right */
+            {x - g - w[j], y - h[j] / 2, w[j], h[j]}, /* left */
+            {x - w[j] / 2, y - g - h[j], w[j], h[j]}, /* above */
+            {x - w[j] / 2, y + g, w[j], h[j]},        /* below */
+            {x + d, y - g - h[j], w[j], h[j]},        /* upper right */
+            {x - d - w[j], y - g - h[j], w[j], h[j]}, /* upper left */
+            {x + d, y + g, w[j], h[j]},               /* lower right */
+            {x - d - w[j], y + g, w[j], h[j]},        /* lower left */
+        };
+        for (size_t t = 0; t < sizeof tries / sizeof tries[0] && !placed[j]; t++) {
+            nas_box b = tries[t];
+            int ok = box_inside(b, area);
+            for (int i = 0; i < n_marks && ok; i++) {
+                nas_box m = {mx[i] - NAS_MARKER_HALF, my[i] - NAS_MARKER_HALF, 2 * NAS_MARKER_HALF, 2 * NAS_MARKER_HALF};
+                ok = !nas_box_overlap(b, m);
+            }
+            for (int q = 0; q < j && ok; q++) ok = !(placed[q] && nas_box_overlap(b, box[q]));
+            if (ok) {
+                box[j] = b;
+                placed[j] = 1;
+                count++;
+            }
+        }
+    }
+    return count;
+}
+
+/* Which labels matter most: the all-* baselines, then the front, then the other candidates, then
+ * first-k (and front random) baselines; larger = less important, -1 = no label. */
+static int label_rank(const pinas_pareto_entry *e)
+{
+    int naive = !strcmp(e->kind, "first-k") || !strcmp(e->kind, "random");
+    if (!strcmp(e->kind, "all-relu") || !strcmp(e->kind, "all-poly")) return 0;
+    if (!naive) return e->nondominated ? 1 : 2;
+    if (e->naive_k < 0) return -1;
+    if (!strcmp(e->kind, "first-k")) return e->nondominated ? 3 : 4;
+    return e->nondominated ? 3 : -1; /* random ones are many and explained by the legend */
+}
+
+static void label_text(const pinas_pareto_entry *e, char *buf, size_t n)
+{
+    if (!strcmp(e->kind, "all-relu")) snprintf(buf, n, "all-ReLU");
+    else if (!strcmp(e->kind, "all-poly")) snprintf(buf, n, "all-poly");
+    else if (!strcmp(e->kind, "first-k") || !strcmp(e->kind, "random")) snprintf(buf, n, "k=%d", e->naive_k);
+    else if (!strncmp(e->sweep, "lambda=", 7)) snprintf(buf, n, "\xce\xbb=%s", e->sweep + 7);
+    else if (e->sweep[0]) snprintf(buf, n, "%s", e->sweep);
+    else snprintf(buf, n, "#%d", e->k);
 }
 
 static int by_latency(const void *a, const void *b, void *arg)
@@ -239,44 +336,88 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
         free(order);
     }
 
-    /* Markers: dominated first, so front points and baselines sit on top. */
-    for (int pass = 0; pass < 2; pass++)
+    /* Markers: the naive first-k/random cloud first, then dominated candidates, so front points and
+     * the all-* baselines sit on top. */
+    int has_first_k = 0, has_random = 0;
+    for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < p->n; i++) {
             const pinas_pareto_entry *e = &p->items[i].e;
-            int top = e->nondominated || strcmp(e->kind, "candidate");
-            if (top != pass) continue;
+            int naive = !strcmp(e->kind, "first-k") || !strcmp(e->kind, "random");
+            has_first_k |= !strcmp(e->kind, "first-k");
+            has_random |= !strcmp(e->kind, "random");
+            int layer = e->nondominated ? 2 : naive ? 0 : !strcmp(e->kind, "candidate") ? 1 : 2;
+            if (layer != pass) continue;
             marker(cr, e->kind, px(&a, e->latency_ms), py(&a, 100 * e->accuracy), e->nondominated);
         }
-    /* Labels: baselines by name, candidates by their sweep value. */
+    /* Labels, most important first, each where it covers no other label and no marker (else none). */
     cairo_set_font_size(cr, 11);
-    for (int i = 0; i < p->n; i++) {
-        const pinas_pareto_entry *e = &p->items[i].e;
-        double x = px(&a, e->latency_ms), y = py(&a, 100 * e->accuracy);
-        const char *lab;
-        char sw[64];
-        if (!strcmp(e->kind, "all-relu")) lab = "all-ReLU";
-        else if (!strcmp(e->kind, "all-poly")) lab = "all-poly";
-        else if (!strncmp(e->sweep, "lambda=", 7)) {
-            snprintf(sw, sizeof sw, "\xce\xbb=%s", e->sweep + 7);
-            lab = sw;
-        } else {
-            lab = e->sweep;
+    int n = p->n, nl = 0;
+    double *mx = malloc((size_t)n * sizeof *mx), *my = malloc((size_t)n * sizeof *my);
+    double *lw_ = malloc((size_t)n * sizeof *lw_), *lh_ = malloc((size_t)n * sizeof *lh_);
+    int *anchor = malloc((size_t)n * sizeof *anchor), *placed = malloc((size_t)n * sizeof *placed);
+    int *lorder = malloc((size_t)n * sizeof *lorder);
+    nas_box *boxes = malloc((size_t)n * sizeof *boxes);
+    cairo_text_extents_t *te = malloc((size_t)n * sizeof *te);
+    char(*texts)[64] = malloc((size_t)n * sizeof *texts);
+    if (mx && my && lw_ && lh_ && anchor && placed && lorder && boxes && te && texts) {
+        for (int i = 0; i < n; i++) {
+            mx[i] = px(&a, p->items[i].e.latency_ms);
+            my[i] = py(&a, 100 * p->items[i].e.accuracy);
+            lorder[i] = i;
         }
+        qsort_r(lorder, (size_t)n, sizeof *lorder, by_latency, p->items);
+        for (int rank = 0; rank <= 4; rank++)
+            for (int q = 0; q < n; q++) {
+                const pinas_pareto_entry *e = &p->items[lorder[q]].e;
+                if (label_rank(e) != rank) continue;
+                label_text(e, texts[nl], sizeof texts[nl]);
+                cairo_text_extents(cr, texts[nl], &te[nl]);
+                anchor[nl] = lorder[q];
+                lw_[nl] = te[nl].width;
+                lh_[nl] = te[nl].height;
+                nl++;
+            }
+        nas_place_labels(n, mx, my, nl, anchor, lw_, lh_, (nas_box){L, T, R - L, B - T}, boxes, placed);
         cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-        /* Right of the point, except near the right edge. */
-        if (x > R - 70) text_at(cr, x - 10, y - 9, lab, 1.0, 0.5);
-        else text_at(cr, x + 10, y - 9, lab, 0.0, 0.5);
+        for (int j = 0; j < nl; j++) {
+            if (!placed[j]) continue;
+            cairo_move_to(cr, boxes[j].x - te[j].x_bearing, boxes[j].y - te[j].y_bearing);
+            cairo_show_text(cr, texts[j]);
+        }
     }
+    free(mx);
+    free(my);
+    free(lw_);
+    free(lh_);
+    free(anchor);
+    free(placed);
+    free(lorder);
+    free(boxes);
+    free(te);
+    free(texts);
 
-    /* Legend right of the plot: inside, it would hide points wherever the front happens to lie. */
+    /* Legend right of the plot: inside, it would hide points wherever the front happens to lie.
+     * The naive first-k and random baselines get a row only when the set has them. */
     static const struct {
         const char *kind, *text;
         int front;
-    } leg[] = {{"candidate", "Pareto-optimal candidate", 1},
-               {"candidate", "dominated candidate", 0},
-               {"all-relu", "all-ReLU baseline", 0},
-               {"all-poly", "all-poly baseline", 0}};
-    double lx = R + 16, ly = T, lw = 200, lh = 4 * 20 + 30;
+    } all_rows[] = {{"candidate", "Pareto-optimal candidate", 1},
+                    {"candidate", "dominated candidate", 0},
+                    {"all-relu", "all-ReLU baseline", 0},
+                    {"all-poly", "all-poly baseline", 0},
+                    {"first-k", "ReLU in first k slots", 0},
+                    {"random", "k ReLU slots at random", 0}};
+    int rows[6], nrows = 0;
+    for (int q = 0; q < 6; q++)
+        if ((strcmp(all_rows[q].kind, "first-k") || has_first_k) && (strcmp(all_rows[q].kind, "random") || has_random)) rows[nrows++] = q;
+    cairo_set_font_size(cr, 12);
+    double lw = 200;
+    for (int q = 0; q < nrows; q++) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, all_rows[rows[q]].text, &e);
+        lw = fmin(fmax(lw, e.x_advance + 52), M_RIGHT - 20);
+    }
+    double lx = R + 16, ly = T, lh = nrows * 20 + 30;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
     cairo_rectangle(cr, lx, ly, lw, lh);
     cairo_fill_preserve(cr);
@@ -291,11 +432,11 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text_at(cr, lx + 40, ly + 14, "Pareto front", 0.0, 0.5);
-    for (int q = 0; q < 4; q++) {
+    for (int q = 0; q < nrows; q++) {
         double yy = ly + 34 + 20 * q;
-        marker(cr, leg[q].kind, lx + 19, yy, leg[q].front);
+        marker(cr, all_rows[rows[q]].kind, lx + 19, yy, all_rows[rows[q]].front);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        text_at(cr, lx + 40, yy, leg[q].text, 0.0, 0.5);
+        text_at(cr, lx + 40, yy, all_rows[rows[q]].text, 0.0, 0.5);
     }
 }
 

@@ -376,17 +376,23 @@ static pinas_status bilevel(pinas_ctx *ctx, run *r, int k, double value, pinas_t
 /* ------------------------------------------------------------ fine-tuning, pricing, writing */
 
 /* Fine-tunes (or retrains) arch and writes <dir>/ (model dir + metrics.json). init: supernet
- * weights for arch (used in supernet mode). kind: "candidate" or a baseline. */
-static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, const pinas_tensors *init, const char *kind, int k,
-                                double value, cJSON *search_summary, const char *dir)
+ * weights for arch (used in supernet mode). kind: "candidate" or a baseline kind; name: the
+ * baseline's dir name (phase and source; NULL = kind). naive (may be NULL): how a naive baseline was
+ * matched, copied into metrics.json. Every point is trained by this one recipe; with
+ * finetune.distill every point but the all-ReLU teacher distils from it. */
+static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, const pinas_tensors *init, const char *kind,
+                                const char *name, int k, double value, cJSON *search_summary, const cJSON *naive, const char *dir)
 {
+    if (!name) name = kind;
     const pinas_config *cfg = r->cfg;
     pinas_status s;
     cJSON *latency = NULL;
     if ((s = nas_price_all(ctx, arch, cfg, &latency))) return s;
     char phase[64];
     if (k >= 0) snprintf(phase, sizeof phase, "finetune-%d", k);
-    else snprintf(phase, sizeof phase, "finetune-%s", kind);
+    else snprintf(phase, sizeof phase, "finetune-%s", name);
+    int distill = pinas_config_bool(cfg, "finetune.distill") && strcmp(kind, "all-relu");
+    char *teacher = distill ? pinas_strfmt("%s/baselines/all-relu", r->run_dir) : NULL;
     int scratch = !strcmp(pinas_config_str(cfg, "finetune.mode"), "scratch");
     int epochs = (int)pinas_config_int(cfg, "finetune.epochs");
     cJSON *extra = cJSON_CreateObject();
@@ -394,7 +400,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
     cJSON_AddNumberToObject(mpc, "frac_bits", (double)pinas_config_int(cfg, "mpc.frac_bits"));
     cJSON_AddNumberToObject(mpc, "cmp_bits", (double)pinas_config_int(cfg, "mpc.cmp_bits"));
     cJSON_AddItemToObject(extra, "predicted_latency", cJSON_Duplicate(latency, 1));
-    char *source = pinas_strfmt("pinas search run %s (%s), %s", r->run_dir, r->name, k >= 0 ? "candidate" : kind);
+    char *source = pinas_strfmt("pinas search run %s (%s), %s", r->run_dir, r->name, k >= 0 ? "candidate" : name);
     if (k >= 0) {
         char *t = pinas_strfmt("%s %d", source, k);
         free(source);
@@ -411,6 +417,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
         o.lr = pinas_config_num(cfg, "finetune.lr");
         o.train_split = PINAS_SPLIT_TRAIN_ALL;
         o.eval_split = PINAS_SPLIT_TEST;
+        if (teacher) o.teacher = teacher;
         pinas_info(ctx, "%s: %s %s for %d epoch%s", phase, scratch ? "retraining" : "fine-tuning", pinas_net_name(arch), epochs,
                    epochs == 1 ? "" : "s");
         s = pinas_train_model(ctx, arch, scratch ? NULL : init, r->data, &o, extra, &m);
@@ -459,6 +466,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
             cJSON_AddNumberToObject(mt, "k", k);
             cJSON_AddNumberToObject(cJSON_AddObjectToObject(mt, "sweep"), r->multiplicative ? "target_ms" : "lambda", value);
         }
+        if (naive) cJSON_AddItemToObject(mt, "naive", cJSON_Duplicate(naive, 1));
         cJSON_AddNumberToObject(mt, "accuracy", acc);
         cJSON_AddNumberToObject(mt, "relu_count", (double)pinas_net_relu_count(arch));
         char *key = pinas_strfmt("%s/%s", pinas_config_str(cfg, "search.hw"), pinas_config_str(cfg, "search.net"));
@@ -476,6 +484,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
         cJSON_AddStringToObject(ft, "mode", scratch ? "scratch" : "supernet");
         cJSON_AddNumberToObject(ft, "epochs", epochs);
         cJSON_AddNumberToObject(ft, "lr", pinas_config_num(cfg, "finetune.lr"));
+        if (teacher && epochs > 0) cJSON_AddStringToObject(ft, "distilled_from", "baselines/all-relu");
         char *mp = pinas_path_join(dir, "metrics.json");
         s = pinas_json_save(ctx, mp, mt);
         free(mp);
@@ -483,6 +492,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
         cJSON *line = cJSON_CreateObject();
         cJSON_AddStringToObject(line, "phase", phase);
         cJSON_AddStringToObject(line, "kind", kind);
+        if (strcmp(name, kind)) cJSON_AddStringToObject(line, "name", name);
         if (k >= 0) cJSON_AddNumberToObject(line, "k", k);
         cJSON_AddNumberToObject(line, "test_accuracy", acc);
         cJSON_AddNumberToObject(line, "relu_count", (double)pinas_net_relu_count(arch));
@@ -495,6 +505,7 @@ static pinas_status finish_arch(pinas_ctx *ctx, run *r, const pinas_net *arch, c
     }
     cJSON_Delete(latency);
     pinas_model_free(m);
+    free(teacher);
     return s;
 }
 
@@ -533,7 +544,7 @@ static pinas_status sweep_one(pinas_ctx *ctx, run *r, int k, double value)
     }
     if (!s) s = pinas_tnet_export(ctx, t, arch, &init);
     pinas_tnet_free(t);
-    if (!s) s = finish_arch(ctx, r, arch, init, "candidate", k, value, summary, dir);
+    if (!s) s = finish_arch(ctx, r, arch, init, "candidate", NULL, k, value, summary, NULL, dir);
     pinas_tensors_free(init);
     pinas_net_free(arch);
     cJSON_Delete(summary);
@@ -562,13 +573,75 @@ static pinas_status baseline_one(pinas_ctx *ctx, run *r, const char *kind)
     s = pinas_tnet_create(ctx, r->space, r->seed, &t);
     if (!s) s = pinas_tnet_load(ctx, t, r->warm, 1);
     if (!s) s = pinas_tnet_export(ctx, t, arch, &init);
-    if (!s) s = finish_arch(ctx, r, arch, init, kind, -1, 0, NULL, dir);
+    if (!s) s = finish_arch(ctx, r, arch, init, kind, NULL, -1, 0, NULL, NULL, dir);
 out:
     pinas_tnet_free(t);
     pinas_tensors_free(init);
     pinas_net_free(arch);
     free(mp);
     free(dir);
+    return s;
+}
+
+/* The naive baselines of one candidate: its predicted latency under the search's own profiles is
+ * the budget; first-k and search.naive_random random placements at <= that latency, each trained
+ * by the same recipe as every other point (finish_arch). Architectures already trained are skipped. */
+static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
+{
+    const pinas_config *cfg = r->cfg;
+    char *np = pinas_strfmt("%s/candidates/%d/net.json", r->run_dir, k);
+    pinas_net *cand = NULL;
+    double budget = 0;
+    pinas_status s = pinas_net_load(ctx, np, &cand);
+    if (!s) s = pinas_cost_lut_latency(ctx, r->lut, cand, &budget);
+    pinas_net_free(cand);
+    free(np);
+    int n_rand = (int)pinas_config_int(cfg, "search.naive_random");
+    for (int j = -1; j < n_rand && !s; j++) {
+        if (j < 0 && !pinas_config_bool(cfg, "search.naive_first_k")) continue;
+        const char *fam = j < 0 ? "first-k" : "random";
+        pinas_net *arch = NULL;
+        pinas_tnet *t = NULL;
+        pinas_tensors *init = NULL;
+        int up = 0;
+        double ms = 0;
+        uint64_t seed = r->seed * 1000003ULL + (uint64_t)k * 1009ULL + (uint64_t)(j + 1);
+        if ((s = pinas_nas_naive(ctx, r->space, r->lut, fam, budget, seed, &arch, &up, &ms))) break;
+        cJSON *aj = pinas_nas_arch_json(arch);
+        char *key = cJSON_PrintUnformatted(aj);
+        cJSON_Delete(aj);
+        char *name = j < 0 ? pinas_strfmt("first-k-%d", up) : pinas_strfmt("random-%d-%d", k, j);
+        if (cJSON_GetObjectItemCaseSensitive(seen, key)) {
+            pinas_info(ctx, "naive %s for candidate %d: the same architecture as %s, not trained twice", name, k,
+                       cJSON_GetObjectItemCaseSensitive(seen, key)->valuestring);
+        } else {
+            cJSON_AddStringToObject(seen, key, name);
+            char *dir = pinas_strfmt("%s/baselines/%s", r->run_dir, name);
+            char *mp = pinas_path_join(dir, "metrics.json");
+            if (!pinas_path_exists(mp)) {
+                cJSON *naive = cJSON_CreateObject();
+                cJSON_AddStringToObject(naive, "family", fam);
+                cJSON_AddNumberToObject(naive, "k", up);
+                cJSON_AddNumberToObject(naive, "budget_ms", budget);
+                cJSON_AddNumberToObject(naive, "matched_to", k);
+                if (j >= 0) cJSON_AddNumberToObject(naive, "seed", (double)(seed & 0xffffffffffffULL));
+                pinas_info(ctx, "naive %s: %d slot%s on relu/maxpool, %.3g ms <= candidate %d's %.3g ms", name, up, up == 1 ? "" : "s", ms, k,
+                           budget);
+                s = pinas_tnet_create(ctx, r->space, r->seed, &t);
+                if (!s) s = pinas_tnet_load(ctx, t, r->warm, 1);
+                if (!s) s = pinas_tnet_export(ctx, t, arch, &init);
+                if (!s) s = finish_arch(ctx, r, arch, init, fam, name, -1, 0, NULL, naive, dir);
+                cJSON_Delete(naive);
+            }
+            free(mp);
+            free(dir);
+        }
+        free(key);
+        free(name);
+        pinas_tnet_free(t);
+        pinas_tensors_free(init);
+        pinas_net_free(arch);
+    }
     return s;
 }
 
@@ -670,6 +743,9 @@ static pinas_status run_all(pinas_ctx *ctx, run *r)
     pinas_status s = setup(ctx, r);
     if (!s) s = warmup(ctx, r);
     const cJSON *vals = pinas_config_get(r->cfg, r->multiplicative ? "search.targets_ms" : "search.lambdas");
+    /* With distillation the all-ReLU baseline is the teacher, so it is trained first. */
+    int distill = pinas_config_bool(r->cfg, "finetune.distill");
+    if (!s && distill) s = baseline_one(ctx, r, "all-relu");
     int k = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, vals)
@@ -678,9 +754,12 @@ static pinas_status run_all(pinas_ctx *ctx, run *r)
         s = sweep_one(ctx, r, k++, v->valuedouble);
     }
     if (!s && pinas_config_bool(r->cfg, "search.baselines")) {
-        s = baseline_one(ctx, r, "all-relu");
+        if (!distill) s = baseline_one(ctx, r, "all-relu");
         if (!s) s = baseline_one(ctx, r, "all-poly");
     }
+    cJSON *seen = cJSON_CreateObject();
+    for (int q = 0; q < k && !s; q++) s = naive_for(ctx, r, q, seen);
+    cJSON_Delete(seen);
     if (!s) {
         pinas_pareto *p = pinas_pareto_create();
         s = p ? pinas_pareto_load_run(ctx, p, r->run_dir) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");

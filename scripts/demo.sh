@@ -14,7 +14,7 @@ cfg() { "$PINAS" config show "$CONFIG" --set out_dir="$OUT" | grep -o "\"$1\":[[
 BUDGET=$(cfg budget_ms)
 NIMG=$(cfg images)
 
-echo "== 1. search: $CONFIG (a tiny ResNet space on the synthetic 16x16 set; lambda sweep)"
+echo "== 1. search: $CONFIG (a ResNet-8 space on 2,000 Fashion-MNIST training images; lambda sweep; all-ReLU, all-poly and first-k baselines)"
 if [ -e "$RUN/config.json" ]; then
   echo "   (removing the previous demo run $RUN)"
   rm -rf "$RUN" "$MODEL" "$IMAGES"

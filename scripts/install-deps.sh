@@ -2,7 +2,8 @@
 # Installs the Debian packages pinas needs, only those missing; safe to run again and again.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas-dev libcjson-dev libgsl-dev
-      libcunit1-dev libssl-dev libcairo2-dev python3)
+      libcunit1-dev libssl-dev libcairo2-dev python3
+      zlib1g-dev libturbojpeg0-dev libpng-dev dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

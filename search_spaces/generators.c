@@ -105,12 +105,14 @@ static int conv_bn_act(builder *b, const char *p, const char *k, int in, int out
     return act(b, id, x);
 }
 
+/* imagenet: 7x7/2 conv + 3x3/2 pool; 0: CIFAR's 3x3 conv; 2: CIFAR's conv + a 2x2/2 pool slot. */
 static int stem(builder *b, int imagenet, int width)
 {
-    int x = imagenet ? conv(b, "stem.conv", 0, width, 7, 2, 3, 1) : conv(b, "stem.conv", 0, width, 3, 1, 1, 1);
+    int x = imagenet == 1 ? conv(b, "stem.conv", 0, width, 7, 2, 3, 1) : conv(b, "stem.conv", 0, width, 3, 1, 1, 1);
     x = bn(b, "stem.bn", x);
     x = act(b, "stem.act", x);
-    if (imagenet) x = pool(b, "stem.pool", x, 3, 2, 1);
+    if (imagenet == 1) x = pool(b, "stem.pool", x, 3, 2, 1);
+    else if (imagenet == 2) x = pool(b, "stem.pool", x, 2, 2, 0);
     return x;
 }
 
@@ -140,12 +142,12 @@ static pinas_status gen_resnet(pinas_ctx *ctx, builder *b, const pinas_space_opt
         stages = 4;
         memcpy(nblocks, blocks4[o->depth == 34], sizeof nblocks);
         if (!width) width = 64;
-    } else if (o->depth == 20 || o->depth == 32 || o->depth == 44 || o->depth == 56 || o->depth == 110) {
+    } else if (o->depth >= 8 && o->depth <= 110 && (o->depth - 2) % 6 == 0) {
         stages = 3;
         for (int s = 0; s < 3; s++) nblocks[s] = (o->depth - 2) / 6;
         if (!width) width = 16;
     } else {
-        return pinas_error(ctx, PINAS_EINVAL, "backbone resnet: depth %d not supported (18, 34, 20, 32, 44, 56, 110)", o->depth);
+        return pinas_error(ctx, PINAS_EINVAL, "backbone resnet: depth %d not supported (18 or 34; or 6n+2 from 8 to 110: 8, 14, 20, 32, 44, 56, 110)", o->depth);
     }
     int x = stem(b, imagenet, width), c = width;
     for (int s = 0; s < stages; s++) {
@@ -250,11 +252,12 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas
     if (!o->stem) imagenet = h > 64;
     else if (strcmp(o->stem, "cifar") == 0) imagenet = 0;
     else if (strcmp(o->stem, "imagenet") == 0) imagenet = 1;
-    else return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"imagenet\"", o->stem);
+    else if (strcmp(o->stem, "cifar-pool") == 0) imagenet = 2;
+    else return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"cifar-pool\", \"imagenet\"", o->stem);
     if (!o->backbone) return pinas_error(ctx, PINAS_EINVAL, "backbone: missing");
     int nc = o->num_classes ? o->num_classes : 10;
     char name[PINAS_MAX_ID];
-    snprintf(name, sizeof name, "%s%d-%s", o->backbone, o->depth, imagenet ? "imagenet" : "cifar");
+    snprintf(name, sizeof name, "%s%d-%s", o->backbone, o->depth, imagenet == 1 ? "imagenet" : imagenet == 2 ? "cifar-pool" : "cifar");
     b.net = net_new(name, c, h, w, nc);
     if (!b.net) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     pinas_space_opts oo = *o;
@@ -262,11 +265,11 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas
     if (strcmp(o->backbone, "resnet") == 0) s = gen_resnet(ctx, &b, &oo, imagenet);
     else if (strcmp(o->backbone, "vgg") == 0) {
         if (!oo.depth) oo.depth = 16;
-        snprintf(b.net->name, sizeof b.net->name, "vgg16-%s", imagenet ? "imagenet" : "cifar");
+        snprintf(b.net->name, sizeof b.net->name, "vgg16-%s", imagenet == 1 ? "imagenet" : "cifar");
         s = gen_vgg(ctx, &b, &oo);
     } else if (strcmp(o->backbone, "mobilenetv2") == 0) {
-        snprintf(b.net->name, sizeof b.net->name, "mobilenetv2-%s", imagenet ? "imagenet" : "cifar");
-        s = gen_mobilenetv2(ctx, &b, &oo, imagenet);
+        snprintf(b.net->name, sizeof b.net->name, "mobilenetv2-%s", imagenet == 1 ? "imagenet" : "cifar");
+        s = gen_mobilenetv2(ctx, &b, &oo, imagenet == 1);
     } else {
         static const char *const known[] = {"resnet", "vgg", "mobilenetv2"};
         const char *dym = pinas_did_you_mean(o->backbone, known, 3);

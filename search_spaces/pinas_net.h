@@ -143,9 +143,9 @@ uint64_t pinas_net_hash(const pinas_net *net);
 
 typedef struct {
     const char *backbone;   /* "resnet", "vgg", "mobilenetv2" */
-    int depth;              /* resnet: 18, 34 (basic blocks, 4 stages) or 20, 32, 56 (CIFAR, 3 stages); vgg: 16 */
+    int depth;              /* resnet: 18, 34 (basic blocks, 4 stages) or 6n+2 = 8, 14, 20, 32, 44, 56, 110 (CIFAR, 3 stages of n blocks); vgg: 16 */
     int width;              /* channels of the first stage; 0 = the backbone's default */
-    const char *stem;       /* "cifar" (3x3 conv, no pool) or "imagenet" (7x7/2 conv + 3x3/2 max-pool); NULL = from input size */
+    const char *stem;       /* "cifar" (3x3 conv, no pool), "cifar-pool" (3x3 conv + a 2x2/2 pool slot; resnet) or "imagenet" (7x7/2 conv + 3x3/2 max-pool); NULL = from input size */
     int in_c, in_h, in_w;
     int num_classes;
     const char *const *act; /* candidate names for every act slot */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: search on the quickstart space (lambda direction, logs, run dir), pinas pareto, pinas export -> pinas infer.
+# End-to-end: search on the synthetic space (lambda direction, logs, run dir), pinas pareto, pinas export -> pinas infer.
 source "$(dirname "$0")/lib_e2e.sh"
 num() { grep -o "\"$1\":[[:space:]]*[-0-9.e+]*" "$2" | head -1 | sed 's/.*:[[:space:]]*//'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
@@ -8,7 +8,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 SETS=(--set name=dir --set threads=2 --set seed=3 --set data.synthetic_train=400 --set data.synthetic_test=100
       --set train.batch_size=50 --set search.warmup_epochs=1 --set search.epochs=3 --set search.arch_lr=0.05
       --set 'search.lambdas=[0,5]' --set finetune.epochs=0 --set search.hw=pasnet --set 'latency.hw=["pasnet","fpga-zcu104"]' --set 'latency.net=["lan","wan"]')
-"$PINAS" search configs/quickstart.json "${SETS[@]}" --set out_dir="$T" >"$T/search.out" 2>"$T/search.err"
+"$PINAS" search configs/synthetic.json "${SETS[@]}" --set out_dir="$T" >"$T/search.out" 2>"$T/search.err"
 rc=$?
 check "search exits 0" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || tail -5 "$T/search.err"
@@ -89,7 +89,7 @@ check "export: --candidate with --best-under is a usage error" test $? -eq 2
 
 # The multiplicative form, with retraining from scratch: a 1 ms target keeps pushing E[lat] down; a 50 ms
 # target stops pushing once E[lat] is under it, so its supernet ends slower.
-"$PINAS" --quiet search configs/quickstart.json "${SETS[@]}" --set name=mul --set out_dir="$T" --set search.loss=multiplicative \
+"$PINAS" --quiet search configs/synthetic.json "${SETS[@]}" --set name=mul --set out_dir="$T" --set search.loss=multiplicative \
   --set 'search.targets_ms=[1,50]' --set search.beta=2 --set finetune.mode=scratch --set finetune.epochs=1 \
   --set search.baselines=false >"$T/mul.out" 2>"$T/mul.err"
 rc=$?
@@ -103,7 +103,7 @@ check "metrics record scratch retraining" grep -q '"scratch"' "$T/mul/candidates
 
 # The literal CE*(E/T)^beta (search.target_clamp=false): the target only rescales the alpha gradient, which
 # Adam normalises away, so targets 1 and 50 ms search identically (why the clamped form is the default).
-"$PINAS" --quiet search configs/quickstart.json "${SETS[@]}" --set name=lit --set out_dir="$T" --set search.loss=multiplicative \
+"$PINAS" --quiet search configs/synthetic.json "${SETS[@]}" --set name=lit --set out_dir="$T" --set search.loss=multiplicative \
   --set 'search.targets_ms=[1,50]' --set search.beta=2 --set search.target_clamp=false --set finetune.epochs=0 \
   --set search.baselines=false >"$T/lit.out" 2>"$T/lit.err"
 check "literal multiplicative search exits 0" test $? -eq 0
@@ -111,5 +111,48 @@ q0=$(grep '"phase":"search-0"' "$T/lit/log.jsonl" | tail -1 | grep -o '"expected
 q1=$(grep '"phase":"search-1"' "$T/lit/log.jsonl" | tail -1 | grep -o '"expected_latency_ms":[0-9.e+-]*' | cut -d: -f2)
 check "literal form: targets 1 and 50 ms end at the same E[lat] ($q0 vs $q1)" \
   awk -v a="$q0" -v b="$q1" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3 * a) }'
+
+# Naive baselines at matched latency and distillation from the all-ReLU baseline: every point trained
+# by one recipe (scratch, 1 epoch), first-k and random placements no slower than their candidate.
+"$PINAS" --quiet search configs/synthetic.json "${SETS[@]}" --set name=naive --set out_dir="$T" --set finetune.mode=scratch \
+  --set finetune.epochs=1 --set search.naive_first_k=true --set search.naive_random=2 --set finetune.distill=true \
+  --set search.hw=cpu --set 'latency.hw=["cpu"]' --set 'latency.net=["lan"]' >"$T/naive.out" 2>"$T/naive.err"
+rc=$?
+check "search with naive baselines and distillation exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || tail -5 "$T/naive.err"
+check "naive baselines match their candidate's latency, kinds and families agree" py "
+import json, glob, os
+run = '$T/naive'
+n = 0
+for d in sorted(glob.glob(run + '/baselines/*/')):
+    m = json.load(open(d + 'metrics.json'))
+    if m['kind'] not in ('first-k', 'random'): continue
+    nv = m['naive']; n += 1
+    assert nv['family'] == m['kind'], d
+    c = json.load(open('%s/candidates/%d/metrics.json' % (run, nv['matched_to'])))
+    own = m['latency']['cpu/lan']['online_ms']; cand = c['latency']['cpu/lan']['online_ms']
+    assert own <= cand * (1 + 1e-9), (d, own, cand)
+    assert abs(nv['budget_ms'] - cand) <= 1e-6 * cand, (nv, cand)
+    assert os.path.basename(d.rstrip('/')).startswith(m['kind']), d
+assert n >= 2, n
+print('  %d naive baselines' % n)"
+check "every point but the teacher distilled from baselines/all-relu" py "
+import json, glob
+run = '$T/naive'
+for p in glob.glob(run + '/candidates/*/metrics.json') + glob.glob(run + '/baselines/*/metrics.json'):
+    m = json.load(open(p)); ft = m['finetune']
+    assert ft['mode'] == 'scratch' and ft['epochs'] == 1, p
+    if m['kind'] == 'all-relu': assert 'distilled_from' not in ft, p
+    else: assert ft.get('distilled_from') == 'baselines/all-relu', p"
+check "all-ReLU (the teacher) was trained before the candidates" py "
+import json
+phases = [json.loads(l).get('phase') for l in open('$T/naive/log.jsonl')]
+fin = [p for p in phases if p and p.startswith('finetune-')]
+assert fin[0] == 'finetune-all-relu', fin"
+check "pareto prints the searched-vs-naive comparison" expect_rc 0 "$PINAS" pareto "$T/naive"
+check "  ... with its header" has "searched vs best naive" "$T/out"
+check "pareto.json holds the comparison" py "
+import json; p = json.load(open('$T/naive/pareto.json')); c = p['comparison']
+assert len(c) == 2 and all('naive_accuracy' in e for e in c), c"
 
 e2e_done e2e_nas_search

@@ -56,7 +56,7 @@ static void test_errors(void)
     TU_ASSERT_ERR(ctx, load_text("{\"train\": {\"epoch\": 3}}", NULL), "train.epoch: unknown key (did you mean \"train.epochs\"?)");
     TU_ASSERT_ERR(ctx, load_text("{\"trian\": {\"epochs\": 3}}", NULL), "trian: unknown key");
     TU_ASSERT_ERR(ctx, load_text("{\"train\": 5}", NULL), "train: expected an object (a section), got 5");
-    TU_ASSERT_ERR(ctx, load_text("{\"data\": {\"dataset\": \"mnist\"}}", NULL), "data.dataset: expected one of synthetic,cifar10,cifar100");
+    TU_ASSERT_ERR(ctx, load_text("{\"data\": {\"dataset\": \"svhn\"}}", NULL), "data.dataset: expected one of synthetic,cifar10,cifar100,mnist,fashion-mnist,imagefolder");
     TU_ASSERT_ERR(ctx, load_text("{\"train\": {\"lr\": -1}}", NULL), "train.lr: expected a number in [0, 10], got -1");
     TU_ASSERT_ERR(ctx, load_text("{\"search\": {\"lambdas\": [1, \"x\"]}}", NULL), "search.lambdas: expected an array of numbers");
     TU_ASSERT_ERR(ctx, load_text("{\"train\": {\"nesterov\": \"yes\"}}", NULL), "train.nesterov: expected true or false, got \"yes\"");

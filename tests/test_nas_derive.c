@@ -1,4 +1,4 @@
-/* Tests for nas/derive.c: argmax derivation (one-hot and tied mixing weights, through a real supernet), baselines. */
+/* Tests for nas/derive.c and nas/naive.c: argmax derivation (one-hot and tied mixing weights, through a real supernet), baselines, naive archs at a latency budget. */
 #define _GNU_SOURCE
 #include "pinas_nas.h"
 #include "pinas_train.h"
@@ -168,11 +168,99 @@ static void test_supernet_one_hot(void)
     pinas_ctx_free(ctx);
 }
 
+/* Slot k of the LUT decided on relu/maxpool? */
+static int upgraded_at(const pinas_net *arch, const pinas_cost_lut *lut, int k)
+{
+    const pinas_cand *c = pinas_node_chosen(pinas_net_node(arch, pinas_cost_lut_slot_node(lut, k)));
+    return c->kind == PINAS_CAND_RELU || c->kind == PINAS_CAND_MAXPOOL;
+}
+
+static void test_naive(void)
+{
+    pinas_ctx *ctx = pinas_ctx_create();
+    pinas_net *space = load_space(ctx);
+    pinas_cost_hw *hw = NULL;
+    pinas_cost_link *link = NULL;
+    pinas_cost_lut *lut = NULL;
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, "cpu", &hw), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "lan", &link), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, space, hw, link, &p, &lut), PINAS_OK);
+    int n = pinas_cost_lut_n_slots(lut);
+    pinas_net *relu = NULL, *poly = NULL;
+    double lr = 0, lp = 0;
+    CU_ASSERT_EQUAL_FATAL(pinas_nas_baseline(ctx, space, "all-relu", &relu), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_nas_baseline(ctx, space, "all-poly", &poly), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_latency(ctx, lut, relu, &lr), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_latency(ctx, lut, poly, &lp), PINAS_OK);
+    CU_ASSERT(lp < lr);
+    for (int b = 0; b <= 10; b++) {
+        double budget = lp + (lr - lp) * b / 10.0;
+        pinas_net *fk = NULL, *rnd = NULL, *rnd2 = NULL;
+        int kf = -1, kr = -1;
+        double mf = 0, mr = 0, t = 0;
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "first-k", budget, 1, &fk, &kf, &mf), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", budget, 7 + (uint64_t)b, &rnd, &kr, &mr), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", budget, 7 + (uint64_t)b, &rnd2, NULL, NULL), PINAS_OK);
+        /* Under the budget, and the reported latency is the LUT's. */
+        CU_ASSERT(mf <= budget * (1 + 1e-12));
+        CU_ASSERT(mr <= budget * (1 + 1e-12));
+        CU_ASSERT_EQUAL(pinas_cost_lut_latency(ctx, lut, fk, &t), PINAS_OK);
+        CU_ASSERT_DOUBLE_EQUAL(t, mf, 1e-12);
+        CU_ASSERT_EQUAL(pinas_net_n_open(fk), 0);
+        /* first-k: exactly the first kf slots upgraded, and the next one would not fit. */
+        for (int k = 0; k < n; k++) CU_ASSERT_EQUAL(upgraded_at(fk, lut, k), k < kf);
+        if (b == 0) CU_ASSERT_EQUAL(kf, 0);
+        if (b == 10) CU_ASSERT_EQUAL(kf, n);
+        /* random: as many upgrades as reported, the same for the same seed, and maximal: no
+         * further single upgrade fits. */
+        int cnt = 0;
+        for (int k = 0; k < n; k++) cnt += upgraded_at(rnd, lut, k);
+        CU_ASSERT_EQUAL(cnt, kr);
+        cJSON *a = pinas_nas_arch_json(rnd), *a2 = pinas_nas_arch_json(rnd2);
+        CU_ASSERT(cJSON_Compare(a, a2, 1));
+        cJSON_Delete(a);
+        cJSON_Delete(a2);
+        for (int k = 0; k < n; k++) {
+            if (upgraded_at(rnd, lut, k)) continue;
+            const pinas_node *nd = pinas_net_node(space, pinas_cost_lut_slot_node(lut, k));
+            int j = pinas_node_find_cand(nd, nd->op == PINAS_OP_POOL ? PINAS_CAND_MAXPOOL : PINAS_CAND_RELU);
+            /* pinas_net_decide only decides open slots: rebuild from the space with rnd's choices. */
+            pinas_net *alt = pinas_net_clone(space);
+            for (int q = 0; q < n; q++) {
+                int node = pinas_cost_lut_slot_node(lut, q);
+                const pinas_node *rq = pinas_net_node(rnd, node);
+                int cq = q == k ? j : (int)(pinas_node_chosen(rq) - rq->cands);
+                CU_ASSERT_EQUAL(pinas_net_decide(ctx, alt, node, cq), PINAS_OK);
+            }
+            double tl = 0;
+            CU_ASSERT_EQUAL(pinas_cost_lut_latency(ctx, lut, alt, &tl), PINAS_OK);
+            CU_ASSERT(tl > budget);
+            pinas_net_free(alt);
+        }
+        pinas_net_free(fk);
+        pinas_net_free(rnd);
+        pinas_net_free(rnd2);
+    }
+    pinas_net *x = NULL;
+    TU_ASSERT_ERR(ctx, pinas_nas_naive(ctx, space, lut, "last-k", lr, 1, &x, NULL, NULL), "expected \"first-k\" or \"random\"");
+    CU_ASSERT_PTR_NULL(x);
+    pinas_net_free(relu);
+    pinas_net_free(poly);
+    pinas_cost_lut_free(lut);
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(link);
+    pinas_net_free(space);
+    pinas_ctx_free(ctx);
+}
+
 int main(void)
 {
     tu_test tests[] = {{"one-hot probabilities", test_one_hot_probs},
                        {"ties and errors", test_ties_and_errors},
                        {"baselines", test_baselines},
-                       {"supernet one-hot alphas", test_supernet_one_hot}};
+                       {"supernet one-hot alphas", test_supernet_one_hot},
+                       {"naive first-k and random archs at a budget", test_naive}};
     return tu_run("nas_derive", tests, (int)(sizeof tests / sizeof tests[0]));
 }

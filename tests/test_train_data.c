@@ -1,9 +1,11 @@
-/* Tests for datasets and loaders (train/data.c): CIFAR readers on files written here, synthetic set, split, augmentation. */
+/* Tests for datasets and loaders (train/data.c, train/data_idx.c): CIFAR and IDX readers on files written here, transforms, synthetic set, split, augmentation. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "pinas_train.h"
 #include "testutil.h"
@@ -126,8 +128,8 @@ static void test_cifar100(void)
     TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "3074-byte CIFAR-100 records");
     remove(tu_path("train.bin"));
     remove(tu_path("test.bin"));
-    o.dataset = "mnist";
-    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "data.dataset: \"mnist\" is not one of");
+    o.dataset = "svhn";
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "data.dataset: \"svhn\" is not one of");
 }
 
 static pinas_dataset *synthetic(uint64_t seed, int n_train, int size)
@@ -297,6 +299,202 @@ static void test_loader(void)
     pinas_dataset_free(d);
 }
 
+/* ------------------------------------------------------------ IDX (MNIST / Fashion-MNIST) */
+
+/* Image i, pixel k of an h x w IDX set: (i * 13 + k * 5 + salt) & 255; label (i + salt) % 10. */
+static void idx_bytes(uint8_t *buf, int n, int h, int w, int salt, int images, int bad_label)
+{
+    uint8_t *p = buf;
+    int ndims = images ? 3 : 1;
+    *p++ = 0, *p++ = 0, *p++ = 8, *p++ = (uint8_t)ndims;
+    uint32_t dims[3] = {(uint32_t)n, (uint32_t)h, (uint32_t)w};
+    for (int k = 0; k < ndims; k++) {
+        *p++ = (uint8_t)(dims[k] >> 24), *p++ = (uint8_t)(dims[k] >> 16), *p++ = (uint8_t)(dims[k] >> 8), *p++ = (uint8_t)dims[k];
+    }
+    for (int i = 0; i < n; i++) {
+        if (!images) {
+            *p++ = (uint8_t)(bad_label && i == n - 1 ? 10 : (i + salt) % 10);
+            continue;
+        }
+        for (int k = 0; k < h * w; k++) *p++ = (uint8_t)((i * 13 + k * 5 + salt) & 255);
+    }
+}
+
+/* Writes the file gzipped (gz) or plain, keeping only the first `keep` bytes when keep >= 0. */
+static void write_idx(const char *dir, const char *name, int n, int h, int w, int salt, int images, int gz, int bad_label, long keep)
+{
+    size_t len = 4 + (images ? 12 : 4) + (size_t)n * (images ? (size_t)h * w : 1);
+    uint8_t *buf = malloc(len);
+    idx_bytes(buf, n, h, w, salt, images, bad_label);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s%s", dir, name, gz ? ".gz" : "");
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        gzwrite(f, buf, (unsigned)len);
+        gzclose(f);
+        if (keep >= 0) CU_ASSERT_EQUAL(truncate(path, keep), 0);
+    } else {
+        FILE *f = fopen(path, "wb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fwrite(buf, 1, keep >= 0 && (size_t)keep < len ? (size_t)keep : len, f);
+        fclose(f);
+    }
+    free(buf);
+}
+
+static void write_idx_set(const char *dir, int gz)
+{
+    write_idx(dir, "train-images-idx3-ubyte", 12, 6, 5, 0, 1, gz, 0, -1);
+    write_idx(dir, "train-labels-idx1-ubyte", 12, 0, 0, 0, 0, gz, 0, -1);
+    write_idx(dir, "t10k-images-idx3-ubyte", 4, 6, 5, 7, 1, gz, 0, -1);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 4, 0, 0, 7, 0, gz, 0, -1);
+}
+
+static void test_idx(void)
+{
+    char dir[512];
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(dir, sizeof dir, "%s/idx%d", tu_tmpdir(), gz);
+        CU_ASSERT_EQUAL_FATAL(pinas_mkdir_p(ctx, dir), PINAS_OK);
+        write_idx_set(dir, gz);
+        pinas_data_opts o = {.dataset = gz ? "fashion-mnist" : "mnist", .path = dir, .val_fraction = 0.25, .seed = 1};
+        pinas_dataset *d = NULL;
+        pinas_status s = pinas_dataset_load(ctx, &o, &d);
+        if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
+        CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+        pinas_dataset_info di;
+        pinas_dataset_get_info(d, &di);
+        CU_ASSERT_EQUAL(di.c, 1);
+        CU_ASSERT_EQUAL(di.h, 6);
+        CU_ASSERT_EQUAL(di.w, 5);
+        CU_ASSERT_EQUAL(di.num_classes, 10);
+        CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TRAIN_ALL], 12);
+        CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TEST], 4);
+        double sum = 0, sq = 0;
+        for (int i = 0; i < 12; i++)
+            for (int k = 0; k < 30; k++) {
+                double v = ((i * 13 + k * 5) & 255) / 255.0;
+                sum += v;
+                sq += v * v;
+            }
+        double m = sum / 360, sd = sqrt(sq / 360 - m * m);
+        CU_ASSERT_DOUBLE_EQUAL(di.mean[0], m, 1e-5);
+        CU_ASSERT_DOUBLE_EQUAL(di.std[0], sd, 1e-5);
+        float x[2 * 30];
+        int64_t y[2];
+        CU_ASSERT_EQUAL_FATAL(pinas_dataset_get_f32(ctx, d, PINAS_SPLIT_TEST, 2, 2, x, y), PINAS_OK);
+        CU_ASSERT_EQUAL(y[0], (2 + 7) % 10);
+        CU_ASSERT_EQUAL(y[1], (3 + 7) % 10);
+        for (int k = 0; k < 30; k++) CU_ASSERT_DOUBLE_EQUAL(x[30 + k], (((3 * 13 + k * 5 + 7) & 255) / 255.0 - m) / sd, 1e-4);
+        pinas_dataset_free(d);
+    }
+
+    /* Subsets, padding and channel replication: 6x5 -> pad 1 -> 8x7, three identical channels. */
+    pinas_data_opts o = {.dataset = "fashion-mnist", .path = dir, .val_fraction = 0.25, .seed = 1,
+                         .train_images = 8, .test_images = 3, .pad = 1, .channels = 3, .n_norm = 1, .mean = {0.5f}, .std = {0.25f}};
+    pinas_dataset *d = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_dataset_load(ctx, &o, &d), PINAS_OK);
+    pinas_dataset_info di;
+    pinas_dataset_get_info(d, &di);
+    CU_ASSERT_EQUAL(di.c, 3);
+    CU_ASSERT_EQUAL(di.h, 8);
+    CU_ASSERT_EQUAL(di.w, 7);
+    CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TRAIN_ALL], 8);
+    CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TEST], 3);
+    CU_ASSERT_DOUBLE_EQUAL(di.mean[2], 0.5, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(di.std[1], 0.25, 1e-7);
+    float x[3 * 56];
+    int64_t y;
+    CU_ASSERT_EQUAL_FATAL(pinas_dataset_get_f32(ctx, d, PINAS_SPLIT_TEST, 1, 1, x, &y), PINAS_OK);
+    for (int c = 0; c < 3; c++)
+        for (int yy = 0; yy < 8; yy++)
+            for (int xx = 0; xx < 7; xx++) {
+                int inside = yy >= 1 && yy <= 6 && xx >= 1 && xx <= 5;
+                double px = inside ? ((13 + ((yy - 1) * 5 + xx - 1) * 5 + 7) & 255) / 255.0 : 0.0;
+                CU_ASSERT_DOUBLE_EQUAL(x[(c * 8 + yy) * 7 + xx], (px - 0.5) / 0.25, 1e-4);
+            }
+    pinas_dataset_free(d);
+
+    /* Resizing to 12x10 (2x) keeps the mean brightness of a constant region; digits default to no flips. */
+    o = (pinas_data_opts){.dataset = "mnist", .path = dir, .val_fraction = 0.25, .seed = 1, .crop_pad = -1, .resize = 12};
+    CU_ASSERT_EQUAL_FATAL(pinas_dataset_load(ctx, &o, &d), PINAS_OK);
+    pinas_dataset_get_info(d, &di);
+    CU_ASSERT_EQUAL(di.h, 12);
+    CU_ASSERT_EQUAL(di.w, 12);
+    /* No flip and no crop for digits: augmented batches equal plain ones. */
+    pinas_loader *la = NULL, *lp = NULL;
+    pinas_loader_opts lo = {.batch_size = 9, .shuffle = 0, .augment = 1, .seed = 5};
+    CU_ASSERT_EQUAL_FATAL(pinas_loader_create(ctx, d, PINAS_SPLIT_TRAIN_ALL, &lo, &la), PINAS_OK);
+    lo.augment = 0;
+    CU_ASSERT_EQUAL_FATAL(pinas_loader_create(ctx, d, PINAS_SPLIT_TRAIN_ALL, &lo, &lp), PINAS_OK);
+    pt_tensor *xa = NULL, *ya = NULL, *xp = NULL, *yp = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_loader_next(ctx, la, &xa, &ya), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_loader_next(ctx, lp, &xp, &yp), PINAS_OK);
+    float *fa = malloc(9 * 144 * sizeof(float)), *fp = malloc(9 * 144 * sizeof(float));
+    CU_ASSERT_EQUAL(pt_to_f32(xa, fa, 9 * 144), 0);
+    CU_ASSERT_EQUAL(pt_to_f32(xp, fp, 9 * 144), 0);
+    CU_ASSERT_EQUAL(memcmp(fa, fp, 9 * 144 * sizeof(float)), 0);
+    free(fa);
+    free(fp);
+    pt_free(xa);
+    pt_free(ya);
+    pt_free(xp);
+    pt_free(yp);
+    pinas_loader_free(la);
+    pinas_loader_free(lp);
+    pinas_dataset_free(d);
+
+    /* Errors name the file. */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/bad", tu_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(pinas_mkdir_p(ctx, bad), PINAS_OK);
+    o = (pinas_data_opts){.dataset = "fashion-mnist", .path = bad, .val_fraction = 0.25, .seed = 1};
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "train-images-idx3-ubyte: no such file");
+    write_idx_set(bad, 1);
+    write_idx(bad, "train-labels-idx1-ubyte", 12, 0, 0, 0, 0, 1, 1, -1); /* last label 10 */
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "train-labels-idx1-ubyte.gz: record 11: label 10 out of range");
+    write_idx(bad, "train-labels-idx1-ubyte", 11, 0, 0, 0, 0, 1, 0, -1); /* 11 labels for 12 images */
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "has 12 images but");
+    write_idx_set(bad, 1);
+    write_idx(bad, "t10k-images-idx3-ubyte", 4, 6, 5, 7, 1, 1, 0, 40); /* a gzip cut short */
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "t10k-images-idx3-ubyte.gz");
+    CU_ASSERT_PTR_NULL(d);
+    char gzp[600];
+    snprintf(gzp, sizeof gzp, "%s/t10k-images-idx3-ubyte.gz", bad);
+    unlink(gzp);
+    write_idx(bad, "t10k-images-idx3-ubyte", 4, 6, 5, 7, 1, 0, 0, 16 + 30 * 3 + 7); /* a plain file cut short */
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "t10k-images-idx3-ubyte: truncated");
+    write_idx(bad, "t10k-images-idx3-ubyte", 4, 6, 5, 7, 0, 0, 0, -1); /* a label file where images belong */
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "not an IDX file of unsigned bytes with 3 dimensions");
+    o.channels = 2;
+    write_idx(bad, "t10k-images-idx3-ubyte", 4, 6, 5, 7, 1, 0, 0, -1);
+    TU_ASSERT_ERR(ctx, pinas_dataset_load(ctx, &o, &d), "data.channels");
+}
+
+/* The real Fashion-MNIST of Debian's dataset-fashion-mnist, when installed: sizes and labels. */
+static void test_fashion_mnist_package(void)
+{
+    const char *dir = pinas_data_default_path("fashion-mnist");
+    char p[512];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    if (access(p, R_OK) != 0) {
+        fprintf(stderr, "\n  %s missing (install dataset-fashion-mnist): skipped\n", p);
+        return;
+    }
+    pinas_data_opts o = {.dataset = "fashion-mnist", .val_fraction = 0.1, .seed = 1};
+    pinas_dataset *d = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_dataset_load(ctx, &o, &d), PINAS_OK);
+    pinas_dataset_info di;
+    pinas_dataset_get_info(d, &di);
+    CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TRAIN_ALL], 60000);
+    CU_ASSERT_EQUAL(di.n[PINAS_SPLIT_TEST], 10000);
+    CU_ASSERT_EQUAL(di.h, 28);
+    CU_ASSERT_DOUBLE_EQUAL(di.mean[0], 0.2860, 2e-3); /* the published Fashion-MNIST mean / std */
+    CU_ASSERT_DOUBLE_EQUAL(di.std[0], 0.3530, 2e-3);
+    pinas_dataset_free(d);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -306,6 +504,8 @@ int main(void)
         {"CIFAR-100 reader", test_cifar100},
         {"synthetic set is deterministic; train/val split", test_synthetic_and_split},
         {"loader order, drop_last, seeded shuffle, augmentation", test_loader},
+        {"IDX reader (gzip and plain), subsets, pad/resize/channels, no flips for digits, errors", test_idx},
+        {"Debian's Fashion-MNIST", test_fashion_mnist_package},
     };
     int rc = tu_run("train_data", tests, (int)(sizeof tests / sizeof tests[0]));
     pinas_ctx_free(ctx);

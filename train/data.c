@@ -1,5 +1,6 @@
-/* Datasets: CIFAR-10/100 binary readers, a learnable synthetic set, train/val split, seeded augmenting loaders. */
+/* Datasets: CIFAR-10/100, MNIST/Fashion-MNIST (IDX), image folders, a learnable synthetic set; train/val split, seeded augmenting loaders. */
 #define _GNU_SOURCE
+#include "imagefolder.h"
 #include "train_internal.h"
 
 #include <errno.h>
@@ -16,6 +17,8 @@ struct pinas_dataset {
     int *perm;          /* permutation of the training set: TRAIN = perm[0..n_tr), VAL = the rest */
     int n_tr;
     float mean[3], std[3];
+    int flip, crop_pad;     /* augmentation of in-memory sets */
+    tr_imagefolder *folder; /* imagefolder: decoded per item; x[] unused */
 };
 
 static int split_size(const pinas_dataset *d, pinas_split s)
@@ -57,6 +60,39 @@ void pinas_data_opts_from_config(const pinas_config *cfg, pinas_data_opts *o)
     o->synthetic_size = (int)pinas_config_int(cfg, "data.synthetic_size");
     o->val_fraction = pinas_config_num(cfg, "data.val_fraction");
     o->seed = (uint64_t)pinas_config_int(cfg, "seed");
+    o->train_images = (int)pinas_config_int(cfg, "data.train_images");
+    o->test_images = (int)pinas_config_int(cfg, "data.test_images");
+    o->pad = (int)pinas_config_int(cfg, "data.pad");
+    o->resize = (int)pinas_config_int(cfg, "data.resize");
+    o->eval_resize = (int)pinas_config_int(cfg, "data.eval_resize");
+    o->scale_min = pinas_config_num(cfg, "data.scale_min");
+    o->channels = (int)pinas_config_int(cfg, "data.channels");
+    const char *flip = pinas_config_str(cfg, "data.flip");
+    o->flip = !flip || !strcmp(flip, "auto") ? 0 : !strcmp(flip, "on") ? 1 : -1;
+    int cp = (int)pinas_config_int(cfg, "data.crop_pad"); /* the config's -1 = auto, 0 = none */
+    o->crop_pad = cp < 0 ? 0 : cp == 0 ? -1 : cp;
+    const cJSON *m = pinas_config_get(cfg, "data.mean"), *sd = pinas_config_get(cfg, "data.std");
+    int nm = cJSON_GetArraySize(m);
+    if (nm > 0 && nm == cJSON_GetArraySize(sd) && nm <= 3) {
+        o->n_norm = nm;
+        for (int c = 0; c < nm; c++) {
+            o->mean[c] = (float)cJSON_GetArrayItem(m, c)->valuedouble;
+            o->std[c] = (float)cJSON_GetArrayItem(sd, c)->valuedouble;
+        }
+    } else if (nm > 0) {
+        o->n_norm = -1; /* reported by pinas_dataset_load */
+    }
+}
+
+const char *pinas_data_default_path(const char *dataset)
+{
+    if (!dataset) return NULL;
+    if (!strcmp(dataset, "fashion-mnist")) return "/usr/share/datasets/fashion-mnist";
+    if (!strcmp(dataset, "mnist")) return "data/mnist";
+    if (!strcmp(dataset, "cifar10")) return "data/cifar-10-batches-bin";
+    if (!strcmp(dataset, "cifar100")) return "data/cifar-100-binary";
+    if (!strcmp(dataset, "imagefolder")) return "data/imagenet";
+    return NULL;
 }
 
 void pinas_dataset_free(pinas_dataset *d)
@@ -67,6 +103,7 @@ void pinas_dataset_free(pinas_dataset *d)
         free(d->y[k]);
     }
     free(d->perm);
+    tr_imagefolder_free(d->folder);
     free(d);
 }
 
@@ -214,6 +251,137 @@ static pinas_status load_cifar(pinas_ctx *ctx, const pinas_data_opts *o, pinas_d
     return s;
 }
 
+/* ------------------------------------------------------------------ MNIST / Fashion-MNIST */
+
+static pinas_status load_idx(pinas_ctx *ctx, const pinas_data_opts *o, pinas_dataset *d)
+{
+    snprintf(d->name, sizeof d->name, "%s", o->dataset);
+    d->c = 1;
+    d->num_classes = 10;
+    static const char *const files[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                                            {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+    int limits[2] = {o->train_images, o->test_images};
+    pinas_status s = PINAS_OK;
+    for (int set = 0; set < 2 && !s; set++) {
+        tr_idx_set t;
+        if ((s = tr_idx_load(ctx, o->path, files[set][0], files[set][1], limits[set], d->num_classes, &t))) break;
+        if (set == 1 && (t.h != d->h || t.w != d->w)) {
+            s = pinas_error(ctx, PINAS_EFORMAT, "%s/%s: test images are %dx%d, training images %dx%d", o->path, files[1][0], t.h, t.w, d->h, d->w);
+            tr_idx_set_free(&t);
+            break;
+        }
+        d->h = t.h;
+        d->w = t.w;
+        d->x[set] = t.x;
+        d->y[set] = t.y;
+        d->n[set] = t.n;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------ image folders */
+
+static pinas_status load_imagefolder(pinas_ctx *ctx, const pinas_data_opts *o, pinas_dataset *d)
+{
+    tr_imagefolder_opts fo = {.root = o->path, .size = o->resize > 0 ? o->resize : 224, .resize = o->eval_resize,
+                              .scale_min = o->scale_min, .flip = o->flip >= 0};
+    pinas_status s = tr_imagefolder_open(ctx, &fo, &d->folder);
+    if (s) return s;
+    snprintf(d->name, sizeof d->name, "imagefolder");
+    d->c = 3;
+    d->h = d->w = fo.size;
+    d->num_classes = tr_imagefolder_num_classes(d->folder);
+    d->n[0] = tr_imagefolder_count(d->folder, 0);
+    d->n[1] = tr_imagefolder_count(d->folder, 1);
+    if (o->train_images > 0 && o->train_images < d->n[0]) d->n[0] = o->train_images;
+    if (o->test_images > 0 && o->test_images < d->n[1]) d->n[1] = o->test_images;
+    if (d->n[1] < 1) return pinas_error(ctx, PINAS_EINVAL, "%s/val: no image (the val folder is the test split)", o->path);
+    return PINAS_OK;
+}
+
+/* ------------------------------------------------------------------ load-time transforms */
+
+/* Bilinear sample of an 8-bit plane at (fy, fx) with edge clamping. */
+static double bilinear_u8(const uint8_t *p, int h, int w, double fy, double fx)
+{
+    if (fy < 0) fy = 0;
+    if (fx < 0) fx = 0;
+    int y0 = (int)fy, x0 = (int)fx;
+    if (y0 > h - 1) y0 = h - 1;
+    if (x0 > w - 1) x0 = w - 1;
+    int y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;
+    double ay = fy - y0, ax = fx - x0;
+    if (ay > 1) ay = 1;
+    if (ax > 1) ax = 1;
+    double top = p[(size_t)y0 * w + x0] * (1 - ax) + p[(size_t)y0 * w + x1] * ax;
+    double bot = p[(size_t)y1 * w + x0] * (1 - ax) + p[(size_t)y1 * w + x1] * ax;
+    return top * (1 - ay) + bot * ay;
+}
+
+/* Pads (zeros), resizes (bilinear, half-pixel centres) and converts channels of an in-memory set,
+ * image by image, in one pass per set. */
+static pinas_status transform_sets(pinas_ctx *ctx, const pinas_data_opts *o, pinas_dataset *d)
+{
+    if (o->pad < 0 || o->pad > 256) return pinas_error(ctx, PINAS_EINVAL, "data.pad: expected 0..256 pixels, got %d", o->pad);
+    if (o->resize < 0 || o->resize > 4096) return pinas_error(ctx, PINAS_EINVAL, "data.resize: expected 0..4096 pixels, got %d", o->resize);
+    if (o->channels != 0 && o->channels != 1 && o->channels != 3)
+        return pinas_error(ctx, PINAS_EINVAL, "data.channels: expected 0 (the dataset's), 1 or 3, got %d", o->channels);
+    int c0 = d->c, h0 = d->h, w0 = d->w, hp = h0 + 2 * o->pad, wp = w0 + 2 * o->pad;
+    int c1 = o->channels ? o->channels : c0, h1 = o->resize ? o->resize : hp, w1 = o->resize ? o->resize : wp;
+    if (c1 == c0 && h1 == h0 && w1 == w0) return PINAS_OK;
+    size_t in_img = (size_t)c0 * h0 * w0, out_img = (size_t)c1 * h1 * w1, plane = (size_t)h1 * w1;
+    double *acc = malloc(plane * sizeof(double));
+    if (!acc) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = PINAS_OK;
+    for (int set = 0; set < 2 && !s; set++) {
+        uint8_t *nx = malloc((size_t)d->n[set] * out_img + 1);
+        if (!nx) {
+            s = pinas_error(ctx, PINAS_ENOMEM, "out of memory for %d transformed images", d->n[set]);
+            break;
+        }
+        for (int i = 0; i < d->n[set]; i++) {
+            const uint8_t *src = d->x[set] + (size_t)i * in_img;
+            uint8_t *dst = nx + (size_t)i * out_img;
+            /* Each output channel: one input channel, or the mean of all when going to grey. */
+            for (int c = 0; c < c1; c++) {
+                int from = c0 == 1 ? 0 : c1 == 1 ? -1 : c;
+                for (size_t k = 0; k < plane; k++) acc[k] = 0;
+                for (int ci = 0; ci < c0; ci++) {
+                    if (from >= 0 && ci != from) continue;
+                    const uint8_t *p = src + (size_t)ci * h0 * w0;
+                    for (int y = 0; y < h1; y++)
+                        for (int x = 0; x < w1; x++) {
+                            /* Position in the padded image, then in the source. */
+                            double fy = (y + 0.5) * hp / h1 - 0.5 - o->pad, fx = (x + 0.5) * wp / w1 - 0.5 - o->pad;
+                            double v = (fy < -0.5 || fy > h0 - 0.5 || fx < -0.5 || fx > w0 - 0.5) ? 0.0 : bilinear_u8(p, h0, w0, fy, fx);
+                            acc[(size_t)y * w1 + x] += v;
+                        }
+                }
+                double div = from >= 0 ? 1.0 : (double)c0;
+                for (size_t k = 0; k < plane; k++) {
+                    double v = acc[k] / div + 0.5;
+                    dst[(size_t)c * plane + k] = (uint8_t)(v > 255 ? 255 : v);
+                }
+            }
+        }
+        free(d->x[set]);
+        d->x[set] = nx;
+    }
+    free(acc);
+    if (!s) {
+        d->c = c1;
+        d->h = h1;
+        d->w = w1;
+    }
+    return s;
+}
+
+/* Keeps the first `limit` images of a set (CIFAR and the synthetic set; IDX reads only those). */
+static void limit_set(pinas_dataset *d, int set, int limit)
+{
+    if (limit > 0 && limit < d->n[set]) d->n[set] = limit;
+}
+
 /* ------------------------------------------------------------------ common */
 
 static void compute_stats(pinas_dataset *d)
@@ -235,20 +403,43 @@ static void compute_stats(pinas_dataset *d)
     }
 }
 
-pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *o, pinas_dataset **out)
+pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *opts, pinas_dataset **out)
 {
     *out = NULL;
-    if (!o->dataset) return pinas_error(ctx, PINAS_EINVAL, "data.dataset: not set");
-    if (!(o->val_fraction > 0 && o->val_fraction < 1))
-        return pinas_error(ctx, PINAS_EINVAL, "data.val_fraction: expected a number in (0, 1), got %g", o->val_fraction);
+    if (!opts->dataset) return pinas_error(ctx, PINAS_EINVAL, "data.dataset: not set");
+    if (!(opts->val_fraction > 0 && opts->val_fraction < 1))
+        return pinas_error(ctx, PINAS_EINVAL, "data.val_fraction: expected a number in (0, 1), got %g", opts->val_fraction);
+    if (opts->n_norm < 0) return pinas_error(ctx, PINAS_EINVAL, "data.mean, data.std: expected two lists of the same length, 1 or 3 values");
+    for (int c = 0; c < opts->n_norm; c++)
+        if (!(opts->std[c] > 0)) return pinas_error(ctx, PINAS_EINVAL, "data.std[%d]: expected a positive number, got %g", c, opts->std[c]);
+    pinas_data_opts oo = *opts;
+    const pinas_data_opts *o = &oo;
+    if (!oo.path || !*oo.path) oo.path = pinas_data_default_path(oo.dataset);
     pinas_dataset *d = calloc(1, sizeof *d);
     if (!d) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     pinas_status s;
+    int digits = 0;
     if (strcmp(o->dataset, "synthetic") == 0) s = load_synthetic(ctx, o, d);
     else if (strcmp(o->dataset, "cifar10") == 0) s = load_cifar(ctx, o, d, 10);
     else if (strcmp(o->dataset, "cifar100") == 0) s = load_cifar(ctx, o, d, 100);
-    else s = pinas_error(ctx, PINAS_EINVAL, "data.dataset: \"%s\" is not one of synthetic, cifar10, cifar100", o->dataset);
+    else if (strcmp(o->dataset, "mnist") == 0 || strcmp(o->dataset, "fashion-mnist") == 0) {
+        s = load_idx(ctx, o, d);
+        digits = o->dataset[0] == 'm';
+    } else if (strcmp(o->dataset, "imagefolder") == 0) s = load_imagefolder(ctx, o, d);
+    else s = pinas_error(ctx, PINAS_EINVAL, "data.dataset: \"%s\" is not one of synthetic, cifar10, cifar100, mnist, fashion-mnist, imagefolder", o->dataset);
+    if (!s && !d->folder) {
+        limit_set(d, 0, o->train_images);
+        limit_set(d, 1, o->test_images);
+        s = transform_sets(ctx, o, d);
+    } else if (!s && (o->pad || o->channels)) {
+        s = pinas_error(ctx, PINAS_EINVAL, "data.pad / data.channels: not for imagefolder (its images are cropped to data.resize, in RGB)");
+    }
+    /* Digits carry their orientation: a flipped 2 is no 2. */
+    d->flip = o->flip ? o->flip > 0 : !digits;
+    d->crop_pad = o->crop_pad > 0 ? o->crop_pad : o->crop_pad < 0 ? 0 : (d->h / 8 > 0 ? d->h / 8 : 1);
     if (!s && d->n[0] < 2) s = pinas_error(ctx, PINAS_EINVAL, "%s: the training set needs at least 2 images for a train/val split", d->name);
+    if (!s && o->n_norm > 0 && o->n_norm != 1 && o->n_norm != d->c)
+        s = pinas_error(ctx, PINAS_EINVAL, "data.mean: %d values for %d-channel images", o->n_norm, d->c);
     if (!s) {
         d->perm = malloc((size_t)d->n[0] * sizeof(int));
         if (!d->perm) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -269,7 +460,18 @@ pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *o, pinas_
     if (n_val < 1) n_val = 1;
     if (n_val > d->n[0] - 1) n_val = d->n[0] - 1;
     d->n_tr = d->n[0] - n_val;
-    compute_stats(d);
+    static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+    if (o->n_norm > 0) {
+        for (int c = 0; c < d->c && c < 3; c++) {
+            d->mean[c] = o->mean[o->n_norm == 1 ? 0 : c];
+            d->std[c] = o->std[o->n_norm == 1 ? 0 : c];
+        }
+    } else if (d->folder) {
+        memcpy(d->mean, imagenet_mean, sizeof d->mean);
+        memcpy(d->std, imagenet_std, sizeof d->std);
+    } else {
+        compute_stats(d);
+    }
     *out = d;
     return PINAS_OK;
 }
@@ -327,6 +529,35 @@ static void make_image(const pinas_dataset *d, int set, int idx, float *out, int
     }
 }
 
+/* Item `idx` of `set` as a normalised float image; aug (may be NULL) draws the augmentation. */
+static pinas_status item_image(pinas_ctx *ctx, const pinas_dataset *d, int set, int idx, tr_rng *aug, float *out)
+{
+    if (d->folder) {
+        pinas_status s = tr_imagefolder_image(ctx, d->folder, set, idx, aug, out);
+        if (s) return s;
+        size_t plane = (size_t)d->h * d->w;
+        for (int c = 0; c < d->c; c++) {
+            float m = d->mean[c], inv = 1.0f / d->std[c], *q = out + (size_t)c * plane;
+            for (size_t k = 0; k < plane; k++) q[k] = (q[k] - m) * inv;
+        }
+        return PINAS_OK;
+    }
+    if (!aug) {
+        make_image(d, set, idx, out, 0, 0, 0, 0);
+        return PINAS_OK;
+    }
+    int pad = d->crop_pad;
+    int oy = pad ? (int)tr_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0, ox = pad ? (int)tr_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0;
+    int flip = (int)(tr_rng_next(aug) >> 63) && d->flip;
+    make_image(d, set, idx, out, pad, oy, ox, flip);
+    return PINAS_OK;
+}
+
+static int item_label(const pinas_dataset *d, int set, int idx)
+{
+    return d->folder ? tr_imagefolder_label(d->folder, set, idx) : d->y[set][idx];
+}
+
 pinas_status pinas_dataset_get_f32(pinas_ctx *ctx, const pinas_dataset *d, pinas_split split, int start, int n, float *x, int64_t *y)
 {
     int total = split_size(d, split);
@@ -336,8 +567,9 @@ pinas_status pinas_dataset_get_f32(pinas_ctx *ctx, const pinas_dataset *d, pinas
     size_t img = (size_t)d->c * d->h * d->w;
     for (int i = 0; i < n; i++) {
         int set, idx = split_index(d, split, start + i, &set);
-        make_image(d, set, idx, x + (size_t)i * img, 0, 0, 0, 0);
-        if (y) y[i] = d->y[set][idx];
+        pinas_status s = item_image(ctx, d, set, idx, NULL, x + (size_t)i * img);
+        if (s) return s;
+        if (y) y[i] = item_label(d, set, idx);
     }
     return PINAS_OK;
 }
@@ -430,17 +662,11 @@ pinas_status pinas_loader_next(pinas_ctx *ctx, pinas_loader *l, pt_tensor **x, p
     if (b > left) b = left;
     const pinas_dataset *d = l->d;
     size_t img = (size_t)d->c * d->h * d->w;
-    int pad = d->h / 8 > 0 ? d->h / 8 : 1;
     for (int i = 0; i < b; i++) {
         int set, idx = split_index(d, l->split, l->order[l->pos + i], &set);
-        if (l->o.augment) {
-            int oy = (int)tr_rng_below(&l->aug, (uint64_t)(2 * pad + 1)), ox = (int)tr_rng_below(&l->aug, (uint64_t)(2 * pad + 1));
-            int flip = (int)(tr_rng_next(&l->aug) >> 63);
-            make_image(d, set, idx, l->xbuf + (size_t)i * img, pad, oy, ox, flip);
-        } else {
-            make_image(d, set, idx, l->xbuf + (size_t)i * img, 0, 0, 0, 0);
-        }
-        l->ybuf[i] = d->y[set][idx];
+        pinas_status s = item_image(ctx, d, set, idx, l->o.augment ? &l->aug : NULL, l->xbuf + (size_t)i * img);
+        if (s) return s;
+        l->ybuf[i] = item_label(d, set, idx);
     }
     l->pos += b;
     int64_t xs[4] = {b, d->c, d->h, d->w}, ys[1] = {b};

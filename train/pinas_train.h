@@ -31,22 +31,43 @@ pinas_status pinas_torch_setup(pinas_ctx *ctx) PINAS_WUR;
 typedef enum { PINAS_SPLIT_TRAIN_ALL = 0, PINAS_SPLIT_TRAIN = 1, PINAS_SPLIT_VAL = 2, PINAS_SPLIT_TEST = 3 } pinas_split;
 
 typedef struct {
-    const char *dataset;    /* "synthetic", "cifar10" or "cifar100" */
-    const char *path;       /* CIFAR: directory of the binary files (data_batch_1..5.bin + test_batch.bin, or train.bin + test.bin) */
+    const char *dataset;    /* "synthetic", "cifar10", "cifar100", "mnist", "fashion-mnist" or "imagefolder" */
+    const char *path;       /* NULL or "" = the dataset's default location (pinas_data_default_path).
+                             * CIFAR: directory of the binary files (data_batch_1..5.bin + test_batch.bin, or train.bin + test.bin);
+                             * mnist / fashion-mnist: directory of the four IDX files (train-images-idx3-ubyte[.gz], ...);
+                             * imagefolder: ROOT with ROOT/train/<class>/ and ROOT/val/<class>/ (val is the test split) */
     int synthetic_train;    /* synthetic: training images */
     int synthetic_test;     /* synthetic: test images */
     int synthetic_classes;  /* synthetic: classes (>= 2) */
     int synthetic_size;     /* synthetic: height = width */
     double val_fraction;    /* share of the training set in VAL, in (0, 1) */
     uint64_t seed;          /* synthetic content and the TRAIN/VAL permutation */
+    int train_images;       /* > 0: keep only the first N training images (0 = all) */
+    int test_images;        /* > 0: keep only the first N test images (0 = all) */
+    int pad;                /* in-memory sets: zero pixels added on each side at load (28x28 -> 32x32 with 2) */
+    int resize;             /* in-memory sets: bilinear resize to resize x resize after padding (0 = keep);
+                             * imagefolder: the output (crop) size (0 = 224) */
+    int eval_resize;        /* imagefolder: evaluation resizes the shorter side to this before the centre crop (0 = resize*8/7) */
+    double scale_min;       /* imagefolder: random-resized crop keeps [scale_min, 1] of the area (0 = 0.08) */
+    int channels;           /* 0 = the dataset's own; 3 replicates a grey channel, 1 averages RGB */
+    int flip;               /* augmentation flips horizontally: 0 = the dataset's default (not for digits), 1 = yes, -1 = no */
+    int crop_pad;           /* augmentation's random-crop zero padding: 0 = max(1, H/8), -1 = no crop, > 0 pixels */
+    int n_norm;             /* 0: mean/std from the training set (imagefolder: ImageNet's); else 1 or 3 given values */
+    float mean[3], std[3];
 } pinas_data_opts;
+
+/* Where a dataset is read from when data.path is empty: fashion-mnist from Debian's
+ * dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), mnist from data/mnist, CIFAR
+ * from data/cifar-10-batches-bin or data/cifar-100-binary, imagefolder from data/imagenet. NULL for
+ * the synthetic set. Static string. */
+const char *pinas_data_default_path(const char *dataset);
 
 /* An in-memory dataset (uint8 CHW images + labels) with its normalisation statistics. Immutable
  * after loading, so several loaders (and threads) may read it at once. */
 typedef struct pinas_dataset pinas_dataset;
 
 typedef struct {
-    const char *name;       /* "synthetic", "cifar10", "cifar100"; borrowed */
+    const char *name;       /* "synthetic", "cifar10", "cifar100", "mnist", "fashion-mnist", "imagefolder"; borrowed */
     int c, h, w;
     int num_classes;
     int n[4];               /* images per split, indexed by pinas_split */
@@ -55,8 +76,9 @@ typedef struct {
 
 /* Fills opts from a config's data.* fields and its seed. Strings are borrowed from cfg. */
 void pinas_data_opts_from_config(const pinas_config *cfg, pinas_data_opts *opts);
-/* Loads (CIFAR: reads and validates every record; synthetic: generates deterministically from
- * seed). Errors name the file and the record. *out: new; caller frees. */
+/* Loads (CIFAR, IDX: reads and validates every record, then pads / resizes / converts channels;
+ * synthetic: generates deterministically from seed; imagefolder: lists the files, which are decoded
+ * batch by batch). Errors name the file and the record. *out: new; caller frees. */
 pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *opts, pinas_dataset **out) PINAS_WUR;
 void pinas_dataset_free(pinas_dataset *d);
 void pinas_dataset_get_info(const pinas_dataset *d, pinas_dataset_info *out);
@@ -70,9 +92,11 @@ pinas_status pinas_dataset_get_f32(pinas_ctx *ctx, const pinas_dataset *d, pinas
 
 /* A seeded mini-batch loader over one split. The order of an epoch and its augmentation are a
  * pure function of (seed, epoch), so a resumed run sees exactly the batches of an uninterrupted
- * one; no loader state needs saving. Augmentation: random crop with max(1, H/8) pixels of zero
- * padding (4 on 32x32, 2 on 16x16; zero in normalised space, i.e. padding with the mean) and a
- * horizontal flip with probability 1/2. */
+ * one; no loader state needs saving. Augmentation of in-memory sets: random crop with crop_pad
+ * pixels of zero padding (default max(1, H/8): 4 on 32x32, 2 on 16x16; zero in normalised space,
+ * i.e. padding with the mean) and, where the dataset allows it (data.flip; not for digits), a
+ * horizontal flip with probability 1/2. imagefolder: random-resized crop + flip for training, resize
+ * + centre crop otherwise; a file that fails to decode is an error naming it. */
 typedef struct pinas_loader pinas_loader;
 typedef struct {
     int batch_size;

@@ -48,6 +48,20 @@ static inline double tr_rng_normal(tr_rng *r)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* One IDX image file and its label file (MNIST layout): n images of h x w bytes, labels < num_classes. */
+typedef struct {
+    int n, h, w;
+    uint8_t *x;  /* n * h * w */
+    int32_t *y;
+} tr_idx_set;
+
+/* Reads dir/images and dir/labels (each as given, or with ".gz" appended when that exists; gzip or
+ * plain). limit > 0 keeps the first `limit` records. Errors name the file: missing, wrong magic,
+ * counts that differ, truncated or corrupt data, a label out of range. */
+pinas_status tr_idx_load(pinas_ctx *ctx, const char *dir, const char *images, const char *labels, int limit, int num_classes,
+                         tr_idx_set *out) PINAS_WUR;
+void tr_idx_set_free(tr_idx_set *set);
+
 /* The tnet's private generator (init and Gumbel noise), saved in checkpoints. Borrowed. */
 pt_gen *tr_tnet_gen(const pinas_tnet *t);
 /* Borrowed handle of the underlying optimizer. */
