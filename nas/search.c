@@ -757,7 +757,23 @@ static pinas_status run_all(pinas_ctx *ctx, run *r)
         if (!distill) s = baseline_one(ctx, r, "all-relu");
         if (!s) s = baseline_one(ctx, r, "all-poly");
     }
+    /* A naive architecture equal to the all-ReLU or all-poly baseline is that baseline: not trained twice. */
     cJSON *seen = cJSON_CreateObject();
+    static const char *const kinds[] = {"all-relu", "all-poly"};
+    for (int q = 0; q < 2 && !s; q++) {
+        char *mp = pinas_strfmt("%s/baselines/%s/metrics.json", r->run_dir, kinds[q]);
+        pinas_net *b = NULL;
+        if (pinas_path_exists(mp) && !pinas_nas_baseline(ctx, r->space, kinds[q], &b)) {
+            cJSON *aj = pinas_nas_arch_json(b);
+            char *key = cJSON_PrintUnformatted(aj);
+            cJSON_AddStringToObject(seen, key, kinds[q]);
+            free(key);
+            cJSON_Delete(aj);
+        }
+        pinas_error_clear(ctx);
+        pinas_net_free(b);
+        free(mp);
+    }
     for (int q = 0; q < k && !s; q++) s = naive_for(ctx, r, q, seen);
     cJSON_Delete(seen);
     if (!s) {
