@@ -6,19 +6,11 @@
 
 #include <math.h>
 
-/* splitmix64: a statistically solid 64-bit stream from any seed, used for data generation, split
- * permutations, shuffling and augmentation (never for secrets). */
-typedef struct {
-    uint64_t s;
-} tr_rng;
+/* The seeded stream (common's splitmix64) used for data generation, split permutations, shuffling
+ * and augmentation (never for secrets). */
+typedef pinas_rng tr_rng;
 
-static inline uint64_t tr_rng_next(tr_rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static inline uint64_t tr_rng_next(tr_rng *r) { return pinas_rng_next(r); }
 
 /* A seed derived from a base seed and up to three labels, so that streams for different purposes
  * (content, split, epoch order) never overlap. */
@@ -38,7 +30,7 @@ static inline uint64_t tr_seed_mix(uint64_t seed, uint64_t a, uint64_t b, uint64
 static inline double tr_rng_unif(tr_rng *r) { return (double)(tr_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* Uniform integer in [0, n). */
-static inline uint64_t tr_rng_below(tr_rng *r, uint64_t n) { return n ? tr_rng_next(r) % n : 0; }
+static inline uint64_t tr_rng_below(tr_rng *r, uint64_t n) { return pinas_rng_below(r, n); }
 
 /* Standard normal (Box-Muller; one value per call, simple and deterministic). */
 static inline double tr_rng_normal(tr_rng *r)
