@@ -57,6 +57,8 @@ static const field schema[] = {
     {"train.nesterov", T_BOOL, "true", 0, 0, NULL, "Nesterov momentum"},
     {"train.weight_decay", T_NUM, "5e-4", 0, 1, NULL, "SGD weight decay"},
     {"train.label_smoothing", T_NUM, "0", 0, 0.99, NULL, "cross-entropy label smoothing"},
+    {"train.grad_clip", T_NUM, "0", 0, 1e6, NULL,
+     "clip the weight gradients to this joint 2-norm before every SGD step (0 = off; keeps deep polynomial nets from diverging)"},
     {"train.schedule", T_ENUM, "\"cosine\"", 0, 0, "cosine|constant", "learning-rate schedule"},
     {"train.teacher", T_STR, "\"\"", 0, 0, NULL, "model dir of a teacher for knowledge distillation (\"\" = none)"},
     {"train.kd_alpha", T_NUM, "0.5", 0, 1, NULL, "weight of the distillation loss"},

@@ -250,7 +250,8 @@ static pinas_status bilevel(pinas_ctx *ctx, run *r, int k, double value, pinas_t
     pinas_sgd_opts so = {.lr = pinas_config_num(cfg, "train.lr"),
                          .momentum = pinas_config_num(cfg, "train.momentum"),
                          .weight_decay = pinas_config_num(cfg, "train.weight_decay"),
-                         .nesterov = pinas_config_bool(cfg, "train.nesterov") && pinas_config_num(cfg, "train.momentum") > 0};
+                         .nesterov = pinas_config_bool(cfg, "train.nesterov") && pinas_config_num(cfg, "train.momentum") > 0,
+                         .grad_clip = pinas_config_num(cfg, "train.grad_clip")};
     /* DARTS' alpha optimiser: Adam with beta1 = 0.5. */
     pinas_adam_opts ao = {.lr = pinas_config_num(cfg, "search.arch_lr"), .beta1 = 0.5, .beta2 = 0.999,
                           .weight_decay = pinas_config_num(cfg, "search.arch_weight_decay")};

@@ -205,6 +205,36 @@ static void test_sgd_by_hand(void)
     pt_free(p);
 }
 
+/* Gradient-norm clipping: loss = sum(p^2) at p = (3, -4) has gradient (6, -8), norm 10; clipped to
+ * norm 2 it is (1.2, -1.6), and one plain SGD step with lr 1 moves p by exactly that. A norm above
+ * the gradient's leaves it alone. */
+static void test_clip_grad_norm(void)
+{
+    for (int big = 0; big < 2; big++) {
+        float p0[2] = {3.0f, -4.0f};
+        int64_t s[1] = {2};
+        pt_tensor *p = mk(1, s, p0), *sq = NULL, *loss = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_set_requires_grad(p, 1), 0);
+        pt_optim *o = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_optim_sgd((const pt_tensor *const *)&p, 1, 1.0, 0, 0, 0, &o), 0);
+        CU_ASSERT_EQUAL_FATAL(pt_mul(p, p, &sq), 0);
+        CU_ASSERT_EQUAL_FATAL(pt_sum(sq, &loss), 0);
+        CU_ASSERT_EQUAL_FATAL(pt_backward(loss), 0);
+        double total = 0;
+        CU_ASSERT_EQUAL_FATAL(pt_optim_clip_grad_norm(o, big ? 100.0 : 2.0, &total), 0);
+        CU_ASSERT_DOUBLE_EQUAL(total, 10.0, 1e-5);
+        CU_ASSERT_EQUAL_FATAL(pt_optim_step(o), 0);
+        float got[2];
+        CU_ASSERT_EQUAL(pt_to_f32(p, got, 2), 0);
+        CU_ASSERT_DOUBLE_EQUAL(got[0], big ? 3.0 - 6.0 : 3.0 - 1.2, 1e-5);
+        CU_ASSERT_DOUBLE_EQUAL(got[1], big ? -4.0 + 8.0 : -4.0 + 1.6, 1e-5);
+        pt_free(sq);
+        pt_free(loss);
+        pt_optim_free(o);
+        pt_free(p);
+    }
+}
+
 /* Two groups with their own lr; Adam's first step moves each parameter by lr * sign(grad). */
 static void test_adam_groups_and_state(void)
 {
@@ -385,6 +415,7 @@ int main(void)
         {"error messages are per thread", test_thread_local_errors},
         {"cross-entropy with smoothing, KD, accuracy", test_losses},
         {"SGD momentum+Nesterov+weight decay by hand", test_sgd_by_hand},
+        {"gradient-norm clipping", test_clip_grad_norm},
         {"Adam with two groups, state round trip", test_adam_groups_and_state},
         {"generators and Gumbel-softmax", test_generator_and_gumbel},
         {"named tensors save/load", test_named_tensors},

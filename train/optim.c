@@ -97,6 +97,7 @@ pinas_status pinas_evaluate(pinas_ctx *ctx, pinas_tnet *t, const pinas_dataset *
 struct pinas_optim {
     pt_optim *o;
     int n_groups;
+    double clip; /* > 0: gradient-norm clipping before every step */
 };
 
 pt_optim *tr_optim_handle(const pinas_optim *o) { return o->o; }
@@ -118,9 +119,12 @@ pinas_status pinas_optim_sgd(pinas_ctx *ctx, pt_tensor *const *params, int n, co
     *out = NULL;
     if (o->nesterov && !(o->momentum > 0)) return pinas_error(ctx, PINAS_EINVAL, "SGD: Nesterov momentum needs momentum > 0");
     pt_optim *po = NULL;
+    if (!(o->grad_clip >= 0)) return pinas_error(ctx, PINAS_EINVAL, "SGD: gradient clipping norm must be >= 0, got %g", o->grad_clip);
     if (pt_optim_sgd((const pt_tensor *const *)params, n, o->lr, o->momentum, o->weight_decay, o->nesterov, &po))
         return pinas_torch_error(ctx, "SGD");
-    return wrap(ctx, po, out);
+    pinas_status s = wrap(ctx, po, out);
+    if (!s) (*out)->clip = o->grad_clip;
+    return s;
 }
 
 pinas_status pinas_optim_adam(pinas_ctx *ctx, pt_tensor *const *params, int n, const pinas_adam_opts *o, pinas_optim **out)
@@ -163,6 +167,7 @@ double pinas_optim_lr(const pinas_optim *o, int g)
 
 pinas_status pinas_optim_step(pinas_ctx *ctx, pinas_optim *o)
 {
+    if (o->clip > 0 && pt_optim_clip_grad_norm(o->o, o->clip, NULL)) return pinas_torch_error(ctx, "gradient clipping");
     if (pt_optim_step(o->o)) return pinas_torch_error(ctx, "optimizer step");
     return PINAS_OK;
 }

@@ -208,6 +208,7 @@ typedef struct {
     double momentum;        /* 0 = plain SGD */
     double weight_decay;
     int nesterov;           /* needs momentum > 0 */
+    double grad_clip;       /* > 0: each step first scales the gradients to a joint 2-norm <= grad_clip */
 } pinas_sgd_opts;
 
 typedef struct {
@@ -261,6 +262,7 @@ typedef struct {
     double momentum, weight_decay;
     int nesterov;
     double label_smoothing;
+    double grad_clip;       /* > 0: gradient-norm clipping of every step (torch's clip_grad_norm_) */
     const char *teacher;    /* model dir of a KD teacher, or NULL / "" */
     double kd_alpha, kd_temperature;
     int augment;

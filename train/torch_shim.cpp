@@ -513,6 +513,18 @@ int pt_optim_get_lr(const pt_optim *o, int group, double *out)
 
 int pt_optim_step(pt_optim *o) { PT_GUARD({ o->o->step(); }) }
 
+int pt_optim_clip_grad_norm(pt_optim *o, double max_norm, double *total)
+{
+    PT_GUARD({
+        std::vector<at::Tensor> v;
+        for (auto &g : o->o->param_groups())
+            for (auto &p : g.params())
+                if (p.grad().defined()) v.push_back(p);
+        double t = v.empty() ? 0.0 : torch::nn::utils::clip_grad_norm_(v, max_norm);
+        if (total) *total = t;
+    })
+}
+
 int pt_optim_zero_grad(pt_optim *o)
 {
     PT_GUARD({

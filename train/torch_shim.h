@@ -160,6 +160,9 @@ int pt_optim_n_groups(const pt_optim *o, int *out);
 int pt_optim_set_lr(pt_optim *o, int group, double lr);
 int pt_optim_get_lr(const pt_optim *o, int group, double *out);
 int pt_optim_step(pt_optim *o);
+/* torch.nn.utils.clip_grad_norm_ over every parameter of every group that has a gradient: scales the
+ * gradients so that their joint 2-norm is at most max_norm; *total (may be NULL) gets the norm before. */
+int pt_optim_clip_grad_norm(pt_optim *o, double max_norm, double *total);
 /* Drops the gradients of every parameter. */
 int pt_optim_zero_grad(pt_optim *o);
 /* The optimizer's full state (groups, options, momentum buffers / moments) as bytes in a new

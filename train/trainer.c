@@ -21,6 +21,7 @@ void pinas_train_opts_from_config(const pinas_config *cfg, pinas_train_opts *o)
     o->nesterov = pinas_config_bool(cfg, "train.nesterov");
     o->weight_decay = pinas_config_num(cfg, "train.weight_decay");
     o->label_smoothing = pinas_config_num(cfg, "train.label_smoothing");
+    o->grad_clip = pinas_config_num(cfg, "train.grad_clip");
     const char *teacher = pinas_config_str(cfg, "train.teacher");
     o->teacher = teacher && *teacher ? teacher : NULL;
     o->kd_alpha = pinas_config_num(cfg, "train.kd_alpha");
@@ -129,7 +130,8 @@ pinas_status pinas_train_tnet(pinas_ctx *ctx, pinas_tnet *t, const pinas_dataset
     int64_t total = 0;
     double t0 = pinas_now();
     if ((s = pinas_loader_create(ctx, d, o->train_split, &lo, &l))) goto done;
-    pinas_sgd_opts so = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay, .nesterov = o->nesterov && o->momentum > 0};
+    pinas_sgd_opts so = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay, .nesterov = o->nesterov && o->momentum > 0,
+                         .grad_clip = o->grad_clip};
     if ((s = pinas_optim_sgd(ctx, pinas_tnet_weights(t), pinas_tnet_n_weights(t), &so, &opt))) goto done;
     if (o->teacher && *o->teacher) {
         if ((s = pinas_model_load(ctx, o->teacher, &tm))) {
@@ -282,6 +284,7 @@ pinas_status pinas_train_model(pinas_ctx *ctx, const pinas_net *arch, const pina
     cJSON_AddNumberToObject(tr, "weight_decay", o->weight_decay);
     cJSON_AddNumberToObject(tr, "label_smoothing", o->label_smoothing);
     cJSON_AddBoolToObject(tr, "augment", o->augment);
+    if (o->grad_clip > 0) cJSON_AddNumberToObject(tr, "grad_clip", o->grad_clip);
     if (o->teacher && *o->teacher) {
         cJSON_AddStringToObject(tr, "teacher", o->teacher);
         cJSON_AddNumberToObject(tr, "kd_alpha", o->kd_alpha);
