@@ -82,6 +82,8 @@ static const field schema[] = {
     {"search.baselines", T_BOOL, "true", 0, 0, NULL, "also train and price the all-ReLU and all-poly architectures of the space"},
     {"search.naive_first_k", T_BOOL, "false", 0, 0, NULL,
      "naive baselines at matched latency: for each candidate, relu/maxpool in the first k slots and poly/avgpool after, k as large as its latency allows"},
+    {"search.naive_bases", T_STRS, "[\"cheapest\", \"poly\"]", 0, 0, "cheapest|poly",
+     "what naive baselines put in the slots without relu/maxpool: the slot's cheapest candidate (identity where there is one), and/or poly/avgpool"},
     {"search.naive_random", T_INT, "0", 0, 1000, NULL,
      "naive baselines at matched latency: per candidate, N random placements of relu/maxpool filled up to its latency"},
     {"finetune.mode", T_ENUM, "\"supernet\"", 0, 0, "supernet|scratch", "derived nets start from supernet weights or from scratch"},
@@ -97,6 +99,19 @@ static const field schema[] = {
     {"infer.images", T_INT, "64", 1, 100000, NULL, "test images run privately at the end of the demo"},
 };
 #define N_FIELDS (int)(sizeof schema / sizeof schema[0])
+
+/* Is s one of the '|'-separated choices? */
+static int in_choices(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = choices; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, s, n)) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
 
 struct pinas_config {
     cJSON *json;
@@ -201,10 +216,11 @@ static pinas_status check_value(pinas_ctx *ctx, const field *f, const cJSON *v, 
         if (ok) cJSON_ArrayForEach(e, v)
             {
                 if (f->type == T_NUMS) ok &= cJSON_IsNumber(e) && isfinite(e->valuedouble) && e->valuedouble >= f->lo && e->valuedouble <= f->hi;
-                else ok &= cJSON_IsString(e);
+                else ok &= cJSON_IsString(e) && (!f->choices || in_choices(f->choices, e->valuestring));
             }
         if (!ok) {
             if (f->type == T_NUMS) snprintf(want, sizeof want, "an array of numbers >= %g", f->lo);
+            else if (f->choices) snprintf(want, sizeof want, "an array of strings from %s", f->choices);
             else snprintf(want, sizeof want, "an array of strings");
             s = PINAS_EINVAL;
         }

@@ -5,38 +5,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per slot of the LUT: the cheap choice (poly / avgpool, else the cheapest candidate) and the
- * upgrade (relu / maxpool, else the costliest). */
-static void slot_choices(const pinas_net *space, const pinas_cost_lut *lut, int k, int *cheap, int *dear)
+/* Per slot of the LUT: the base choice (base_poly: poly / avgpool where the slot has it; else, or
+ * without base_poly, the cheapest candidate) and the upgrade (relu / maxpool, else the costliest). */
+static void slot_choices(const pinas_net *space, const pinas_cost_lut *lut, int k, int base_poly, int *cheap, int *dear)
 {
     const pinas_node *nd = pinas_net_node(space, pinas_cost_lut_slot_node(lut, k));
     int pool = nd->op == PINAS_OP_POOL;
-    int c = pinas_node_find_cand(nd, pool ? PINAS_CAND_AVGPOOL : PINAS_CAND_POLY);
+    int c = base_poly ? pinas_node_find_cand(nd, pool ? PINAS_CAND_AVGPOOL : PINAS_CAND_POLY) : -1;
     int d = pinas_node_find_cand(nd, pool ? PINAS_CAND_MAXPOOL : PINAS_CAND_RELU);
-    int n = pinas_cost_lut_n_cands(lut, k);
+    int n = pinas_cost_lut_n_cands(lut, k), c_given = c >= 0, d_given = d >= 0;
     for (int j = 0; j < n; j++) {
         double t = pinas_cost_lut_cand_ms(lut, k, j);
-        if (pinas_node_find_cand(nd, pool ? PINAS_CAND_AVGPOOL : PINAS_CAND_POLY) < 0 && (c < 0 || t < pinas_cost_lut_cand_ms(lut, k, c))) c = j;
-        if (pinas_node_find_cand(nd, pool ? PINAS_CAND_MAXPOOL : PINAS_CAND_RELU) < 0 && (d < 0 || t > pinas_cost_lut_cand_ms(lut, k, d))) d = j;
+        if (!c_given && (c < 0 || t < pinas_cost_lut_cand_ms(lut, k, c))) c = j;
+        if (!d_given && (d < 0 || t > pinas_cost_lut_cand_ms(lut, k, d))) d = j;
     }
     *cheap = c;
     *dear = d;
 }
 
-pinas_status pinas_nas_naive(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_lut *lut, const char *family, double budget_ms,
-                             uint64_t seed, pinas_net **out, int *upgraded, double *latency_ms)
+pinas_status pinas_nas_naive(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_lut *lut, const char *family, const char *base,
+                             double budget_ms, uint64_t seed, pinas_net **out, int *upgraded, double *latency_ms)
 {
     *out = NULL;
     int random = !strcmp(family, "random");
     if (!random && strcmp(family, "first-k"))
         return pinas_error(ctx, PINAS_EINVAL, "naive family \"%s\": expected \"first-k\" or \"random\"", family);
+    int base_poly = base && !strcmp(base, "poly");
+    if (base && !base_poly && strcmp(base, "cheapest"))
+        return pinas_error(ctx, PINAS_EINVAL, "naive base \"%s\": expected \"cheapest\" or \"poly\"", base);
     pinas_status s = pinas_cost_lut_check(ctx, lut, space);
     if (s) return s;
     int n = pinas_cost_lut_n_slots(lut);
     int *ch = calloc((size_t)n + 1, sizeof *ch), *dear = calloc((size_t)n + 1, sizeof *dear), *order = calloc((size_t)n + 1, sizeof *order);
     if (!ch || !dear || !order) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (int k = 0; k < n && !s; k++) {
-        slot_choices(space, lut, k, &ch[k], &dear[k]);
+        slot_choices(space, lut, k, base_poly, &ch[k], &dear[k]);
         order[k] = k;
     }
     if (!s && random) {

@@ -128,14 +128,16 @@ pinas_status pinas_nas_derive(pinas_ctx *ctx, const pinas_net *space, int n, con
  * candidate. *out: new; caller frees. */
 pinas_status pinas_nas_baseline(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out) PINAS_WUR;
 /* A naive architecture of a space at a latency budget under lut (the latency the search optimises):
- * every slot starts on its cheap choice (poly / avgpool) and slots are upgraded to relu / maxpool in
+ * every slot starts on its base choice — base "cheapest" (or NULL): the slot's cheapest candidate
+ * under the LUT (identity where the space has it: linearised layers, as ReLU-culling methods do);
+ * "poly": poly / avgpool where the slot has them — and slots are upgraded to relu / maxpool in
  * an order while the LUT latency stays <= budget_ms. family "first-k": in slot order, stopping at the
  * first upgrade that does not fit (ReLUs exactly in the first k slots); "random": in a seeded random
  * order, skipping upgrades that do not fit (a random placement filled up to the budget). *upgraded
  * (may be NULL) gets k, *latency_ms (may be NULL) the architecture's LUT latency. *out: new; caller
  * frees. */
-pinas_status pinas_nas_naive(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_lut *lut, const char *family, double budget_ms,
-                             uint64_t seed, pinas_net **out, int *upgraded, double *latency_ms) PINAS_WUR;
+pinas_status pinas_nas_naive(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_lut *lut, const char *family, const char *base,
+                             double budget_ms, uint64_t seed, pinas_net **out, int *upgraded, double *latency_ms) PINAS_WUR;
 /* {"<slot id>": "<chosen candidate>", ...} over every slot of a net ("open" for open ones). New. */
 cJSON *pinas_nas_arch_json(const pinas_net *net);
 

@@ -585,8 +585,9 @@ out:
 }
 
 /* The naive baselines of one candidate: its predicted latency under the search's own profiles is
- * the budget; first-k and search.naive_random random placements at <= that latency, each trained
- * by the same recipe as every other point (finish_arch). Architectures already trained are skipped. */
+ * the budget; per base of search.naive_bases, first-k and search.naive_random random placements at
+ * <= that latency, each trained by the same recipe as every other point (finish_arch). Architectures
+ * already trained are skipped. */
 static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
 {
     const pinas_config *cfg = r->cfg;
@@ -598,7 +599,12 @@ static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
     pinas_net_free(cand);
     free(np);
     int n_rand = (int)pinas_config_int(cfg, "search.naive_random");
-    for (int j = -1; j < n_rand && !s; j++) {
+    const cJSON *bases = pinas_config_get(cfg, "search.naive_bases");
+    int n_bases = cJSON_GetArraySize(bases);
+    for (int q = 0; q < n_bases * (n_rand + 1) && !s; q++) {
+        int j = q % (n_rand + 1) - 1;
+        const char *base = cJSON_GetArrayItem(bases, q / (n_rand + 1))->valuestring;
+        int poly = !strcmp(base, "poly");
         if (j < 0 && !pinas_config_bool(cfg, "search.naive_first_k")) continue;
         const char *fam = j < 0 ? "first-k" : "random";
         pinas_net *arch = NULL;
@@ -607,11 +613,11 @@ static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
         int up = 0;
         double ms = 0;
         uint64_t seed = r->seed * 1000003ULL + (uint64_t)k * 1009ULL + (uint64_t)(j + 1);
-        if ((s = pinas_nas_naive(ctx, r->space, r->lut, fam, budget, seed, &arch, &up, &ms))) break;
+        if ((s = pinas_nas_naive(ctx, r->space, r->lut, fam, base, budget, seed, &arch, &up, &ms))) break;
         cJSON *aj = pinas_nas_arch_json(arch);
         char *key = cJSON_PrintUnformatted(aj);
         cJSON_Delete(aj);
-        char *name = j < 0 ? pinas_strfmt("first-k-%d", up) : pinas_strfmt("random-%d-%d", k, j);
+        char *name = j < 0 ? pinas_strfmt("first-k-%s%d", poly ? "poly-" : "", up) : pinas_strfmt("random-%s%d-%d", poly ? "poly-" : "", k, j);
         if (cJSON_GetObjectItemCaseSensitive(seen, key)) {
             pinas_info(ctx, "naive %s for candidate %d: the same architecture as %s, not trained twice", name, k,
                        cJSON_GetObjectItemCaseSensitive(seen, key)->valuestring);
@@ -622,6 +628,7 @@ static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
             if (!pinas_path_exists(mp)) {
                 cJSON *naive = cJSON_CreateObject();
                 cJSON_AddStringToObject(naive, "family", fam);
+                cJSON_AddStringToObject(naive, "base", base);
                 cJSON_AddNumberToObject(naive, "k", up);
                 cJSON_AddNumberToObject(naive, "budget_ms", budget);
                 cJSON_AddNumberToObject(naive, "matched_to", k);

@@ -200,9 +200,9 @@ static void test_naive(void)
         pinas_net *fk = NULL, *rnd = NULL, *rnd2 = NULL;
         int kf = -1, kr = -1;
         double mf = 0, mr = 0, t = 0;
-        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "first-k", budget, 1, &fk, &kf, &mf), PINAS_OK);
-        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", budget, 7 + (uint64_t)b, &rnd, &kr, &mr), PINAS_OK);
-        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", budget, 7 + (uint64_t)b, &rnd2, NULL, NULL), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "first-k", "poly", budget, 1, &fk, &kf, &mf), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", "poly", budget, 7 + (uint64_t)b, &rnd, &kr, &mr), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "random", "poly", budget, 7 + (uint64_t)b, &rnd2, NULL, NULL), PINAS_OK);
         /* Under the budget, and the reported latency is the LUT's. */
         CU_ASSERT(mf <= budget * (1 + 1e-12));
         CU_ASSERT(mr <= budget * (1 + 1e-12));
@@ -244,7 +244,23 @@ static void test_naive(void)
         pinas_net_free(rnd2);
     }
     pinas_net *x = NULL;
-    TU_ASSERT_ERR(ctx, pinas_nas_naive(ctx, space, lut, "last-k", lr, 1, &x, NULL, NULL), "expected \"first-k\" or \"random\"");
+    TU_ASSERT_ERR(ctx, pinas_nas_naive(ctx, space, lut, "last-k", NULL, lr, 1, &x, NULL, NULL), "expected \"first-k\" or \"random\"");
+    TU_ASSERT_ERR(ctx, pinas_nas_naive(ctx, space, lut, "first-k", "relu", lr, 1, &x, NULL, NULL), "expected \"cheapest\" or \"poly\"");
+    CU_ASSERT_PTR_NULL(x);
+    /* In this space (relu, poly, patch_relu:2x2) poly is each act slot's cheapest candidate and avgpool the
+     * pool's, so both bases give the same architectures. */
+    for (int b = 0; b <= 4; b++) {
+        double budget = lp + (lr - lp) * b / 4.0;
+        pinas_net *a1 = NULL, *a2 = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "first-k", "cheapest", budget, 1, &a1, NULL, NULL), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_nas_naive(ctx, space, lut, "first-k", "poly", budget, 1, &a2, NULL, NULL), PINAS_OK);
+        cJSON *j1 = pinas_nas_arch_json(a1), *j2 = pinas_nas_arch_json(a2);
+        CU_ASSERT(cJSON_Compare(j1, j2, 1));
+        cJSON_Delete(j1);
+        cJSON_Delete(j2);
+        pinas_net_free(a1);
+        pinas_net_free(a2);
+    }
     CU_ASSERT_PTR_NULL(x);
     pinas_net_free(relu);
     pinas_net_free(poly);
