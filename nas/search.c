@@ -584,10 +584,63 @@ out:
     return s;
 }
 
+/* An architecture's identity for "trained already?": its slot choices as compact JSON. New string. */
+static char *arch_key(const pinas_net *arch)
+{
+    cJSON *aj = pinas_nas_arch_json(arch);
+    char *key = cJSON_PrintUnformatted(aj);
+    cJSON_Delete(aj);
+    return key;
+}
+
+/* One naive baseline of candidate k: family fam (j = the random draw, -1 for first-k) over `base` at
+ * the candidate's latency `budget`, trained by finish_arch unless an equal architecture was. */
+static pinas_status naive_one(pinas_ctx *ctx, run *r, int k, const char *fam, const char *base, int j, double budget, cJSON *seen)
+{
+    pinas_net *arch = NULL;
+    pinas_tnet *t = NULL;
+    pinas_tensors *init = NULL;
+    int up = 0, poly = !strcmp(base, "poly");
+    double ms = 0;
+    /* The same draw for both bases: the same random order of slots, different fillers. */
+    uint64_t seed = r->seed * 1000003ULL + (uint64_t)k * 1009ULL + (uint64_t)(j + 1);
+    pinas_status s = pinas_nas_naive(ctx, r->space, r->lut, fam, base, budget, seed, &arch, &up, &ms);
+    if (s) return s;
+    char *key = arch_key(arch);
+    char *name = j < 0 ? pinas_strfmt("first-k-%s%d", poly ? "poly-" : "", up) : pinas_strfmt("random-%s%d-%d", poly ? "poly-" : "", k, j);
+    const cJSON *same = cJSON_GetObjectItemCaseSensitive(seen, key);
+    char *dir = pinas_strfmt("%s/baselines/%s", r->run_dir, name);
+    char *mp = pinas_path_join(dir, "metrics.json");
+    if (same) pinas_info(ctx, "naive %s for candidate %d: the same architecture as %s, not trained twice", name, k, same->valuestring);
+    else cJSON_AddStringToObject(seen, key, name);
+    if (!same && !pinas_path_exists(mp)) {
+        cJSON *naive = cJSON_CreateObject();
+        cJSON_AddStringToObject(naive, "family", fam);
+        cJSON_AddStringToObject(naive, "base", base);
+        cJSON_AddNumberToObject(naive, "k", up);
+        cJSON_AddNumberToObject(naive, "budget_ms", budget);
+        cJSON_AddNumberToObject(naive, "matched_to", k);
+        if (j >= 0) cJSON_AddNumberToObject(naive, "seed", (double)(seed & 0xffffffffffffULL));
+        pinas_info(ctx, "naive %s: %d slot%s on relu/maxpool, %.3g ms <= candidate %d's %.3g ms", name, up, up == 1 ? "" : "s", ms, k, budget);
+        s = pinas_tnet_create(ctx, r->space, r->seed, &t);
+        if (!s) s = pinas_tnet_load(ctx, t, r->warm, 1);
+        if (!s) s = pinas_tnet_export(ctx, t, arch, &init);
+        if (!s) s = finish_arch(ctx, r, arch, init, fam, name, -1, 0, NULL, naive, dir);
+        cJSON_Delete(naive);
+    }
+    free(mp);
+    free(dir);
+    free(key);
+    free(name);
+    pinas_tnet_free(t);
+    pinas_tensors_free(init);
+    pinas_net_free(arch);
+    return s;
+}
+
 /* The naive baselines of one candidate: its predicted latency under the search's own profiles is
  * the budget; per base of search.naive_bases, first-k and search.naive_random random placements at
- * <= that latency, each trained by the same recipe as every other point (finish_arch). Architectures
- * already trained are skipped. */
+ * <= that latency, each trained by the same recipe as every other point (finish_arch). */
 static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
 {
     const pinas_config *cfg = r->cfg;
@@ -598,57 +651,12 @@ static pinas_status naive_for(pinas_ctx *ctx, run *r, int k, cJSON *seen)
     if (!s) s = pinas_cost_lut_latency(ctx, r->lut, cand, &budget);
     pinas_net_free(cand);
     free(np);
-    int n_rand = (int)pinas_config_int(cfg, "search.naive_random");
-    const cJSON *bases = pinas_config_get(cfg, "search.naive_bases");
-    int n_bases = cJSON_GetArraySize(bases);
-    for (int q = 0; q < n_bases * (n_rand + 1) && !s; q++) {
-        int j = q % (n_rand + 1) - 1;
-        const char *base = cJSON_GetArrayItem(bases, q / (n_rand + 1))->valuestring;
-        int poly = !strcmp(base, "poly");
-        if (j < 0 && !pinas_config_bool(cfg, "search.naive_first_k")) continue;
-        const char *fam = j < 0 ? "first-k" : "random";
-        pinas_net *arch = NULL;
-        pinas_tnet *t = NULL;
-        pinas_tensors *init = NULL;
-        int up = 0;
-        double ms = 0;
-        uint64_t seed = r->seed * 1000003ULL + (uint64_t)k * 1009ULL + (uint64_t)(j + 1);
-        if ((s = pinas_nas_naive(ctx, r->space, r->lut, fam, base, budget, seed, &arch, &up, &ms))) break;
-        cJSON *aj = pinas_nas_arch_json(arch);
-        char *key = cJSON_PrintUnformatted(aj);
-        cJSON_Delete(aj);
-        char *name = j < 0 ? pinas_strfmt("first-k-%s%d", poly ? "poly-" : "", up) : pinas_strfmt("random-%s%d-%d", poly ? "poly-" : "", k, j);
-        if (cJSON_GetObjectItemCaseSensitive(seen, key)) {
-            pinas_info(ctx, "naive %s for candidate %d: the same architecture as %s, not trained twice", name, k,
-                       cJSON_GetObjectItemCaseSensitive(seen, key)->valuestring);
-        } else {
-            cJSON_AddStringToObject(seen, key, name);
-            char *dir = pinas_strfmt("%s/baselines/%s", r->run_dir, name);
-            char *mp = pinas_path_join(dir, "metrics.json");
-            if (!pinas_path_exists(mp)) {
-                cJSON *naive = cJSON_CreateObject();
-                cJSON_AddStringToObject(naive, "family", fam);
-                cJSON_AddStringToObject(naive, "base", base);
-                cJSON_AddNumberToObject(naive, "k", up);
-                cJSON_AddNumberToObject(naive, "budget_ms", budget);
-                cJSON_AddNumberToObject(naive, "matched_to", k);
-                if (j >= 0) cJSON_AddNumberToObject(naive, "seed", (double)(seed & 0xffffffffffffULL));
-                pinas_info(ctx, "naive %s: %d slot%s on relu/maxpool, %.3g ms <= candidate %d's %.3g ms", name, up, up == 1 ? "" : "s", ms, k,
-                           budget);
-                s = pinas_tnet_create(ctx, r->space, r->seed, &t);
-                if (!s) s = pinas_tnet_load(ctx, t, r->warm, 1);
-                if (!s) s = pinas_tnet_export(ctx, t, arch, &init);
-                if (!s) s = finish_arch(ctx, r, arch, init, fam, name, -1, 0, NULL, naive, dir);
-                cJSON_Delete(naive);
-            }
-            free(mp);
-            free(dir);
-        }
-        free(key);
-        free(name);
-        pinas_tnet_free(t);
-        pinas_tensors_free(init);
-        pinas_net_free(arch);
+    int n_rand = (int)pinas_config_int(cfg, "search.naive_random"), first_k = pinas_config_bool(cfg, "search.naive_first_k");
+    const cJSON *b;
+    cJSON_ArrayForEach(b, pinas_config_get(cfg, "search.naive_bases"))
+    {
+        if (!s && first_k) s = naive_one(ctx, r, k, "first-k", b->valuestring, -1, budget, seen);
+        for (int j = 0; j < n_rand && !s; j++) s = naive_one(ctx, r, k, "random", b->valuestring, j, budget, seen);
     }
     return s;
 }
@@ -772,11 +780,9 @@ static pinas_status run_all(pinas_ctx *ctx, run *r)
         char *mp = pinas_strfmt("%s/baselines/%s/metrics.json", r->run_dir, kinds[q]);
         pinas_net *b = NULL;
         if (pinas_path_exists(mp) && !pinas_nas_baseline(ctx, r->space, kinds[q], &b)) {
-            cJSON *aj = pinas_nas_arch_json(b);
-            char *key = cJSON_PrintUnformatted(aj);
+            char *key = arch_key(b);
             cJSON_AddStringToObject(seen, key, kinds[q]);
             free(key);
-            cJSON_Delete(aj);
         }
         pinas_error_clear(ctx);
         pinas_net_free(b);
