@@ -39,7 +39,9 @@ static void test_encode_decode(void)
 static void test_trunc_statistics(void)
 {
     const int f = 16, trials = 200000;
-    /* small values: no failure expected (probability 2^-24 per trial) */
+    /* small values: a failure has probability |x|/2^64 < 2^-24 per trial, about 0.006 expected in
+     * 200,000 trials; asserting none made the suite fail about once in 170 runs (seen in a clean-clone
+     * CI run). Three or more happen with probability below 1e-7. */
     int bad = 0, plus_one = 0;
     for (int t = 0; t < trials; t++) {
         int64_t x = (int64_t)(rnd64() >> 24) - (int64_t)(1ULL << 39); /* |x| < 2^40 */
@@ -52,7 +54,7 @@ static void test_trunc_statistics(void)
         if (got == want + 1) plus_one++;
         else if (got != want) bad++;
     }
-    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(bad <= 2);
     CU_ASSERT(plus_one > trials / 4 && plus_one < 3 * trials / 4); /* the +1 is a carry, about half the time */
     /* large values: the failure rate matches |x|/2^64 (here 1/16) within 5 sigma */
     int64_t x = (int64_t)1 << 60;
