@@ -139,6 +139,39 @@ int pinas_node_param_specs(const pinas_net *net, int i, pinas_param_spec *out, i
 /* A 64-bit hash of the canonical explicit JSON (for handshakes and preprocessing files). */
 uint64_t pinas_net_hash(const pinas_net *net);
 
+/* ------------------------------------------------------------ building a net in code
+ *
+ * The one way to build a net in code (the backbone generators, benchmark and calibration nets all
+ * use it; no library code writes a net as a JSON string). Nodes are appended in order; `in` is the
+ * index of an earlier node (0 is the input). Each adder returns the new node's index, or -1 after
+ * an allocation failure; failures are sticky and reported by pinas_nb_finish, so a sequence of adds
+ * needs no checks in between. Shapes are inferred and every node validated at finish, with the
+ * same rules and messages as a net file. */
+typedef struct pinas_net_builder pinas_net_builder;
+
+/* A new builder for a net with input [c, h, w] and num_classes outputs; NULL when out of memory. */
+pinas_net_builder *pinas_nb_create(const char *name, int c, int h, int w, int num_classes);
+/* Any node, copied from proto (inputs, op, fields as in pinas_node; `choice` -1 leaves slots open).
+ * pinas_nb_node_init fills the defaults of a node file: stride 1, groups 1, eps 1e-5, poly scale 1,
+ * one input `in`, choice -1. */
+pinas_node pinas_nb_node_init(const char *id, pinas_op op, int in);
+int pinas_nb_node(pinas_net_builder *b, const pinas_node *proto);
+int pinas_nb_conv(pinas_net_builder *b, const char *id, int in, int out_c, int k, int stride, int pad, int groups);
+int pinas_nb_batchnorm(pinas_net_builder *b, const char *id, int in);
+/* An act slot over n candidates (poly scale 1, poly parameters per channel). */
+int pinas_nb_act(pinas_net_builder *b, const char *id, int in, const pinas_cand *cands, int n);
+/* A pool slot over n candidates (maxpool / avgpool), k x k kernel. */
+int pinas_nb_pool(pinas_net_builder *b, const char *id, int in, int k, int stride, int pad, const pinas_cand *cands, int n);
+int pinas_nb_add(pinas_net_builder *b, const char *id, int x, int y);
+int pinas_nb_linear(pinas_net_builder *b, const char *id, int in, int out_features, int bias);
+int pinas_nb_flatten(pinas_net_builder *b, const char *id, int in);
+int pinas_nb_global_avgpool(pinas_net_builder *b, const char *id, int in);
+/* Validates and hands over the net (*out: new; caller frees); `where` names the net in messages.
+ * Always frees b. */
+pinas_status pinas_nb_finish(pinas_ctx *ctx, pinas_net_builder *b, const char *where, pinas_net **out) PINAS_WUR;
+/* Frees an unfinished builder; NULL is a no-op. */
+void pinas_nb_free(pinas_net_builder *b);
+
 /* ------------------------------------------------------------ backbone generators */
 
 typedef struct {

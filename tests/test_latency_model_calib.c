@@ -268,7 +268,7 @@ int main(void)
         {"stepwise calibration keeps the fastest run of every size", test_calibrate_passes},
         {"Kendall tau-b", test_kendall},
     };
-    int rc = tu_run("latency_calib", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_calib", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

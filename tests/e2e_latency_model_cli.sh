@@ -87,4 +87,4 @@ check "  ... naming the loopback" has "use --net loopback" "$T/err"
 check "validate-latency --help documents the calibration" bash -c "'$PINAS' validate-latency --help | grep -q -- '--no-calibrate'"
 check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
 
-e2e_done e2e_latency_cli
+e2e_done e2e_latency_model_cli

@@ -383,7 +383,7 @@ int main(void)
         {"LUT errors", test_lut_errors},
         {"E[latency] value and gradient", test_expected_latency_gradient},
     };
-    int rc = tu_run("latency_lut", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_lut", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

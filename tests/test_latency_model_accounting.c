@@ -144,7 +144,7 @@ int main(void)
         {"all-ReLU, cmp_bits 24", test_cmp_bits},
         {"patch, cmp_bits 40, batch 2", test_patch_cmp_bits},
     };
-    int rc = tu_run("latency_accounting", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_accounting", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -227,7 +227,7 @@ int main(void)
                    {"round trip and golden explicit form", test_round_trip_and_golden},
                    {"validation errors name the node", test_validation_errors},
                    {"parameter specs", test_param_specs}};
-    int rc = tu_run("net_ir", t, 5);
+    int rc = tu_run("search_spaces_ir", t, 5);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -207,7 +207,7 @@ int main(void)
         {"shipped boards load, with sources", test_shipped_boards},
         {"custom boards are validated", test_create_validates},
     };
-    int rc = tu_run("latency_fpga", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_fpga", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

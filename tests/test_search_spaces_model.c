@@ -218,7 +218,7 @@ int main(void)
                    {"conv and pools against direct loops", test_conv_pool_against_direct},
                    {"save, load and corrupt model dirs", test_save_load_and_corruption},
                    {"random weights deterministic", test_random_is_deterministic}};
-    int rc = tu_run("net_model", t, 4);
+    int rc = tu_run("search_spaces_model", t, 4);
     pinas_ctx_free(ctx);
     return rc;
 }

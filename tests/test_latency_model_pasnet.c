@@ -146,7 +146,7 @@ int main(void)
         {"ResNet-18 ImageNet: max/avg pool gate", test_resnet18_imagenet_pool_gate},
         {"patch_relu and identity", test_extensions},
     };
-    int rc = tu_run("latency_pasnet", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_pasnet", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -1,0 +1,168 @@
+/* Run configs as typed records: one struct per section, parsed and validated once.
+ *
+ * A run config is the user's JSON file merged over the schema's defaults, with --set overrides
+ * applied, then validated field by field (type, range, choices) and across fields. The result is a
+ * pinas_config whose sections (cfg->data, cfg->train, ...) are plain C records: modules take the
+ * section they need (`const pinas_cfg_train *`) and never see the JSON. The schema (key, type,
+ * default, range, doc) lives in common/config.c and is printed by `pinas config schema`; the
+ * fixed-point limits below are the single source of the frac_bits / cmp_bits defaults and ranges
+ * for the config, the command lines and the runtime. */
+#ifndef PINAS_CONFIG_H
+#define PINAS_CONFIG_H
+
+#include "pinas_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------ fixed-point limits (one place) */
+
+#define PINAS_FRAC_BITS_DEFAULT 16
+#define PINAS_FRAC_BITS_MIN 4
+#define PINAS_FRAC_BITS_MAX 30
+#define PINAS_CMP_BITS_DEFAULT 64
+#define PINAS_CMP_BITS_MIN 8
+#define PINAS_CMP_BITS_MAX 64
+
+/* ------------------------------------------------------------ sections */
+
+#define PINAS_CFG_MAX_CHANNELS 4
+
+typedef enum {
+    PINAS_DATASET_SYNTHETIC = 0,
+    PINAS_DATASET_CIFAR10,
+    PINAS_DATASET_CIFAR100,
+    PINAS_DATASET_MNIST,
+    PINAS_DATASET_FASHION_MNIST,
+    PINAS_DATASET_IMAGEFOLDER,
+} pinas_dataset;
+
+typedef enum { PINAS_FLIP_AUTO = 0, PINAS_FLIP_ON, PINAS_FLIP_OFF } pinas_flip;
+
+/* "data": what is loaded and how it is prepared. */
+typedef struct {
+    pinas_dataset dataset;
+    const char *dataset_name;   /* as written ("fashion-mnist") */
+    const char *path;           /* "" = the dataset's default location */
+    int64_t train_images, test_images;   /* 0 = all */
+    int pad, resize, channels, eval_resize, crop_pad;
+    double scale_min;
+    int n_mean, n_std;          /* 0 = computed (or ImageNet's for imagefolder) */
+    double mean[PINAS_CFG_MAX_CHANNELS], std[PINAS_CFG_MAX_CHANNELS];
+    int64_t synthetic_train, synthetic_test;
+    int synthetic_classes, synthetic_size;
+    double val_fraction;
+    int augment;
+    pinas_flip flip;
+} pinas_cfg_data;
+
+typedef enum { PINAS_SCHEDULE_COSINE = 0, PINAS_SCHEDULE_CONSTANT } pinas_schedule;
+
+/* "train": the optimiser of the weights. */
+typedef struct {
+    int epochs, batch_size;
+    double lr, momentum, weight_decay, label_smoothing, grad_clip;
+    int nesterov;
+    pinas_schedule schedule;
+    const char *teacher;        /* "" = no distillation */
+    double kd_alpha, kd_temperature;
+} pinas_cfg_train;
+
+typedef enum { PINAS_LOSS_ADDITIVE = 0, PINAS_LOSS_MULTIPLICATIVE } pinas_search_loss;
+typedef enum { PINAS_NAIVE_BASE_CHEAPEST = 0, PINAS_NAIVE_BASE_POLY } pinas_naive_base;
+#define PINAS_CFG_MAX_BASES 2
+
+/* "search": the bi-level search and its baselines. */
+typedef struct {
+    int warmup_epochs, epochs;
+    double arch_lr, arch_weight_decay;
+    pinas_search_loss loss;
+    const double *lambdas;      /* owned by the config */
+    int n_lambdas;
+    const double *targets_ms;
+    int n_targets;
+    double beta, ref_ms, tau_start, tau_end;
+    int target_clamp, gumbel;
+    const char *hw, *net;       /* profiles of the search loss */
+    int baselines, naive_first_k, naive_random;
+    int n_naive_bases;
+    pinas_naive_base naive_bases[PINAS_CFG_MAX_BASES];
+} pinas_cfg_search;
+
+typedef enum { PINAS_FINETUNE_SUPERNET = 0, PINAS_FINETUNE_SCRATCH } pinas_finetune_mode;
+
+typedef struct {
+    pinas_finetune_mode mode;
+    int epochs;
+    double lr;
+    int distill;
+} pinas_cfg_finetune;
+
+/* "latency": the profiles every candidate is priced under. */
+typedef struct {
+    const char *const *hw;
+    int n_hw;
+    const char *const *net;
+    int n_net;
+} pinas_cfg_latency;
+
+/* "mpc": the runtime's fixed-point parameters. */
+typedef struct {
+    int frac_bits, cmp_bits;
+} pinas_cfg_mpc;
+
+typedef struct {
+    double budget_ms;           /* 0 = the most accurate candidate */
+} pinas_cfg_export;
+
+typedef struct {
+    int images;
+} pinas_cfg_infer;
+
+/* The whole config. Every string and array is owned by the config and lives as long as it. */
+typedef struct pinas_config {
+    const char *name;
+    uint64_t seed;
+    const char *device;         /* "cpu" | "cuda" */
+    int threads;                /* 0 = all cores */
+    const char *out_dir;
+    /* "space": a path (resolved against the config file's directory, then the working directory,
+     * by pinas_net_load_space) or an inline net object. */
+    const char *space_path;     /* NULL when inline */
+    const cJSON *space_inline;  /* NULL when a path */
+    const char *source;         /* the file it came from ("" for defaults) */
+    pinas_cfg_data data;
+    pinas_cfg_train train;
+    pinas_cfg_search search;
+    pinas_cfg_finetune finetune;
+    pinas_cfg_latency latency;
+    pinas_cfg_mpc mpc;
+    pinas_cfg_export export_;
+    pinas_cfg_infer infer;
+    struct pinas_config_store *store;   /* private: the effective JSON and owned storage */
+} pinas_config;
+
+/* Loads `path` (may be NULL for the defaults alone) and applies `sets` ("key.path=value"; the value
+ * is parsed as JSON when it parses, else taken as a string). Errors name the file (or "--set") and
+ * the field; unknown keys get a did-you-mean suggestion. *out: new; caller frees. */
+pinas_status pinas_config_load(pinas_ctx *ctx, const char *path, const char *const *sets, int n_sets,
+                               pinas_config **out) PINAS_WUR;
+/* Same over a parsed object (not modified); `where` names it in messages. */
+pinas_status pinas_config_from_json(pinas_ctx *ctx, const cJSON *user, const char *where, const char *const *sets,
+                                    int n_sets, pinas_config **out) PINAS_WUR;
+/* pinas_config_free(NULL) is a no-op. */
+void pinas_config_free(pinas_config *cfg);
+/* The effective config as JSON, for writing it into a run dir and for `pinas config show` only
+ * (never for reading fields: use the records). Borrowed. */
+const cJSON *pinas_config_json(const pinas_config *cfg);
+/* Writes the schema as a human-readable table (key, type, default, doc) to f. */
+void pinas_config_print_schema(FILE *f);
+
+/* Names for messages and files ("fashion-mnist", "cosine", ...). Static strings. */
+const char *pinas_dataset_name(pinas_dataset d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
