@@ -21,9 +21,9 @@ static int parse(const char *cmd, int argc, char **argv, bopts *o, int want_mode
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             if (cli_parse_int(cmd, "--reps", argv[++i], 1, 1000, &o->reps)) return 2;
         } else if (!strcmp(argv[i], "--cmp-bits") && i + 1 < argc) {
-            if (cli_parse_int(cmd, "--cmp-bits", argv[++i], 8, 64, &o->cmp_bits)) return 2;
+            if (cli_parse_int(cmd, "--cmp-bits", argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &o->cmp_bits)) return 2;
         } else if (!strcmp(argv[i], "--frac-bits") && i + 1 < argc) {
-            if (cli_parse_int(cmd, "--frac-bits", argv[++i], 4, 30, &o->frac_bits)) return 2;
+            if (cli_parse_int(cmd, "--frac-bits", argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &o->frac_bits)) return 2;
         } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             if (cli_parse_int(cmd, "--batch", argv[++i], 1, 1 << 20, &o->batch)) return 2;
         } else if (!strcmp(argv[i], "--json")) {
@@ -42,7 +42,7 @@ static int parse(const char *cmd, int argc, char **argv, bopts *o, int want_mode
 /* The elementwise activations: relu (or drelu), poly, patch_relu:2x2. */
 static int bench_elementwise(pinas_ctx *ctx, const char *name, const char *kind, int argc, char **argv)
 {
-    bopts o = {.n = 1000000, .reps = 3, .cmp_bits = 64, .frac_bits = 16};
+    bopts o = {.n = 1000000, .reps = 3, .cmp_bits = PINAS_CMP_BITS_DEFAULT, .frac_bits = PINAS_FRAC_BITS_DEFAULT};
     if (cli_wants_help(argc, argv)) {
         printf("usage: pinas bench %s [--n N] [--reps R] [--cmp-bits B] [--frac-bits F]%s [--json]\n\n"
                "Runs N private %s elements between two threads (one core each) over loopback TCP, with fresh\n"
@@ -64,13 +64,11 @@ static int bench_elementwise(pinas_ctx *ctx, const char *name, const char *kind,
     pinas_mpc_params_default(&p);
     p.cmp_bits = (int)o.cmp_bits;
     p.frac_bits = (int)o.frac_bits;
-    double med = 0, off = 0;
-    pinas_mpc_cost c;
-    memset(&c, 0, sizeof c);
-    if (pinas_mpc_bench_op_ex(ctx, kind, o.n, (int)o.reps, &p, &med, &c, &off)) return cli_fail(ctx);
-    int64_t n = o.n;
-    if (!strcmp(kind, "patch_relu")) n = (o.n + 63) / 64 * 64; /* whole 8x8 channels */
-    if (!strcmp(kind, "relu") || !strcmp(kind, "poly")) n = (o.n + 255) / 256 * 256; /* whole 16x16 channels */
+    pinas_mpc_bench_result res;
+    if (pinas_mpc_bench_op(ctx, kind, o.n, (int)o.reps, &p, &res)) return cli_fail(ctx);
+    const pinas_mpc_cost c = res.counts;
+    double med = res.online_s, off = res.offline_s;
+    int64_t n = res.n; /* whole channels of the benchmark net */
     double dn = (double)n;
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
@@ -146,7 +144,7 @@ int pinas_bench_conv(pinas_ctx *ctx, int argc, char **argv)
                "  --json     print JSON\n");
         return 0;
     }
-    bopts o = {.n = 37748736, .reps = 5, .cmp_bits = 64, .frac_bits = 16};
+    bopts o = {.n = 37748736, .reps = 5, .cmp_bits = PINAS_CMP_BITS_DEFAULT, .frac_bits = PINAS_FRAC_BITS_DEFAULT};
     int rc = parse("bench conv", argc, argv, &o, 0);
     if (rc) return rc;
     openblas_set_num_threads(1);
@@ -194,12 +192,13 @@ int pinas_bench_conv(pinas_ctx *ctx, int argc, char **argv)
     pinas_prg_free(prg);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
-    double med = 0, off = 0;
-    pinas_mpc_cost c;
-    if (pinas_mpc_bench_op_ex(ctx, "conv", o.n, (int)o.reps, &p, &med, &c, &off)) {
+    pinas_mpc_bench_result res;
+    if (pinas_mpc_bench_op(ctx, "conv", o.n, (int)o.reps, &p, &res)) {
         cJSON_Delete(j);
         return cli_fail(ctx);
     }
+    const pinas_mpc_cost c = res.counts;
+    double med = res.online_s, off = res.offline_s;
     cJSON *pc = cJSON_AddObjectToObject(j, "private_conv");
     cJSON_AddNumberToObject(pc, "ring_macs", (double)c.online.ring_macs[0]);
     cJSON_AddNumberToObject(pc, "median_online_s", med);
@@ -243,8 +242,8 @@ static pinas_status bench_model(pinas_ctx *ctx, const pinas_model *m, const char
 {
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
-    pinas_status s = pinas_mpc_params_from_meta(ctx, m->meta, name, &p);
-    if (s) return s;
+    pinas_mpc_params_from_meta(&m->meta, &p);
+    pinas_status s = PINAS_OK;
     if (o->cmp_bits) p.cmp_bits = (int)o->cmp_bits;
     if (o->frac_bits) p.frac_bits = (int)o->frac_bits;
     const pinas_node *in = pinas_net_node(m->net, 0);
@@ -261,7 +260,7 @@ static pinas_status bench_model(pinas_ctx *ctx, const pinas_model *m, const char
     }
     for (long r = 0; r < o->reps && !s; r++) {
         pinas_mpc_report *rep = NULL;
-        s = pinas_mpc_infer_local(ctx, m, x, (int)o->batch, &p, lg, &rep);
+        s = pinas_mpc_infer_loopback(ctx, m, x, (int)o->batch, &p, NULL, lg, &rep);
         if (!s) {
             on[r] = rep->online_s;
             off[r] = rep->offline_s;

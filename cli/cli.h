@@ -40,4 +40,9 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, lo
 int cli_parse_double(const char *cmd, const char *opt, const char *val, double lo, double hi, double *out);
 /* Prints JSON (pretty) to stdout with a newline. */
 void cli_print_json(const cJSON *j);
+
+/* The per-layer table of a private inference's report (cli/cmd_party.c): online ms, preprocessing
+ * bytes per party, online bytes sent per party, rounds; totals, setup, and a summary line. */
+struct pinas_mpc_report;
+void cli_print_mpc_report(FILE *f, const struct pinas_mpc_report *r);
 #endif

@@ -1,7 +1,9 @@
 /* `pinas calibrate`: fits the cpu hardware profile from the runtime's micro-benchmarks. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "pinas_config.h"
 #include "pinas_cost.h"
+#include "pinas_measure.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,17 @@ static void help(const char *def_out)
            def_out);
 }
 
+static void print_result(const pinas_measure_calib_result *r, const char *net_name, const char *out, const char *loop_out)
+{
+    printf("%-12s %14s %16s %10s\n", "primitive", "a (us/call)", "b (ns/unit)", "R^2");
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
+        printf("%-12s %14.3f %16.5f %10.6f\n", pinas_cpu_prim_name(k), r->prims[k].a * 1e6, r->prims[k].b * 1e9, r->prims[k].r2);
+    printf("dealer: %.3g AES blocks/s, %.3g ring MACs/s\n", r->aes_blocks_per_s, r->ring_macs_per_s);
+    printf("network subtracted (%s): RTT %.1f us, %.0f Mbit/s\nwrote %s%s%s\n", net_name ? net_name : "measured loopback",
+           pinas_cost_link_rtt(r->net) * 1e6, pinas_cost_link_bandwidth(r->net) * 8 / 1e6, out, loop_out ? " and " : "",
+           loop_out ? loop_out : "");
+}
+
 int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
 {
     char *def_out = pinas_path_join(pinas_cost_profile_dir(), "cpu.json");
@@ -51,8 +64,8 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         free(def_out);
         return 0;
     }
-    pinas_cost_calib_opts o;
-    pinas_cost_calib_opts_default(&o);
+    pinas_measure_calib_opts o;
+    pinas_measure_calib_opts_default(&o);
     const char *out = def_out, *net_name = NULL;
     long reps = o.reps, runs = o.runs, sizes = o.n_sizes, fb = -1, cb = -1;
     double scale = 1;
@@ -68,8 +81,9 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 100, &runs);
         else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 64, &sizes);
         else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-4, 100, &scale);
-        else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 4, 30, &fb);
-        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 8, 64, &cb);
+        else if (strcmp(a, "--frac-bits") == 0 && has)
+            bad = cli_parse_int("calibrate", a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb);
+        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &cb);
         else bad = cli_usage_error("calibrate", "unknown option or missing value: %s", a) != 0;
         if (bad) {
             free(def_out);
@@ -83,65 +97,30 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     if (fb > 0) o.params.frac_bits = (int)fb;
     if (cb > 0) o.params.cmp_bits = (int)cb;
     pinas_cost_link *link = NULL;
-    pinas_cost_hw *hw = NULL;
-    cJSON *rep = NULL, *prof = NULL;
-    if (net_name && pinas_cost_link_load(ctx, net_name, &link)) {
+    pinas_measure_calib_result *res = NULL;
+    /* Recalibrating the shipped profile also refreshes the shipped loopback profile with what was
+     * measured, so that cpu + loopback gives back the measured times. */
+    char *loop_out = !net_name && strcmp(out, def_out) == 0 ? pinas_path_join(pinas_cost_profile_dir(), "loopback.json") : NULL;
+    if ((net_name && pinas_cost_link_load(ctx, net_name, &link))) {
         rc = cli_fail(ctx);
         goto done;
     }
     o.link = link;
-    if (pinas_cost_calibrate(ctx, &o, &hw, &rep)) {
+    if (pinas_measure_calibrate(ctx, &o, &res) || pinas_measure_calib_save(ctx, res, out, loop_out)) {
         rc = cli_fail(ctx);
         goto done;
-    }
-    prof = pinas_cost_hw_to_json(hw);
-    if (pinas_json_save(ctx, out, prof)) {
-        rc = cli_fail(ctx);
-        goto done;
-    }
-    /* Recalibrating the shipped profile also refreshes the shipped loopback profile with what was
-     * measured, so that cpu + loopback gives back the measured times. */
-    const cJSON *measured = cJSON_GetObjectItemCaseSensitive(rep, "net");
-    char *loop_out = NULL;
-    if (!net_name && strcmp(out, def_out) == 0 && cJSON_IsObject(measured)) {
-        cJSON *lj = cJSON_Duplicate(measured, 1);
-        cJSON_AddStringToObject(lj, "description",
-                                "Both parties on one host over TCP loopback (how `pinas infer`, `pinas calibrate` and `pinas validate-latency` "
-                                "run): round trip of one exchange and stream bandwidth between the runtime's two party threads, measured by "
-                                "`pinas calibrate` together with the cpu profile (which is fitted with this profile's cost subtracted).");
-        loop_out = pinas_path_join(pinas_cost_profile_dir(), "loopback.json");
-        int bad = !loop_out || pinas_json_save(ctx, loop_out, lj);
-        cJSON_Delete(lj);
-        if (bad) {
-            free(loop_out);
-            rc = cli_fail(ctx);
-            goto done;
-        }
     }
     if (json) {
+        cJSON *rep = pinas_measure_calib_result_to_json(res);
         cJSON_AddStringToObject(rep, "out", out);
         cli_print_json(rep);
+        cJSON_Delete(rep);
     } else {
-        const cJSON *prims = cJSON_GetObjectItemCaseSensitive(rep, "primitives"), *pk;
-        printf("%-12s %14s %16s %10s\n", "primitive", "a (us/call)", "b (ns/unit)", "R^2");
-        cJSON_ArrayForEach(pk, prims)
-        {
-            printf("%-12s %14.3f %16.5f %10.6f\n", pk->string, cJSON_GetObjectItemCaseSensitive(pk, "a")->valuedouble * 1e6,
-                   cJSON_GetObjectItemCaseSensitive(pk, "b")->valuedouble * 1e9, cJSON_GetObjectItemCaseSensitive(pk, "r2")->valuedouble);
-        }
-        const cJSON *off = cJSON_GetObjectItemCaseSensitive(rep, "offline");
-        printf("dealer: %.3g AES blocks/s, %.3g ring MACs/s\n", cJSON_GetObjectItemCaseSensitive(off, "aes_blocks_per_s")->valuedouble,
-               cJSON_GetObjectItemCaseSensitive(off, "ring_macs_per_s")->valuedouble);
-        printf("network subtracted (%s): RTT %.1f us, %.0f Mbit/s\nwrote %s%s%s\n", net_name ? net_name : "measured loopback",
-               cJSON_GetObjectItemCaseSensitive(measured, "rtt_ms")->valuedouble * 1e3,
-               cJSON_GetObjectItemCaseSensitive(measured, "bandwidth_mbit_per_s")->valuedouble, out, loop_out ? " and " : "",
-               loop_out ? loop_out : "");
+        print_result(res, net_name, out, loop_out);
     }
-    free(loop_out);
 done:
-    cJSON_Delete(prof);
-    cJSON_Delete(rep);
-    pinas_cost_hw_free(hw);
+    free(loop_out);
+    pinas_measure_calib_result_free(res);
     pinas_cost_link_free(link);
     free(def_out);
     return rc;

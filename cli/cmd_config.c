@@ -1,5 +1,6 @@
 /* `pinas config show`: the effective run config (schema defaults, then the file, then --set). */
 #include "cli.h"
+#include "pinas_config.h"
 
 #include <string.h>
 

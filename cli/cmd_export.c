@@ -73,22 +73,15 @@ int pinas_cmd_export(pinas_ctx *ctx, int argc, char **argv)
     if (strcmp(metric, "online") && strcmp(metric, "total")) return cli_usage_error("export", "--metric: expected online or total, got \"%s\"", metric);
     int chosen;
     if (pinas_nas_pick(ctx, run, (int)k, budget, hw, net, metric, &chosen)) return cli_fail(ctx);
-    if (pinas_nas_export(ctx, run, chosen, out)) return cli_fail(ctx);
-    char *mp = pinas_strfmt("%s/candidates/%d/metrics.json", run, chosen);
-    cJSON *m = NULL;
-    if (pinas_json_load(ctx, mp, &m) == PINAS_OK) {
-        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(m, "accuracy");
-        printf("exported candidate %d of %s -> %s (test accuracy %.2f%%, %lld ReLUs)\n", chosen, run, out,
-               cJSON_IsNumber(acc) ? 100 * acc->valuedouble : NAN, (long long)cJSON_GetObjectItemCaseSensitive(m, "relu_count")->valuedouble);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "latency"))
-        {
-            printf("  predicted %-20s online %9.3f ms  offline %9.3f ms\n", e->string, cJSON_GetObjectItemCaseSensitive(e, "online_ms")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(e, "offline_ms")->valuedouble);
-        }
+    pinas_model *m = NULL;
+    if (pinas_nas_export(ctx, run, chosen, out, &m)) return cli_fail(ctx);
+    printf("exported candidate %d of %s -> %s (test accuracy %.2f%%, %lld ReLUs)\n", chosen, run, out, 100 * m->meta.accuracy,
+           (long long)pinas_net_relu_count(m->net));
+    for (int i = 0; i < m->meta.n_latency; i++) {
+        const pinas_meta_latency *e = &m->meta.latency[i];
+        printf("  predicted %-20s online %9.3f ms  offline %9.3f ms\n", e->profile, e->online_ms, e->offline_ms);
     }
-    cJSON_Delete(m);
-    free(mp);
+    pinas_model_free(m);
     if (img_path) {
         int64_t *labels = malloc((size_t)n_img * sizeof *labels);
         if (!labels || pinas_nas_write_test_images(ctx, run, (int)n_img, img_path, labels)) {
@@ -101,24 +94,20 @@ int pinas_cmd_export(pinas_ctx *ctx, int argc, char **argv)
         free(labels);
     }
     if (n_verify > 0) {
-        cJSON *rep = NULL;
+        pinas_nas_verify_report rep;
         if (pinas_nas_verify_private(ctx, out, run, (int)n_verify, &rep)) return cli_fail(ctx);
-        double pa = cJSON_GetObjectItemCaseSensitive(rep, "plaintext_accuracy")->valuedouble;
-        double qa = cJSON_GetObjectItemCaseSensitive(rep, "private_accuracy")->valuedouble;
         if (json) {
-            cli_print_json(rep);
+            cJSON *j = pinas_nas_verify_report_json(&rep);
+            if (j) cli_print_json(j);
+            cJSON_Delete(j);
         } else {
             printf("verified on %ld test images: private accuracy %.2f%%, plaintext accuracy %.2f%% (%s); argmax agreement %d/%ld;\n"
                    "  max abs logit error %.3g (frac_bits %d); private online %.3f s, offline %.3f s, %.0f online bytes, %.0f rounds\n",
-                   n_verify, 100 * qa, 100 * pa, pa == qa ? "equal" : "DIFFERENT",
-                   cJSON_GetObjectItemCaseSensitive(rep, "argmax_agreement")->valueint, n_verify,
-                   cJSON_GetObjectItemCaseSensitive(rep, "max_abs_logit_error")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(rep, "frac_bits")->valueint, cJSON_GetObjectItemCaseSensitive(rep, "online_s")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(rep, "offline_s")->valuedouble, cJSON_GetObjectItemCaseSensitive(rep, "online_bytes")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(rep, "rounds")->valuedouble);
+                   n_verify, 100 * rep.private_accuracy, 100 * rep.plaintext_accuracy,
+                   rep.plaintext_accuracy == rep.private_accuracy ? "equal" : "DIFFERENT", rep.argmax_agreement, n_verify,
+                   rep.max_abs_logit_error, rep.frac_bits, rep.online_s, rep.offline_s, (double)rep.online_bytes, (double)rep.rounds);
         }
-        cJSON_Delete(rep);
-        if (pa != qa) {
+        if (rep.plaintext_accuracy != rep.private_accuracy) {
             fprintf(stderr, "pinas: error: %s: private and plaintext accuracy differ\n", out);
             return 1;
         }

@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void mpc_cli_print_report(FILE *f, const cJSON *rep);
-
 static void help(void)
 {
     printf("usage: pinas infer MODEL_DIR (--input X.safetensors | --random N) [--json] [--seed S]\n"
@@ -37,6 +35,176 @@ static void help(void)
            "  --keep DIR       keep the preprocessing files, input, logits and reports in DIR\n"
            "  --json           print {\"logits\", \"plaintext_logits\", \"classes\", \"max_abs_error\", \"layers\",\n"
            "                   \"totals\"}\n");
+}
+
+typedef struct {
+    const char *dir, *input, *keep;
+    long nrand, seed, frac_bits, cmp_bits; /* bits: -1 = meta.json's */
+    double timeout;
+    int json;
+} infer_opts;
+
+/* Returns 0, or the exit status of a usage error. */
+static int parse_args(int argc, char **argv, infer_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--input") && has) o->input = argv[++i];
+        else if (!strcmp(a, "--random") && has) {
+            if (cli_parse_int("infer", "--random", argv[++i], 1, 1 << 20, &o->nrand)) return 2;
+        } else if (!strcmp(a, "--seed") && has) {
+            if (cli_parse_int("infer", "--seed", argv[++i], 0, 2147483647L, &o->seed)) return 2;
+        } else if (!strcmp(a, "--frac-bits") && has) {
+            if (cli_parse_int("infer", "--frac-bits", argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &o->frac_bits)) return 2;
+        } else if (!strcmp(a, "--cmp-bits") && has) {
+            if (cli_parse_int("infer", "--cmp-bits", argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &o->cmp_bits)) return 2;
+        } else if (!strcmp(a, "--timeout") && has) {
+            if (cli_parse_double("infer", "--timeout", argv[++i], 0.001, 86400, &o->timeout)) return 2;
+        } else if (!strcmp(a, "--keep") && has) o->keep = argv[++i];
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (a[0] == '-') return cli_usage_error("infer", "unknown option %s", a);
+        else if (!o->dir) o->dir = a;
+        else return cli_usage_error("infer", "unexpected argument %s", a);
+    }
+    if (!o->dir) return cli_usage_error("infer", "missing MODEL_DIR");
+    if (!!o->input == !!o->nrand) return cli_usage_error("infer", "give exactly one of --input FILE and --random N");
+    return 0;
+}
+
+/* Everything one run owns; freed by infer_free. */
+typedef struct {
+    pinas_model *m;
+    pinas_mpc_params p;
+    pinas_tensors *xt, *lt;   /* the input file (keeps the labels), the client's logits file */
+    const int64_t *labels;    /* borrowed from xt; NULL when the input has none */
+    float *x, *plain;
+    const float *logits;      /* borrowed from lt */
+    int batch, nc;
+    double t_deal;
+    pinas_mpc_report *rep;    /* the client's, with the server's own work merged in */
+    char *work;               /* the directory of the files below */
+    char *f0, *f1, *fx, *fl, *fsr, *fcr; /* prep files, input, logits, server and client reports */
+} infer_run;
+
+static void infer_free(infer_run *r, const infer_opts *o)
+{
+    if (r->work && !o->keep) {
+        const char *files[] = {r->f0, r->f1, r->fx, r->fl, r->fsr, r->fcr};
+        for (int i = 0; i < 6; i++)
+            if (files[i]) unlink(files[i]);
+        rmdir(r->work);
+    }
+    free(r->f0), free(r->f1), free(r->fx), free(r->fl), free(r->fsr), free(r->fcr);
+    pinas_mpc_report_free(r->rep);
+    pinas_tensors_free(r->xt);
+    pinas_tensors_free(r->lt);
+    free(r->x);
+    free(r->plain);
+    pinas_model_free(r->m);
+}
+
+/* x from --input: tensor "x" F32 [N, C, H, W] and the optional labels "y" I64 [N]. */
+static pinas_status input_from_file(pinas_ctx *ctx, const char *input, infer_run *r)
+{
+    const pinas_node *in = pinas_net_node(r->m->net, 0);
+    size_t per = (size_t)in->c * in->h * in->w;
+    pinas_tensor_view v, yv;
+    pinas_status s = pinas_safetensors_load(ctx, input, &r->xt);
+    if (!s && pinas_tensors_find(r->xt, "x", &v) != 0) s = pinas_error(ctx, PINAS_EFORMAT, "%s: no tensor \"x\"", input);
+    if (!s && (v.dtype != PINAS_F32 || v.ndim != 4 || v.shape[1] != in->c || v.shape[2] != in->h || v.shape[3] != in->w))
+        s = pinas_error(ctx, PINAS_ESHAPE, "%s: tensor x: expected F32 [N, %d, %d, %d]", input, in->c, in->h, in->w);
+    if (!s) {
+        r->batch = (int)v.shape[0];
+        r->x = malloc(sizeof(float) * per * r->batch);
+        if (r->x) memcpy(r->x, v.data, sizeof(float) * per * r->batch);
+    }
+    if (!s && pinas_tensors_find(r->xt, "y", &yv) == 0) {
+        int64_t ys[1] = {r->batch};
+        s = pinas_tensors_expect(ctx, r->xt, input, "y", PINAS_I64, 1, ys, &yv);
+        if (!s) r->labels = yv.data;
+        for (int b = 0; !s && b < r->batch; b++)
+            if (r->labels[b] < 0 || r->labels[b] >= r->nc)
+                s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor y[%d] = %lld is not a class in [0, %d)", input, b,
+                                (long long)r->labels[b], r->nc);
+    }
+    return s;
+}
+
+/* n standard-normal values, seeded: Box-Muller on a 64-bit LCG (Knuth's MMIX constants). Not
+ * common's pinas_rng: `infer --random N --seed S` has always drawn this sequence. */
+static void random_normal(float *x, size_t n, long seed)
+{
+    uint64_t st = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 0x1234567ULL;
+    for (size_t i = 0; i < n; i += 2) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u1 = ((st >> 11) + 0.5) / 9007199254740992.0;
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u2 = ((st >> 11) + 0.5) / 9007199254740992.0, rr = sqrt(-2 * log(u1));
+        x[i] = (float)(rr * cos(6.283185307179586 * u2));
+        if (i + 1 < n) x[i + 1] = (float)(rr * sin(6.283185307179586 * u2));
+    }
+}
+
+/* The model, its parameters (meta.json, then the options) and the input. */
+static pinas_status infer_load(pinas_ctx *ctx, const infer_opts *o, infer_run *r)
+{
+    pinas_mpc_params_default(&r->p);
+    pinas_status s = pinas_model_load(ctx, o->dir, &r->m);
+    if (s) return s;
+    pinas_mpc_params_from_meta(&r->m->meta, &r->p);
+    if (o->frac_bits > 0) r->p.frac_bits = (int)o->frac_bits;
+    if (o->cmp_bits > 0) r->p.cmp_bits = (int)o->cmp_bits;
+    r->nc = pinas_net_num_classes(r->m->net);
+    if (o->input) {
+        s = input_from_file(ctx, o->input, r);
+    } else {
+        const pinas_node *in = pinas_net_node(r->m->net, 0);
+        size_t n = (size_t)in->c * in->h * in->w * (size_t)o->nrand;
+        r->batch = (int)o->nrand;
+        r->x = malloc(sizeof(float) * n);
+        if (r->x) random_normal(r->x, n, o->seed);
+    }
+    if (!s && !r->x) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    return s;
+}
+
+/* The working directory (--keep DIR, else a fresh one under /tmp) and the names of its files. */
+static pinas_status infer_workdir(pinas_ctx *ctx, const infer_opts *o, infer_run *r, char *tmpl)
+{
+    r->work = o->keep ? (char *)o->keep : mkdtemp(tmpl);
+    if (!r->work) return pinas_error(ctx, PINAS_EIO, "cannot create a temporary directory: %s", strerror(errno));
+    pinas_status s = o->keep ? pinas_mkdir_p(ctx, o->keep) : PINAS_OK;
+    r->f0 = pinas_path_join(r->work, "server.prep");
+    r->f1 = pinas_path_join(r->work, "client.prep");
+    r->fx = pinas_path_join(r->work, "x.safetensors");
+    r->fl = pinas_path_join(r->work, "logits.safetensors");
+    r->fsr = pinas_path_join(r->work, "server.json");
+    r->fcr = pinas_path_join(r->work, "client.json");
+    return s;
+}
+
+/* The dealer's two files and the input file the client reads. */
+static pinas_status infer_deal(pinas_ctx *ctx, infer_run *r)
+{
+    pinas_mpc_prep *p0 = NULL, *p1 = NULL;
+    r->p.batch = r->batch;
+    r->t_deal = pinas_now();
+    pinas_status s = pinas_mpc_deal(ctx, r->m->net, &r->p, NULL, &p0, &p1);
+    r->t_deal = pinas_now() - r->t_deal;
+    if (!s) s = pinas_mpc_prep_save(ctx, p0, r->f0);
+    if (!s) s = pinas_mpc_prep_save(ctx, p1, r->f1);
+    pinas_mpc_prep_free(p0);
+    pinas_mpc_prep_free(p1);
+    if (!s) {
+        const pinas_node *in = pinas_net_node(r->m->net, 0);
+        pinas_tensors *t = pinas_tensors_create();
+        int64_t shp[4] = {r->batch, in->c, in->h, in->w};
+        s = t ? pinas_tensors_add(ctx, t, "x", PINAS_F32, 4, shp, r->x) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        if (!s) s = pinas_safetensors_save(ctx, r->fx, t, NULL);
+        pinas_tensors_free(t);
+    }
+    return s;
 }
 
 static int free_port(void)
@@ -70,230 +238,160 @@ static pid_t spawn(char **args, int cpu)
     return pid;
 }
 
+/* Runs `pinas party` as server and as client, and waits for both. */
+static pinas_status infer_parties(pinas_ctx *ctx, const infer_opts *o, const infer_run *r)
+{
+    char hp[64], tm[32];
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", free_port());
+    snprintf(tm, sizeof tm, "%g", o->timeout);
+    char *sa[] = {"pinas", "party", "--role", "server", "--model", (char *)o->dir, "--prep", r->f0, "--listen", hp,
+                  "--report", r->fsr, "--timeout", tm, NULL};
+    char *ca[] = {"pinas", "party", "--role", "client", "--model", (char *)o->dir, "--prep", r->f1, "--connect", hp,
+                  "--input", r->fx, "--output", r->fl, "--report", r->fcr, "--timeout", tm, NULL};
+    int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    fflush(NULL);
+    pid_t ps = spawn(sa, two ? 0 : -1), pc = spawn(ca, two ? 1 : -1);
+    int ws = 0, wc = 0;
+    if (ps > 0) waitpid(ps, &ws, 0);
+    if (pc > 0) waitpid(pc, &wc, 0);
+    if (ps <= 0 || pc <= 0) return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the party processes");
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) || !WIFEXITED(wc) || WEXITSTATUS(wc))
+        return pinas_error(ctx, PINAS_EPEER, "the private inference failed (server %s %d, client %s %d; see their messages above)",
+                           WIFEXITED(ws) ? "exit" : "signal", WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws),
+                           WIFEXITED(wc) ? "exit" : "signal", WIFEXITED(wc) ? WEXITSTATUS(wc) : WTERMSIG(wc));
+    return PINAS_OK;
+}
+
+/* The client's logits and the parties' reports (merged), and the plaintext logits to compare with. */
+static pinas_status infer_collect(pinas_ctx *ctx, infer_run *r)
+{
+    pinas_tensor_view lv;
+    pinas_mpc_report *sr = NULL;
+    int64_t shp[2] = {r->batch, r->nc};
+    pinas_status s = pinas_safetensors_load(ctx, r->fl, &r->lt);
+    if (!s) s = pinas_tensors_expect(ctx, r->lt, r->fl, "logits", PINAS_F32, 2, shp, &lv);
+    if (!s) r->logits = lv.data;
+    if (!s) s = pinas_mpc_report_load(ctx, r->fcr, &r->rep);
+    if (!s) s = pinas_mpc_report_load(ctx, r->fsr, &sr);
+    if (!s) pinas_mpc_report_merge(r->rep, sr);
+    pinas_mpc_report_free(sr);
+    r->plain = malloc(sizeof(float) * (size_t)r->batch * (r->nc ? r->nc : 1));
+    if (!s && !r->plain) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) s = pinas_plain_forward(ctx, r->m, r->x, r->batch, r->plain);
+    return s;
+}
+
+/* Private against plaintext: per-sample classes, the max abs logit error, agreement, accuracy. */
+typedef struct {
+    double err;
+    int finite, agree, ok_priv, ok_plain;
+    int *best, *pbest;
+} infer_cmp;
+
+static pinas_status compare(pinas_ctx *ctx, const infer_run *r, infer_cmp *c)
+{
+    int nc = r->nc;
+    c->best = calloc((size_t)r->batch + 1, sizeof *c->best);
+    c->pbest = calloc((size_t)r->batch + 1, sizeof *c->pbest);
+    if (!c->best || !c->pbest) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    c->finite = 1;
+    for (size_t q = 0; q < (size_t)r->batch * nc; q++) c->finite &= isfinite(r->plain[q]) != 0;
+    const float *lg = r->logits, *pl = r->plain;
+    for (int b = 0; b < r->batch; b++) {
+        int best = 0, pbest = 0;
+        for (int k = 0; k < nc; k++) {
+            c->err = fmax(c->err, fabs(lg[b * nc + k] - pl[b * nc + k]));
+            if (lg[b * nc + k] > lg[b * nc + best]) best = k;
+            if (pl[b * nc + k] > pl[b * nc + pbest]) pbest = k;
+        }
+        c->best[b] = best;
+        c->pbest[b] = pbest;
+        c->agree += best == pbest;
+        if (r->labels) {
+            c->ok_priv += best == r->labels[b];
+            c->ok_plain += pbest == r->labels[b];
+        }
+    }
+    return PINAS_OK;
+}
+
+static cJSON *result_json(const infer_run *r, const infer_cmp *c)
+{
+    int nc = r->nc, batch = r->batch;
+    cJSON *out = cJSON_CreateObject(), *jl = cJSON_AddArrayToObject(out, "logits"),
+          *jp = cJSON_AddArrayToObject(out, "plaintext_logits"), *jc = cJSON_AddArrayToObject(out, "classes"),
+          *jpc = cJSON_AddArrayToObject(out, "plaintext_classes");
+    for (int b = 0; b < batch; b++) {
+        cJSON_AddItemToArray(jl, cJSON_CreateFloatArray(r->logits + (size_t)b * nc, nc));
+        cJSON_AddItemToArray(jp, cJSON_CreateFloatArray(r->plain + (size_t)b * nc, nc));
+        cJSON_AddItemToArray(jc, cJSON_CreateNumber(c->best[b]));
+        cJSON_AddItemToArray(jpc, cJSON_CreateNumber(c->pbest[b]));
+    }
+    if (c->finite)
+        cJSON_AddNumberToObject(out, "max_abs_error", c->err);
+    else /* a random deep polynomial net can overflow float: there is no reference to compare with */
+        cJSON_AddNullToObject(out, "max_abs_error");
+    cJSON_AddNumberToObject(out, "argmax_agreement", (double)c->agree / batch);
+    if (r->labels) {
+        cJSON *acc = cJSON_AddObjectToObject(out, "accuracy");
+        cJSON_AddNumberToObject(acc, "private", (double)c->ok_priv / batch);
+        cJSON_AddNumberToObject(acc, "plaintext", (double)c->ok_plain / batch);
+        cJSON_AddNumberToObject(acc, "n", batch);
+    }
+    cJSON_AddNumberToObject(out, "frac_bits", r->p.frac_bits);
+    cJSON_AddNumberToObject(out, "cmp_bits", r->p.cmp_bits);
+    cJSON_AddNumberToObject(out, "dealer_seconds", r->t_deal);
+    cJSON *rj = pinas_mpc_report_json(r->rep);
+    cJSON_AddItemToObject(out, "layers", cJSON_DetachItemFromObject(rj, "layers"));
+    cJSON_AddItemToObject(out, "totals", cJSON_DetachItemFromObject(rj, "totals"));
+    cJSON_Delete(rj);
+    return out;
+}
+
+static void print_table(const infer_run *r, const infer_cmp *c)
+{
+    int batch = r->batch;
+    cli_print_mpc_report(stdout, r->rep);
+    printf("dealer %.3f s; predicted classes:", r->t_deal);
+    for (int b = 0; b < batch && b < 64; b++) printf(" %d", c->best[b]);
+    if (c->finite)
+        printf("%s\nmax abs logit error vs plaintext: %.3g (frac_bits %d); argmax agreement %d/%d\n", batch > 64 ? " ..." : "",
+               c->err, r->p.frac_bits, c->agree, batch);
+    else
+        printf("%s\nthe plaintext logits are not finite (the model overflows float); no error to report\n",
+               batch > 64 ? " ..." : "");
+    if (r->labels)
+        printf("accuracy on %d labelled inputs: private %.2f%% (%d/%d), plaintext %.2f%% (%d/%d)\n", batch,
+               100.0 * c->ok_priv / batch, c->ok_priv, batch, 100.0 * c->ok_plain / batch, c->ok_plain, batch);
+}
+
 int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         help();
         return 0;
     }
-    const char *dir = NULL, *input = NULL, *keep = NULL;
-    long nrand = 0, seed = 0, fb = -1, cb = -1;
-    double timeout = 60;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
-        else if (!strcmp(argv[i], "--random") && i + 1 < argc) {
-            if (cli_parse_int("infer", "--random", argv[++i], 1, 1 << 20, &nrand)) return 2;
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            if (cli_parse_int("infer", "--seed", argv[++i], 0, 2147483647L, &seed)) return 2;
-        } else if (!strcmp(argv[i], "--frac-bits") && i + 1 < argc) {
-            if (cli_parse_int("infer", "--frac-bits", argv[++i], 4, 30, &fb)) return 2;
-        } else if (!strcmp(argv[i], "--cmp-bits") && i + 1 < argc) {
-            if (cli_parse_int("infer", "--cmp-bits", argv[++i], 8, 64, &cb)) return 2;
-        } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            if (cli_parse_double("infer", "--timeout", argv[++i], 0.001, 86400, &timeout)) return 2;
-        } else if (!strcmp(argv[i], "--keep") && i + 1 < argc) keep = argv[++i];
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return cli_usage_error("infer", "unknown option %s", argv[i]);
-        else if (!dir) dir = argv[i];
-        else return cli_usage_error("infer", "unexpected argument %s", argv[i]);
-    }
-    if (!dir) return cli_usage_error("infer", "missing MODEL_DIR");
-    if (!!input == !!nrand) return cli_usage_error("infer", "give exactly one of --input FILE and --random N");
-
-    pinas_model *m = NULL;
-    pinas_tensors *xt = NULL, *lt = NULL;
-    const int64_t *labels = NULL; /* borrowed from xt */
-    pinas_mpc_prep *p0 = NULL, *p1 = NULL;
-    float *x = NULL, *plain = NULL;
-    cJSON *cr = NULL, *sr = NULL;
-    char tmpl[] = "/tmp/pinas-infer-XXXXXX", *work = NULL;
-    pinas_status s = pinas_model_load(ctx, dir, &m);
-    pinas_mpc_params p;
-    pinas_mpc_params_default(&p);
-    char *mp = pinas_path_join(dir, "meta.json");
-    if (!s) s = pinas_mpc_params_from_meta(ctx, m->meta, mp, &p);
-    free(mp);
-    if (fb > 0) p.frac_bits = (int)fb;
-    if (cb > 0) p.cmp_bits = (int)cb;
-    const pinas_node *in = m ? pinas_net_node(m->net, 0) : NULL;
-    int nc = m ? pinas_net_num_classes(m->net) : 0, batch = 0;
-    size_t per = in ? (size_t)in->c * in->h * in->w : 0;
-    if (!s && input) {
-        pinas_tensor_view v;
-        s = pinas_safetensors_load(ctx, input, &xt);
-        if (!s && pinas_tensors_find(xt, "x", &v) != 0) s = pinas_error(ctx, PINAS_EFORMAT, "%s: no tensor \"x\"", input);
-        if (!s && (v.dtype != PINAS_F32 || v.ndim != 4 || v.shape[1] != in->c || v.shape[2] != in->h || v.shape[3] != in->w))
-            s = pinas_error(ctx, PINAS_ESHAPE, "%s: tensor x: expected F32 [N, %d, %d, %d]", input, in->c, in->h, in->w);
-        if (!s) {
-            batch = (int)v.shape[0];
-            x = malloc(sizeof(float) * per * batch);
-            if (x) memcpy(x, v.data, sizeof(float) * per * batch);
-        }
-        /* optional labels: tensor "y", I64 [N], for private and plaintext accuracy */
-        pinas_tensor_view yv;
-        if (!s && pinas_tensors_find(xt, "y", &yv) == 0) {
-            int64_t ys[1] = {batch};
-            s = pinas_tensors_expect(ctx, xt, input, "y", PINAS_I64, 1, ys, &yv);
-            if (!s) labels = yv.data;
-            for (int b = 0; !s && b < batch; b++)
-                if (labels[b] < 0 || labels[b] >= nc)
-                    s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor y[%d] = %lld is not a class in [0, %d)", input, b, (long long)labels[b], nc);
-        }
-    } else if (!s) {
-        batch = (int)nrand;
-        x = malloc(sizeof(float) * per * batch);
-        uint64_t st = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 0x1234567ULL;
-        for (size_t i = 0; x && i < per * batch; i += 2) { /* Box-Muller on a 64-bit LCG */
-            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u1 = ((st >> 11) + 0.5) / 9007199254740992.0;
-            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u2 = ((st >> 11) + 0.5) / 9007199254740992.0, r = sqrt(-2 * log(u1));
-            x[i] = (float)(r * cos(6.283185307179586 * u2));
-            if (i + 1 < per * batch) x[i + 1] = (float)(r * sin(6.283185307179586 * u2));
-        }
-    }
-    if (!s && !x) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) {
-        work = keep ? (char *)keep : mkdtemp(tmpl);
-        if (!work) s = pinas_error(ctx, PINAS_EIO, "cannot create a temporary directory: %s", strerror(errno));
-        else if (keep) s = pinas_mkdir_p(ctx, keep);
-    }
-    char *f0 = work ? pinas_path_join(work, "server.prep") : NULL, *f1 = work ? pinas_path_join(work, "client.prep") : NULL;
-    char *fx = work ? pinas_path_join(work, "x.safetensors") : NULL, *fl = work ? pinas_path_join(work, "logits.safetensors") : NULL;
-    char *fsr = work ? pinas_path_join(work, "server.json") : NULL, *fcr = work ? pinas_path_join(work, "client.json") : NULL;
-    p.batch = batch;
-    double t_deal = pinas_now();
-    if (!s) s = pinas_mpc_deal(ctx, m->net, &p, NULL, 0, &p0, &p1);
-    t_deal = pinas_now() - t_deal;
-    if (!s) s = pinas_mpc_prep_save(ctx, p0, f0);
-    if (!s) s = pinas_mpc_prep_save(ctx, p1, f1);
-    pinas_mpc_prep_free(p0);
-    pinas_mpc_prep_free(p1);
-    if (!s) {
-        pinas_tensors *t = pinas_tensors_create();
-        int64_t shp[4] = {batch, in->c, in->h, in->w};
-        s = t ? pinas_tensors_add(ctx, t, "x", PINAS_F32, 4, shp, x) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-        if (!s) s = pinas_safetensors_save(ctx, fx, t, NULL);
-        pinas_tensors_free(t);
-    }
-    if (!s) {
-        int port = free_port();
-        char hp[64], tm[32];
-        snprintf(hp, sizeof hp, "127.0.0.1:%d", port);
-        snprintf(tm, sizeof tm, "%g", timeout);
-        char *sa[] = {"pinas", "party", "--role", "server", "--model", (char *)dir, "--prep", f0, "--listen", hp,
-                      "--report", fsr, "--timeout", tm, NULL};
-        char *ca[] = {"pinas", "party", "--role", "client", "--model", (char *)dir, "--prep", f1, "--connect", hp,
-                      "--input", fx, "--output", fl, "--report", fcr, "--timeout", tm, NULL};
-        int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
-        fflush(NULL);
-        pid_t ps = spawn(sa, two ? 0 : -1), pc = spawn(ca, two ? 1 : -1);
-        int ws = 0, wc = 0;
-        if (ps > 0) waitpid(ps, &ws, 0);
-        if (pc > 0) waitpid(pc, &wc, 0);
-        if (ps <= 0 || pc <= 0) s = pinas_error(ctx, PINAS_EINTERNAL, "cannot start the party processes");
-        else if (!WIFEXITED(ws) || WEXITSTATUS(ws) || !WIFEXITED(wc) || WEXITSTATUS(wc))
-            s = pinas_error(ctx, PINAS_EPEER, "the private inference failed (server %s %d, client %s %d; see their messages above)",
-                            WIFEXITED(ws) ? "exit" : "signal", WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws),
-                            WIFEXITED(wc) ? "exit" : "signal", WIFEXITED(wc) ? WEXITSTATUS(wc) : WTERMSIG(wc));
-    }
-    pinas_tensor_view lv;
-    if (!s) s = pinas_safetensors_load(ctx, fl, &lt);
-    if (!s) {
-        int64_t shp[2] = {batch, nc};
-        s = pinas_tensors_expect(ctx, lt, fl, "logits", PINAS_F32, 2, shp, &lv);
-    }
-    if (!s) s = pinas_json_load(ctx, fcr, &cr);
-    if (!s) s = pinas_json_load(ctx, fsr, &sr);
-    plain = malloc(sizeof(float) * (size_t)batch * (nc ? nc : 1));
-    if (!s && !plain) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) s = pinas_plain_forward(ctx, m, x, batch, plain);
-    if (!s) {
-        /* the client's report counts the client's work; take the server's AES blocks and MACs from its own */
-        cJSON *cl = cJSON_GetObjectItemCaseSensitive(cr, "layers"), *sl = cJSON_GetObjectItemCaseSensitive(sr, "layers");
-        for (int i = 0; i < cJSON_GetArraySize(cl) && i < cJSON_GetArraySize(sl); i++) {
-            cJSON *co = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cl, i), "measured"), "online");
-            cJSON *so = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(sl, i), "measured"), "online");
-            const char *keys[] = {"aes_blocks", "ring_macs"};
-            for (int k = 0; k < 2; k++) {
-                cJSON *ca = cJSON_GetObjectItemCaseSensitive(co, keys[k]), *sa = cJSON_GetObjectItemCaseSensitive(so, keys[k]);
-                cJSON *sv = cJSON_GetArrayItem(sa, 0);
-                if (ca && sv) cJSON_ReplaceItemInArray(ca, 0, cJSON_CreateNumber(sv->valuedouble));
-            }
-        }
-        double err = 0;
-        int finite = 1;
-        const float *lg = lv.data;
-        for (size_t q = 0; q < (size_t)batch * nc; q++) finite &= isfinite(plain[q]) != 0;
-        cJSON *out = cJSON_CreateObject(), *jl = cJSON_AddArrayToObject(out, "logits"),
-              *jp = cJSON_AddArrayToObject(out, "plaintext_logits"), *jc = cJSON_AddArrayToObject(out, "classes"),
-              *jpc = cJSON_AddArrayToObject(out, "plaintext_classes");
-        int agree = 0, ok_priv = 0, ok_plain = 0;
-        for (int b = 0; b < batch; b++) {
-            int best = 0, pbest = 0;
-            for (int c = 0; c < nc; c++) {
-                err = fmax(err, fabs(lg[b * nc + c] - plain[b * nc + c]));
-                if (lg[b * nc + c] > lg[b * nc + best]) best = c;
-                if (plain[b * nc + c] > plain[b * nc + pbest]) pbest = c;
-            }
-            agree += best == pbest;
-            if (labels) {
-                ok_priv += best == labels[b];
-                ok_plain += pbest == labels[b];
-            }
-            cJSON_AddItemToArray(jl, cJSON_CreateFloatArray(lg + (size_t)b * nc, nc));
-            cJSON_AddItemToArray(jp, cJSON_CreateFloatArray(plain + (size_t)b * nc, nc));
-            cJSON_AddItemToArray(jc, cJSON_CreateNumber(best));
-            cJSON_AddItemToArray(jpc, cJSON_CreateNumber(pbest));
-        }
-        if (finite)
-            cJSON_AddNumberToObject(out, "max_abs_error", err);
-        else /* a random deep polynomial net can overflow float: there is no reference to compare with */
-            cJSON_AddNullToObject(out, "max_abs_error");
-        cJSON_AddNumberToObject(out, "argmax_agreement", (double)agree / batch);
-        if (labels) {
-            cJSON *acc = cJSON_AddObjectToObject(out, "accuracy");
-            cJSON_AddNumberToObject(acc, "private", (double)ok_priv / batch);
-            cJSON_AddNumberToObject(acc, "plaintext", (double)ok_plain / batch);
-            cJSON_AddNumberToObject(acc, "n", batch);
-        }
-        cJSON_AddNumberToObject(out, "frac_bits", p.frac_bits);
-        cJSON_AddNumberToObject(out, "cmp_bits", p.cmp_bits);
-        cJSON_AddNumberToObject(out, "dealer_seconds", t_deal);
-        cJSON_AddItemToObject(out, "layers", cJSON_DetachItemFromObject(cr, "layers"));
-        cJSON_AddItemToObject(out, "totals", cJSON_DetachItemFromObject(cr, "totals"));
-        if (json) {
-            cli_print_json(out);
-        } else {
-            mpc_cli_print_report(stdout, out);
-            printf("dealer %.3f s; predicted classes:", t_deal);
-            for (int b = 0; b < batch && b < 64; b++) printf(" %d", cJSON_GetArrayItem(jc, b)->valueint);
-            if (finite)
-                printf("%s\nmax abs logit error vs plaintext: %.3g (frac_bits %d); argmax agreement %d/%d\n",
-                       batch > 64 ? " ..." : "", err, p.frac_bits, agree, batch);
-            else
-                printf("%s\nthe plaintext logits are not finite (the model overflows float); no error to report\n",
-                       batch > 64 ? " ..." : "");
-            if (labels)
-                printf("accuracy on %d labelled inputs: private %.2f%% (%d/%d), plaintext %.2f%% (%d/%d)\n", batch, 100.0 * ok_priv / batch,
-                       ok_priv, batch, 100.0 * ok_plain / batch, ok_plain, batch);
-        }
+    infer_opts o = {.frac_bits = -1, .cmp_bits = -1, .timeout = 60};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc;
+    infer_run r = {0};
+    infer_cmp c = {0};
+    char tmpl[] = "/tmp/pinas-infer-XXXXXX";
+    pinas_status s = infer_load(ctx, &o, &r);
+    if (!s) s = infer_workdir(ctx, &o, &r, tmpl);
+    if (!s) s = infer_deal(ctx, &r);
+    if (!s) s = infer_parties(ctx, &o, &r);
+    if (!s) s = infer_collect(ctx, &r);
+    if (!s) s = compare(ctx, &r, &c);
+    if (!s && o.json) {
+        cJSON *out = result_json(&r, &c);
+        cli_print_json(out);
         cJSON_Delete(out);
+    } else if (!s) {
+        print_table(&r, &c);
     }
-    if (work && !keep) {
-        const char *files[] = {f0, f1, fx, fl, fsr, fcr};
-        for (int i = 0; i < 6; i++)
-            if (files[i]) unlink(files[i]);
-        rmdir(work);
-    }
-    free(f0), free(f1), free(fx), free(fl), free(fsr), free(fcr);
-    cJSON_Delete(cr);
-    cJSON_Delete(sr);
-    pinas_tensors_free(xt);
-    pinas_tensors_free(lt);
-    free(x);
-    free(plain);
-    pinas_model_free(m);
+    free(c.best);
+    free(c.pbest);
+    infer_free(&r, &o);
     return s ? cli_fail(ctx) : 0;
 }

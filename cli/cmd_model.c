@@ -13,15 +13,10 @@ static void help(void)
            "weights.safetensors with random weights, meta.json) for tests and benchmarks.\n\n"
            "  --arch all-relu   act slots -> relu, pool slots -> maxpool (default)\n"
            "  --arch all-poly   act slots -> poly, pool slots -> avgpool\n"
-           "  --arch random     every open slot uniformly at random (seeded)\n"
+           "  --arch random     every open slot uniformly at random (pinas_net_random_arch: the same\n"
+           "                    architecture as validate-latency samples for that seed)\n"
            "  --seed S          seed for the architecture and the weights (default 0)\n"
            "  --out DIR         the model dir to write (created)\n");
-}
-
-static uint64_t next(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return *s >> 33;
 }
 
 int pinas_cmd_model(pinas_ctx *ctx, int argc, char **argv)
@@ -48,28 +43,18 @@ int pinas_cmd_model(pinas_ctx *ctx, int argc, char **argv)
     if (mode < 0) return cli_usage_error("model random", "--arch: expected all-relu, all-poly or random, got \"%s\"", arch);
     pinas_net *net;
     if (pinas_net_load(ctx, space, &net)) return cli_fail(ctx);
-    if (mode < 2) { /* the search's own baselines */
-        pinas_net *decided = NULL;
-        pinas_status bs = pinas_nas_baseline(ctx, net, arch, &decided);
-        pinas_net_free(net);
-        if (bs) return pinas_error_prefix(ctx, bs, "%s", space), cli_fail(ctx);
-        net = decided;
-    }
-    uint64_t rs = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (int i = 1; mode == 2 && i < pinas_net_n_nodes(net); i++) {
-        const pinas_node *n = pinas_net_node(net, i);
-        if (!pinas_node_is_open(n)) continue;
-        if (pinas_net_decide(ctx, net, i, (int)(next(&rs) % (uint64_t)n->n_cands))) {
-            pinas_net_free(net);
-            return cli_fail(ctx);
-        }
-    }
+    pinas_net *decided = NULL;
+    /* all-relu / all-poly: the search's own baselines; random: the one seeded sampler of the IR */
+    pinas_status bs = mode < 2 ? pinas_nas_baseline(ctx, net, arch, &decided) : pinas_net_random_arch(ctx, net, (uint64_t)seed, &decided);
+    pinas_net_free(net);
+    if (bs) return pinas_error_prefix(ctx, bs, "%s", space), cli_fail(ctx);
+    net = decided;
     pinas_model *m;
     pinas_status s = pinas_model_random(ctx, net, (uint64_t)seed, &m);
     pinas_net_free(net);
     if (s) return cli_fail(ctx);
-    cJSON_ReplaceItemInObjectCaseSensitive(m->meta, "source", cJSON_CreateString(arch));
-    s = pinas_model_save(ctx, out, m);
+    s = pinas_model_meta_set_str(ctx, &m->meta.source, arch);
+    if (!s) s = pinas_model_save(ctx, out, m);
     if (!s)
         printf("wrote %s: %s (%s, seed %ld), %lld ReLUs, %.3f GMACs, %.2f M params\n", out, pinas_net_name(m->net), arch, seed,
                (long long)pinas_net_relu_count(m->net), pinas_net_macs(m->net) / 1e9, pinas_net_params(m->net) / 1e6);

@@ -29,18 +29,6 @@ static void help(void)
            "  --json           print pareto.json to stdout instead of the table\n");
 }
 
-/* A profile name or path as a folder-name part: "fpga-zcu104", "profiles/dc.json" -> "dc". New string. */
-static char *profile_tag(const char *profile)
-{
-    const char *b = strrchr(profile, '/');
-    char *t = strdup(b ? b + 1 : profile);
-    size_t l = t ? strlen(t) : 0;
-    if (l > 5 && !strcmp(t + l - 5, ".json")) t[l - 5] = 0;
-    for (char *c = t; c && *c; c++)
-        if (*c == ' ' || *c == '/') *c = '_';
-    return t;
-}
-
 int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -77,53 +65,10 @@ int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
         free(runs);
         return cli_usage_error("pareto", "--metric: expected online or total, got \"%s\"", metric);
     }
-    pinas_pareto *p = pinas_pareto_create();
-    pinas_config *cfg = NULL;
-    char *outdir = NULL, *tt = NULL;
-    int rc = 0;
-    for (int i = 0; i < n_runs && !rc; i++)
-        if (pinas_pareto_load_run(ctx, p, runs[i])) rc = cli_fail(ctx);
-    if (!rc && (!hw || !net)) {
-        if (pinas_nas_run_config(ctx, runs[0], &cfg)) rc = cli_fail(ctx);
-        else {
-            if (!hw) hw = pinas_config_str(cfg, "search.hw");
-            if (!net) net = pinas_config_str(cfg, "search.net");
-        }
-    }
-    if (!rc && pinas_pareto_compute(ctx, p, hw, net, metric)) rc = cli_fail(ctx);
-    if (!rc) {
-        if (out) outdir = strdup(out);
-        else if (n_runs == 1) {
-            /* The run's own view (its search profiles, online latency) keeps its files; another view goes
-             * into a folder beside them instead of overwriting them. */
-            if (!cfg && pinas_nas_run_config(ctx, runs[0], &cfg)) rc = cli_fail(ctx);
-            int own = !rc && !strcmp(hw, pinas_config_str(cfg, "search.hw")) && !strcmp(net, pinas_config_str(cfg, "search.net")) &&
-                      !strcmp(metric, "online");
-            if (own) outdir = strdup(runs[0]);
-            else if (!rc) {
-                char *h = profile_tag(hw), *n = profile_tag(net);
-                outdir = pinas_strfmt("%s/pareto-%s-%s%s", runs[0], h, n, strcmp(metric, "online") ? "-total" : "");
-                free(h);
-                free(n);
-            }
-        } else {
-            char *first = strdup(runs[0]);
-            size_t l = strlen(first);
-            while (l > 1 && first[l - 1] == '/') first[--l] = 0;
-            char *slash = strrchr(first, '/');
-            if (slash) *slash = 0;
-            outdir = pinas_path_join(slash ? first : ".", "pareto-merged");
-            free(first);
-        }
-        if (title) tt = strdup(title);
-        else if (n_runs == 1) {
-            const pinas_pareto_entry *e = pinas_pareto_get(p, 0);
-            tt = pinas_strfmt("%s: latency-accuracy Pareto front", e->run);
-        } else {
-            tt = pinas_strfmt("%d runs: latency-accuracy Pareto front", n_runs);
-        }
-        if (!rc && pinas_pareto_save(ctx, p, outdir, tt)) rc = cli_fail(ctx);
-    }
+    pinas_pareto_runs_opts o = {.hw = hw, .net = net, .metric = metric, .out_dir = out, .title = title};
+    pinas_pareto *p = NULL;
+    char *outdir = NULL;
+    int rc = pinas_nas_pareto_runs(ctx, runs, n_runs, &o, &p, &outdir) ? cli_fail(ctx) : 0;
     if (!rc) {
         if (json) {
             cJSON *j = pinas_pareto_to_json(p);
@@ -135,9 +80,7 @@ int pinas_cmd_pareto(pinas_ctx *ctx, int argc, char **argv)
             printf("written: %s/pareto.{json,csv,svg,png}\n", outdir);
         }
     }
-    free(tt);
     free(outdir);
-    pinas_config_free(cfg);
     pinas_pareto_free(p);
     free(runs);
     return rc;

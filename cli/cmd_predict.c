@@ -1,6 +1,7 @@
 /* `pinas predict`: per-node 2PC latency of a decided net or model dir, or the LUT of a search space. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "pinas_config.h"
 #include "pinas_cost.h"
 
 #include <stdlib.h>
@@ -45,17 +46,15 @@ static pinas_status load_input(pinas_ctx *ctx, const char *path, pinas_net **net
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return pinas_net_load(ctx, path, net);
     char *np = pinas_path_join(path, "net.json"), *mp = pinas_path_join(path, "meta.json");
     pinas_status s = np && mp ? pinas_net_load(ctx, np, net) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    cJSON *meta = NULL;
-    if (!s && pinas_path_exists(mp)) s = pinas_json_load(ctx, mp, &meta);
-    const cJSON *m = meta ? cJSON_GetObjectItemCaseSensitive(meta, "mpc") : NULL;
-    if (!s && cJSON_IsObject(m)) {
-        int64_t fb = p->frac_bits, cb = p->cmp_bits;
-        s = pinas_json_get_int_opt(ctx, m, mp, "mpc", "frac_bits", 4, 30, &fb);
-        if (!s) s = pinas_json_get_int_opt(ctx, m, mp, "mpc", "cmp_bits", 8, 64, &cb);
-        p->frac_bits = (int)fb;
-        p->cmp_bits = (int)cb;
+    if (!s && pinas_path_exists(mp)) {
+        pinas_model_meta meta;
+        s = pinas_model_meta_read(ctx, mp, *net, &meta);
+        if (!s) {
+            p->frac_bits = meta.frac_bits;
+            p->cmp_bits = meta.cmp_bits;
+        }
+        pinas_model_meta_free(&meta);
     }
-    cJSON_Delete(meta);
     free(np);
     free(mp);
     if (s) {
@@ -102,9 +101,9 @@ int pinas_cmd_predict(pinas_ctx *ctx, int argc, char **argv)
         else if (strcmp(a, "--batch") == 0 && has) {
             if (cli_parse_int("predict", a, argv[++i], 1, 1 << 20, &batch)) return 2;
         } else if (strcmp(a, "--frac-bits") == 0 && has) {
-            if (cli_parse_int("predict", a, argv[++i], 4, 30, &fb)) return 2;
+            if (cli_parse_int("predict", a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb)) return 2;
         } else if (strcmp(a, "--cmp-bits") == 0 && has) {
-            if (cli_parse_int("predict", a, argv[++i], 8, 64, &cb)) return 2;
+            if (cli_parse_int("predict", a, argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &cb)) return 2;
         } else if (a[0] == '-') return cli_usage_error("predict", "unknown option or missing value: %s", a);
         else if (!path) path = a;
         else return cli_usage_error("predict", "unexpected argument %s", a);
@@ -132,17 +131,8 @@ int pinas_cmd_predict(pinas_ctx *ctx, int argc, char **argv)
             goto done;
         }
         int ns = pinas_cost_lut_n_slots(lut);
-        double lo = pinas_cost_lut_fixed_ms(lut), hi = lo;
-        for (int k = 0; k < ns; k++) {
-            double mn = pinas_cost_lut_cand_ms(lut, k, 0), mx = mn;
-            for (int j = 1; j < pinas_cost_lut_n_cands(lut, k); j++) {
-                double v = pinas_cost_lut_cand_ms(lut, k, j);
-                if (v < mn) mn = v;
-                if (v > mx) mx = v;
-            }
-            lo += mn;
-            hi += mx;
-        }
+        double lo, hi;
+        pinas_cost_lut_range(lut, &lo, &hi);
         if (json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "lut", lut_out);

@@ -108,12 +108,8 @@ int pinas_cmd_search(pinas_ctx *ctx, int argc, char **argv)
         free(run_dir);
         return cli_fail(ctx);
     }
-    pinas_config *rc = NULL;
-    pinas_pareto *p = pinas_pareto_create();
-    if (pinas_nas_run_config(ctx, run_dir, &rc) || pinas_pareto_load_run(ctx, p, run_dir) ||
-        pinas_pareto_compute(ctx, p, pinas_config_str(rc, "search.hw"), pinas_config_str(rc, "search.net"), "online")) {
-        pinas_pareto_free(p);
-        pinas_config_free(rc);
+    pinas_pareto *p = NULL;
+    if (pinas_nas_run_pareto(ctx, run_dir, &p)) {
         free(run_dir);
         return cli_fail(ctx);
     }
@@ -121,7 +117,6 @@ int pinas_cmd_search(pinas_ctx *ctx, int argc, char **argv)
     pinas_pareto_print_table(p, stdout);
     printf("\nrun dir: %s (candidates/, pareto.json, pareto.csv, pareto.svg, pareto.png, log.jsonl)\n", run_dir);
     pinas_pareto_free(p);
-    pinas_config_free(rc);
     free(run_dir);
     return 0;
 }

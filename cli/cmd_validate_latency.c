@@ -1,8 +1,11 @@
 /* `pinas validate-latency`: predicted vs measured online latency of random architectures of a space. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "pinas_config.h"
 #include "pinas_cost.h"
+#include "pinas_measure.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,133 +59,140 @@ static void help(void)
            "                    stored: {hw, fitted, mape_pct, ...}, profile, calibration, by_op, ...}\n");
 }
 
+/* The command line: options into o and the local settings; 0, or the exit status of a usage error. */
+typedef struct {
+    const char *path, *hw_name, *net_name, *save_profile;
+    long archs, reps, runs, seed, batch;
+    double max_mape, min_tau;
+    int json;
+    pinas_measure_calib_opts co;
+} vl_args;
+
+static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_args *v)
+{
+    const char *cmd = "validate-latency";
+    long fb = -1, cb = -1;
+    double calib_scale = 1;
+    int calibrate = -1; /* -1: with --hw cpu */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc, bad = 0;
+        if (strcmp(a, "--json") == 0) v->json = 1;
+        else if (strcmp(a, "--median") == 0) o->median = 1;
+        else if (strcmp(a, "--calibrate") == 0) calibrate = 1;
+        else if (strcmp(a, "--no-calibrate") == 0) calibrate = 0;
+        else if (strcmp(a, "--save-profile") == 0 && has) v->save_profile = argv[++i];
+        else if (strcmp(a, "--hw") == 0 && has) v->hw_name = argv[++i];
+        else if (strcmp(a, "--net") == 0 && has) v->net_name = argv[++i];
+        else if (strcmp(a, "--archs") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 2, 100000, &v->archs);
+        else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, 1000, &v->reps);
+        else if (strcmp(a, "--calib-scale") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 1e-4, 100, &calib_scale);
+        else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, 100, &v->runs);
+        else if (strcmp(a, "--seed") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 0, 1L << 40, &v->seed);
+        else if (strcmp(a, "--batch") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, 4096, &v->batch);
+        else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb);
+        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &cb);
+        else if (strcmp(a, "--max-mape") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 1e6, &v->max_mape);
+        else if (strcmp(a, "--min-tau") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], -1, 1, &v->min_tau);
+        else if (a[0] == '-') return cli_usage_error(cmd, "unknown option or missing value: %s", a);
+        else if (!v->path) v->path = a;
+        else return cli_usage_error(cmd, "unexpected argument %s", a);
+        if (bad) return 2;
+    }
+    if (!v->path) return cli_usage_error(cmd, "missing SPACE.json");
+    o->archs = (int)v->archs;
+    o->reps = (int)v->reps;
+    o->runs = (int)v->runs;
+    if (calibrate < 0) calibrate = strcmp(v->hw_name, "cpu") == 0;
+    if (v->save_profile && !calibrate) return cli_usage_error(cmd, "--save-profile needs a calibration (--calibrate, or --hw cpu)");
+    pinas_measure_calib_opts_default(&v->co);
+    v->co.scale = calib_scale;
+    if (calibrate) o->calib = &v->co;
+    if (calibrate && strcmp(v->net_name, "loopback") != 0)
+        return cli_usage_error(cmd,
+                               "--net %s with a calibration: the runtime runs over this host's loopback, which the calibration measures; "
+                               "use --net loopback, or --no-calibrate to price the runs under another network anyway",
+                               v->net_name);
+    o->seed = (uint64_t)v->seed;
+    o->params.batch = (int)v->batch;
+    if (fb > 0) o->params.frac_bits = (int)fb;
+    if (cb > 0) o->params.cmp_bits = (int)cb;
+    return 0;
+}
+
+static void print_report(const pinas_measure_validation *res, const vl_args *v)
+{
+    printf("%4s %10s %14s %13s %9s\n", "arch", "relu_slots", "predicted_ms", "measured_ms", "error_%");
+    for (int k = 0; k < res->n_archs; k++) {
+        const pinas_measure_arch *a = &res->archs[k];
+        printf("%4d %10d %14.3f %13.3f %+9.2f\n", k, a->relu_slots, a->predicted_ms, a->measured_ms, a->error_pct);
+    }
+    printf("\nper op (summed over all layers of all architectures):\n%-16s %8s %14s %13s %9s\n", "op", "layers", "predicted_ms", "measured_ms",
+           "error_%");
+    for (int i = 0; i < res->n_ops; i++) {
+        const pinas_measure_op *e = &res->by_op[i];
+        double p = e->predicted_ms, m = e->measured_ms;
+        printf("%-16s %8d %14.3f %13.3f %+9.2f\n", e->op, e->layers, p, m, m > 0 ? 100 * (p - m) / m : 0);
+    }
+    if (res->calibration) {
+        int dated = res->stored_fitted[0] != 0;
+        printf("\nstored profile %s%s%s%s on the same runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n", v->hw_name,
+               dated ? " (fitted " : "", dated ? res->stored_fitted : "", dated ? ")" : "", res->stored.mape_pct, res->stored.max_error_pct,
+               res->stored.kendall_tau);
+    }
+    if (v->save_profile) printf("wrote the fitted profile to %s\n", v->save_profile);
+    if (isfinite(res->spread_pct))
+        printf("machine noise: an architecture's median run is %.0f%% slower than its fastest (median over the architectures)\n",
+               res->spread_pct);
+    printf("\n%s, %ld archs, hw %s, net %s, batch %ld, fastest of %ld x %ld runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n",
+           res->space, v->archs, res->hw, v->net_name, v->batch, v->reps, v->runs, res->errors.mape_pct, res->errors.max_error_pct,
+           res->errors.kendall_tau);
+}
+
 int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         help();
         return 0;
     }
-    pinas_cost_validate_opts o;
-    pinas_cost_validate_opts_default(&o);
-    const char *path = NULL, *hw_name = "cpu", *net_name = "loopback";
-    const char *save_profile = NULL;
-    long archs = o.archs, reps = o.reps, runs = o.runs, seed = (long)o.seed, batch = 1, fb = -1, cb = -1;
-    double max_mape = -1, min_tau = -2, calib_scale = 1;
-    int json = 0, calibrate = -1; /* -1: with --hw cpu */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc, bad = 0;
-        if (strcmp(a, "--json") == 0) json = 1;
-        else if (strcmp(a, "--median") == 0) o.median = 1;
-        else if (strcmp(a, "--calibrate") == 0) calibrate = 1;
-        else if (strcmp(a, "--no-calibrate") == 0) calibrate = 0;
-        else if (strcmp(a, "--save-profile") == 0 && has) save_profile = argv[++i];
-        else if (strcmp(a, "--hw") == 0 && has) hw_name = argv[++i];
-        else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
-        else if (strcmp(a, "--archs") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 2, 100000, &archs);
-        else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 1, 1000, &reps);
-        else if (strcmp(a, "--calib-scale") == 0 && has) bad = cli_parse_double("validate-latency", a, argv[++i], 1e-4, 100, &calib_scale);
-        else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 1, 100, &runs);
-        else if (strcmp(a, "--seed") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 0, 1L << 40, &seed);
-        else if (strcmp(a, "--batch") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 1, 4096, &batch);
-        else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 4, 30, &fb);
-        else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("validate-latency", a, argv[++i], 8, 64, &cb);
-        else if (strcmp(a, "--max-mape") == 0 && has) bad = cli_parse_double("validate-latency", a, argv[++i], 0, 1e6, &max_mape);
-        else if (strcmp(a, "--min-tau") == 0 && has) bad = cli_parse_double("validate-latency", a, argv[++i], -1, 1, &min_tau);
-        else if (a[0] == '-') return cli_usage_error("validate-latency", "unknown option or missing value: %s", a);
-        else if (!path) path = a;
-        else return cli_usage_error("validate-latency", "unexpected argument %s", a);
-        if (bad) return 2;
-    }
-    if (!path) return cli_usage_error("validate-latency", "missing SPACE.json");
-    o.archs = (int)archs;
-    o.reps = (int)reps;
-    o.runs = (int)runs;
-    if (calibrate < 0) calibrate = strcmp(hw_name, "cpu") == 0;
-    if (save_profile && !calibrate)
-        return cli_usage_error("validate-latency", "--save-profile needs a calibration (--calibrate, or --hw cpu)");
-    pinas_cost_calib_opts co;
-    pinas_cost_calib_opts_default(&co);
-    co.scale = calib_scale;
-    if (calibrate) o.calib = &co;
-    if (calibrate && strcmp(net_name, "loopback") != 0)
-        return cli_usage_error("validate-latency",
-                               "--net %s with a calibration: the runtime runs over this host's loopback, which the calibration measures; "
-                               "use --net loopback, or --no-calibrate to price the runs under another network anyway",
-                               net_name);
-    o.seed = (uint64_t)seed;
-    o.params.batch = (int)batch;
-    if (fb > 0) o.params.frac_bits = (int)fb;
-    if (cb > 0) o.params.cmp_bits = (int)cb;
+    pinas_measure_validate_opts o;
+    pinas_measure_validate_opts_default(&o);
+    vl_args v = {.hw_name = "cpu", .net_name = "loopback", .archs = o.archs, .reps = o.reps, .runs = o.runs, .seed = (long)o.seed,
+                 .batch = 1, .max_mape = -1, .min_tau = -2};
+    int rc = parse_args(argc, argv, &o, &v);
+    if (rc) return rc;
     pinas_net *space = NULL;
     pinas_cost_hw *hw = NULL;
     pinas_cost_link *link = NULL;
-    cJSON *res = NULL;
-    int rc = 0;
-    if (pinas_net_load(ctx, path, &space) || pinas_cost_hw_load(ctx, hw_name, &hw) || pinas_cost_link_load(ctx, net_name, &link) ||
-        pinas_cost_validate(ctx, space, hw, link, &o, &res)) {
+    pinas_measure_validation *res = NULL;
+    if (pinas_net_load(ctx, v.path, &space) || pinas_cost_hw_load(ctx, v.hw_name, &hw) || pinas_cost_link_load(ctx, v.net_name, &link) ||
+        pinas_measure_validate(ctx, space, hw, link, &o, &res) ||
+        (v.save_profile && pinas_measure_calib_save(ctx, res->calibration, v.save_profile, NULL))) {
         rc = cli_fail(ctx);
         goto done;
     }
-    if (save_profile && pinas_json_save(ctx, save_profile, cJSON_GetObjectItemCaseSensitive(res, "profile"))) {
-        rc = cli_fail(ctx);
-        goto done;
-    }
-    double mape = cJSON_GetObjectItemCaseSensitive(res, "mape_pct")->valuedouble;
-    double maxe = cJSON_GetObjectItemCaseSensitive(res, "max_error_pct")->valuedouble;
-    double tau = cJSON_GetObjectItemCaseSensitive(res, "kendall_tau")->valuedouble;
-    if (json) {
-        cli_print_json(res);
+    if (v.json) {
+        cJSON *j = pinas_measure_validation_to_json(res);
+        cli_print_json(j);
+        cJSON_Delete(j);
     } else {
-        const cJSON *a;
-        int k = 0;
-        printf("%4s %10s %14s %13s %9s\n", "arch", "relu_slots", "predicted_ms", "measured_ms", "error_%");
-        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(res, "archs"))
-        {
-            printf("%4d %10d %14.3f %13.3f %+9.2f\n", k++, cJSON_GetObjectItemCaseSensitive(a, "relu_slots")->valueint,
-                   cJSON_GetObjectItemCaseSensitive(a, "predicted_ms")->valuedouble, cJSON_GetObjectItemCaseSensitive(a, "measured_ms")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(a, "error_pct")->valuedouble);
-        }
-        printf("\nper op (summed over all layers of all architectures):\n%-16s %8s %14s %13s %9s\n", "op", "layers", "predicted_ms", "measured_ms", "error_%");
-        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(res, "by_op"))
-        {
-            double p = cJSON_GetObjectItemCaseSensitive(a, "predicted_ms")->valuedouble, m = cJSON_GetObjectItemCaseSensitive(a, "measured_ms")->valuedouble;
-            printf("%-16s %8d %14.3f %13.3f %+9.2f\n", a->string, cJSON_GetObjectItemCaseSensitive(a, "layers")->valueint, p, m,
-                   m > 0 ? 100 * (p - m) / m : 0);
-        }
-        const char *judged = cJSON_GetObjectItemCaseSensitive(res, "hw")->valuestring;
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(res, "stored");
-        if (st) {
-            const cJSON *fitted = cJSON_GetObjectItemCaseSensitive(st, "fitted");
-            printf("\nstored profile %s%s%s%s on the same runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n", hw_name,
-                   cJSON_IsString(fitted) ? " (fitted " : "", cJSON_IsString(fitted) ? fitted->valuestring : "", cJSON_IsString(fitted) ? ")" : "",
-                   cJSON_GetObjectItemCaseSensitive(st, "mape_pct")->valuedouble, cJSON_GetObjectItemCaseSensitive(st, "max_error_pct")->valuedouble,
-                   cJSON_GetObjectItemCaseSensitive(st, "kendall_tau")->valuedouble);
-        }
-        if (save_profile) printf("wrote the fitted profile to %s\n", save_profile);
-        const cJSON *spread = cJSON_GetObjectItemCaseSensitive(res, "spread_pct");
-        if (cJSON_IsNumber(spread))
-            printf("machine noise: an architecture's median run is %.0f%% slower than its fastest (median over the architectures)\n",
-                   spread->valuedouble);
-        printf("\n%s, %ld archs, hw %s, net %s, batch %ld, fastest of %ld x %ld runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f\n",
-               pinas_net_name(space), archs, judged, net_name, batch, reps, runs, mape, maxe, tau);
+        print_report(res, &v);
     }
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(res, "spread_pct");
-    if (cJSON_IsNumber(sp) && sp->valuedouble > 40)
+    if (isfinite(res->spread_pct) && res->spread_pct > 40)
         pinas_warn(ctx,
                    "the machine was busy (median run %.0f%% slower than the fastest): an architecture that never got a fast run "
                    "shows the machine's error, not the model's; if the figures look off, rerun when it is quieter or with more --reps",
-                   sp->valuedouble);
-    if (max_mape >= 0 && mape > max_mape) {
-        fprintf(stderr, "pinas: error: MAPE %.2f%% is above --max-mape %.2f%%\n", mape, max_mape);
+                   res->spread_pct);
+    if (v.max_mape >= 0 && res->errors.mape_pct > v.max_mape) {
+        fprintf(stderr, "pinas: error: MAPE %.2f%% is above --max-mape %.2f%%\n", res->errors.mape_pct, v.max_mape);
         rc = 1;
     }
-    if (min_tau > -2 && tau < min_tau) {
-        fprintf(stderr, "pinas: error: Kendall tau %.3f is below --min-tau %.3f\n", tau, min_tau);
+    if (v.min_tau > -2 && res->errors.kendall_tau < v.min_tau) {
+        fprintf(stderr, "pinas: error: Kendall tau %.3f is below --min-tau %.3f\n", res->errors.kendall_tau, v.min_tau);
         rc = 1;
     }
 done:
-    cJSON_Delete(res);
+    pinas_measure_validation_free(res);
     pinas_cost_link_free(link);
     pinas_cost_hw_free(hw);
     pinas_net_free(space);

@@ -1,4 +1,5 @@
-/* pinas common: status codes, the error context, logging, progress, JSON helpers, safetensors. */
+/* pinas common: status codes, the error context, logging, progress, files, JSON helpers, safetensors,
+ * did-you-mean, the seeded generator. Run configs: pinas_config.h. */
 #ifndef PINAS_COMMON_H
 #define PINAS_COMMON_H
 
@@ -206,33 +207,10 @@ pinas_status pinas_safetensors_save(pinas_ctx *ctx, const char *path, const pina
 
 /* ---------------------------------------------------------------- run configs */
 
-/* A validated run config: the user's file merged over the schema's defaults, with --set overrides
- * applied. Every field of the schema is present in the effective config. */
+/* Run configs (typed records per section, their parser and schema) are declared in pinas_config.h,
+ * which includes this header. The forward name lets a module header take a `const pinas_config *`
+ * without including it. */
 typedef struct pinas_config pinas_config;
-
-/* Loads `path` (may be NULL for the defaults alone) and applies `sets` ("key.path=value"; the value
- * is parsed as JSON when it parses, else taken as a string). Errors name the file (or "--set") and
- * the field; unknown keys get a did-you-mean suggestion. *out: new; caller frees. */
-pinas_status pinas_config_load(pinas_ctx *ctx, const char *path, const char *const *sets, int n_sets,
-                               pinas_config **out) PINAS_WUR;
-/* Same over a parsed object (not modified); `where` names it in messages. */
-pinas_status pinas_config_from_json(pinas_ctx *ctx, const cJSON *user, const char *where, const char *const *sets,
-                                    int n_sets, pinas_config **out) PINAS_WUR;
-void pinas_config_free(pinas_config *cfg);
-/* The effective config. Borrowed. */
-const cJSON *pinas_config_json(const pinas_config *cfg);
-/* The file it came from ("" for defaults). Borrowed. */
-const char *pinas_config_source(const pinas_config *cfg);
-/* Typed reads of validated fields by dotted path ("train.epochs"). The schema guarantees the type;
- * reading a path the schema lacks returns 0 / NULL. */
-int64_t pinas_config_int(const pinas_config *cfg, const char *key);
-double pinas_config_num(const pinas_config *cfg, const char *key);
-int pinas_config_bool(const pinas_config *cfg, const char *key);
-const char *pinas_config_str(const pinas_config *cfg, const char *key);
-/* Any field (arrays, objects). Borrowed. */
-const cJSON *pinas_config_get(const pinas_config *cfg, const char *key);
-/* Writes the schema as a human-readable table (key, type, default, doc) to f. */
-void pinas_config_print_schema(FILE *f);
 
 /* ---------------------------------------------------------------- did-you-mean */
 

@@ -27,8 +27,11 @@ extern "C" {
 
 /* ------------------------------------------------------------ sections */
 
-#define PINAS_CFG_MAX_CHANNELS 4
+/* Most normalisation values per channel (images have 1 or 3 channels). */
+#define PINAS_CFG_MAX_CHANNELS 3
 
+/* The enums follow the order of the schema's choices ("synthetic|cifar10|..."): the parser stores
+ * the index of the chosen string. */
 typedef enum {
     PINAS_DATASET_SYNTHETIC = 0,
     PINAS_DATASET_CIFAR10,
@@ -36,19 +39,20 @@ typedef enum {
     PINAS_DATASET_MNIST,
     PINAS_DATASET_FASHION_MNIST,
     PINAS_DATASET_IMAGEFOLDER,
-} pinas_dataset;
+} pinas_dataset_kind;
 
 typedef enum { PINAS_FLIP_AUTO = 0, PINAS_FLIP_ON, PINAS_FLIP_OFF } pinas_flip;
 
 /* "data": what is loaded and how it is prepared. */
 typedef struct {
-    pinas_dataset dataset;
+    pinas_dataset_kind dataset;
     const char *dataset_name;   /* as written ("fashion-mnist") */
     const char *path;           /* "" = the dataset's default location */
     int64_t train_images, test_images;   /* 0 = all */
-    int pad, resize, channels, eval_resize, crop_pad;
+    int pad, resize, channels, eval_resize;
+    int crop_pad;               /* -1 = max(1, H/8), 0 = no random crop, > 0 pixels */
     double scale_min;
-    int n_mean, n_std;          /* 0 = computed (or ImageNet's for imagefolder) */
+    int n_mean, n_std;          /* 0 = computed (or ImageNet's for imagefolder); else equal, 1..MAX_CHANNELS */
     double mean[PINAS_CFG_MAX_CHANNELS], std[PINAS_CFG_MAX_CHANNELS];
     int64_t synthetic_train, synthetic_test;
     int synthetic_classes, synthetic_size;
@@ -92,6 +96,7 @@ typedef struct {
 
 typedef enum { PINAS_FINETUNE_SUPERNET = 0, PINAS_FINETUNE_SCRATCH } pinas_finetune_mode;
 
+/* "finetune": how every derived architecture (and baseline) is trained after the search. */
 typedef struct {
     pinas_finetune_mode mode;
     int epochs;
@@ -112,15 +117,18 @@ typedef struct {
     int frac_bits, cmp_bits;
 } pinas_cfg_mpc;
 
+/* "export": which candidate `pinas export` picks. */
 typedef struct {
     double budget_ms;           /* 0 = the most accurate candidate */
 } pinas_cfg_export;
 
+/* "infer": the private inference at the end of the demo. */
 typedef struct {
-    int images;
+    int images;                 /* test images run privately */
 } pinas_cfg_infer;
 
-/* The whole config. Every string and array is owned by the config and lives as long as it. */
+/* The whole config. Every string and array is owned by the config and lives as long as it. Treat
+ * the records as read-only: pinas_config_json (what config.json records) does not follow changes. */
 typedef struct pinas_config {
     const char *name;
     uint64_t seed;
@@ -128,7 +136,7 @@ typedef struct pinas_config {
     int threads;                /* 0 = all cores */
     const char *out_dir;
     /* "space": a path (resolved against the config file's directory, then the working directory,
-     * by pinas_net_load_space) or an inline net object. */
+     * by pinas_net_load_config_space) or an inline net object. */
     const char *space_path;     /* NULL when inline */
     const cJSON *space_inline;  /* NULL when a path */
     const char *source;         /* the file it came from ("" for defaults) */
@@ -144,11 +152,17 @@ typedef struct pinas_config {
 } pinas_config;
 
 /* Loads `path` (may be NULL for the defaults alone) and applies `sets` ("key.path=value"; the value
- * is parsed as JSON when it parses, else taken as a string). Errors name the file (or "--set") and
- * the field; unknown keys get a did-you-mean suggestion. *out: new; caller frees. */
+ * is parsed as JSON when it parses, else taken as a string). Every field is checked against the
+ * schema (type, range, choices), then across fields: data.mean and data.std have equally many
+ * values, at most PINAS_CFG_MAX_CHANNELS; the chosen search.loss has at least one value to search
+ * with (search.lambdas, or search.targets_ms, each > 0); search.naive_bases lists each base at most
+ * once. Errors (PINAS_EINVAL; PINAS_EFORMAT for a wrong "format"; file errors from pinas_json_load)
+ * name the file (or "--set") and the field; unknown keys get a did-you-mean suggestion.
+ * *out: new, NULL on error; caller frees with pinas_config_free. */
 pinas_status pinas_config_load(pinas_ctx *ctx, const char *path, const char *const *sets, int n_sets,
                                pinas_config **out) PINAS_WUR;
-/* Same over a parsed object (not modified); `where` names it in messages. */
+/* Same over a parsed object (not modified; may be NULL for the defaults alone); `where` names it in
+ * messages and becomes cfg->source. */
 pinas_status pinas_config_from_json(pinas_ctx *ctx, const cJSON *user, const char *where, const char *const *sets,
                                     int n_sets, pinas_config **out) PINAS_WUR;
 /* pinas_config_free(NULL) is a no-op. */
@@ -156,11 +170,11 @@ void pinas_config_free(pinas_config *cfg);
 /* The effective config as JSON, for writing it into a run dir and for `pinas config show` only
  * (never for reading fields: use the records). Borrowed. */
 const cJSON *pinas_config_json(const pinas_config *cfg);
-/* Writes the schema as a human-readable table (key, type, default, doc) to f. */
+/* Writes the schema as a human-readable table (key, type, default, doc) to f, one field a line. */
 void pinas_config_print_schema(FILE *f);
 
-/* Names for messages and files ("fashion-mnist", "cosine", ...). Static strings. */
-const char *pinas_dataset_name(pinas_dataset d);
+/* The schema's name of a dataset ("fashion-mnist"); "?" when out of range. Static string. */
+const char *pinas_dataset_kind_name(pinas_dataset_kind d);
 
 #ifdef __cplusplus
 }

@@ -184,7 +184,10 @@ static int cmp_range(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-pinas_status pinas_safetensors_parse(pinas_ctx *ctx, const uint8_t *buf, size_t len, const char *where, pinas_tensors **out)
+/* The JSON header of a safetensors buffer: 8-byte little-endian length, then that many bytes of JSON
+ * (no NUL inside). *hlen_out: the header's length; *out: a new object; caller frees. */
+static pinas_status parse_header(pinas_ctx *ctx, const uint8_t *buf, size_t len, const char *where, uint64_t *hlen_out,
+                                 cJSON **out)
 {
     *out = NULL;
     if (len < 8) return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated: %zu bytes, a safetensors file needs at least 8", where, len);
@@ -213,99 +216,97 @@ pinas_status pinas_safetensors_parse(pinas_ctx *ctx, const uint8_t *buf, size_t 
         cJSON_Delete(h);
         return pinas_error(ctx, PINAS_EFORMAT, "%s: header is not a JSON object", where);
     }
+    *hlen_out = hlen;
+    *out = h;
+    return PINAS_OK;
+}
+
+/* One tensor entry of the header ({"dtype", "shape", "data_offsets"}), checked against the dlen data
+ * bytes and added to t; its byte range goes to *range. */
+static pinas_status parse_entry(pinas_ctx *ctx, const cJSON *item, const char *where, const uint8_t *data, size_t dlen,
+                                pinas_tensors *t, st_range *range)
+{
+    const char *name = item->string;
+    if (!cJSON_IsObject(item)) return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: entry is not an object", where, name);
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    pinas_dtype dt;
+    if (!cJSON_IsString(jd) || dtype_parse(jd->valuestring, &dt))
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: dtype %s not supported (F32, F64, I64, U8)", where, name,
+                           cJSON_IsString(jd) ? jd->valuestring : "missing");
+    if (!cJSON_IsArray(js) || cJSON_GetArraySize(js) > PINAS_MAX_DIMS)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: shape must be an array of at most %d integers", where, name, PINAS_MAX_DIMS);
+    int64_t shape[PINAS_MAX_DIMS];
+    int nd = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, js)
+    {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble != floor(e->valuedouble) || e->valuedouble > 9e15)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: shape has a bad dimension", where, name);
+        shape[nd++] = (int64_t)e->valuedouble;
+    }
+    if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || !cJSON_IsNumber(jo->child) || !cJSON_IsNumber(jo->child->next) ||
+        jo->child->valuedouble < 0 || jo->child->next->valuedouble < jo->child->valuedouble ||
+        jo->child->valuedouble != floor(jo->child->valuedouble) || jo->child->next->valuedouble != floor(jo->child->next->valuedouble))
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: data_offsets must be [begin, end] with 0 <= begin <= end", where, name);
+    double b = jo->child->valuedouble, en = jo->child->next->valuedouble;
+    if (en > (double)dlen)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: data_offsets [%.0f, %.0f] outside the %zu data bytes (truncated?)", where,
+                           name, b, en, dlen);
+    size_t nbytes = 0;
+    if (shape_bytes(dt, nd, shape, &nbytes) || nbytes != (size_t)(en - b))
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: %s shape needs %zu bytes but data_offsets span %.0f", where, name,
+                           pinas_dtype_name(dt), nbytes, en - b);
+    if (find_index(t, name) >= 0) return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s appears twice", where, name);
+    range->name = name;
+    range->begin = (size_t)b;
+    range->end = (size_t)en;
+    return pinas_tensors_add(ctx, t, name, dt, nd, shape, data + (size_t)b);
+}
+
+/* The tensors' byte ranges must tile the data exactly: no overlap, no gap, nothing after. */
+static pinas_status check_tiling(pinas_ctx *ctx, st_range *ranges, int nr, size_t dlen, const char *where)
+{
+    qsort(ranges, (size_t)nr, sizeof *ranges, cmp_range);
+    size_t pos = 0;
+    for (int i = 0; i < nr; i++) {
+        if (ranges[i].begin < pos)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s overlaps the tensor before it", where, ranges[i].name);
+        if (ranges[i].begin > pos)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: gap of %zu bytes before tensor %s", where, ranges[i].begin - pos,
+                               ranges[i].name);
+        pos = ranges[i].end > pos ? ranges[i].end : pos;
+    }
+    if (pos != dlen) return pinas_error(ctx, PINAS_EFORMAT, "%s: %zu trailing bytes after the last tensor", where, dlen - pos);
+    return PINAS_OK;
+}
+
+pinas_status pinas_safetensors_parse(pinas_ctx *ctx, const uint8_t *buf, size_t len, const char *where, pinas_tensors **out)
+{
+    *out = NULL;
+    uint64_t hlen = 0;
+    cJSON *h = NULL;
+    pinas_status s = parse_header(ctx, buf, len, where, &hlen, &h);
+    if (s) return s;
     const uint8_t *data = buf + 8 + hlen;
     size_t dlen = len - 8 - (size_t)hlen;
-    int n = cJSON_GetArraySize(h);
+    int n = cJSON_GetArraySize(h), nr = 0;
     st_range *ranges = calloc((size_t)n + 1, sizeof *ranges);
     pinas_tensors *t = pinas_tensors_create();
-    if (!ranges || !t) {
-        free(ranges);
-        pinas_tensors_free(t);
-        cJSON_Delete(h);
-        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    }
-    int nr = 0;
-    s = PINAS_OK;
+    if (!ranges || !t) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     const cJSON *item;
     cJSON_ArrayForEach(item, h)
     {
-        const char *name = item->string;
-        if (strcmp(name, "__metadata__") == 0) {
-            if (!cJSON_IsObject(item)) {
-                s = pinas_error(ctx, PINAS_EFORMAT, "%s: __metadata__ is not an object", where);
-                break;
-            }
+        if (s) break;
+        if (strcmp(item->string, "__metadata__") == 0) {
+            if (!cJSON_IsObject(item)) s = pinas_error(ctx, PINAS_EFORMAT, "%s: __metadata__ is not an object", where);
             continue;
         }
-        if (!cJSON_IsObject(item)) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: entry is not an object", where, name);
-            break;
-        }
-        const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
-        const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
-        const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
-        pinas_dtype dt;
-        if (!cJSON_IsString(jd) || dtype_parse(jd->valuestring, &dt)) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: dtype %s not supported (F32, F64, I64, U8)", where, name,
-                            cJSON_IsString(jd) ? jd->valuestring : "missing");
-            break;
-        }
-        if (!cJSON_IsArray(js) || cJSON_GetArraySize(js) > PINAS_MAX_DIMS) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: shape must be an array of at most %d integers", where, name, PINAS_MAX_DIMS);
-            break;
-        }
-        int64_t shape[PINAS_MAX_DIMS];
-        int nd = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, js)
-        {
-            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble != floor(e->valuedouble) || e->valuedouble > 9e15) {
-                s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: shape has a bad dimension", where, name);
-                break;
-            }
-            shape[nd++] = (int64_t)e->valuedouble;
-        }
-        if (s) break;
-        if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || !cJSON_IsNumber(jo->child) || !cJSON_IsNumber(jo->child->next) ||
-            jo->child->valuedouble < 0 || jo->child->next->valuedouble < jo->child->valuedouble ||
-            jo->child->valuedouble != floor(jo->child->valuedouble) || jo->child->next->valuedouble != floor(jo->child->next->valuedouble)) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: data_offsets must be [begin, end] with 0 <= begin <= end", where, name);
-            break;
-        }
-        double b = jo->child->valuedouble, en = jo->child->next->valuedouble;
-        if (en > (double)dlen) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: data_offsets [%.0f, %.0f] outside the %zu data bytes (truncated?)", where,
-                            name, b, en, dlen);
-            break;
-        }
-        size_t nbytes = 0;
-        if (shape_bytes(dt, nd, shape, &nbytes) || nbytes != (size_t)(en - b)) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: %s shape needs %zu bytes but data_offsets span %.0f", where, name,
-                            pinas_dtype_name(dt), nbytes, en - b);
-            break;
-        }
-        if (find_index(t, name) >= 0) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s appears twice", where, name);
-            break;
-        }
-        ranges[nr].name = name;
-        ranges[nr].begin = (size_t)b;
-        ranges[nr].end = (size_t)en;
-        nr++;
-        if ((s = pinas_tensors_add(ctx, t, name, dt, nd, shape, data + (size_t)b))) break;
+        s = parse_entry(ctx, item, where, data, dlen, t, &ranges[nr]);
+        if (!s) nr++;
     }
-    if (!s) {
-        qsort(ranges, (size_t)nr, sizeof *ranges, cmp_range);
-        size_t pos = 0;
-        for (int i = 0; i < nr && !s; i++) {
-            if (ranges[i].begin < pos)
-                s = pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s overlaps the tensor before it", where, ranges[i].name);
-            else if (ranges[i].begin > pos)
-                s = pinas_error(ctx, PINAS_EFORMAT, "%s: gap of %zu bytes before tensor %s", where, ranges[i].begin - pos, ranges[i].name);
-            pos = ranges[i].end > pos ? ranges[i].end : pos;
-        }
-        if (!s && pos != dlen) s = pinas_error(ctx, PINAS_EFORMAT, "%s: %zu trailing bytes after the last tensor", where, dlen - pos);
-    }
+    if (!s) s = check_tiling(ctx, ranges, nr, dlen, where);
     free(ranges);
     cJSON_Delete(h);
     if (s) {

@@ -58,11 +58,11 @@ typedef struct {
  * the cost of alternatives; pass as_node = -1 otherwise). bits: per-node comparison widths (NULL =
  * p->cmp_bits everywhere). Errors name the node. */
 pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
-                      int cand, pl_plan *out);
+                      int cand, pl_plan *out) PINAS_WUR;
 void pl_free(pl_plan *pl);
 /* Plans one node alone (inputs from the net). */
 pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
-                           int cmp_bits, pl_node *out);
+                           int cmp_bits, pl_node *out) PINAS_WUR;
 
 /* Maxpool window schedule: for output window w (of n_out/batch per sample), the valid input offsets.
  * Fills idx (kh*kw max) and returns the count. */
@@ -92,7 +92,7 @@ struct pinas_mpc_prep {
 };
 
 /* Allocates a prep for the plan, sizes from pl_prep_bytes. */
-pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out);
+pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out) PINAS_WUR;
 static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i) { return pp->data + pp->off[i]; }
 
 /* Material layout of a node, in order, for both the dealer and the parties:
@@ -101,8 +101,6 @@ static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i) { return pp->d
  *   POLY    r share[n] | r^2 share[n]
  *   PATCH   r share[n_in] | gate keys[gates]
  *   MAXPOOL per round: r share[pairs] | gate keys[pairs] */
-
-#endif
 
 /* ------------------------------------------------------------------ data movement (ops.c) */
 
@@ -119,11 +117,36 @@ const pinas_cand *node_choice(const pinas_net *net, int node);
 /* Dealer: fills both parties' material for one planned node (dealer.c). mask: the PRG of the weight
  * masks A (expanded node by node, one request per matmul node). */
 pinas_status deal_node(pinas_ctx *ctx, const pinas_net *net, int i, const pl_node *pn, int batch, pinas_prg *prg,
-                       pinas_prg *mask, uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work);
+                       pinas_prg *mask, uint8_t *m0, uint8_t *m1, pinas_mpc_cost *work) PINAS_WUR;
 /* The mask id of a mask seed for an architecture hash. */
 uint64_t mask_id_of(const uint8_t seed[16], uint64_t arch_hash);
+
+/* The per-model weight mask (mask.c). */
+struct pinas_mpc_mask {
+    uint64_t arch_hash;
+    uint8_t seed[16]; /* secret: wiped by pinas_mpc_mask_free */
+    char *path;
+};
+
+/* ------------------------------------------------------------------ preprocessing file header (prep.c) */
+
+/* Bytes of the header of a file with n_nodes nodes (fixed part, node records, data length, padding). */
+size_t prep_header_len(int n_nodes);
+/* Writes pp's header (prep_header_len(pp->n_nodes) bytes) into h. */
+void prep_header_write(const pinas_mpc_prep *pp, uint8_t *h);
+/* Reads a header of len bytes into pp's scalar fields and per-node tables (allocated here; the
+ * material itself is not). Checks magic, version, party, node count and section bounds against
+ * data_len; `where` names the file in messages. pp is left for pinas_mpc_prep_free on error. */
+pinas_status prep_header_read(pinas_ctx *ctx, const uint8_t *h, size_t len, const char *where, pinas_mpc_prep *pp) PINAS_WUR;
+
+/* ------------------------------------------------------------------ reports (report.c) */
+
+/* Recomputes r->totals from the rows and r->session (as pinas_mpc_party_run made them). */
+void report_retotal(pinas_mpc_report *r);
 
 #define TAG_HANDSHAKE 0xFFFF0001u
 #define TAG_SETUP 0xFFFF0002u
 #define TAG_OUTPUT 0xFFFF0003u
 #define HANDSHAKE_BYTES 64
+
+#endif

@@ -3,6 +3,7 @@
 #define PINAS_MPC_H
 
 #include "pinas_common.h"
+#include "pinas_config.h"
 #include "pinas_net.h"
 
 #ifdef __cplusplus
@@ -61,29 +62,32 @@ cJSON *pinas_mpc_counts_json(const pinas_mpc_counts *c);
 /* ------------------------------------------------------------------ parameters */
 
 typedef struct {
-    int frac_bits;  /* fixed-point fractional bits, 4..30 (default 16). Local truncation of a product
+    int frac_bits;  /* fixed-point fractional bits, PINAS_FRAC_BITS_MIN..MAX (default
+                       PINAS_FRAC_BITS_DEFAULT; pinas_config.h). Local truncation of a product
                        of real magnitude 2^k fails with probability below 2^(k + 2f - 64) (2^-32 per
                        element at k = 0, f = 16); fewer bits make patch ReLU flip patches whose sum
                        lies within rounding of 0 (ResNet-20 with patch ReLU: f = 12 loses 11% of
                        samples to such flips, f = 16 2%, measured on random weights). */
     int cmp_bits;   /* bits of the 64 that ReLU / DReLU / maxpool comparisons look at (the top ones),
-                       8..64 (default 64 = exact). With n < 64 the comparison ignores the low 64-n bits
-                       (the borrow out of them is lost): exact for every x outside [-2^(64-n), 0) and
+                       PINAS_CMP_BITS_MIN..MAX (default PINAS_CMP_BITS_DEFAULT = 64 = exact). With
+                       n < 64 the comparison ignores the low 64-n bits (the borrow out of them is
+                       lost): exact for every x outside [-2^(64-n), 0) and
                        [2^63 - 2^(64-n), 2^63) (in ulps; the second band is far beyond the fixed-point
                        range); for x in the first band DReLU may return 1, so ReLU returns x instead
                        of 0, an absolute error below 2^(64-n-frac_bits). */
     int batch;      /* samples per inference (default 1) */
     int timeout_ms; /* channel send/receive timeout (default 30000) */
-    int threads;    /* reserved; each party runs on one thread (default 1) */
+    int threads;    /* reserved, not read yet: each party runs on one thread whatever it says (default 1;
+                       issue 14 will honour it) */
 } pinas_mpc_params;
+/* The defaults above (frac_bits and cmp_bits from pinas_config.h). */
 void pinas_mpc_params_default(pinas_mpc_params *p);
-/* Checks ranges; errors name the field. */
+/* Checks ranges; errors name the field (PINAS_EINVAL). */
 pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p) PINAS_WUR;
-/* Reads "mpc": {"frac_bits", "cmp_bits"} of a model's meta.json (absent keys leave p unchanged);
- * `where` names the file in messages. */
-pinas_status pinas_mpc_params_from_meta(pinas_ctx *ctx, const cJSON *meta, const char *where, pinas_mpc_params *p) PINAS_WUR;
+/* Takes frac_bits and cmp_bits from a model's meta (its "mpc" section; validated by the meta reader). */
+void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *p);
 /* Per-layer comparison bits: a node whose id matches an entry of this optional table uses its
- * own cmp_bits. `n` entries; ids borrowed. Pass NULL/0 for "cmp_bits everywhere". */
+ * own cmp_bits (pinas_mpc_deal_opts.layer_bits). Ids borrowed. */
 typedef struct { const char *id; int cmp_bits; } pinas_mpc_layer_bits;
 
 /* ------------------------------------------------------------------ ring and fixed point */
@@ -125,7 +129,7 @@ void pinas_prg_free(pinas_prg *g);
 void pinas_prg_bytes(pinas_prg *g, void *buf, size_t len);
 /* AES blocks this PRG has evaluated so far. */
 uint64_t pinas_prg_blocks(const pinas_prg *g);
-/* 16 random bytes from the OS. */
+/* Fills buf with len random bytes from the OS (getrandom; retried on EINTR). Errors: PINAS_EIO. */
 pinas_status pinas_os_random(pinas_ctx *ctx, void *buf, size_t len) PINAS_WUR;
 
 /* ------------------------------------------------------------------ FSS: distributed comparison function */
@@ -206,19 +210,38 @@ typedef struct pinas_mpc_prep pinas_mpc_prep;
  * fixed-point parameters. The dealer does not see the weights. */
 uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p);
 
-/* Generates both parties' preprocessing in memory for `net` (decided) and p->batch. Per-layer
- * comparison bits from `bits` (may be NULL). Randomness from the OS. Dealer work is added to
- * cost->offline when cost is not NULL. */
+/* The per-model weight mask: the seed the conv/linear masks A are expanded from, kept in
+ * DIR/<arch hash>.mask ("PINASMSK" | u64 arch hash | seed[16], 32 bytes, mode 0600). Every dealer run
+ * with the same mask masks the weights the same way, so the server's W - A is the same in every
+ * session and a client that cached it (pinas_mpc_party_args.mask_cache) is not sent it again.
+ * Opaque; holds a secret, wiped (OPENSSL_cleanse) on free. */
+typedef struct pinas_mpc_mask pinas_mpc_mask;
+/* Reads DIR/<arch_hash>.mask (arch_hash: pinas_mpc_arch_hash of the model and parameters); when the
+ * file is absent, or `fresh` is set, draws a new seed from the OS and writes the file (atomically,
+ * 0600; DIR must exist). Errors: PINAS_EFORMAT for a file of another model or size (naming the
+ * file), PINAS_EIO. *out: new; caller frees with pinas_mpc_mask_free. */
+pinas_status pinas_mpc_mask_open(pinas_ctx *ctx, const char *dir, uint64_t arch_hash, int fresh,
+                                 pinas_mpc_mask **out) PINAS_WUR;
+/* The file the mask is kept in. Borrowed; lives as long as m. */
+const char *pinas_mpc_mask_path(const pinas_mpc_mask *m);
+/* Wipes the seed and frees; pinas_mpc_mask_free(NULL) is a no-op. */
+void pinas_mpc_mask_free(pinas_mpc_mask *m);
+
+/* Options of a dealer run; all fields may be left zero (as may the pointer to them). */
+typedef struct {
+    const pinas_mpc_layer_bits *layer_bits; /* per-node comparison widths, n_layer_bits of them (borrowed);
+                                               NULL: p->cmp_bits everywhere */
+    int n_layer_bits;
+    const pinas_mpc_mask *mask; /* the per-model weight mask (borrowed); NULL: a fresh mask for this
+                                   run alone. The server's file holds its seed (16 bytes) instead of A. */
+} pinas_mpc_deal_opts;
+
+/* Generates both parties' preprocessing in memory for `net` (decided) and p->batch. opts may be
+ * NULL. Session id and material from the OS. Errors (PINAS_EINVAL): bad parameters, open slots,
+ * a layer_bits id not in the net or out of range, a mask made for another model. *p0, *p1: new;
+ * caller frees each with pinas_mpc_prep_free. */
 pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
-                            const pinas_mpc_layer_bits *bits, int n_bits, pinas_mpc_prep **p0,
-                            pinas_mpc_prep **p1) PINAS_WUR;
-/* Same with the per-model weight mask: the conv/linear masks A are expanded from mask_seed, so every
- * dealer run with the same seed masks the weights the same way, the server's W - A is the same in
- * every session and a client that cached it (pinas_mpc_party_args.mask_cache) is not sent it again.
- * NULL: a fresh mask. The server's file holds the seed (16 bytes) instead of A. */
-pinas_status pinas_mpc_deal_masked(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
-                                   const pinas_mpc_layer_bits *bits, int n_bits, const uint8_t mask_seed[16],
-                                   pinas_mpc_prep **p0, pinas_mpc_prep **p1) PINAS_WUR;
+                            const pinas_mpc_deal_opts *opts, pinas_mpc_prep **p0, pinas_mpc_prep **p1) PINAS_WUR;
 /* The id of the weight mask a preprocessing file uses (the same in both parties' files). */
 uint64_t pinas_mpc_prep_mask_id(const pinas_mpc_prep *pp);
 void pinas_mpc_prep_free(pinas_mpc_prep *pp);
@@ -242,30 +265,51 @@ void pinas_mpc_prep_params(const pinas_mpc_prep *pp, pinas_mpc_params *out);
 
 /* ------------------------------------------------------------------ cost (analytic) */
 
-/* Analytic cost of node `node` of `net` for a batch: as decided, or, when cand >= 0, as if the slot had
- * chosen candidate `cand`. Must equal what the runtime's counters measure, exactly (tests prove it).
- * Setup counts are per node (the masked weights of that node); setup.rounds is 0 here. */
+/* Analytic cost of node `node` of `net` for a batch of p->batch, with p->cmp_bits comparison bits
+ * (a per-layer width: pass a copy of the parameters with that node's cmp_bits): as decided, or,
+ * when cand >= 0, as if the slot had chosen candidate `cand`. Must equal what the runtime's counters
+ * measure, exactly (tests prove it). Setup counts are per node (the masked weights of that node);
+ * setup.rounds is 0 here. Errors (PINAS_EINVAL): node or candidate out of range, an open slot
+ * without cand, bad parameters; PINAS_EUNSUPPORTED for a node the runtime cannot run. */
 pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
-                                 const pinas_mpc_params *p, pinas_mpc_cost *out);
-/* Same with a per-node comparison width (cmp_bits for this node only). */
-pinas_status pinas_mpc_cost_node_bits(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
-                                      const pinas_mpc_params *p, int cmp_bits, pinas_mpc_cost *out);
-/* Sum over the net, plus the session's handshake/setup/output rounds and bytes. */
+                                 const pinas_mpc_params *p, pinas_mpc_cost *out) PINAS_WUR;
+/* Sum over the net (decided), plus the session's handshake/setup/output rounds and bytes. */
 pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
-                                pinas_mpc_cost *out);
+                                pinas_mpc_cost *out) PINAS_WUR;
 
 /* ------------------------------------------------------------------ running a private inference */
 
 /* Per-layer measurement of a private inference. */
-typedef struct { char id[128]; double online_s; pinas_mpc_cost measured; } pinas_mpc_layer_report;
-typedef struct { int n_layers; pinas_mpc_layer_report *layers; double online_s, offline_s;
-                 pinas_mpc_cost totals;
-                 pinas_mpc_counts session; /* handshake + the setup message's rounds (its bytes are in the rows) */
-               } pinas_mpc_report;
+typedef struct {
+    char id[128];            /* the node's id, or "output" (the logits share) */
+    double online_s;
+    pinas_mpc_cost measured;
+} pinas_mpc_layer_report;
+/* One party's report of a private inference. Owns `layers`; free with pinas_mpc_report_free. */
+typedef struct pinas_mpc_report {
+    int n_layers;
+    pinas_mpc_layer_report *layers; /* the nodes that run something, in net order, then "output" */
+    double online_s, offline_s;     /* the online phase; dealer + setup */
+    pinas_mpc_cost totals;          /* the rows, plus the session in setup */
+    pinas_mpc_counts session;       /* handshake + the setup message's rounds (its bytes are in the rows) */
+} pinas_mpc_report;
 /* pinas_mpc_report_free(NULL) is a no-op. */
 void pinas_mpc_report_free(pinas_mpc_report *r);
-/* The report as JSON ({"layers": [...], "totals": {...}, "online_s", "offline_s"}). New; caller frees. */
+/* The report as JSON ({"layers": [{"id", "online_ms", "prep_bytes_server", "prep_bytes_client",
+ * "sent_bytes_server", "sent_bytes_client", "rounds", "measured": {"online", "offline", "setup"}}],
+ * "totals": {"online", "offline", "setup", "online_s", "offline_s"}}). New; caller frees. */
 cJSON *pinas_mpc_report_json(const pinas_mpc_report *r);
+/* Reads back what pinas_mpc_report_json wrote (other keys are ignored; the session counts are what
+ * the totals' setup holds beyond the rows). `where` names the source in messages; errors
+ * (PINAS_EFORMAT) name the layer and field. *out: new; caller frees. */
+pinas_status pinas_mpc_report_from_json(pinas_ctx *ctx, const cJSON *j, const char *where,
+                                        pinas_mpc_report **out) PINAS_WUR;
+/* The same from a file (a party's --report). */
+pinas_status pinas_mpc_report_load(pinas_ctx *ctx, const char *path, pinas_mpc_report **out) PINAS_WUR;
+/* Each party counts only its own work: takes the server's online AES blocks and ring MACs (party 0)
+ * from its report into the client's rows, layer by layer (nothing when the layer counts differ).
+ * The client's totals are left as they were. */
+void pinas_mpc_report_merge(pinas_mpc_report *client, const pinas_mpc_report *server);
 
 /* What a party runs with. The server passes its model (weights); the client passes the net (the
  * architecture alone) and its input. */
@@ -300,12 +344,14 @@ pinas_status pinas_mpc_loopback_pair(pinas_ctx *ctx, int timeout_ms, pinas_mpc_p
                                      void *user1) PINAS_WUR;
 
 /* Runs dealer + both parties locally over loopback TCP (two threads, one per party), returns the
- * client's logits [batch, num_classes] and the per-layer report (online from the client's view;
- * offline = dealer). p->batch is overridden by `batch`. */
-pinas_status pinas_mpc_infer_local(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
-                                   const pinas_mpc_params *p, float *logits, pinas_mpc_report **report);
+ * client's logits [batch, num_classes] and the per-layer report (may be NULL; the client's view,
+ * with the server's own online work merged in; offline = dealer). p->batch is overridden by
+ * `batch`; opts (may be NULL) are the dealer's. *report: new; caller frees. */
+pinas_status pinas_mpc_infer_loopback(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
+                                      const pinas_mpc_params *p, const pinas_mpc_deal_opts *opts, float *logits,
+                                      pinas_mpc_report **report) PINAS_WUR;
 /* For timing only: deals once and runs the same private inference `runs` times on that material,
- * over loopback as pinas_mpc_infer_local; reports[r] (runs of them, caller frees each) is run r's
+ * over loopback as pinas_mpc_infer_loopback; reports[r] (runs of them, caller frees each) is run r's
  * client report. Each run does exactly the work of a run on fresh material (the dealer's cost is
  * paid once instead of `runs` times), but repeats the masks: a deployment must never do this. The
  * caches are evicted before each run (64 MB written), so that small nets do not find their key
@@ -313,19 +359,28 @@ pinas_status pinas_mpc_infer_local(pinas_ctx *ctx, const pinas_model *m, const f
 pinas_status pinas_mpc_bench_local(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
                                    const pinas_mpc_params *p, int runs, float *logits,
                                    pinas_mpc_report **reports) PINAS_WUR;
-/* Same with per-layer comparison bits. */
-pinas_status pinas_mpc_infer_local_bits(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
-                                        const pinas_mpc_params *p, const pinas_mpc_layer_bits *bits, int n_bits,
-                                        float *logits, pinas_mpc_report **report);
-
+/* What a micro-benchmark measured: medians over the repeats. */
+typedef struct {
+    int64_t n;             /* the size actually run: elements (n rounded up to whole channels of the
+                              benchmark net) or, for conv and linear, ring MACs */
+    double online_s;       /* median online seconds */
+    double offline_s;      /* median dealer seconds (with the party's setup) */
+    pinas_mpc_cost counts; /* the operator's counters (the last repeat's) */
+} pinas_mpc_bench_result;
 /* Micro-benchmark of one primitive for calibration: kind is "relu", "drelu", "poly", "patch_relu",
- * "maxpool", "linear" (n = ring MACs for linear, elements otherwise); runs both parties over loopback,
- * returns the median online seconds over reps and the measured counts. */
-pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
-                                const pinas_mpc_params *p, double *median_s, pinas_mpc_cost *counts);
-/* Same, plus "conv" (n = ring MACs of a 3x3 conv) and the median dealer seconds (may be NULL). */
-pinas_status pinas_mpc_bench_op_ex(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p,
-                                   double *median_s, pinas_mpc_cost *counts, double *median_offline_s);
+ * "maxpool", "linear" or "conv" (n = ring MACs for linear and a 3x3 conv, elements otherwise); runs
+ * both parties over loopback on fresh preprocessing per repeat. Errors: PINAS_EINVAL for an unknown
+ * kind, n < 1 or reps < 1. */
+pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p,
+                                pinas_mpc_bench_result *out) PINAS_WUR;
+
+/* ------------------------------------------------------------------ model dirs */
+
+/* Reads what the dealer and the client need of a model dir: DIR/net.json (the architecture, no
+ * weights) and, when DIR/meta.json exists, its fixed-point parameters (pinas_model_meta_read, with
+ * the net; p keeps its values otherwise). Errors name the file. *net: new; caller frees (NULL on
+ * error). */
+pinas_status pinas_mpc_arch_load(pinas_ctx *ctx, const char *dir, pinas_net **net, pinas_mpc_params *p) PINAS_WUR;
 
 #ifdef __cplusplus
 }

@@ -5,49 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pinas_mpc_params_default(pinas_mpc_params *p)
-{
-    p->frac_bits = 16;
-    p->cmp_bits = 64;
-    p->batch = 1;
-    p->timeout_ms = 30000;
-    p->threads = 1;
-}
-
-pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
-{
-    if (p->frac_bits < 4 || p->frac_bits > 30)
-        return pinas_error(ctx, PINAS_EINVAL, "mpc.frac_bits: expected an integer in [4, 30], got %d", p->frac_bits);
-    if (p->cmp_bits < 8 || p->cmp_bits > 64)
-        return pinas_error(ctx, PINAS_EINVAL, "mpc.cmp_bits: expected an integer in [8, 64], got %d", p->cmp_bits);
-    if (p->batch < 1 || p->batch > 1 << 20)
-        return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, 1048576], got %d", p->batch);
-    if (p->timeout_ms < 1)
-        return pinas_error(ctx, PINAS_EINVAL, "timeout: expected a positive number of milliseconds, got %d", p->timeout_ms);
-    return PINAS_OK;
-}
-
-pinas_status pinas_mpc_params_from_meta(pinas_ctx *ctx, const cJSON *meta, const char *where, pinas_mpc_params *p)
-{
-    const cJSON *m = meta ? cJSON_GetObjectItemCaseSensitive(meta, "mpc") : NULL;
-    if (!m || !cJSON_IsObject(m)) return PINAS_OK;
-    int64_t f = p->frac_bits, c = p->cmp_bits;
-    pinas_status s = pinas_json_get_int_opt(ctx, m, where, "mpc", "frac_bits", 4, 30, &f);
-    if (!s) s = pinas_json_get_int_opt(ctx, m, where, "mpc", "cmp_bits", 8, 64, &c);
-    if (s) return s;
-    p->frac_bits = (int)f;
-    p->cmp_bits = (int)c;
-    return PINAS_OK;
-}
-
-uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p)
-{
-    uint64_t h = pinas_net_hash(net);
-    uint32_t f = (uint32_t)p->frac_bits;
-    h = pinas_fnv1a64(&f, sizeof f, h);
-    return pinas_fnv1a64("pinas-mpc/1", 11, h);
-}
-
 int pl_pool_window(const pinas_node *n, const pinas_node *in, int c, int oy, int ox, int64_t *idx)
 {
     int cnt = 0;
@@ -58,6 +15,85 @@ int pl_pool_window(const pinas_node *n, const pinas_node *in, int c, int oy, int
             idx[cnt++] = ((int64_t)c * in->h + iy) * in->w + ix;
         }
     return cnt;
+}
+
+/* A conv2d: per group Y = W · cols(X), with the one following batchnorm folded in (the conv output
+ * must then feed nothing else). */
+static pinas_status plan_conv(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_node *a, int batch, pl_node *out)
+{
+    const pinas_node *n = pinas_net_node(net, i);
+    out->kind = PL_MATMUL;
+    out->is_conv = 1;
+    out->groups = n->groups;
+    out->M = n->out_channels / n->groups;
+    out->K = a->c / n->groups * n->kh * n->kw;
+    out->N = (int64_t)batch * n->h * n->w;
+    for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
+        const pinas_node *u = pinas_net_node(net, j);
+        for (int q = 0; q < u->n_inputs; q++)
+            if (u->inputs[q] == i) {
+                if (u->op == PINAS_OP_BATCHNORM && out->bn_node < 0) {
+                    out->bn_node = j;
+                } else if (out->bn_node >= 0 || u->op == PINAS_OP_BATCHNORM) {
+                    return pinas_error(ctx, PINAS_EUNSUPPORTED,
+                                       "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
+                                       "folds batchnorm into the conv and needs the conv output used only there",
+                                       n->id, u->id);
+                }
+            }
+    }
+    if (out->bn_node >= 0)
+        for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
+            const pinas_node *u = pinas_net_node(net, j);
+            for (int q = 0; q < u->n_inputs; q++)
+                if (u->inputs[q] == i && j != out->bn_node)
+                    return pinas_error(ctx, PINAS_EUNSUPPORTED,
+                                       "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
+                                       "folds batchnorm into the conv and needs the conv output used only there",
+                                       n->id, u->id);
+        }
+    return PINAS_OK;
+}
+
+/* An act or pool slot on candidate c. */
+static pinas_status plan_slot(pinas_ctx *ctx, const pinas_node *n, const pinas_node *a, const pinas_cand *c, int batch,
+                              pl_node *out)
+{
+    switch (c->kind) {
+    case PINAS_CAND_RELU: out->kind = PL_RELU; break;
+    case PINAS_CAND_POLY:
+        out->kind = PL_POLY;
+        out->poly_channels = n->poly_per_channel ? n->c : 1;
+        break;
+    case PINAS_CAND_PATCH_RELU:
+        if (c->ph * c->pw > PINAS_MPC_MAX_PATCH)
+            return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: patch_relu:%dx%d has more than %d elements per patch", n->id,
+                               c->ph, c->pw, PINAS_MPC_MAX_PATCH);
+        out->kind = PL_PATCH;
+        out->k = c->ph * c->pw;
+        out->gates = (int64_t)batch * n->c * ((n->h + c->ph - 1) / c->ph) * ((n->w + c->pw - 1) / c->pw);
+        break;
+    case PINAS_CAND_IDENTITY: out->kind = PL_NONE; break;
+    case PINAS_CAND_MAXPOOL: {
+        out->kind = PL_MAXPOOL;
+        int64_t idx[64 * 64];
+        if (n->kh * n->kw > 64 * 64) return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
+        for (int oy = 0; oy < n->h; oy++)
+            for (int ox = 0; ox < n->w; ox++) {
+                int cnt = pl_pool_window(n, a, 0, oy, ox, idx), r = 0;
+                while (cnt > 1) {
+                    if (r >= PL_MAX_ROUNDS) return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
+                    out->pairs[r] += (int64_t)(cnt / 2) * batch * n->c;
+                    cnt = (cnt + 1) / 2;
+                    r++;
+                }
+                if (r > out->rounds) out->rounds = r;
+            }
+        break;
+    }
+    case PINAS_CAND_AVGPOOL: out->kind = PL_AVGPOOL; break;
+    }
+    return PINAS_OK;
 }
 
 pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
@@ -71,40 +107,10 @@ pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pi
     out->cmp_bits = cmp_bits;
     out->n_in = (int64_t)batch * a->c * a->h * a->w;
     out->n_out = (int64_t)batch * n->c * n->h * n->w;
+    pinas_status s = PINAS_OK;
     switch (n->op) {
     case PINAS_OP_INPUT: out->kind = PL_NONE; break;
-    case PINAS_OP_CONV2D:
-        out->kind = PL_MATMUL;
-        out->is_conv = 1;
-        out->groups = n->groups;
-        out->M = n->out_channels / n->groups;
-        out->K = a->c / n->groups * n->kh * n->kw;
-        out->N = (int64_t)batch * n->h * n->w;
-        for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
-            const pinas_node *u = pinas_net_node(net, j);
-            for (int q = 0; q < u->n_inputs; q++)
-                if (u->inputs[q] == i) {
-                    if (u->op == PINAS_OP_BATCHNORM && out->bn_node < 0) {
-                        out->bn_node = j;
-                    } else if (out->bn_node >= 0 || u->op == PINAS_OP_BATCHNORM) {
-                        return pinas_error(ctx, PINAS_EUNSUPPORTED,
-                                           "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
-                                           "folds batchnorm into the conv and needs the conv output used only there",
-                                           n->id, u->id);
-                    }
-                }
-        }
-        if (out->bn_node >= 0)
-            for (int j = i + 1; j < pinas_net_n_nodes(net); j++) {
-                const pinas_node *u = pinas_net_node(net, j);
-                for (int q = 0; q < u->n_inputs; q++)
-                    if (u->inputs[q] == i && j != out->bn_node)
-                        return pinas_error(ctx, PINAS_EUNSUPPORTED,
-                                           "node %s: the conv output feeds its batchnorm and node %s too; the runtime "
-                                           "folds batchnorm into the conv and needs the conv output used only there",
-                                           n->id, u->id);
-            }
-        break;
+    case PINAS_OP_CONV2D: s = plan_conv(ctx, net, i, a, batch, out); break;
     case PINAS_OP_BATCHNORM:
         if (a->op != PINAS_OP_CONV2D)
             return pinas_error(ctx, PINAS_EUNSUPPORTED,
@@ -123,41 +129,7 @@ pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pi
     case PINAS_OP_POOL: {
         const pinas_cand *c = choice ? choice : pinas_node_chosen(n);
         if (!c) return pinas_error(ctx, PINAS_EINVAL, "node %s: slot is not decided", n->id);
-        switch (c->kind) {
-        case PINAS_CAND_RELU: out->kind = PL_RELU; break;
-        case PINAS_CAND_POLY:
-            out->kind = PL_POLY;
-            out->poly_channels = n->poly_per_channel ? n->c : 1;
-            break;
-        case PINAS_CAND_PATCH_RELU:
-            if (c->ph * c->pw > PINAS_MPC_MAX_PATCH)
-                return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: patch_relu:%dx%d has more than %d elements per patch",
-                                   n->id, c->ph, c->pw, PINAS_MPC_MAX_PATCH);
-            out->kind = PL_PATCH;
-            out->k = c->ph * c->pw;
-            out->gates = (int64_t)batch * n->c * ((n->h + c->ph - 1) / c->ph) * ((n->w + c->pw - 1) / c->pw);
-            break;
-        case PINAS_CAND_IDENTITY: out->kind = PL_NONE; break;
-        case PINAS_CAND_MAXPOOL: {
-            out->kind = PL_MAXPOOL;
-            int64_t idx[64 * 64];
-            if (n->kh * n->kw > 64 * 64) return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
-            for (int oy = 0; oy < n->h; oy++)
-                for (int ox = 0; ox < n->w; ox++) {
-                    int cnt = pl_pool_window(n, a, 0, oy, ox, idx), r = 0;
-                    while (cnt > 1) {
-                        if (r >= PL_MAX_ROUNDS)
-                            return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: pool window too large", n->id);
-                        out->pairs[r] += (int64_t)(cnt / 2) * batch * n->c;
-                        cnt = (cnt + 1) / 2;
-                        r++;
-                    }
-                    if (r > out->rounds) out->rounds = r;
-                }
-            break;
-        }
-        case PINAS_CAND_AVGPOOL: out->kind = PL_AVGPOOL; break;
-        }
+        s = plan_slot(ctx, n, a, c, batch, out);
         break;
     }
     case PINAS_OP_ADD: out->kind = PL_ADD; break;
@@ -165,6 +137,7 @@ pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pi
     case PINAS_OP_GLOBAL_AVGPOOL: out->kind = PL_GAP; break;
     default: return pinas_error(ctx, PINAS_EUNSUPPORTED, "node %s: op %s has no 2PC protocol", n->id, pinas_op_name(n->op));
     }
+    if (s) return s;
     if (out->kind != PL_NONE) out->alias = -1;
     return PINAS_OK;
 }
@@ -299,15 +272,13 @@ void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
 
 /* ------------------------------------------------------------------ public cost API */
 
-pinas_status pinas_mpc_cost_node_bits(pinas_ctx *ctx, const pinas_net *net, int node, int cand,
-                                      const pinas_mpc_params *p, int cmp_bits, pinas_mpc_cost *out)
+pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node, int cand, const pinas_mpc_params *p,
+                                 pinas_mpc_cost *out)
 {
     memset(out, 0, sizeof *out);
     if (node < 0 || node >= pinas_net_n_nodes(net))
         return pinas_error(ctx, PINAS_EINVAL, "node index %d out of range [0, %d)", node, pinas_net_n_nodes(net));
-    pinas_mpc_params q = *p;
-    q.cmp_bits = cmp_bits;
-    pinas_status s = pinas_mpc_params_check(ctx, &q);
+    pinas_status s = pinas_mpc_params_check(ctx, p);
     if (s) return s;
     const pinas_node *n = pinas_net_node(net, node);
     const pinas_cand *ch = NULL;
@@ -319,22 +290,14 @@ pinas_status pinas_mpc_cost_node_bits(pinas_ctx *ctx, const pinas_net *net, int 
         return pinas_error(ctx, PINAS_EINVAL, "node %s: slot is open; pass a candidate index", n->id);
     }
     pl_node pn;
-    s = pl_node_build(ctx, net, node, ch, p->batch, cmp_bits, &pn);
+    s = pl_node_build(ctx, net, node, ch, p->batch, p->cmp_bits, &pn);
     if (s) return s;
     pl_cost(&pn, p->frac_bits, out);
     return PINAS_OK;
 }
 
-pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node, int cand, const pinas_mpc_params *p,
-                                 pinas_mpc_cost *out)
-{
-    return pinas_mpc_cost_node_bits(ctx, net, node, cand, p, p->cmp_bits, out);
-}
-
 /* Session-level messages (see party.c): handshake (64 bytes each way, 1 round) and the setup
  * message (1 round), counted in setup; the logits share the server sends (1 round), online. */
-
-
 pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, pinas_mpc_cost *out)
 {
     memset(out, 0, sizeof *out);

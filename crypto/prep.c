@@ -110,11 +110,11 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-static size_t header_len(int n_nodes) { return (size_t)align64(HDR_FIXED + (uint64_t)n_nodes * NODE_REC + 8); }
+size_t prep_header_len(int n_nodes) { return (size_t)align64(HDR_FIXED + (uint64_t)n_nodes * NODE_REC + 8); }
 
-static void header_fill(const pinas_mpc_prep *pp, uint8_t *h)
+void prep_header_write(const pinas_mpc_prep *pp, uint8_t *h)
 {
-    size_t hl = header_len(pp->n_nodes);
+    size_t hl = prep_header_len(pp->n_nodes);
     memset(h, 0, hl);
     memcpy(h, PINAS_MPC_PREP_MAGIC, 8);
     put32(h + 8, PINAS_MPC_PREP_VERSION);
@@ -152,7 +152,7 @@ static int write_all(int fd, const void *buf, size_t len)
 
 pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path)
 {
-    size_t hl = header_len(pp->n_nodes);
+    size_t hl = prep_header_len(pp->n_nodes);
     uint8_t *h = malloc(hl);
     char *tmp = pinas_strfmt("%s.tmp.%d", path, (int)getpid());
     if (!h || !tmp) {
@@ -160,7 +160,7 @@ pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const
         free(tmp);
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
-    header_fill(pp, h);
+    prep_header_write(pp, h);
     uint8_t dig[32];
     unsigned dl = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -199,54 +199,17 @@ static int read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
-pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out)
+pinas_status prep_header_read(pinas_ctx *ctx, const uint8_t *h, size_t len, const char *where, pinas_mpc_prep *pp)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pinas_error(ctx, PINAS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    fstat(fd, &st);
-    uint64_t fsize = (uint64_t)st.st_size;
-    uint8_t fixed[HDR_FIXED];
-    pinas_mpc_prep *pp = NULL;
-    uint8_t *h = NULL;
-    pinas_status s = PINAS_OK;
-    if (fsize < HDR_FIXED + 8 + 32 || read_all(fd, fixed, HDR_FIXED)) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (truncated: %llu bytes)", path,
-                        (unsigned long long)fsize);
-        goto done;
-    }
-    if (memcmp(fixed, PINAS_MPC_PREP_MAGIC, 8) != 0) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (bad magic)", path);
-        goto done;
-    }
-    if (get32(fixed + 8) != PINAS_MPC_PREP_VERSION) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: preprocessing format version %u, this pinas reads version %d", path,
-                        get32(fixed + 8), PINAS_MPC_PREP_VERSION);
-        goto done;
-    }
-    uint32_t party = get32(fixed + 12), nn = get32(fixed + 52);
-    if (party > 1 || nn == 0 || nn > 1000000) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: corrupt header (party %u, %u nodes)", path, party, nn);
-        goto done;
-    }
-    size_t hl = header_len((int)nn);
-    if (fsize < hl + 32) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated (%llu bytes, header alone needs %zu)", path,
-                        (unsigned long long)fsize, hl + 32);
-        goto done;
-    }
-    h = malloc(hl);
-    pp = calloc(1, sizeof *pp);
-    if (!h || !pp) {
-        s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-        goto done;
-    }
-    memcpy(h, fixed, HDR_FIXED);
-    if (read_all(fd, h + HDR_FIXED, hl - HDR_FIXED)) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated header", path);
-        goto done;
-    }
+    if (len < HDR_FIXED || memcmp(h, PINAS_MPC_PREP_MAGIC, 8) != 0)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (bad magic)", where);
+    if (get32(h + 8) != PINAS_MPC_PREP_VERSION)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: preprocessing format version %u, this pinas reads version %d", where,
+                           get32(h + 8), PINAS_MPC_PREP_VERSION);
+    uint32_t party = get32(h + 12), nn = get32(h + 52);
+    if (party > 1 || nn == 0 || nn > 1000000)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: corrupt header (party %u, %u nodes)", where, party, nn);
+    if (len < prep_header_len((int)nn)) return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated header", where);
     pp->party = (int)party;
     pp->hash = get64(h + 16);
     memcpy(pp->session, h + 24, 16);
@@ -257,20 +220,11 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_pre
     pp->mask_id = get64(h + 56);
     memcpy(pp->mask_seed, h + 64, 16);
     pp->data_len = get64(h + HDR_FIXED + (size_t)nn * NODE_REC);
-    if (pp->data_len != fsize - hl - 32) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated or padded: header says %llu data bytes, file holds %llu", path,
-                        (unsigned long long)pp->data_len, (unsigned long long)(fsize - hl - 32));
-        goto done;
-    }
     pp->node_bits = calloc(nn, sizeof *pp->node_bits);
     pp->off = calloc(nn, sizeof *pp->off);
     pp->len = calloc(nn, sizeof *pp->len);
     pp->node_dealer = calloc(nn, sizeof *pp->node_dealer);
-    pp->data = big_alloc(pp->data_len);
-    if (!pp->node_bits || !pp->off || !pp->len || !pp->node_dealer || !pp->data) {
-        s = pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%.1f MB)", path, pp->data_len / 1e6);
-        goto done;
-    }
+    if (!pp->node_bits || !pp->off || !pp->len || !pp->node_dealer) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     uint64_t total = 0;
     for (uint32_t i = 0; i < nn; i++) {
         const uint8_t *r = h + HDR_FIXED + (size_t)i * NODE_REC;
@@ -279,35 +233,84 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_pre
         pp->node_dealer[i].offline.aes_blocks[0] = get64(r + 16);
         pp->node_dealer[i].offline.ring_macs[0] = get64(r + 24);
         pp->off[i] = total;
-        if (pp->len[i] > pp->data_len || total + pp->len[i] > pp->data_len) {
-            s = pinas_error(ctx, PINAS_EFORMAT, "%s: node %u: section of %llu bytes runs past the data", path, i,
-                            (unsigned long long)pp->len[i]);
-            goto done;
-        }
+        if (pp->len[i] > pp->data_len || total + pp->len[i] > pp->data_len)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: node %u: section of %llu bytes runs past the data", where, i,
+                               (unsigned long long)pp->len[i]);
         total = align64(total + pp->len[i]);
     }
-    if (total != pp->data_len) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: sections add up to %llu bytes, header says %llu", path,
-                        (unsigned long long)total, (unsigned long long)pp->data_len);
-        goto done;
+    if (total != pp->data_len)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: sections add up to %llu bytes, header says %llu", where,
+                           (unsigned long long)total, (unsigned long long)pp->data_len);
+    return PINAS_OK;
+}
+
+/* Reads the header of an open file of fsize bytes: the fixed part first (to learn the node count),
+ * then the rest. *h: new (prep_header_len bytes); caller frees. */
+static pinas_status read_header(pinas_ctx *ctx, int fd, uint64_t fsize, const char *path, uint8_t **h, size_t *hl)
+{
+    uint8_t fixed[HDR_FIXED];
+    *h = NULL;
+    if (fsize < HDR_FIXED + 8 + 32 || read_all(fd, fixed, HDR_FIXED))
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (truncated: %llu bytes)", path,
+                           (unsigned long long)fsize);
+    uint32_t nn = get32(fixed + 52);
+    if (memcmp(fixed, PINAS_MPC_PREP_MAGIC, 8) != 0 || get32(fixed + 8) != PINAS_MPC_PREP_VERSION || get32(fixed + 12) > 1 ||
+        nn == 0 || nn > 1000000) {
+        pinas_mpc_prep probe = {0}; /* for its message */
+        return prep_header_read(ctx, fixed, HDR_FIXED, path, &probe);
     }
+    *hl = prep_header_len((int)nn);
+    if (fsize < *hl + 32)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated (%llu bytes, header alone needs %zu)", path,
+                           (unsigned long long)fsize, *hl + 32);
+    *h = malloc(*hl);
+    if (!*h) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    memcpy(*h, fixed, HDR_FIXED);
+    if (read_all(fd, *h + HDR_FIXED, *hl - HDR_FIXED)) return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated header", path);
+    return PINAS_OK;
+}
+
+/* Reads the material and checks the SHA-256 of header and material against the file's. */
+static pinas_status read_data(pinas_ctx *ctx, int fd, const char *path, const uint8_t *h, size_t hl, pinas_mpc_prep *pp)
+{
     uint8_t want[32], got[32];
     unsigned dl = 0;
-    if (read_all(fd, pp->data, pp->data_len) || read_all(fd, want, 32)) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated data", path);
-        goto done;
-    }
+    if (read_all(fd, pp->data, pp->data_len) || read_all(fd, want, 32))
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated data", path);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, h, hl);
     EVP_DigestUpdate(md, pp->data, pp->data_len);
     EVP_DigestFinal_ex(md, got, &dl);
     EVP_MD_CTX_free(md);
-    if (CRYPTO_memcmp(want, got, 32) != 0) {
-        s = pinas_error(ctx, PINAS_EFORMAT, "%s: checksum mismatch: the file is corrupt (SHA-256 differs)", path);
-        goto done;
+    if (CRYPTO_memcmp(want, got, 32) != 0)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: checksum mismatch: the file is corrupt (SHA-256 differs)", path);
+    return PINAS_OK;
+}
+
+pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pinas_error(ctx, PINAS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    fstat(fd, &st);
+    uint64_t fsize = (uint64_t)st.st_size;
+    uint8_t *h = NULL;
+    size_t hl = 0;
+    pinas_mpc_prep *pp = calloc(1, sizeof *pp);
+    pinas_status s = pp ? read_header(ctx, fd, fsize, path, &h, &hl) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) {
+        /* the data length first, so that a truncated file is named as such before the sections are checked */
+        uint64_t data_len = get64(h + HDR_FIXED + (size_t)get32(h + 52) * NODE_REC);
+        if (data_len != fsize - hl - 32)
+            s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated or padded: header says %llu data bytes, file holds %llu", path,
+                            (unsigned long long)data_len, (unsigned long long)(fsize - hl - 32));
     }
-done:
+    if (!s) s = prep_header_read(ctx, h, hl, path, pp);
+    if (!s && !(pp->data = big_alloc(pp->data_len)))
+        s = pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%.1f MB)", path, pp->data_len / 1e6);
+    if (!s) s = read_data(ctx, fd, path, h, hl, pp);
     close(fd);
     free(h);
     if (s) {

@@ -252,27 +252,3 @@ void pinas_ring_gemm_small_a(int m, int n, int k, const uint64_t *A, int lda, in
     if (have_avx512() || gemm_small_a(m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate) != 0)
         gemm_int(m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
-
-/* ------------------------------------------------------------------ cost helpers */
-
-void pinas_mpc_counts_add(pinas_mpc_counts *acc, const pinas_mpc_counts *c)
-{
-    for (int p = 0; p < 2; p++) {
-        acc->bytes[p] += c->bytes[p];
-        acc->aes_blocks[p] += c->aes_blocks[p];
-        acc->ring_macs[p] += c->ring_macs[p];
-    }
-    acc->rounds += c->rounds;
-}
-
-void pinas_mpc_cost_add(pinas_mpc_cost *acc, const pinas_mpc_cost *c)
-{
-    pinas_mpc_counts_add(&acc->online, &c->online);
-    pinas_mpc_counts_add(&acc->offline, &c->offline);
-    pinas_mpc_counts_add(&acc->setup, &c->setup);
-}
-
-int pinas_mpc_counts_equal(const pinas_mpc_counts *a, const pinas_mpc_counts *b)
-{
-    return memcmp(a, b, sizeof *a) == 0;
-}

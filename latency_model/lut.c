@@ -1,5 +1,5 @@
 /* The latency LUT of a search space: every (open slot, candidate) priced once, plus the fixed cost of
- * the other nodes; JSON save/load; lookups for decided architectures; E[latency] for the search. */
+ * the other nodes; JSON save/load; lookups for decided architectures; the plain arrays E[latency] reads. */
 #define _GNU_SOURCE
 #include "cost_internal.h"
 
@@ -33,7 +33,61 @@ struct pinas_cost_lut {
     int n_slots;
     lut_slot *slots;
     cJSON *hw_json, *link_json; /* the profiles, recorded in the header */
+    /* pinas_cost_lut_get_arrays' view, made once the slots are final */
+    pinas_cost_lut_arrays arrays;
+    int *arr_node, *arr_n;
+    const char **arr_id;
+    float *arr_ms;
+    const float **arr_rows;
 };
+
+/* Fills lut->arrays from the slots; -1 when out of memory. */
+static int make_arrays(pinas_cost_lut *lut)
+{
+    int n = lut->n_slots > 0 ? lut->n_slots : 1;
+    lut->arr_node = calloc((size_t)n, sizeof *lut->arr_node);
+    lut->arr_n = calloc((size_t)n, sizeof *lut->arr_n);
+    lut->arr_id = calloc((size_t)n, sizeof *lut->arr_id);
+    lut->arr_ms = calloc((size_t)n * PINAS_MAX_CANDS, sizeof *lut->arr_ms);
+    lut->arr_rows = calloc((size_t)n, sizeof *lut->arr_rows);
+    if (!lut->arr_node || !lut->arr_n || !lut->arr_id || !lut->arr_ms || !lut->arr_rows) return -1;
+    for (int k = 0; k < lut->n_slots; k++) {
+        const lut_slot *sl = &lut->slots[k];
+        lut->arr_node[k] = sl->node;
+        lut->arr_n[k] = sl->n_cands;
+        lut->arr_id[k] = sl->id;
+        float *row = lut->arr_ms + (size_t)k * PINAS_MAX_CANDS;
+        for (int j = 0; j < sl->n_cands; j++) row[j] = (float)sl->cands[j].online_ms;
+        lut->arr_rows[k] = row;
+    }
+    lut->arrays.space = lut->space;
+    lut->arrays.fixed_ms = (float)lut->fixed_ms;
+    lut->arrays.n_slots = lut->n_slots;
+    lut->arrays.node = lut->arr_node;
+    lut->arrays.id = lut->arr_id;
+    lut->arrays.n_cands = lut->arr_n;
+    lut->arrays.cand_ms = lut->arr_rows;
+    return 0;
+}
+
+const pinas_cost_lut_arrays *pinas_cost_lut_get_arrays(const pinas_cost_lut *lut) { return &lut->arrays; }
+
+void pinas_cost_lut_range(const pinas_cost_lut *lut, double *lo_ms, double *hi_ms)
+{
+    double lo = lut->fixed_ms, hi = lo;
+    for (int k = 0; k < lut->n_slots; k++) {
+        double mn = lut->slots[k].cands[0].online_ms, mx = mn;
+        for (int j = 1; j < lut->slots[k].n_cands; j++) {
+            double v = lut->slots[k].cands[j].online_ms;
+            if (v < mn) mn = v;
+            if (v > mx) mx = v;
+        }
+        lo += mn;
+        hi += mx;
+    }
+    *lo_ms = lo;
+    *hi_ms = hi;
+}
 
 static void cand_from_row(lut_cand *c, const pinas_cost_row *r)
 {
@@ -108,7 +162,7 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
         }
         pinas_net_free(arch);
     }
-    if (!s && (!lut->hw_json || !lut->link_json)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && (!lut->hw_json || !lut->link_json || make_arrays(lut))) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (s) {
         pinas_cost_lut_free(lut);
         return s;
@@ -121,6 +175,11 @@ void pinas_cost_lut_free(pinas_cost_lut *lut)
 {
     if (!lut) return;
     free(lut->slots);
+    free(lut->arr_node);
+    free(lut->arr_n);
+    free(lut->arr_id);
+    free(lut->arr_ms);
+    free(lut->arr_rows);
     cJSON_Delete(lut->hw_json);
     cJSON_Delete(lut->link_json);
     free(lut);
@@ -297,6 +356,7 @@ pinas_status pinas_cost_lut_from_json(pinas_ctx *ctx, const cJSON *json, const c
         }
         lut->n_slots++;
     }
+    if (!s && make_arrays(lut)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (s) {
         pinas_cost_lut_free(lut);
         return s;
@@ -396,73 +456,5 @@ pinas_status pinas_cost_lut_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, c
         t += sl->cands[j].online_ms;
     }
     *ms = t;
-    return PINAS_OK;
-}
-
-pinas_status pinas_cost_expected_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, int n, pt_tensor *const *alphas, const int *slot_nodes,
-                                         int normalized, pt_tensor **out)
-{
-    *out = NULL;
-    if (n != lut->n_slots)
-        return pinas_error(ctx, PINAS_EINVAL, "E[latency]: got %d alpha tensors, the LUT of %s has %d open slots", n, lut->space, lut->n_slots);
-    char *seen = calloc(lut->n_slots > 0 ? lut->n_slots : 1, 1);
-    if (!seen) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    float fixed = (float)lut->fixed_ms;
-    int64_t no_dims[1] = {1};
-    pt_tensor *acc = NULL;
-    pinas_status s = PINAS_OK;
-    /* A 0-dim tensor: it broadcasts against the alphas' sums whatever device they live on. */
-    if (pt_from_f32(&fixed, 0, no_dims, &acc)) s = pinas_error(ctx, PINAS_ETORCH, "E[latency]: %s", pt_errmsg());
-    for (int i = 0; i < n && !s; i++) {
-        int k = pinas_cost_lut_find_slot(lut, slot_nodes[i]);
-        if (k < 0) {
-            s = pinas_error(ctx, PINAS_EINVAL, "E[latency]: alpha %d belongs to node %d, which is not an open slot of the LUT", i, slot_nodes[i]);
-            break;
-        }
-        if (seen[k]) {
-            s = pinas_error(ctx, PINAS_EINVAL, "E[latency]: slot %s is given twice", lut->slots[k].id);
-            break;
-        }
-        seen[k] = 1;
-        const lut_slot *sl = &lut->slots[k];
-        int64_t numel = 0;
-        if (pt_numel(alphas[i], &numel)) {
-            s = pinas_error(ctx, PINAS_ETORCH, "E[latency]: slot %s: %s", sl->id, pt_errmsg());
-            break;
-        }
-        if (numel != sl->n_cands) {
-            s = pinas_error(ctx, PINAS_ESHAPE, "E[latency]: slot %s: alpha has %lld entries, the slot has %d candidates", sl->id, (long long)numel,
-                            sl->n_cands);
-            break;
-        }
-        float v[PINAS_MAX_CANDS];
-        for (int j = 0; j < sl->n_cands; j++) v[j] = (float)sl->cands[j].online_ms;
-        int64_t shape[1] = {sl->n_cands};
-        pt_tensor *lat = NULL, *w = NULL, *prod = NULL, *sum = NULL, *next = NULL;
-        int bad = pt_from_f32(v, 1, shape, &lat);
-        if (!bad) {
-            if (normalized) bad = pt_mul(alphas[i], lat, &prod);
-            else bad = pt_softmax(alphas[i], 0, &w) || pt_mul(w, lat, &prod);
-        }
-        if (!bad) bad = pt_sum(prod, &sum);
-        if (!bad) bad = pt_add(acc, sum, &next);
-        if (bad) s = pinas_error(ctx, PINAS_ETORCH, "E[latency]: slot %s: %s", sl->id, pt_errmsg());
-        else {
-            pt_free(acc);
-            acc = next;
-        }
-        pt_free(lat);
-        pt_free(w);
-        pt_free(prod);
-        pt_free(sum);
-    }
-    for (int k = 0; k < lut->n_slots && !s; k++)
-        if (!seen[k]) s = pinas_error(ctx, PINAS_EINVAL, "E[latency]: no alpha given for slot %s", lut->slots[k].id);
-    free(seen);
-    if (s) {
-        pt_free(acc);
-        return s;
-    }
-    *out = acc;
     return PINAS_OK;
 }

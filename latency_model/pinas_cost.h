@@ -1,11 +1,15 @@
-/* pinas cost model: protocol accounting, hardware and network profiles, predictions, the LUT, E[latency]. */
+/* pinas cost model: hardware and network profiles, per-node 2PC latency predictions, the LUT.
+ *
+ * Pure pricing: it links the runtime's protocol accounting (pinas_mpc_cost_node: counts, no
+ * execution) but neither libtorch nor the runtime's execution. Measuring the runtime (calibration,
+ * validation) is the layer above, latency_model/measure/pinas_measure.h; E[latency] as a
+ * differentiable scalar lives next to the search (nas/nas_latency.h), fed pinas_cost_lut_arrays. */
 #ifndef PINAS_COST_H
 #define PINAS_COST_H
 
 #include "pinas_common.h"
 #include "pinas_mpc.h"
 #include "pinas_net.h"
-#include "torch_shim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,14 +48,69 @@ void pinas_cost_hw_free(pinas_cost_hw *hw);
 /* "cpu", "fpga-zcu104", ... (the "name" field of the file). Borrowed. */
 const char *pinas_cost_hw_name(const pinas_cost_hw *hw);
 pinas_hw_kind pinas_cost_hw_kind(const pinas_cost_hw *hw);
+/* When the profile was fitted: its "calibration.date", or NULL when it has none. Borrowed. */
+const char *pinas_cost_hw_fitted(const pinas_cost_hw *hw);
+
+/* The primitives a cpu profile prices, in the order of its "primitives" object. Work units:
+ * elements entering the operator (relu, poly, patch_relu, local), pairs compared (maxpool: its
+ * online ring ops), ring multiply-adds of the busier party (linear: conv2d and linear nodes). */
+typedef enum {
+    PINAS_CPU_RELU = 0,
+    PINAS_CPU_POLY,
+    PINAS_CPU_PATCH,
+    PINAS_CPU_MAXPOOL,
+    PINAS_CPU_LINEAR,
+    PINAS_CPU_LOCAL,
+    PINAS_CPU_N_PRIM
+} pinas_cpu_prim;
+
+/* "relu", "poly", "patch_relu", "maxpool", "linear", "local"; "?" out of range. Static string. */
+const char *pinas_cpu_prim_name(int prim);
+
+/* The parameters of a cpu profile: time = a + b * work per primitive, and the dealer's rates. */
+typedef struct {
+    double a[PINAS_CPU_N_PRIM];  /* seconds per call */
+    double b[PINAS_CPU_N_PRIM];  /* seconds per unit of work */
+    double r2[PINAS_CPU_N_PRIM]; /* fit quality (NaN when the file has none) */
+    double aes_blocks_per_s;     /* dealer AES throughput (offline) */
+    double ring_macs_per_s;      /* dealer ring multiply-add throughput (offline) */
+} pinas_cpu_params;
+
+/* Where a fitted cpu profile came from: its "calibration" object. Strings are borrowed. */
+typedef struct {
+    const char *date;            /* "2024-01-31T12:00:00Z" */
+    const char *machine;         /* uname's machine ("x86_64"); NULL = not written */
+    const char *pinas_version, *git;
+    const char *net;             /* the network profile subtracted */
+    double net_rtt_ms, net_bandwidth_mbit_per_s;
+    int reps, sizes;             /* passes, sizes per primitive */
+    double scale;                /* of the size sweep */
+    int frac_bits, cmp_bits;
+} pinas_cpu_calibration;
+
+/* The cpu profile named "cpu" that `pinas calibrate` writes (the one writer of the format): format,
+ * kind, name, description, primitives {name: {a, b, r2}}, offline {aes_blocks_per_s,
+ * ring_macs_per_s}, calibration {date, machine?, pinas_version, git, net, net_rtt_ms,
+ * net_bandwidth_mbit_per_s, reps, sizes, scale, mpc: {frac_bits, cmp_bits}}. Prices with the exact
+ * doubles of p (not their JSON round trip). *out: new; caller frees with pinas_cost_hw_free. */
+pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p, const pinas_cpu_calibration *cal,
+                                      pinas_cost_hw **out) PINAS_WUR;
+/* The parameters of a cpu profile (error if hw is not one). */
+pinas_status pinas_cost_hw_cpu_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_cpu_params *out) PINAS_WUR;
 
 /* Loads a network profile by shipped name ("loopback", "lan", "wan") or path. */
 pinas_status pinas_cost_link_load(pinas_ctx *ctx, const char *name_or_path, pinas_cost_link **out) PINAS_WUR;
 pinas_status pinas_cost_link_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_cost_link **out) PINAS_WUR;
-/* A custom profile: bandwidth in bytes per second (> 0), round-trip time in seconds (>= 0). name is copied. */
+/* A custom profile: bandwidth in bytes per second (> 0), round-trip time in seconds (>= 0). name is
+ * copied. Its JSON: {format, kind: "network", name, bandwidth_mbit_per_s, rtt_ms}. */
 pinas_status pinas_cost_link_create(pinas_ctx *ctx, const char *name, double bandwidth_Bps, double rtt_s,
                                     pinas_cost_link **out) PINAS_WUR;
+/* The profile as JSON: the file as it was read, or as pinas_cost_link_create made it. New; caller
+ * frees with cJSON_Delete. */
 cJSON *pinas_cost_link_to_json(const pinas_cost_link *l);
+/* Deep copy; NULL when out of memory. */
+pinas_cost_link *pinas_cost_link_clone(const pinas_cost_link *l);
+/* pinas_cost_link_free(NULL) is a no-op. */
 void pinas_cost_link_free(pinas_cost_link *l);
 const char *pinas_cost_link_name(const pinas_cost_link *l);
 double pinas_cost_link_bandwidth(const pinas_cost_link *l); /* bytes per second */
@@ -93,6 +152,7 @@ pinas_status pinas_cost_predict_node(pinas_ctx *ctx, const pinas_net *net, int n
 pinas_status pinas_cost_predict(pinas_ctx *ctx, const pinas_net *net, const pinas_cost_hw *hw,
                                 const pinas_cost_link *link, const pinas_mpc_params *p,
                                 pinas_cost_prediction **out) PINAS_WUR;
+/* pinas_cost_prediction_free(NULL) is a no-op. */
 void pinas_cost_prediction_free(pinas_cost_prediction *pr);
 /* {"hw", "net", "mpc": {...}, "nodes": [{id, op, compute_ms, comm_ms, online_ms, offline_ms, rounds,
  *  online_bytes: [p0, p1], offline_bytes: [p0, p1], aes_blocks, ring_macs}], "total": {...}}. New. */
@@ -108,7 +168,7 @@ cJSON *pinas_cost_row_to_json(const pinas_cost_row *r);
 typedef struct pinas_cost_lut pinas_cost_lut;
 
 /* Builds the LUT of a space (slots that are open, or decided with one candidate, count as fixed).
- * *out: new; caller frees. */
+ * *out: new; caller frees with pinas_cost_lut_free. */
 pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw,
                                   const pinas_cost_link *link, const pinas_mpc_params *p,
                                   pinas_cost_lut **out) PINAS_WUR;
@@ -117,9 +177,13 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
  * shape: [C,H,W], candidates: [{op, online_ms, offline_ms, compute_ms, comm_ms, rounds,
  * online_bytes, offline_bytes}]}]. Saved atomically. */
 pinas_status pinas_cost_lut_save(pinas_ctx *ctx, const pinas_cost_lut *lut, const char *path) PINAS_WUR;
+/* Reads a LUT file; errors name the file and the field. *out: new; caller frees. A LUT read back
+ * writes the same bytes (tests/golden/lut.json). */
 pinas_status pinas_cost_lut_load(pinas_ctx *ctx, const char *path, pinas_cost_lut **out) PINAS_WUR;
+/* The JSON form above. New; caller frees with cJSON_Delete. */
 cJSON *pinas_cost_lut_to_json(const pinas_cost_lut *lut);
 pinas_status pinas_cost_lut_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_cost_lut **out) PINAS_WUR;
+/* pinas_cost_lut_free(NULL) is a no-op. */
 void pinas_cost_lut_free(pinas_cost_lut *lut);
 
 /* Checks that the LUT was built for this space (same nodes, shapes and candidates); an error names
@@ -147,74 +211,24 @@ pinas_status pinas_cost_lut_latency_choices(pinas_ctx *ctx, const pinas_cost_lut
 pinas_status pinas_cost_lut_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, const pinas_net *arch,
                                     double *ms) PINAS_WUR;
 
-/* E[latency] in ms as a differentiable libtorch scalar:
- *     fixed_ms + sum_i sum_j w_i[j] * LUT(slot of node slot_nodes[i], j)
- * where w_i = softmax(alphas[i]) when `normalized` is 0, or alphas[i] itself when `normalized` is 1
- * (e.g. Gumbel-softmax weights the caller drew). alphas[i] is a 1-D tensor with one entry per
- * candidate of that slot. Every open slot of the LUT must appear exactly once. The result depends on
- * the alphas through libtorch ops only, so pt_backward on a loss that uses it fills their gradients.
- * *out: new 0-dim tensor; caller frees. */
-pinas_status pinas_cost_expected_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, int n, pt_tensor *const *alphas,
-                                         const int *slot_nodes, int normalized, pt_tensor **out) PINAS_WUR;
-
-/* ================================================================ calibration (cpu profile) */
-
-/* Relative least-squares fit of y = a + b*x (GSL gsl_fit_wlinear, weights 1/y^2, so small sizes count
- * as much as large ones); a negative slope falls back to b = 0. r2 = coefficient of determination in
- * the same weighting. n >= 3. */
-pinas_status pinas_cost_fit_line(pinas_ctx *ctx, int n, const double *x, const double *y, double *a, double *b,
-                                 double *r2) PINAS_WUR;
-
-/* A micro-benchmark: the fastest of `reps` runs of primitive `kind` at size n (online seconds; for the
- * private primitives the runs share one preprocessing), and its counts. Tests pass synthetic ones. */
-typedef pinas_status (*pinas_cost_bench_fn)(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
-                                            const pinas_mpc_params *p, double *best_s, pinas_mpc_cost *counts,
-                                            void *user);
-
+/* The LUT's online latencies as plain arrays: what E[latency] (nas/nas_latency.h) needs, with no
+ * libtorch on this side. Values are floats, as the search's differentiable sum uses them. */
 typedef struct {
-    int reps;                 /* passes over the sweep (each size benchmarked once per pass), the fastest
-                                 run kept; default 9 */
-    int runs;                 /* online runs per preprocessing in each benchmark (default 3) */
-    int n_sizes;              /* sizes per primitive; default 6 */
-    double scale;             /* multiplies the default size sweep (1 = default; tests use less) */
-    pinas_mpc_params params;
-    const pinas_cost_link *link; /* network the benchmarks ran over (its cost is subtracted); NULL = measure
-                                    the loopback (the shipped loopback profile for a custom bench) */
-    pinas_cost_bench_fn bench;   /* NULL = the runtime (one-operator private inferences) */
-    void *bench_user;
-} pinas_cost_calib_opts;
-void pinas_cost_calib_opts_default(pinas_cost_calib_opts *o);
+    const char *space;           /* the space's name (messages) */
+    float fixed_ms;              /* online ms of everything that is not an open slot */
+    int n_slots;
+    const int *node;             /* [n_slots] node index of slot k in the space */
+    const char *const *id;       /* [n_slots] node id of slot k (messages) */
+    const int *n_cands;          /* [n_slots] */
+    const float *const *cand_ms; /* [n_slots][n_cands[k]] online ms of candidate j of slot k */
+} pinas_cost_lut_arrays;
 
-/* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool and conv: one-
- * operator nets [C,16,16] -> op -> global_avgpool run privately by pinas_mpc_bench_local and timed over
- * the whole online phase, since per-layer times are the client's view and miss the server's share;
- * local: share additions; prg and gemm: the dealer's throughput) o->reps times, round-robin over every
- * size of every primitive, o->runs online runs per visit; keeps the fastest run per size, subtracts
- * the harness (kind "base:KIND": the same net without its op, timed the same way) and the network's
- * share, fits time = a + b*work per primitive (relative least squares; conv times the linear
- * primitive) and returns the cpu profile (name "cpu") and a report {"net": {the network profile
- * subtracted}, "primitives": {name: {a, b, r2, points: [[work, measured s, network s, harness s],
- * ...]}}, "offline": {...}, "profile": {...}}. Shows progress. */
-pinas_status pinas_cost_calibrate(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_hw **out,
-                                  cJSON **report) PINAS_WUR;
+/* The arrays of a LUT, made when it is built or loaded. Borrowed: valid as long as the LUT. */
+const pinas_cost_lut_arrays *pinas_cost_lut_get_arrays(const pinas_cost_lut *lut);
 
-/* The same in steps, so that other measurements can interleave with it (validate-latency runs one
- * pass between its own passes, so both see the machine in the same state):
- *   begin (measures the loopback unless o->link; again at every pass, the fastest kept), then
- *   passes (one visit of every size of every primitive and of its harness, pinas_cost_calib_steps
- *   of them; the fastest run per size is kept), then finish (the
- *   dealer's throughput - fastest of o->reps - the fits, the profile and the report, as
- *   pinas_cost_calibrate). pg may be NULL; *done counts the steps for it. */
-typedef struct pinas_cost_calib pinas_cost_calib;
-pinas_status pinas_cost_calib_begin(pinas_ctx *ctx, const pinas_cost_calib_opts *o, pinas_cost_calib **out) PINAS_WUR;
-int pinas_cost_calib_steps(const pinas_cost_calib *c);
-/* The network profile the calibration subtracts (measured by begin, or o->link); borrowed. */
-const pinas_cost_link *pinas_cost_calib_link(const pinas_cost_calib *c);
-pinas_status pinas_cost_calib_pass(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done) PINAS_WUR;
-pinas_status pinas_cost_calib_finish(pinas_ctx *ctx, pinas_cost_calib *c, pinas_progress *pg, int64_t *done,
-                                     pinas_cost_hw **out, cJSON **report) PINAS_WUR;
-/* pinas_cost_calib_free(NULL) is a no-op. */
-void pinas_cost_calib_free(pinas_cost_calib *c);
+/* The span of the space's architectures: *lo_ms / *hi_ms = fixed + the cheapest / dearest
+ * candidate of every slot (online ms). */
+void pinas_cost_lut_range(const pinas_cost_lut *lut, double *lo_ms, double *hi_ms);
 
 /* ================================================================ FPGA scheduler (exposed for tests) */
 
@@ -253,44 +267,6 @@ pinas_status pinas_cost_hw_fpga_params(pinas_ctx *ctx, const pinas_cost_hw *hw, 
 /* An fpga profile from parameters (for sweeps and tests); name is copied. */
 pinas_status pinas_cost_hw_fpga_create(pinas_ctx *ctx, const char *name, const pinas_fpga_params *b,
                                        pinas_cost_hw **out) PINAS_WUR;
-
-/* ================================================================ validation against the runtime */
-
-/* Kendall tau-b between a and b (ties handled). n >= 2. */
-double pinas_cost_kendall_tau(int n, const double *a, const double *b);
-
-/* A random architecture of a space: every open slot decided uniformly, deterministic in seed.
- * *out: new; caller frees. */
-pinas_status pinas_cost_random_arch(pinas_ctx *ctx, const pinas_net *space, uint64_t seed, pinas_net **out) PINAS_WUR;
-
-typedef struct {
-    int archs;                /* K random architectures (default 20) */
-    int reps;                 /* passes over the architectures after a warm-up one (default 10) */
-    int runs;                 /* online runs per preprocessing in each pass (default 4): each pass deals
-                                 once per architecture and times this many runs on the material */
-    int median;               /* 0: take the fastest run (default; the cpu profile is fitted on fastest
-                                 runs too), 1: the median */
-    uint64_t seed;            /* architectures, weights and inputs (default 1) */
-    pinas_mpc_params params;
-    const pinas_cost_calib_opts *calib; /* non-NULL: also fit a cpu profile during the run (one calibration
-                                           pass before each measured pass, so reps passes; params are the
-                                           validation's at batch 1) and judge the predictions made with
-                                           it (default NULL) */
-} pinas_cost_validate_opts;
-void pinas_cost_validate_opts_default(pinas_cost_validate_opts *o);
-
-/* Samples o->archs random architectures of `space`, predicts each (hw, link), runs each in the
- * runtime (random weights and input; round-robin over the architectures, one warm-up pass, then
- * o->reps passes of o->runs runs on one preprocessing (pinas_mpc_bench_local), keeping each
- * architecture's fastest or median run) and returns
- * {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct, runs_ms}], "mape_pct",
- *  "max_error_pct", "kendall_tau", "calibrated", "by_op": {op: {predicted_ms, measured_ms, layers}}, ...}.
- * With o->calib, the predictions judged are the fitted profile's, and the result adds "stored"
- * {hw, fitted, mape_pct, max_error_pct, kendall_tau} (hw's figures on the same runs), "profile" (the
- * fit), "calibration" (its report) and per architecture "predicted_stored_ms".
- * Shows progress. *result: new; caller frees. */
-pinas_status pinas_cost_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
-                                 const pinas_cost_validate_opts *o, cJSON **result) PINAS_WUR;
 
 #ifdef __cplusplus
 }

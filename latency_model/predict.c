@@ -31,26 +31,26 @@ void cost_node_work(const pinas_net *net, int node, const pinas_cand *c, int bat
 static double umax2(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
 
 /* The cpu profile: one fitted line per primitive, work as defined in cost_internal.h. */
-void cost_cpu_compute(const cpu_params *cp, const pinas_node *n, const pinas_cand *c, const node_work *w,
+void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_node *n, const pinas_cand *c, const node_work *w,
                       const pinas_mpc_cost *counts, double *online_s, double *offline_compute_s)
 {
     double t = 0;
 #define PRIM(k, work) (cp->a[k] + cp->b[k] * (work))
     switch (n->op) {
     case PINAS_OP_CONV2D:
-    case PINAS_OP_LINEAR: t = PRIM(CPU_LINEAR, umax2(counts->online.ring_macs)); break;
+    case PINAS_OP_LINEAR: t = PRIM(PINAS_CPU_LINEAR, umax2(counts->online.ring_macs)); break;
     case PINAS_OP_ACT:
-        if (c->kind == PINAS_CAND_RELU) t = PRIM(CPU_RELU, w->in_elems);
-        else if (c->kind == PINAS_CAND_POLY) t = PRIM(CPU_POLY, w->in_elems);
-        else if (c->kind == PINAS_CAND_PATCH_RELU) t = PRIM(CPU_PATCH, w->in_elems);
+        if (c->kind == PINAS_CAND_RELU) t = PRIM(PINAS_CPU_RELU, w->in_elems);
+        else if (c->kind == PINAS_CAND_POLY) t = PRIM(PINAS_CPU_POLY, w->in_elems);
+        else if (c->kind == PINAS_CAND_PATCH_RELU) t = PRIM(PINAS_CPU_PATCH, w->in_elems);
         break; /* identity: nothing */
     case PINAS_OP_POOL:
-        if (c->kind == PINAS_CAND_MAXPOOL) t = PRIM(CPU_MAXPOOL, umax2(counts->online.ring_macs)); /* pairs compared */
-        else t = PRIM(CPU_LOCAL, w->in_elems);
+        if (c->kind == PINAS_CAND_MAXPOOL) t = PRIM(PINAS_CPU_MAXPOOL, umax2(counts->online.ring_macs)); /* pairs compared */
+        else t = PRIM(PINAS_CPU_LOCAL, w->in_elems);
         break;
     case PINAS_OP_ADD:
     case PINAS_OP_GLOBAL_AVGPOOL:
-    case PINAS_OP_INPUT: t = PRIM(CPU_LOCAL, w->in_elems); break;
+    case PINAS_OP_INPUT: t = PRIM(PINAS_CPU_LOCAL, w->in_elems); break;
     case PINAS_OP_BATCHNORM:  /* folded into the preceding conv when the runtime loads the model */
     case PINAS_OP_FLATTEN:    /* a view */
     default: t = 0; break;

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cpu_prim_names[CPU_N_PRIM] = {"relu", "poly", "patch_relu", "maxpool", "linear", "local"};
+static const char *const cpu_prim_names[PINAS_CPU_N_PRIM] = {"relu", "poly", "patch_relu", "maxpool", "linear", "local"};
+
+const char *pinas_cpu_prim_name(int prim) { return prim >= 0 && prim < PINAS_CPU_N_PRIM ? cpu_prim_names[prim] : "?"; }
 
 const char *pinas_cost_profile_dir(void)
 {
@@ -119,11 +121,11 @@ static pinas_status read_ab(pinas_ctx *ctx, const cJSON *obj, const char *where,
     return s;
 }
 
-static pinas_status parse_cpu(pinas_ctx *ctx, const cJSON *j, const char *where, cpu_params *cp)
+static pinas_status parse_cpu(pinas_ctx *ctx, const cJSON *j, const char *where, pinas_cpu_params *cp)
 {
     const cJSON *prims = cJSON_GetObjectItemCaseSensitive(j, "primitives");
     if (!cJSON_IsObject(prims)) return pinas_error(ctx, PINAS_EFORMAT, "%s: primitives: expected an object with %s, ...", where, cpu_prim_names[0]);
-    for (int k = 0; k < CPU_N_PRIM; k++) {
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(prims, cpu_prim_names[k]);
         char *path = pinas_strfmt("primitives.%s", cpu_prim_names[k]);
         if (!cJSON_IsObject(o)) {
@@ -212,6 +214,8 @@ pinas_status pinas_cost_hw_from_json(pinas_ctx *ctx, const cJSON *json, const ch
     } else {
         s = pinas_error(ctx, PINAS_EFORMAT, "%s: kind: expected \"cpu\", \"fpga\" or \"pasnet\", got \"%s\"", where, kind);
     }
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "calibration"), "date");
+    if (cJSON_IsString(date)) snprintf(hw->fitted, sizeof hw->fitted, "%s", date->valuestring);
     if (!s) {
         hw->json = cJSON_Duplicate(json, 1);
         if (!hw->json) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -248,6 +252,7 @@ void pinas_cost_hw_free(pinas_cost_hw *hw)
 
 const char *pinas_cost_hw_name(const pinas_cost_hw *hw) { return hw->name; }
 pinas_hw_kind pinas_cost_hw_kind(const pinas_cost_hw *hw) { return hw->kind; }
+const char *pinas_cost_hw_fitted(const pinas_cost_hw *hw) { return hw->fitted[0] ? hw->fitted : NULL; }
 
 pinas_status pinas_cost_hw_fpga_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_fpga_params *out)
 {
@@ -282,6 +287,66 @@ pinas_status pinas_cost_hw_fpga_create(pinas_ctx *ctx, const char *name, const p
     cJSON_Delete(j);
     if (!s) (*out)->fpga = *b; /* exact values, not the ones rounded through MHz/MB */
     return s;
+}
+
+static const char cpu_description[] =
+    "The pinas runtime on this CPU, one thread per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
+    "(GSL relative least squares over the fastest of several private inferences of one-operator nets, whole online "
+    "phase, cold caches, the harness - the same net without its op - and the network's share subtracted). Work: "
+    "input elements for relu, poly, patch_relu and local ops (add, "
+    "avgpool, global_avgpool); pairs compared for maxpool; ring multiply-adds of the busier party for conv2d and "
+    "linear. Offline = the dealer's AES and ring work at the rates below plus the transfer of the material.";
+
+static cJSON *cpu_calibration_json(const pinas_cpu_calibration *c)
+{
+    cJSON *cal = cJSON_CreateObject();
+    cJSON_AddStringToObject(cal, "date", c->date ? c->date : "");
+    if (c->machine) cJSON_AddStringToObject(cal, "machine", c->machine);
+    cJSON_AddStringToObject(cal, "pinas_version", c->pinas_version ? c->pinas_version : "");
+    cJSON_AddStringToObject(cal, "git", c->git ? c->git : "");
+    cJSON_AddStringToObject(cal, "net", c->net ? c->net : "");
+    cJSON_AddNumberToObject(cal, "net_rtt_ms", c->net_rtt_ms);
+    cJSON_AddNumberToObject(cal, "net_bandwidth_mbit_per_s", c->net_bandwidth_mbit_per_s);
+    cJSON_AddNumberToObject(cal, "reps", c->reps);
+    cJSON_AddNumberToObject(cal, "sizes", c->sizes);
+    cJSON_AddNumberToObject(cal, "scale", c->scale);
+    cJSON *mp = cJSON_AddObjectToObject(cal, "mpc");
+    cJSON_AddNumberToObject(mp, "frac_bits", c->frac_bits);
+    cJSON_AddNumberToObject(mp, "cmp_bits", c->cmp_bits);
+    return cal;
+}
+
+pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p, const pinas_cpu_calibration *cal, pinas_cost_hw **out)
+{
+    *out = NULL;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    cJSON_AddStringToObject(j, "format", PINAS_PROFILE_FORMAT);
+    cJSON_AddStringToObject(j, "kind", "cpu");
+    cJSON_AddStringToObject(j, "name", "cpu");
+    cJSON_AddStringToObject(j, "description", cpu_description);
+    cJSON *jp = cJSON_AddObjectToObject(j, "primitives");
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
+        cJSON *po = cJSON_AddObjectToObject(jp, cpu_prim_names[k]);
+        cJSON_AddNumberToObject(po, "a", p->a[k]);
+        cJSON_AddNumberToObject(po, "b", p->b[k]);
+        cJSON_AddNumberToObject(po, "r2", p->r2[k]);
+    }
+    cJSON *off = cJSON_AddObjectToObject(j, "offline");
+    cJSON_AddNumberToObject(off, "aes_blocks_per_s", p->aes_blocks_per_s);
+    cJSON_AddNumberToObject(off, "ring_macs_per_s", p->ring_macs_per_s);
+    if (cal) cJSON_AddItemToObject(j, "calibration", cpu_calibration_json(cal));
+    pinas_status s = pinas_cost_hw_from_json(ctx, j, "calibration", out);
+    cJSON_Delete(j);
+    if (!s) (*out)->cpu = *p; /* the exact doubles, not their JSON round trip */
+    return s;
+}
+
+pinas_status pinas_cost_hw_cpu_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_cpu_params *out)
+{
+    if (hw->kind != PINAS_HW_CPU) return pinas_error(ctx, PINAS_EINVAL, "hardware profile %s is not a cpu profile", hw->name);
+    *out = hw->cpu;
+    return PINAS_OK;
 }
 
 /* ------------------------------------------------------------------ network */
@@ -345,6 +410,19 @@ pinas_status pinas_cost_link_load(pinas_ctx *ctx, const char *name_or_path, pina
 }
 
 cJSON *pinas_cost_link_to_json(const pinas_cost_link *l) { return cJSON_Duplicate(l->json, 1); }
+
+pinas_cost_link *pinas_cost_link_clone(const pinas_cost_link *l)
+{
+    pinas_cost_link *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    *c = *l;
+    c->json = cJSON_Duplicate(l->json, 1);
+    if (!c->json) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
 
 void pinas_cost_link_free(pinas_cost_link *l)
 {

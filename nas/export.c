@@ -1,6 +1,7 @@
 /* Export: pick a candidate of a finished run (by index or under a latency budget) and write its model dir. */
 #define _GNU_SOURCE
 #include "nas_internal.h"
+#include "pinas_config.h"
 #include "pinas_train.h"
 
 #include <math.h>
@@ -18,8 +19,8 @@ pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double b
     pinas_pareto *p = pinas_pareto_create();
     if (!p) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) s = pinas_pareto_load_run(ctx, p, run_dir);
-    if (!hw) hw = pinas_config_str(cfg, "search.hw");
-    if (!net) net = pinas_config_str(cfg, "search.net");
+    if (!hw) hw = cfg->search.hw;
+    if (!net) net = cfg->search.net;
     if (!s) s = pinas_pareto_compute(ctx, p, hw, net, metric ? metric : "online");
     if (!s && k >= 0) {
         for (int i = 0; i < pinas_pareto_count(p); i++)
@@ -44,8 +45,36 @@ pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double b
     return s;
 }
 
-pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir)
+/* exported_from of candidate k: the run, the candidate, its sweep value and its slot decisions,
+ * from its metrics.json (the runtime reads meta.json only; the export carries where it came from). */
+static pinas_status set_exported_from(pinas_ctx *ctx, const char *run_dir, int k, const cJSON *metrics, pinas_meta_export *x)
 {
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(metrics, "sweep"), *arch = cJSON_GetObjectItemCaseSensitive(metrics, "arch"), *e;
+    x->present = 1;
+    x->candidate = k;
+    pinas_status s = pinas_model_meta_set_str(ctx, &x->run_dir, run_dir);
+    if (!s && sw && sw->child && cJSON_IsNumber(sw->child)) {
+        x->sweep_value = sw->child->valuedouble;
+        s = pinas_model_meta_set_str(ctx, &x->sweep_key, sw->child->string);
+    }
+    int n = cJSON_GetArraySize(arch);
+    if (!s && n > 0 && !(x->arch = calloc((size_t)n, sizeof *x->arch))) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    const cJSON *slots = s ? NULL : arch;
+    cJSON_ArrayForEach(e, slots)
+    {
+        if (!cJSON_IsString(e)) continue;
+        pinas_meta_choice *c = &x->arch[x->n_arch++];
+        if (!(c->slot = pinas_strdup(e->string)) || !(c->choice = pinas_strdup(e->valuestring))) {
+            s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    return s;
+}
+
+pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir, pinas_model **exported)
+{
+    if (exported) *exported = NULL;
     char *src = pinas_strfmt("%s/candidates/%d", run_dir, k);
     pinas_model *m = NULL, *back = NULL;
     pinas_status s = pinas_path_exists(src) ? pinas_model_load(ctx, src, &m)
@@ -54,14 +83,9 @@ pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const 
         char *mp = pinas_path_join(src, "metrics.json");
         cJSON *metrics = NULL;
         if (pinas_path_exists(mp) && !(s = pinas_json_load(ctx, mp, &metrics))) {
-            /* The runtime reads meta.json only; the export carries where it came from and what it scored. */
-            cJSON_DeleteItemFromObjectCaseSensitive(m->meta, "exported_from");
-            cJSON *from = cJSON_AddObjectToObject(m->meta, "exported_from");
-            cJSON_AddStringToObject(from, "run_dir", run_dir);
-            cJSON_AddNumberToObject(from, "candidate", k);
-            const cJSON *sw = cJSON_GetObjectItemCaseSensitive(metrics, "sweep");
-            if (sw) cJSON_AddItemToObject(from, "sweep", cJSON_Duplicate(sw, 1));
-            cJSON_AddItemToObject(from, "arch", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(metrics, "arch"), 1));
+            pinas_meta_export *x = &m->meta.exported_from;
+            pinas_meta_export_free(x);
+            s = set_exported_from(ctx, run_dir, k, metrics, x);
         }
         cJSON_Delete(metrics);
         free(mp);
@@ -71,6 +95,10 @@ pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const 
     if (!s) s = pinas_model_load(ctx, out_dir, &back);
     if (!s && pinas_model_hash(back) != pinas_model_hash(m))
         s = pinas_error(ctx, PINAS_EINTERNAL, "%s: the written model differs from candidate %d", out_dir, k);
+    if (!s && exported) {
+        *exported = back;
+        back = NULL;
+    }
     pinas_model_free(back);
     pinas_model_free(m);
     free(src);
@@ -87,7 +115,7 @@ pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, in
     pinas_status s = pinas_nas_run_config(ctx, run_dir, &cfg);
     if (s) return s;
     pinas_data_opts o;
-    pinas_data_opts_from_config(cfg, &o);
+    pinas_data_opts_from_cfg(&cfg->data, cfg->seed, &o);
     s = pinas_dataset_load(ctx, &o, &d);
     pinas_dataset_info di;
     if (!s) {
@@ -133,9 +161,50 @@ static void argmax_rows(const float *logits, int n, int k, int *out)
     }
 }
 
-pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n, cJSON **report)
+cJSON *pinas_nas_verify_report_json(const pinas_nas_verify_report *r)
 {
-    *report = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "images", r->images);
+    cJSON_AddNumberToObject(o, "plaintext_accuracy", r->plaintext_accuracy);
+    cJSON_AddNumberToObject(o, "private_accuracy", r->private_accuracy);
+    cJSON_AddNumberToObject(o, "argmax_agreement", r->argmax_agreement);
+    cJSON_AddNumberToObject(o, "max_abs_logit_error", r->max_abs_logit_error);
+    cJSON_AddNumberToObject(o, "frac_bits", r->frac_bits);
+    cJSON_AddNumberToObject(o, "cmp_bits", r->cmp_bits);
+    cJSON_AddNumberToObject(o, "online_s", r->online_s);
+    cJSON_AddNumberToObject(o, "offline_s", r->offline_s);
+    cJSON_AddNumberToObject(o, "wall_s", r->wall_s);
+    cJSON_AddNumberToObject(o, "online_bytes", (double)r->online_bytes);
+    cJSON_AddNumberToObject(o, "preprocessing_bytes", (double)r->preprocessing_bytes);
+    cJSON_AddNumberToObject(o, "rounds", (double)r->rounds);
+    return o;
+}
+
+/* Compares the plaintext and private logits of n images against their labels. */
+static void compare_logits(const float *plain, const float *priv, const int64_t *labels, int n, int k, int *cp, int *cq,
+                           pinas_nas_verify_report *rep)
+{
+    argmax_rows(plain, n, k, cp);
+    argmax_rows(priv, n, k, cq);
+    int ok_plain = 0, ok_priv = 0, agree = 0;
+    double err = 0;
+    for (int i = 0; i < n; i++) {
+        ok_plain += cp[i] == labels[i];
+        ok_priv += cq[i] == labels[i];
+        agree += cp[i] == cq[i];
+    }
+    for (size_t i = 0; i < (size_t)n * k; i++) err = fmax(err, fabs((double)plain[i] - priv[i]));
+    rep->images = n;
+    rep->plaintext_accuracy = (double)ok_plain / n;
+    rep->private_accuracy = (double)ok_priv / n;
+    rep->argmax_agreement = agree;
+    rep->max_abs_logit_error = err;
+}
+
+pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n, pinas_nas_verify_report *report)
+{
+    memset(report, 0, sizeof *report);
     char *img = pinas_strfmt("%s/.verify-images.%d.safetensors", model_dir, (int)getpid());
     pinas_model *m = NULL;
     pinas_tensors *t = NULL;
@@ -163,39 +232,23 @@ pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, con
     if (!s) s = pinas_plain_forward(ctx, m, x.data, n, plain);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
-    const cJSON *fb = pinas_json_at(m ? m->meta : NULL, "mpc.frac_bits"), *cb = pinas_json_at(m ? m->meta : NULL, "mpc.cmp_bits");
-    if (cJSON_IsNumber(fb)) p.frac_bits = (int)fb->valuedouble;
-    if (cJSON_IsNumber(cb)) p.cmp_bits = (int)cb->valuedouble;
+    if (m) {
+        p.frac_bits = m->meta.frac_bits;
+        p.cmp_bits = m->meta.cmp_bits;
+    }
     double t0 = pinas_now();
-    if (!s) s = pinas_mpc_infer_local(ctx, m, x.data, n, &p, priv, &rep);
+    if (!s) s = pinas_mpc_infer_loopback(ctx, m, x.data, n, &p, NULL, priv, &rep);
     double wall = pinas_now() - t0;
     if (!s) {
-        argmax_rows(plain, n, k, cp);
-        argmax_rows(priv, n, k, cq);
-        const int64_t *labels = y.data;
-        int ok_plain = 0, ok_priv = 0, agree = 0;
-        double err = 0;
-        for (int i = 0; i < n; i++) {
-            ok_plain += cp[i] == labels[i];
-            ok_priv += cq[i] == labels[i];
-            agree += cp[i] == cq[i];
-        }
-        for (size_t i = 0; i < (size_t)n * k; i++) err = fmax(err, fabs((double)plain[i] - priv[i]));
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "images", n);
-        cJSON_AddNumberToObject(o, "plaintext_accuracy", (double)ok_plain / n);
-        cJSON_AddNumberToObject(o, "private_accuracy", (double)ok_priv / n);
-        cJSON_AddNumberToObject(o, "argmax_agreement", agree);
-        cJSON_AddNumberToObject(o, "max_abs_logit_error", err);
-        cJSON_AddNumberToObject(o, "frac_bits", p.frac_bits);
-        cJSON_AddNumberToObject(o, "cmp_bits", p.cmp_bits);
-        cJSON_AddNumberToObject(o, "online_s", rep->online_s);
-        cJSON_AddNumberToObject(o, "offline_s", rep->offline_s);
-        cJSON_AddNumberToObject(o, "wall_s", wall);
-        cJSON_AddNumberToObject(o, "online_bytes", (double)(rep->totals.online.bytes[0] + rep->totals.online.bytes[1]));
-        cJSON_AddNumberToObject(o, "preprocessing_bytes", (double)(rep->totals.offline.bytes[0] + rep->totals.offline.bytes[1]));
-        cJSON_AddNumberToObject(o, "rounds", (double)rep->totals.online.rounds);
-        *report = o;
+        compare_logits(plain, priv, y.data, n, k, cp, cq, report);
+        report->frac_bits = p.frac_bits;
+        report->cmp_bits = p.cmp_bits;
+        report->online_s = rep->online_s;
+        report->offline_s = rep->offline_s;
+        report->wall_s = wall;
+        report->online_bytes = (int64_t)(rep->totals.online.bytes[0] + rep->totals.online.bytes[1]);
+        report->preprocessing_bytes = (int64_t)(rep->totals.offline.bytes[0] + rep->totals.offline.bytes[1]);
+        report->rounds = (int64_t)rep->totals.online.rounds;
     }
     pinas_mpc_report_free(rep);
     free(plain);

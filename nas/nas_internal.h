@@ -2,6 +2,7 @@
 #ifndef PINAS_NAS_INTERNAL_H
 #define PINAS_NAS_INTERNAL_H
 
+#include "pinas_config.h"
 #include "pinas_mpc.h"
 #include "pinas_nas.h"
 
@@ -42,18 +43,20 @@ int nas_box_overlap(nas_box a, nas_box b);
 int nas_place_labels(int n_marks, const double *mx, const double *my, int n_labels, const int *anchor, const double *w,
                      const double *h, nas_box area, nas_box *box, int *placed);
 
-/* Prices the decided net of a model dir under (hw, net): *out = {"online_ms", "offline_ms",
- * "total_ms", "online_bytes", "preprocessing_bytes", "rounds"} (new; caller frees). */
-pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, cJSON **out) PINAS_WUR;
+/* Prices the decided net of a model dir under (hw, net), with the fixed-point parameters of its
+ * meta.json (read by pinas_model_meta_read; the defaults when it has none). Fills every field of
+ * *row but profile. */
+pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, pinas_meta_latency *row) PINAS_WUR;
 
-/* Prices a decided net under one (hw, net) pair with batch 1: *out = {online_ms, offline_ms, total_ms,
- * compute_ms, comm_ms, rounds, online_bytes, preprocessing_bytes}. New; caller frees. */
+/* Prices a decided net under one (hw, net) pair with batch 1 (params' batch is ignored). Fills
+ * every field of *row but profile. */
 pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
-                           const pinas_mpc_params *params, cJSON **out) PINAS_WUR;
-/* Prices under search.hw/search.net and every latency.hw x latency.net pair of the config:
- * *latency = {"hw/net": {...}, ...}. New; caller frees. */
-pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_config *cfg, cJSON **latency) PINAS_WUR;
-/* mpc.frac_bits / mpc.cmp_bits of a config, batch 1. */
-void nas_mpc_params_from_config(const pinas_config *cfg, pinas_mpc_params *p);
+                           const pinas_mpc_params *params, pinas_meta_latency *row) PINAS_WUR;
+/* Prices under search->hw/net, then every latency->hw x latency->net pair not priced yet, into m's
+ * predicted_latency (rows "<hw>/<net>" appended in that order). */
+pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_cfg_search *search, const pinas_cfg_latency *latency,
+                           const pinas_cfg_mpc *mpc, pinas_model_meta *m) PINAS_WUR;
+/* The runtime's parameters for a config's mpc section: frac_bits, cmp_bits, batch 1. */
+void nas_mpc_params_from_config(const pinas_cfg_mpc *mpc, pinas_mpc_params *p);
 
 #endif

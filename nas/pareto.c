@@ -308,14 +308,16 @@ pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *h
                 s = pinas_error(ctx, PINAS_EINVAL, "%s: no latency under %s and no model dir to price", it->label, key);
                 break;
             }
-            cJSON *lat = NULL;
-            if ((s = nas_price_model_dir(ctx, it->dir, hw, net, &lat))) {
+            pinas_meta_latency row = {.profile = key};
+            if ((s = nas_price_model_dir(ctx, it->dir, hw, net, &row))) {
                 s = pinas_error_prefix(ctx, s, "%s: pricing under %s", it->label, key);
                 break;
             }
+            cJSON *one = pinas_model_meta_latency_json(&row, 1);
             cJSON *all = cJSON_GetObjectItemCaseSensitive(it->metrics, "latency");
             if (!all) all = cJSON_AddObjectToObject(it->metrics, "latency");
-            cJSON_AddItemToObject(all, key, lat);
+            if (one && one->child) cJSON_AddItemToObject(all, key, cJSON_DetachItemViaPointer(one, one->child));
+            cJSON_Delete(one);
             if (find_latency(it->metrics, key, &on, &off)) s = pinas_error(ctx, PINAS_EINTERNAL, "%s: pricing gave no latency", it->label);
         }
         it->e.online_ms = on;

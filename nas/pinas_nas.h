@@ -172,6 +172,31 @@ pinas_status pinas_nas_resume(pinas_ctx *ctx, const char *run_dir, const pinas_s
 /* The effective config of a run dir (its config.json). *out: new; caller frees. */
 pinas_status pinas_nas_run_config(pinas_ctx *ctx, const char *run_dir, pinas_config **out) PINAS_WUR;
 
+/* ------------------------------------------------------------ finished runs */
+
+/* The front of a finished run under its own view: every candidates/<k> and baselines/<name>
+ * metrics.json, priced under the run's search.hw / search.net, online latency. *out: new; caller
+ * frees with pinas_pareto_free. */
+pinas_status pinas_nas_run_pareto(pinas_ctx *ctx, const char *run_dir, pinas_pareto **out) PINAS_WUR;
+
+/* What `pinas pareto` draws: the view and where it goes. */
+typedef struct {
+    const char *hw, *net;   /* latency axis profiles; NULL = the first run's search.hw / search.net */
+    const char *metric;     /* "online" (NULL) or "total" (online + offline preprocessing) */
+    const char *out_dir;    /* NULL: for one run under its own view (its search profiles, online) the
+                             * run dir itself; for one run under another view
+                             * RUN_DIR/pareto-<hw>-<net>[-total] (a profile path by its file name
+                             * without ".json"), so that the run's own files are never overwritten;
+                             * for several runs <parent of the first>/pareto-merged */
+    const char *title;      /* NULL: "<run>: latency-accuracy Pareto front", or "<n> runs: ..." */
+} pinas_pareto_runs_opts;
+
+/* Merges the points of n >= 1 run dirs, computes the front under the view of o (may be NULL: all
+ * defaults) and writes pareto.{json,csv,svg,png} (pinas_pareto_save). *out: the set (new; caller
+ * frees with pinas_pareto_free); *written (may be NULL): the dir written (new; caller frees). */
+pinas_status pinas_nas_pareto_runs(pinas_ctx *ctx, const char *const *runs, int n, const pinas_pareto_runs_opts *o,
+                                   pinas_pareto **out, char **written) PINAS_WUR;
+
 /* ------------------------------------------------------------ export */
 
 /* Picks a candidate of a finished run: k >= 0 that candidate; else the most accurate candidate
@@ -180,20 +205,36 @@ pinas_status pinas_nas_run_config(pinas_ctx *ctx, const char *run_dir, pinas_con
 pinas_status pinas_nas_pick(pinas_ctx *ctx, const char *run_dir, int k, double budget_ms, const char *hw,
                             const char *net, const char *metric, int *chosen) PINAS_WUR;
 /* Writes candidate k of run_dir as a model dir at out_dir (net.json with every slot decided,
- * weights.safetensors, meta.json with the source run and candidate), validated by reloading it. */
-pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir) PINAS_WUR;
+ * weights.safetensors, meta.json with "exported_from": the run dir, the candidate, its sweep value
+ * and its slot decisions from metrics.json), validated by reloading it. *exported (may be NULL)
+ * gets the model as read back (new; caller frees with pinas_model_free). */
+pinas_status pinas_nas_export(pinas_ctx *ctx, const char *run_dir, int k, const char *out_dir, pinas_model **exported) PINAS_WUR;
 /* Writes the first n test images of a run's dataset, normalised, as a safetensors file with "x"
  * (F32 [n, C, H, W]) and "y" (I64 [n]), for private inference. labels (may be NULL) gets the n
  * labels. */
 pinas_status pinas_nas_write_test_images(pinas_ctx *ctx, const char *run_dir, int n, const char *path,
                                          int64_t *labels) PINAS_WUR;
+
+/* What pinas_nas_verify_private measured. */
+typedef struct {
+    int images;
+    double plaintext_accuracy, private_accuracy;   /* in [0, 1] */
+    int argmax_agreement;                          /* images whose two argmaxes agree */
+    double max_abs_logit_error;
+    int frac_bits, cmp_bits;                       /* the fixed-point parameters used (meta.json's) */
+    double online_s, offline_s, wall_s;
+    int64_t online_bytes, preprocessing_bytes, rounds;
+} pinas_nas_verify_report;
+
 /* Runs the model dir on the first n test images of the run's dataset twice: in plaintext
- * (pinas_plain_forward) and privately (pinas_mpc_infer_local, dealer + two parties over loopback
- * TCP, with the fixed-point parameters of its meta.json). *report = {images, plaintext_accuracy,
- * private_accuracy, argmax_agreement, max_abs_logit_error, frac_bits, cmp_bits, online_s,
- * offline_s, wall_s, online_bytes, preprocessing_bytes, rounds}. New; caller frees. */
+ * (pinas_plain_forward) and privately (dealer + two parties over loopback TCP, in this process,
+ * with the fixed-point parameters of its meta.json), into *report. */
 pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n,
-                                      cJSON **report) PINAS_WUR;
+                                      pinas_nas_verify_report *report) PINAS_WUR;
+/* {images, plaintext_accuracy, private_accuracy, argmax_agreement, max_abs_logit_error, frac_bits,
+ * cmp_bits, online_s, offline_s, wall_s, online_bytes, preprocessing_bytes, rounds}. New (NULL when
+ * out of memory); caller frees with cJSON_Delete. */
+cJSON *pinas_nas_verify_report_json(const pinas_nas_verify_report *report);
 
 #ifdef __cplusplus
 }

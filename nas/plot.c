@@ -192,38 +192,49 @@ static int by_latency(const void *a, const void *b, void *arg)
     return p->accuracy > q->accuracy ? -1 : p->accuracy < q->accuracy;
 }
 
-static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
+#define PLOT_L M_LEFT
+#define PLOT_R (PLOT_W - M_RIGHT)
+#define PLOT_T M_TOP
+#define PLOT_B (PLOT_H - M_BOTTOM)
+
+/* The axes' ranges: every point inside with a margin. */
+static void plot_range(const pinas_pareto *p, axes *a)
 {
-    axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
+    *a = (axes){INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
     for (int i = 0; i < p->n; i++) {
         const pinas_pareto_entry *e = &p->items[i].e;
-        a.x0 = fmin(a.x0, e->latency_ms);
-        a.x1 = fmax(a.x1, e->latency_ms);
-        a.y0 = fmin(a.y0, 100 * e->accuracy);
-        a.y1 = fmax(a.y1, 100 * e->accuracy);
+        a->x0 = fmin(a->x0, e->latency_ms);
+        a->x1 = fmax(a->x1, e->latency_ms);
+        a->y0 = fmin(a->y0, 100 * e->accuracy);
+        a->y1 = fmax(a->y1, 100 * e->accuracy);
     }
     /* A log axis when latencies span more than a decade and a half: all-ReLU vs all-poly nets
      * often differ by 10-100x and a linear axis would crush the cheap end. */
-    a.logx = a.x0 > 0 && a.x1 / a.x0 > 30;
-    if (a.logx) {
-        a.x0 /= 1.25;
-        a.x1 *= 1.25;
+    a->logx = a->x0 > 0 && a->x1 / a->x0 > 30;
+    if (a->logx) {
+        a->x0 /= 1.25;
+        a->x1 *= 1.25;
     } else {
-        double span = a.x1 - a.x0;
-        if (span <= 0) span = a.x1 > 0 ? a.x1 * 0.2 : 1;
-        a.x0 = fmax(0, a.x0 - 0.08 * span);
-        a.x1 += 0.08 * span;
+        double span = a->x1 - a->x0;
+        if (span <= 0) span = a->x1 > 0 ? a->x1 * 0.2 : 1;
+        a->x0 = fmax(0, a->x0 - 0.08 * span);
+        a->x1 += 0.08 * span;
     }
-    double yspan = a.y1 - a.y0;
+    double yspan = a->y1 - a->y0;
     if (yspan < 2) yspan = 2;
-    a.y0 = fmax(0, a.y0 - 0.1 * yspan);
-    a.y1 = fmin(100, a.y1 + 0.12 * yspan);
-    if (a.y1 - a.y0 < 1) a.y0 = a.y1 - 1;
+    a->y0 = fmax(0, a->y0 - 0.1 * yspan);
+    a->y1 = fmin(100, a->y1 + 0.12 * yspan);
+    if (a->y1 - a->y0 < 1) a->y0 = a->y1 - 1;
+}
 
+/* Background, grid lines and tick labels, the frame. */
+static void draw_grid(cairo_t *cr, const axes *ax)
+{
+    const axes a = *ax;
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    double L = M_LEFT, R = PLOT_W - M_RIGHT, T = M_TOP, B = PLOT_H - M_BOTTOM;
+    const double L = PLOT_L, R = PLOT_R, T = PLOT_T, B = PLOT_B;
 
     /* Grid and tick labels. */
     char buf[64];
@@ -274,8 +285,14 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
     cairo_set_line_width(cr, 1.2);
     cairo_rectangle(cr, L, T, R - L, B - T);
     cairo_stroke(cr);
+}
 
-    /* Axis labels with units, and the title. */
+/* Axis labels with units, the title and the hypervolume line. */
+static void draw_titles(cairo_t *cr, const pinas_pareto *p, const axes *ax, const char *title)
+{
+    const axes a = *ax;
+    const double L = PLOT_L, R = PLOT_R, T = PLOT_T, B = PLOT_B;
+    char buf[64];
     cairo_set_font_size(cr, 14);
     char *xl = pinas_strfmt("predicted %s latency per inference (ms), %s / %s%s", p->metric && !strcmp(p->metric, "total") ? "online + offline" : "online",
                             p->hw ? p->hw : "?", p->net ? p->net : "?", a.logx ? ", log scale" : "");
@@ -297,8 +314,13 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
         cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
         text_at(cr, PLOT_W / 2, 40, buf, 0.5, 0.5);
     }
+}
 
-    /* The front as a staircase (what it attains), under the markers. */
+/* The front as a staircase (what it attains) with the area it dominates shaded, under the markers. */
+static void draw_front(cairo_t *cr, const pinas_pareto *p, const axes *ax)
+{
+    const axes a = *ax;
+    const double L = PLOT_L, R = PLOT_R, T = PLOT_T, B = PLOT_B;
     int *order = malloc((size_t)p->n * sizeof *order), nf = 0;
     if (order) {
         for (int i = 0; i < p->n; i++)
@@ -335,9 +357,13 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
         cairo_restore(cr);
         free(order);
     }
+}
 
-    /* Markers: the naive first-k/random cloud first, then dominated candidates, so front points and
-     * the all-* baselines sit on top. */
+/* Markers: the naive first-k/random cloud first, then dominated candidates, so front points and the
+ * all-* baselines sit on top. *has_first_k / *has_random: whether the set has such baselines. */
+static void draw_markers(cairo_t *cr, const pinas_pareto *p, const axes *ax, int *has_first_k_, int *has_random_)
+{
+    const axes a = *ax;
     int has_first_k = 0, has_random = 0;
     for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < p->n; i++) {
@@ -349,7 +375,15 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
             if (layer != pass) continue;
             marker(cr, e->kind, px(&a, e->latency_ms), py(&a, 100 * e->accuracy), e->nondominated);
         }
-    /* Labels, most important first, each where it covers no other label and no marker (else none). */
+    *has_first_k_ = has_first_k;
+    *has_random_ = has_random;
+}
+
+/* Labels, most important first, each where it covers no other label and no marker (else none). */
+static void draw_labels(cairo_t *cr, const pinas_pareto *p, const axes *ax)
+{
+    const axes a = *ax;
+    const double L = PLOT_L, R = PLOT_R, T = PLOT_T, B = PLOT_B;
     cairo_set_font_size(cr, 11);
     int n = p->n, nl = 0;
     double *mx = malloc((size_t)n * sizeof *mx), *my = malloc((size_t)n * sizeof *my);
@@ -395,9 +429,13 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
     free(boxes);
     free(te);
     free(texts);
+}
 
-    /* Legend right of the plot: inside, it would hide points wherever the front happens to lie.
-     * The naive first-k and random baselines get a row only when the set has them. */
+/* The legend right of the plot: inside, it would hide points wherever the front happens to lie.
+ * The naive first-k and random baselines get a row only when the set has them. */
+static void draw_legend(cairo_t *cr, int has_first_k, int has_random)
+{
+    const double R = PLOT_R, T = PLOT_T;
     static const struct {
         const char *kind, *text;
         int front;
@@ -438,6 +476,19 @@ static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         text_at(cr, lx + 40, yy, all_rows[rows[q]].text, 0.0, 0.5);
     }
+}
+
+static void draw(cairo_t *cr, const pinas_pareto *p, const char *title)
+{
+    axes a;
+    plot_range(p, &a);
+    draw_grid(cr, &a);
+    draw_titles(cr, p, &a, title);
+    draw_front(cr, p, &a);
+    int has_first_k = 0, has_random = 0;
+    draw_markers(cr, p, &a, &has_first_k, &has_random);
+    draw_labels(cr, p, &a);
+    draw_legend(cr, has_first_k, has_random);
 }
 
 static cairo_status_t to_stream(void *closure, const unsigned char *data, unsigned int len)

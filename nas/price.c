@@ -1,15 +1,15 @@
 /* Pricing decided nets under every configured hardware x network profile pair (the cost model's predictions). */
 #define _GNU_SOURCE
 #include "nas_internal.h"
+#include "pinas_config.h"
 #include "pinas_cost.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw_name, const char *net_name,
-                           const pinas_mpc_params *params, cJSON **out)
+                           const pinas_mpc_params *params, pinas_meta_latency *row)
 {
-    *out = NULL;
     pinas_cost_hw *hw = NULL;
     pinas_cost_link *link = NULL;
     pinas_cost_prediction *pr = NULL;
@@ -20,16 +20,14 @@ pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw
     if (!s) s = pinas_cost_predict(ctx, arch, hw, link, &p, &pr);
     if (!s) {
         const pinas_cost_row *t = &pr->total;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "online_ms", 1e3 * t->online_s);
-        cJSON_AddNumberToObject(o, "offline_ms", 1e3 * t->offline_s);
-        cJSON_AddNumberToObject(o, "total_ms", 1e3 * (t->online_s + t->offline_s));
-        cJSON_AddNumberToObject(o, "compute_ms", 1e3 * t->compute_s);
-        cJSON_AddNumberToObject(o, "comm_ms", 1e3 * t->comm_s);
-        cJSON_AddNumberToObject(o, "rounds", (double)t->counts.online.rounds);
-        cJSON_AddNumberToObject(o, "online_bytes", (double)(t->counts.online.bytes[0] + t->counts.online.bytes[1]));
-        cJSON_AddNumberToObject(o, "preprocessing_bytes", (double)(t->counts.offline.bytes[0] + t->counts.offline.bytes[1]));
-        *out = o;
+        row->online_ms = 1e3 * t->online_s;
+        row->offline_ms = 1e3 * t->offline_s;
+        row->total_ms = 1e3 * (t->online_s + t->offline_s);
+        row->compute_ms = 1e3 * t->compute_s;
+        row->comm_ms = 1e3 * t->comm_s;
+        row->rounds = (int64_t)t->counts.online.rounds;
+        row->online_bytes = (int64_t)(t->counts.online.bytes[0] + t->counts.online.bytes[1]);
+        row->preprocessing_bytes = (int64_t)(t->counts.offline.bytes[0] + t->counts.offline.bytes[1]);
     }
     pinas_cost_prediction_free(pr);
     pinas_cost_link_free(link);
@@ -37,80 +35,59 @@ pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw
     return s;
 }
 
-pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, cJSON **out)
+pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, pinas_meta_latency *row)
 {
-    *out = NULL;
     char *np = pinas_path_join(dir, "net.json"), *mp = pinas_path_join(dir, "meta.json");
     pinas_net *arch = NULL;
-    cJSON *meta = NULL;
+    pinas_model_meta meta;
+    pinas_model_meta_init(&meta);
+    pinas_status s = pinas_net_load(ctx, np, &arch);
+    if (!s && pinas_net_n_open(arch) > 0) s = pinas_error(ctx, PINAS_EINVAL, "%s: the net has open slots; only decided nets are priced", np);
+    /* The fixed-point parameters the model was made for change the comparison cost. */
+    if (!s && pinas_path_exists(mp)) s = pinas_model_meta_read(ctx, mp, arch, &meta);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
-    pinas_status s = pinas_net_load(ctx, np, &arch);
-    /* The fixed-point parameters the model was made for change the comparison cost. */
-    if (!s && pinas_path_exists(mp) && !(s = pinas_json_load(ctx, mp, &meta))) {
-        const cJSON *f = pinas_json_at(meta, "mpc.frac_bits"), *c = pinas_json_at(meta, "mpc.cmp_bits");
-        if (cJSON_IsNumber(f)) p.frac_bits = (int)f->valuedouble;
-        if (cJSON_IsNumber(c)) p.cmp_bits = (int)c->valuedouble;
-    }
-    if (!s && pinas_net_n_open(arch) > 0) s = pinas_error(ctx, PINAS_EINVAL, "%s: the net has open slots; only decided nets are priced", np);
-    if (!s) s = nas_price_net(ctx, arch, hw, net, &p, out);
+    p.frac_bits = meta.frac_bits;
+    p.cmp_bits = meta.cmp_bits;
+    if (!s) s = nas_price_net(ctx, arch, hw, net, &p, row);
     pinas_net_free(arch);
-    cJSON_Delete(meta);
+    pinas_model_meta_free(&meta);
     free(np);
     free(mp);
     return s;
 }
 
-pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_config *cfg, cJSON **latency)
+/* Prices arch under (hw, net) into m's predicted_latency, unless that pair is there already. */
+static pinas_status price_pair(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net, const pinas_mpc_params *p,
+                               pinas_model_meta *m)
 {
-    *latency = NULL;
-    pinas_mpc_params p;
-    nas_mpc_params_from_config(cfg, &p);
-    cJSON *all = cJSON_CreateObject();
-    const cJSON *hws = pinas_config_get(cfg, "latency.hw"), *nets = pinas_config_get(cfg, "latency.net");
-    /* The search's own pair is always priced, so the run's front can be drawn under it. */
-    const char *sh = pinas_config_str(cfg, "search.hw"), *sn = pinas_config_str(cfg, "search.net");
-    pinas_status s = PINAS_OK;
-    for (int pass = 0; pass < 2 && !s; pass++) {
-        const cJSON *h, *n;
-        if (pass == 0) {
-            cJSON *o;
-            if ((s = nas_price_net(ctx, arch, sh, sn, &p, &o))) break;
-            char *key = pinas_strfmt("%s/%s", sh, sn);
-            cJSON_AddItemToObject(all, key, o);
-            free(key);
-            continue;
-        }
-        cJSON_ArrayForEach(h, hws)
-        {
-            cJSON_ArrayForEach(n, nets)
-            {
-                char *key = pinas_strfmt("%s/%s", h->valuestring, n->valuestring);
-                if (!cJSON_GetObjectItemCaseSensitive(all, key)) {
-                    cJSON *o;
-                    if ((s = nas_price_net(ctx, arch, h->valuestring, n->valuestring, &p, &o))) {
-                        free(key);
-                        break;
-                    }
-                    cJSON_AddItemToObject(all, key, o);
-                }
-                free(key);
-            }
-            if (s) break;
-        }
+    char *key = pinas_strfmt("%s/%s", hw, net);
+    pinas_meta_latency row = {.profile = key};
+    pinas_status s = key ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && !pinas_model_meta_latency(m, key)) {
+        s = nas_price_net(ctx, arch, hw, net, p, &row);
+        if (!s) s = pinas_model_meta_set_latency(ctx, m, &row);
     }
-    if (s) {
-        cJSON_Delete(all);
-        return pinas_error_prefix(ctx, s, "pricing %s", pinas_net_name(arch));
-    }
-    *latency = all;
-    return PINAS_OK;
+    free(key);
+    return s;
 }
 
-void nas_mpc_params_from_config(const pinas_config *cfg, pinas_mpc_params *p)
+pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_cfg_search *search, const pinas_cfg_latency *latency,
+                           const pinas_cfg_mpc *mpc, pinas_model_meta *m)
+{
+    pinas_mpc_params p;
+    nas_mpc_params_from_config(mpc, &p);
+    /* The search's own pair is always priced first, so the run's front can be drawn under it. */
+    pinas_status s = price_pair(ctx, arch, search->hw, search->net, &p, m);
+    for (int h = 0; h < latency->n_hw && !s; h++)
+        for (int n = 0; n < latency->n_net && !s; n++) s = price_pair(ctx, arch, latency->hw[h], latency->net[n], &p, m);
+    return s ? pinas_error_prefix(ctx, s, "pricing %s", pinas_net_name(arch)) : PINAS_OK;
+}
+
+void nas_mpc_params_from_config(const pinas_cfg_mpc *mpc, pinas_mpc_params *p)
 {
     pinas_mpc_params_default(p);
-    p->frac_bits = (int)pinas_config_int(cfg, "mpc.frac_bits");
-    p->cmp_bits = (int)pinas_config_int(cfg, "mpc.cmp_bits");
+    p->frac_bits = mpc->frac_bits;
+    p->cmp_bits = mpc->cmp_bits;
     p->batch = 1;
 }

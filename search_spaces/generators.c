@@ -5,91 +5,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The generator's view of the public builder: the candidate lists every slot of the space gets. */
 typedef struct {
-    pinas_net *net;
+    pinas_net_builder *nb;
     pinas_cand act[PINAS_MAX_CANDS], pool[PINAS_MAX_CANDS];
     int n_act, n_pool;
     double poly_scale;
     int poly_per_channel;
-    int oom;
+    int in_h, in_w;
 } builder;
-
-static int add(builder *b, pinas_node *n)
-{
-    int i = net_append(b->net, n);
-    if (i < 0) b->oom = 1;
-    return i < 0 ? 0 : i;
-}
-
-static pinas_node base(const char *id, pinas_op op, int in)
-{
-    pinas_node n = {0};
-    snprintf(n.id, sizeof n.id, "%s", id);
-    n.op = op;
-    n.n_inputs = 1;
-    n.inputs[0] = in;
-    n.choice = -1;
-    n.stride = 1;
-    n.groups = 1;
-    n.eps = 1e-5;
-    n.poly_scale = 1.0;
-    return n;
-}
 
 static int conv(builder *b, const char *id, int in, int out_c, int k, int stride, int pad, int groups)
 {
-    pinas_node n = base(id, PINAS_OP_CONV2D, in);
-    n.out_channels = out_c;
-    n.kh = n.kw = k;
-    n.stride = stride;
-    n.pad = pad;
-    n.groups = groups;
-    return add(b, &n);
+    return pinas_nb_conv(b->nb, id, in, out_c, k, stride, pad, groups);
 }
 
-static int bn(builder *b, const char *id, int in)
-{
-    pinas_node n = base(id, PINAS_OP_BATCHNORM, in);
-    return add(b, &n);
-}
+static int bn(builder *b, const char *id, int in) { return pinas_nb_batchnorm(b->nb, id, in); }
 
 static int act(builder *b, const char *id, int in)
 {
-    pinas_node n = base(id, PINAS_OP_ACT, in);
+    pinas_node n = pinas_nb_node_init(id, PINAS_OP_ACT, in);
     n.n_cands = b->n_act;
     memcpy(n.cands, b->act, sizeof b->act);
     n.poly_scale = b->poly_scale;
     n.poly_per_channel = b->poly_per_channel;
-    return add(b, &n);
+    return pinas_nb_node(b->nb, &n);
 }
 
 static int pool(builder *b, const char *id, int in, int k, int stride, int pad)
 {
-    pinas_node n = base(id, PINAS_OP_POOL, in);
-    n.n_cands = b->n_pool;
-    memcpy(n.cands, b->pool, sizeof b->pool);
-    n.kh = n.kw = k;
-    n.stride = stride;
-    n.pad = pad;
-    return add(b, &n);
+    return pinas_nb_pool(b->nb, id, in, k, stride, pad, b->pool, b->n_pool);
 }
 
-static int add2(builder *b, const char *id, int x, int y)
-{
-    pinas_node n = base(id, PINAS_OP_ADD, x);
-    n.n_inputs = 2;
-    n.inputs[1] = y;
-    return add(b, &n);
-}
+static int add2(builder *b, const char *id, int x, int y) { return pinas_nb_add(b->nb, id, x, y); }
 
 static int head(builder *b, int in, int num_classes)
 {
-    pinas_node g = base("head.gap", PINAS_OP_GLOBAL_AVGPOOL, in);
-    int gi = add(b, &g);
-    pinas_node fc = base("head.fc", PINAS_OP_LINEAR, gi);
-    fc.out_features = num_classes;
-    fc.bias = 1;
-    return add(b, &fc);
+    int gi = pinas_nb_global_avgpool(b->nb, "head.gap", in);
+    return pinas_nb_linear(b->nb, "head.fc", gi, num_classes, 1);
 }
 
 /* conv -> bn -> act, named <p>.conv, <p>.bn, <p>.act (or with a suffix k: conv1, bn1, act1). */
@@ -167,7 +120,7 @@ static pinas_status gen_vgg(pinas_ctx *ctx, builder *b, const pinas_space_opts *
 {
     if (o->depth && o->depth != 16) return pinas_error(ctx, PINAS_EINVAL, "backbone vgg: depth %d not supported (16)", o->depth);
     static const int cfg[] = {1, 1, 0, 2, 2, 0, 4, 4, 4, 0, 8, 8, 8, 0, 8, 8, 8, 0};
-    int width = o->width ? o->width : 64, x = 0, stage = 1, k = 0, hh = b->net->nodes[0].h, ww = b->net->nodes[0].w;
+    int width = o->width ? o->width : 64, x = 0, stage = 1, k = 0, hh = b->in_h, ww = b->in_w;
     for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
         char p[32];
         if (cfg[i] == 0) {
@@ -237,6 +190,16 @@ static pinas_status parse_cands(pinas_ctx *ctx, const char *const *names, int n,
     return PINAS_OK;
 }
 
+/* The stem from its name: 0 CIFAR, 1 ImageNet, 2 CIFAR with a pool slot; -1 when unknown. */
+static int stem_kind(const char *stem, int h)
+{
+    if (!stem) return h > 64;
+    if (strcmp(stem, "cifar") == 0) return 0;
+    if (strcmp(stem, "imagenet") == 0) return 1;
+    if (strcmp(stem, "cifar-pool") == 0) return 2;
+    return -1;
+}
+
 pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas_net **out)
 {
     *out = NULL;
@@ -248,27 +211,28 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas
     b.poly_scale = o->poly_scale != 0 ? o->poly_scale : 1.0;
     b.poly_per_channel = o->poly_per_channel;
     int c = o->in_c ? o->in_c : 3, h = o->in_h ? o->in_h : 32, w = o->in_w ? o->in_w : 32;
-    int imagenet;
-    if (!o->stem) imagenet = h > 64;
-    else if (strcmp(o->stem, "cifar") == 0) imagenet = 0;
-    else if (strcmp(o->stem, "imagenet") == 0) imagenet = 1;
-    else if (strcmp(o->stem, "cifar-pool") == 0) imagenet = 2;
-    else return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"cifar-pool\", \"imagenet\"", o->stem);
+    int imagenet = stem_kind(o->stem, h);
+    if (imagenet < 0) return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"cifar-pool\", \"imagenet\"", o->stem);
     if (!o->backbone) return pinas_error(ctx, PINAS_EINVAL, "backbone: missing");
+    b.in_h = h;
+    b.in_w = w;
     int nc = o->num_classes ? o->num_classes : 10;
-    char name[PINAS_MAX_ID];
-    snprintf(name, sizeof name, "%s%d-%s", o->backbone, o->depth, imagenet == 1 ? "imagenet" : imagenet == 2 ? "cifar-pool" : "cifar");
-    b.net = net_new(name, c, h, w, nc);
-    if (!b.net) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    /* `where` keeps the requested depth in messages; the net's own name is the backbone's. */
+    char where[PINAS_MAX_ID], name[PINAS_MAX_ID];
+    snprintf(where, sizeof where, "%s%d-%s", o->backbone, o->depth, imagenet == 1 ? "imagenet" : imagenet == 2 ? "cifar-pool" : "cifar");
+    snprintf(name, sizeof name, "%s", where);
     pinas_space_opts oo = *o;
     oo.num_classes = nc;
+    int vgg = strcmp(o->backbone, "vgg") == 0, mnv2 = strcmp(o->backbone, "mobilenetv2") == 0;
+    if (vgg) snprintf(name, sizeof name, "vgg16-%s", imagenet == 1 ? "imagenet" : "cifar");
+    if (mnv2) snprintf(name, sizeof name, "mobilenetv2-%s", imagenet == 1 ? "imagenet" : "cifar");
+    b.nb = pinas_nb_create(name, c, h, w, nc);
+    if (!b.nb) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (strcmp(o->backbone, "resnet") == 0) s = gen_resnet(ctx, &b, &oo, imagenet);
-    else if (strcmp(o->backbone, "vgg") == 0) {
+    else if (vgg) {
         if (!oo.depth) oo.depth = 16;
-        snprintf(b.net->name, sizeof b.net->name, "vgg16-%s", imagenet == 1 ? "imagenet" : "cifar");
         s = gen_vgg(ctx, &b, &oo);
-    } else if (strcmp(o->backbone, "mobilenetv2") == 0) {
-        snprintf(b.net->name, sizeof b.net->name, "mobilenetv2-%s", imagenet == 1 ? "imagenet" : "cifar");
+    } else if (mnv2) {
         s = gen_mobilenetv2(ctx, &b, &oo, imagenet == 1);
     } else {
         static const char *const known[] = {"resnet", "vgg", "mobilenetv2"};
@@ -276,12 +240,9 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas
         s = pinas_error(ctx, PINAS_EINVAL, "backbone: \"%s\" is not one of resnet, vgg, mobilenetv2%s%s%s", o->backbone,
                         dym ? " (did you mean \"" : "", dym ? dym : "", dym ? "\"?)" : "");
     }
-    if (!s && b.oom) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) s = net_finalize(ctx, b.net, name);
     if (s) {
-        pinas_net_free(b.net);
+        pinas_nb_free(b.nb);
         return s;
     }
-    *out = b.net;
-    return PINAS_OK;
+    return pinas_nb_finish(ctx, b.nb, where, out);
 }

@@ -1,6 +1,7 @@
 /* The net IR: nodes, shape inference, validation, counters and the pinas-net/1 JSON form. */
 #define _GNU_SOURCE
 #include "net_internal.h"
+#include "pinas_config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -159,9 +160,113 @@ pinas_status pinas_net_decide(pinas_ctx *ctx, pinas_net *net, int node, int cand
     return PINAS_OK;
 }
 
+pinas_status pinas_net_random_arch(pinas_ctx *ctx, const pinas_net *space, uint64_t seed, pinas_net **out)
+{
+    *out = pinas_net_clone(space);
+    if (!*out) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_rng rng = {seed};
+    for (int i = 0; i < space->n; i++) {
+        const pinas_node *n = &space->nodes[i];
+        if (!pinas_node_is_open(n)) continue;
+        (*out)->nodes[i].choice = (int)pinas_rng_below(&rng, (uint64_t)n->n_cands);
+    }
+    return PINAS_OK;
+}
+
 /* ------------------------------------------------------------------ validation */
 
 static int out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+/* Infers node i's output shape from its inputs; errors name the node. */
+static pinas_status infer_shape(pinas_ctx *ctx, pinas_net *net, int i, const char *where)
+{
+    pinas_node *n = &net->nodes[i];
+    const pinas_node *a = &net->nodes[n->inputs[0]];
+    switch (n->op) {
+    case PINAS_OP_CONV2D: {
+        if (n->out_channels < 1 || n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || n->groups < 1)
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: conv2d needs out_channels, kernel, stride >= 1, padding >= 0, groups >= 1",
+                               where, n->id);
+        if (a->c % n->groups || n->out_channels % n->groups)
+            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: groups %d does not divide in_channels %d and out_channels %d", where,
+                               n->id, n->groups, a->c, n->out_channels);
+        int oh = out_dim(a->h, n->kh, n->stride, n->pad), ow = out_dim(a->w, n->kw, n->stride, n->pad);
+        if (oh < 1 || ow < 1)
+            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: kernel %dx%d larger than padded input %dx%d", where, n->id, n->kh, n->kw,
+                               a->h + 2 * n->pad, a->w + 2 * n->pad);
+        n->c = n->out_channels;
+        n->h = oh;
+        n->w = ow;
+        break;
+    }
+    case PINAS_OP_POOL: {
+        if (n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || 2 * n->pad > n->kh || 2 * n->pad > n->kw)
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: pool needs kernel >= 1, stride >= 1, 0 <= padding <= kernel/2", where, n->id);
+        int oh = out_dim(a->h, n->kh, n->stride, n->pad), ow = out_dim(a->w, n->kw, n->stride, n->pad);
+        if (oh < 1 || ow < 1)
+            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: pool window %dx%d larger than input %dx%d", where, n->id, n->kh, n->kw,
+                               a->h, a->w);
+        n->c = a->c;
+        n->h = oh;
+        n->w = ow;
+        break;
+    }
+    case PINAS_OP_BATCHNORM:
+    case PINAS_OP_ACT:
+        n->c = a->c;
+        n->h = a->h;
+        n->w = a->w;
+        break;
+    case PINAS_OP_LINEAR:
+        if (n->out_features < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: linear needs out_features >= 1", where, n->id);
+        if (a->h != 1 || a->w != 1)
+            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: linear input %s has shape [%d, %d, %d]; flatten or global_avgpool it first",
+                               where, n->id, a->id, a->c, a->h, a->w);
+        n->c = n->out_features;
+        n->h = n->w = 1;
+        break;
+    case PINAS_OP_ADD: {
+        const pinas_node *b = &net->nodes[n->inputs[1]];
+        if (a->c != b->c || a->h != b->h || a->w != b->w)
+            return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: add of %s [%d, %d, %d] and %s [%d, %d, %d]: shapes differ", where, n->id,
+                               a->id, a->c, a->h, a->w, b->id, b->c, b->h, b->w);
+        n->c = a->c;
+        n->h = a->h;
+        n->w = a->w;
+        break;
+    }
+    case PINAS_OP_FLATTEN:
+        n->c = a->c * a->h * a->w;
+        n->h = n->w = 1;
+        break;
+    case PINAS_OP_GLOBAL_AVGPOOL:
+        n->c = a->c;
+        n->h = n->w = 1;
+        break;
+    default:
+        return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: unexpected op", where, n->id);
+    }
+    return PINAS_OK;
+}
+
+/* A slot's candidates belong to its kind, are distinct, and its choice is one of them. */
+static pinas_status check_slot(pinas_ctx *ctx, const pinas_node *n, const char *where)
+{
+    if (n->n_cands < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: a slot needs at least one candidate", where, n->id);
+    for (int k = 0; k < n->n_cands; k++) {
+        int is_pool = n->cands[k].kind == PINAS_CAND_MAXPOOL || n->cands[k].kind == PINAS_CAND_AVGPOOL;
+        char nm[32];
+        if (is_pool != (n->op == PINAS_OP_POOL))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s does not belong in a%s slot", where, n->id,
+                               pinas_cand_name(&n->cands[k], nm, sizeof nm), n->op == PINAS_OP_POOL ? " pool" : "n act");
+        for (int j = 0; j < k; j++)
+            if (n->cands[j].kind == n->cands[k].kind && n->cands[j].ph == n->cands[k].ph && n->cands[j].pw == n->cands[k].pw)
+                return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s listed twice", where, n->id,
+                                   pinas_cand_name(&n->cands[k], nm, sizeof nm));
+    }
+    if (n->choice >= n->n_cands) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: choice out of range", where, n->id);
+    return PINAS_OK;
+}
 
 pinas_status net_finalize(pinas_ctx *ctx, pinas_net *net, const char *where)
 {
@@ -180,86 +285,9 @@ pinas_status net_finalize(pinas_ctx *ctx, pinas_net *net, const char *where)
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] < 0 || n->inputs[k] >= i)
                 return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: input #%d does not refer to an earlier node", where, n->id, k);
-        const pinas_node *a = &net->nodes[n->inputs[0]];
-        switch (n->op) {
-        case PINAS_OP_CONV2D: {
-            if (n->out_channels < 1 || n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || n->groups < 1)
-                return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: conv2d needs out_channels, kernel, stride >= 1, padding >= 0, groups >= 1",
-                                   where, n->id);
-            if (a->c % n->groups || n->out_channels % n->groups)
-                return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: groups %d does not divide in_channels %d and out_channels %d", where,
-                                   n->id, n->groups, a->c, n->out_channels);
-            int oh = out_dim(a->h, n->kh, n->stride, n->pad), ow = out_dim(a->w, n->kw, n->stride, n->pad);
-            if (oh < 1 || ow < 1)
-                return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: kernel %dx%d larger than padded input %dx%d", where, n->id, n->kh, n->kw,
-                                   a->h + 2 * n->pad, a->w + 2 * n->pad);
-            n->c = n->out_channels;
-            n->h = oh;
-            n->w = ow;
-            break;
-        }
-        case PINAS_OP_POOL: {
-            if (n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || 2 * n->pad > n->kh || 2 * n->pad > n->kw)
-                return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: pool needs kernel >= 1, stride >= 1, 0 <= padding <= kernel/2", where, n->id);
-            int oh = out_dim(a->h, n->kh, n->stride, n->pad), ow = out_dim(a->w, n->kw, n->stride, n->pad);
-            if (oh < 1 || ow < 1)
-                return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: pool window %dx%d larger than input %dx%d", where, n->id, n->kh, n->kw,
-                                   a->h, a->w);
-            n->c = a->c;
-            n->h = oh;
-            n->w = ow;
-            break;
-        }
-        case PINAS_OP_BATCHNORM:
-        case PINAS_OP_ACT:
-            n->c = a->c;
-            n->h = a->h;
-            n->w = a->w;
-            break;
-        case PINAS_OP_LINEAR:
-            if (n->out_features < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: linear needs out_features >= 1", where, n->id);
-            if (a->h != 1 || a->w != 1)
-                return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: linear input %s has shape [%d, %d, %d]; flatten or global_avgpool it first",
-                                   where, n->id, a->id, a->c, a->h, a->w);
-            n->c = n->out_features;
-            n->h = n->w = 1;
-            break;
-        case PINAS_OP_ADD: {
-            const pinas_node *b = &net->nodes[n->inputs[1]];
-            if (a->c != b->c || a->h != b->h || a->w != b->w)
-                return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: add of %s [%d, %d, %d] and %s [%d, %d, %d]: shapes differ", where, n->id,
-                                   a->id, a->c, a->h, a->w, b->id, b->c, b->h, b->w);
-            n->c = a->c;
-            n->h = a->h;
-            n->w = a->w;
-            break;
-        }
-        case PINAS_OP_FLATTEN:
-            n->c = a->c * a->h * a->w;
-            n->h = n->w = 1;
-            break;
-        case PINAS_OP_GLOBAL_AVGPOOL:
-            n->c = a->c;
-            n->h = n->w = 1;
-            break;
-        default:
-            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: unexpected op", where, n->id);
-        }
-        if (pinas_node_is_slot(n)) {
-            if (n->n_cands < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: a slot needs at least one candidate", where, n->id);
-            for (int k = 0; k < n->n_cands; k++) {
-                int is_pool = n->cands[k].kind == PINAS_CAND_MAXPOOL || n->cands[k].kind == PINAS_CAND_AVGPOOL;
-                char nm[32];
-                if (is_pool != (n->op == PINAS_OP_POOL))
-                    return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s does not belong in a%s slot", where, n->id,
-                                       pinas_cand_name(&n->cands[k], nm, sizeof nm), n->op == PINAS_OP_POOL ? " pool" : "n act");
-                for (int j = 0; j < k; j++)
-                    if (n->cands[j].kind == n->cands[k].kind && n->cands[j].ph == n->cands[k].ph && n->cands[j].pw == n->cands[k].pw)
-                        return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s listed twice", where, n->id,
-                                           pinas_cand_name(&n->cands[k], nm, sizeof nm));
-            }
-            if (n->choice >= n->n_cands) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: choice out of range", where, n->id);
-        }
+        pinas_status s = infer_shape(ctx, net, i, where);
+        if (!s && pinas_node_is_slot(n)) s = check_slot(ctx, n, where);
+        if (s) return s;
     }
     const pinas_node *o = &net->nodes[net->n - 1];
     if (o->c != net->num_classes || o->h != 1 || o->w != 1)
@@ -484,6 +512,132 @@ static pinas_status parse_kernel(pinas_ctx *ctx, const cJSON *o, const char *whe
     return PINAS_OK;
 }
 
+/* "inputs": node ids defined before this node; absent = the previous node. */
+static pinas_status parse_inputs(pinas_ctx *ctx, const pinas_net *net, const cJSON *o, const char *where, const char *path, pinas_node *n)
+{
+    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(o, "inputs");
+    if (!ins) {
+        n->n_inputs = 1;
+        n->inputs[0] = net->n - 1;
+        return PINAS_OK;
+    }
+    if (!cJSON_IsArray(ins) || cJSON_GetArraySize(ins) < 1 || cJSON_GetArraySize(ins) > 2)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: %s: inputs: expected an array of 1 or 2 node ids", where, path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ins)
+    {
+        if (!cJSON_IsString(e)) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: inputs: expected node ids (strings)", where, path);
+        int ref = pinas_net_find(net, e->valuestring);
+        if (ref < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: input \"%s\" is not a node defined before it", where, path, e->valuestring);
+        n->inputs[n->n_inputs++] = ref;
+    }
+    return PINAS_OK;
+}
+
+/* stride and padding of a conv2d or pool node (stride defaults to def_stride). */
+static pinas_status parse_window(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, int def_stride, pinas_node *n)
+{
+    int64_t v = def_stride;
+    pinas_status s = pinas_json_get_int_opt(ctx, o, where, path, "stride", 1, 1024, &v);
+    if (s) return s;
+    n->stride = (int)v;
+    v = 0;
+    if ((s = pinas_json_get_int_opt(ctx, o, where, path, "padding", 0, 1024, &v))) return s;
+    n->pad = (int)v;
+    return PINAS_OK;
+}
+
+/* The fields of conv2d, linear, batchnorm and pool nodes. */
+static pinas_status parse_op_fields(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, pinas_node *n)
+{
+    pinas_status s;
+    int64_t v;
+    int b;
+    switch (n->op) {
+    case PINAS_OP_CONV2D:
+        if ((s = pinas_json_get_int(ctx, o, where, path, "out_channels", 1, 1 << 20, &v))) return s;
+        n->out_channels = (int)v;
+        if ((s = parse_kernel(ctx, o, where, path, n, 1)) || (s = parse_window(ctx, o, where, path, 1, n))) return s;
+        v = 1;
+        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "groups", 1, 1 << 20, &v))) return s;
+        n->groups = (int)v;
+        b = 0;
+        if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "bias", &b))) return s;
+        n->bias = b;
+        break;
+    case PINAS_OP_LINEAR:
+        if ((s = pinas_json_get_int(ctx, o, where, path, "out_features", 1, 1 << 24, &v))) return s;
+        n->out_features = (int)v;
+        b = 1;
+        if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "bias", &b))) return s;
+        n->bias = b;
+        break;
+    case PINAS_OP_BATCHNORM:
+        if ((s = pinas_json_get_num_opt(ctx, o, where, path, "eps", 1e-12, 1.0, &n->eps))) return s;
+        break;
+    case PINAS_OP_POOL:
+        /* a pool's stride defaults to its kernel */
+        if ((s = parse_kernel(ctx, o, where, path, n, 1)) || (s = parse_window(ctx, o, where, path, n->kh, n))) return s;
+        break;
+    default: break;
+    }
+    return PINAS_OK;
+}
+
+/* "candidates" of a slot; absent = the single default (relu for act, maxpool for pool). */
+static pinas_status parse_cands(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, pinas_node *n)
+{
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "candidates");
+    if (!cs) {
+        n->n_cands = 1;
+        n->cands[0].kind = n->op == PINAS_OP_POOL ? PINAS_CAND_MAXPOOL : PINAS_CAND_RELU;
+        return PINAS_OK;
+    }
+    if (!cJSON_IsArray(cs) || cJSON_GetArraySize(cs) < 1 || cJSON_GetArraySize(cs) > PINAS_MAX_CANDS)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: %s: candidates: expected an array of 1 to %d names", where, path, PINAS_MAX_CANDS);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cs)
+    {
+        if (!cJSON_IsString(e) || pinas_cand_parse(e->valuestring, &n->cands[n->n_cands])) {
+            char *d = pinas_json_describe(e);
+            const char *dym = cJSON_IsString(e) ? pinas_did_you_mean(e->valuestring, cand_examples, 6) : NULL;
+            pinas_status st = pinas_error(ctx, PINAS_EINVAL,
+                                          "%s: %s: unknown candidate %s (relu, poly, identity, patch_relu:HxW, maxpool, avgpool)%s%s%s", where,
+                                          path, d, dym ? "; did you mean \"" : "", dym ? dym : "", dym ? "\"?" : "");
+            free(d);
+            return st;
+        }
+        n->n_cands++;
+    }
+    return PINAS_OK;
+}
+
+/* A slot's candidates, choice and poly settings; other nodes must not have them. */
+static pinas_status parse_slot(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, pinas_node *n)
+{
+    if (!pinas_node_is_slot(n)) {
+        if (cJSON_GetObjectItemCaseSensitive(o, "candidates") || cJSON_GetObjectItemCaseSensitive(o, "choice"))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: %s: only act and pool nodes take candidates", where, path);
+        return PINAS_OK;
+    }
+    pinas_status s = parse_cands(ctx, o, where, path, n);
+    if (s) return s;
+    const char *choice = NULL;
+    if ((s = pinas_json_get_str_opt(ctx, o, where, path, "choice", &choice))) return s;
+    if (choice) {
+        pinas_cand c;
+        if (pinas_cand_parse(choice, &c)) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: unknown choice \"%s\"", where, path, choice);
+        for (int k = 0; k < n->n_cands; k++)
+            if (n->cands[k].kind == c.kind && n->cands[k].ph == c.ph && n->cands[k].pw == c.pw) n->choice = k;
+        if (n->choice < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: choice \"%s\" is not among its candidates", where, path, choice);
+    }
+    if ((s = pinas_json_get_num_opt(ctx, o, where, path, "poly_scale", -1e6, 1e6, &n->poly_scale))) return s;
+    int b = 0;
+    if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "poly_per_channel", &b))) return s;
+    n->poly_per_channel = b;
+    return PINAS_OK;
+}
+
 static pinas_status parse_node(pinas_ctx *ctx, pinas_net *net, const cJSON *o, const char *where, int idx)
 {
     char path[64];
@@ -521,106 +675,9 @@ static pinas_status parse_node(pinas_ctx *ctx, pinas_net *net, const cJSON *o, c
         return pinas_error(ctx, PINAS_EINVAL, "%s: %s: unknown op \"%s\"%s%s%s", where, path, op, dym ? " (did you mean \"" : "",
                            dym ? dym : "", dym ? "\"?)" : "");
     }
-    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(o, "inputs");
-    if (!ins) {
-        n.n_inputs = 1;
-        n.inputs[0] = net->n - 1; /* default: the previous node */
-    } else {
-        if (!cJSON_IsArray(ins) || cJSON_GetArraySize(ins) < 1 || cJSON_GetArraySize(ins) > 2)
-            return pinas_error(ctx, PINAS_EINVAL, "%s: %s: inputs: expected an array of 1 or 2 node ids", where, path);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, ins)
-        {
-            if (!cJSON_IsString(e)) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: inputs: expected node ids (strings)", where, path);
-            int ref = pinas_net_find(net, e->valuestring);
-            if (ref < 0)
-                return pinas_error(ctx, PINAS_EINVAL, "%s: %s: input \"%s\" is not a node defined before it", where, path, e->valuestring);
-            n.inputs[n.n_inputs++] = ref;
-        }
-    }
-    int64_t v;
-    int b;
-    switch (n.op) {
-    case PINAS_OP_CONV2D:
-        if ((s = pinas_json_get_int(ctx, o, where, path, "out_channels", 1, 1 << 20, &v))) return s;
-        n.out_channels = (int)v;
-        if ((s = parse_kernel(ctx, o, where, path, &n, 1))) return s;
-        v = 1;
-        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "stride", 1, 1024, &v))) return s;
-        n.stride = (int)v;
-        v = 0;
-        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "padding", 0, 1024, &v))) return s;
-        n.pad = (int)v;
-        v = 1;
-        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "groups", 1, 1 << 20, &v))) return s;
-        n.groups = (int)v;
-        b = 0;
-        if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "bias", &b))) return s;
-        n.bias = b;
-        break;
-    case PINAS_OP_LINEAR:
-        if ((s = pinas_json_get_int(ctx, o, where, path, "out_features", 1, 1 << 24, &v))) return s;
-        n.out_features = (int)v;
-        b = 1;
-        if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "bias", &b))) return s;
-        n.bias = b;
-        break;
-    case PINAS_OP_BATCHNORM:
-        if ((s = pinas_json_get_num_opt(ctx, o, where, path, "eps", 1e-12, 1.0, &n.eps))) return s;
-        break;
-    case PINAS_OP_POOL:
-        if ((s = parse_kernel(ctx, o, where, path, &n, 1))) return s;
-        v = n.kh;
-        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "stride", 1, 1024, &v))) return s;
-        n.stride = (int)v;
-        v = 0;
-        if ((s = pinas_json_get_int_opt(ctx, o, where, path, "padding", 0, 1024, &v))) return s;
-        n.pad = (int)v;
-        break;
-    default: break;
-    }
-    if (pinas_node_is_slot(&n)) {
-        const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "candidates");
-        if (!cs && n.op == PINAS_OP_POOL) {
-            n.n_cands = 1;
-            n.cands[0].kind = PINAS_CAND_MAXPOOL;
-        } else if (!cs && n.op == PINAS_OP_ACT) {
-            n.n_cands = 1;
-            n.cands[0].kind = PINAS_CAND_RELU;
-        } else {
-            if (!cJSON_IsArray(cs) || cJSON_GetArraySize(cs) < 1 || cJSON_GetArraySize(cs) > PINAS_MAX_CANDS)
-                return pinas_error(ctx, PINAS_EINVAL, "%s: %s: candidates: expected an array of 1 to %d names", where, path, PINAS_MAX_CANDS);
-            const cJSON *e;
-            cJSON_ArrayForEach(e, cs)
-            {
-                if (!cJSON_IsString(e) || pinas_cand_parse(e->valuestring, &n.cands[n.n_cands])) {
-                    char *d = pinas_json_describe(e);
-                    const char *dym = cJSON_IsString(e) ? pinas_did_you_mean(e->valuestring, cand_examples, 6) : NULL;
-                    pinas_status st = pinas_error(ctx, PINAS_EINVAL,
-                                                  "%s: %s: unknown candidate %s (relu, poly, identity, patch_relu:HxW, maxpool, avgpool)%s%s%s",
-                                                  where, path, d, dym ? "; did you mean \"" : "", dym ? dym : "", dym ? "\"?" : "");
-                    free(d);
-                    return st;
-                }
-                n.n_cands++;
-            }
-        }
-        const char *choice = NULL;
-        if ((s = pinas_json_get_str_opt(ctx, o, where, path, "choice", &choice))) return s;
-        if (choice) {
-            pinas_cand c;
-            if (pinas_cand_parse(choice, &c)) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: unknown choice \"%s\"", where, path, choice);
-            for (int k = 0; k < n.n_cands; k++)
-                if (n.cands[k].kind == c.kind && n.cands[k].ph == c.ph && n.cands[k].pw == c.pw) n.choice = k;
-            if (n.choice < 0) return pinas_error(ctx, PINAS_EINVAL, "%s: %s: choice \"%s\" is not among its candidates", where, path, choice);
-        }
-        if ((s = pinas_json_get_num_opt(ctx, o, where, path, "poly_scale", -1e6, 1e6, &n.poly_scale))) return s;
-        b = 0;
-        if ((s = pinas_json_get_bool_opt(ctx, o, where, path, "poly_per_channel", &b))) return s;
-        n.poly_per_channel = b;
-    } else if (cJSON_GetObjectItemCaseSensitive(o, "candidates") || cJSON_GetObjectItemCaseSensitive(o, "choice")) {
-        return pinas_error(ctx, PINAS_EINVAL, "%s: %s: only act and pool nodes take candidates", where, path);
-    }
+    if ((s = parse_inputs(ctx, net, o, where, path, &n)) || (s = parse_op_fields(ctx, o, where, path, &n)) ||
+        (s = parse_slot(ctx, o, where, path, &n)))
+        return s;
     if (net_append(net, &n) < 0) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     return PINAS_OK;
 }
@@ -804,15 +861,17 @@ pinas_status pinas_net_load(pinas_ctx *ctx, const char *path, pinas_net **out)
 
 pinas_status pinas_net_load_config_space(pinas_ctx *ctx, const pinas_config *cfg, pinas_net **out)
 {
-    const cJSON *sp = pinas_config_get(cfg, "space");
-    if (cJSON_IsObject(sp)) return pinas_net_from_json(ctx, sp, "space", out);
-    const char *path = sp->valuestring, *src = pinas_config_source(cfg);
+    *out = NULL;
+    if (cfg->space_inline) return pinas_net_from_json(ctx, cfg->space_inline, "space", out);
+    const char *path = cfg->space_path, *src = cfg->source;
+    if (!path) return pinas_error(ctx, PINAS_EINVAL, "%s: space: missing", src && *src ? src : "config");
     if (path[0] != '/' && src && *src && strchr(src, '/')) {
         char *dir = pinas_strdup(src);
+        if (!dir) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
         *strrchr(dir, '/') = 0;
         char *p = pinas_path_join(dir, path);
         free(dir);
-        if (pinas_path_exists(p)) {
+        if (p && pinas_path_exists(p)) {
             pinas_status s = pinas_net_load(ctx, p, out);
             free(p);
             return s;

@@ -108,7 +108,13 @@ const pinas_cand *pinas_node_chosen(const pinas_node *n);
 int pinas_net_n_open(const pinas_net *net);
 /* Decides slot `node` on candidate `cand` (index). Errors name the node. */
 pinas_status pinas_net_decide(pinas_ctx *ctx, pinas_net *net, int node, int cand) PINAS_WUR;
-/* Decides slot `node` on the candidate of the given kind; -1 if the slot lacks it. */
+/* A random architecture of a space: every open slot decided uniformly, in node order, by one
+ * pinas_rng seeded with `seed` (candidate pinas_rng_below(rng, n_cands) per open slot). The one
+ * sampler of architectures: the latency validation and `pinas model random --arch random` use it, so
+ * a seed names the same architecture everywhere. *out: new (a decided clone); caller frees with
+ * pinas_net_free; NULL on error (out of memory). */
+pinas_status pinas_net_random_arch(pinas_ctx *ctx, const pinas_net *space, uint64_t seed, pinas_net **out) PINAS_WUR;
+/* Index of the candidate of the given kind in slot n; -1 if the slot lacks it. */
 int pinas_node_find_cand(const pinas_node *n, pinas_cand_kind kind);
 
 /* Per-sample counters. */
@@ -143,31 +149,45 @@ uint64_t pinas_net_hash(const pinas_net *net);
  *
  * The one way to build a net in code (the backbone generators, benchmark and calibration nets all
  * use it; no library code writes a net as a JSON string). Nodes are appended in order; `in` is the
- * index of an earlier node (0 is the input). Each adder returns the new node's index, or -1 after
- * an allocation failure; failures are sticky and reported by pinas_nb_finish, so a sequence of adds
- * needs no checks in between. Shapes are inferred and every node validated at finish, with the
- * same rules and messages as a net file. */
+ * index of an earlier node (0 is the input). Each adder returns the new node's index, or -1 once
+ * the builder has failed (out of memory, an id that is empty, "input" or too long, more than
+ * PINAS_MAX_CANDS candidates); the first failure is sticky and reported by pinas_nb_finish, so a
+ * sequence of adds needs no checks in between. Every adder accepts b == NULL (it returns -1, and
+ * pinas_nb_finish(ctx, NULL, ...) reports out of memory), so even pinas_nb_create needs no check.
+ * Shapes are inferred and every node validated at finish, with the same rules and messages as a net
+ * file. The ids and candidate arrays passed in are copied. Example:
+ *
+ *     pinas_net_builder *b = pinas_nb_create("tiny", 3, 8, 8, 10);
+ *     int x = pinas_nb_conv(b, "conv", 0, 4, 3, 1, 1, 1);
+ *     x = pinas_nb_act(b, "act", x, &relu, 1);
+ *     x = pinas_nb_global_avgpool(b, "gap", x);
+ *     pinas_nb_linear(b, "fc", x, 10, 1);
+ *     if (pinas_nb_finish(ctx, b, "tiny", &net)) ...   // b is freed either way
+ */
 typedef struct pinas_net_builder pinas_net_builder;
 
 /* A new builder for a net with input [c, h, w] and num_classes outputs; NULL when out of memory. */
 pinas_net_builder *pinas_nb_create(const char *name, int c, int h, int w, int num_classes);
-/* Any node, copied from proto (inputs, op, fields as in pinas_node; `choice` -1 leaves slots open).
- * pinas_nb_node_init fills the defaults of a node file: stride 1, groups 1, eps 1e-5, poly scale 1,
- * one input `in`, choice -1. */
+/* A node with the defaults of a node file: stride 1, groups 1, eps 1e-5, poly scale 1, poly
+ * parameters shared by the slot (poly_per_channel 0), no bias, one input `in`, choice -1 (open),
+ * no candidates. Set the remaining fields and pass it to pinas_nb_node. */
 pinas_node pinas_nb_node_init(const char *id, pinas_op op, int in);
+/* Any node, copied from proto (inputs, op, fields as in pinas_node; the output shape is inferred). */
 int pinas_nb_node(pinas_net_builder *b, const pinas_node *proto);
+/* A k x k convolution without bias. */
 int pinas_nb_conv(pinas_net_builder *b, const char *id, int in, int out_c, int k, int stride, int pad, int groups);
 int pinas_nb_batchnorm(pinas_net_builder *b, const char *id, int in);
-/* An act slot over n candidates (poly scale 1, poly parameters per channel). */
+/* An open act slot over n candidates, poly settings as pinas_nb_node_init (for others, set
+ * poly_scale / poly_per_channel on a node from pinas_nb_node_init). */
 int pinas_nb_act(pinas_net_builder *b, const char *id, int in, const pinas_cand *cands, int n);
-/* A pool slot over n candidates (maxpool / avgpool), k x k kernel. */
+/* An open pool slot over n candidates (maxpool / avgpool), k x k kernel. */
 int pinas_nb_pool(pinas_net_builder *b, const char *id, int in, int k, int stride, int pad, const pinas_cand *cands, int n);
 int pinas_nb_add(pinas_net_builder *b, const char *id, int x, int y);
 int pinas_nb_linear(pinas_net_builder *b, const char *id, int in, int out_features, int bias);
 int pinas_nb_flatten(pinas_net_builder *b, const char *id, int in);
 int pinas_nb_global_avgpool(pinas_net_builder *b, const char *id, int in);
-/* Validates and hands over the net (*out: new; caller frees); `where` names the net in messages.
- * Always frees b. */
+/* Validates and hands over the net (*out: new; caller frees with pinas_net_free; NULL on error);
+ * `where` names the net in messages (NULL: its name). Always frees b. */
 pinas_status pinas_nb_finish(pinas_ctx *ctx, pinas_net_builder *b, const char *where, pinas_net **out) PINAS_WUR;
 /* Frees an unfinished builder; NULL is a no-op. */
 void pinas_nb_free(pinas_net_builder *b);
@@ -196,31 +216,165 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *opts, pi
 
 #define PINAS_MODEL_FORMAT "pinas-model/1"
 
+/* meta.json of a model dir, as a typed record. One reader (pinas_model_meta_from_json /
+ * pinas_model_meta_read) and one writer (pinas_model_meta_to_json / pinas_model_meta_write) in
+ * search_spaces/model.c; nothing else reads or writes meta.json by key.
+ *
+ * On disk (keys in this order; "?" marks a key written only when present):
+ *   {"format": "pinas-model/1", "name": ..., "input": [C, H, W], "num_classes": N,
+ *    "normalize": {"mean": [...C], "std": [...C]},   inputs to the net are already normalised
+ *    "accuracy": number or null, "dataset"?: "...", "train"?: {...the training summary...},
+ *    "mpc": {"frac_bits": 16, "cmp_bits": 64},
+ *    "predicted_latency": {"<hw>/<net>": {"online_ms", "offline_ms", "total_ms", "compute_ms",
+ *                          "comm_ms", "rounds", "online_bytes", "preprocessing_bytes"}, ...},
+ *    "source": "...", "config"?: {...}, "exported_from"?: {"run_dir", "candidate", "sweep"?, "arch"},
+ *    ...any other keys, kept as they were read}
+ * A file written by pinas_model_meta_write and read back is written again byte for byte.
+ *
+ * Ownership: every pointer in the record is owned by it (malloc'd strings, arrays, cJSON values)
+ * and released by pinas_model_meta_free. Set strings with pinas_model_meta_set_str (or assign a
+ * pinas_strdup'd string to a NULL field). A NaN double is written as null. */
+
+/* The most input channels a meta.json may describe (benchmark nets are wide; images have 1 or 3). */
+#define PINAS_META_MAX_CHANNELS (1 << 20)
+
+/* One priced (hardware, network) profile pair of "predicted_latency", per inference of one sample. */
+typedef struct {
+    char *profile;          /* "<hw>/<net>", e.g. "cpu/lan"; owned */
+    double online_ms, offline_ms, total_ms, compute_ms, comm_ms;
+    int64_t rounds, online_bytes, preprocessing_bytes;   /* bytes: both parties together */
+} pinas_meta_latency;
+
+/* "train": how the weights were trained (written by pinas_train_model). */
+typedef struct {
+    int present;            /* 0: no "train" key */
+    char *phase;            /* "train", "finetune-2", ...; owned */
+    int epochs, batch_size;
+    double lr;
+    int cosine;             /* "schedule": 1 = "cosine", 0 = "constant" */
+    double momentum;
+    int nesterov;
+    double weight_decay, label_smoothing;
+    int augment;
+    double grad_clip;       /* written only when > 0 */
+    char *teacher;          /* knowledge distillation's teacher model dir; NULL = none (then
+                             * teacher, kd_alpha and kd_temperature are not written); owned */
+    double kd_alpha, kd_temperature;
+    uint64_t seed;
+    char *eval_split;       /* "test", "val", ...; owned */
+    double eval_loss, train_loss, train_acc;   /* NaN = null */
+} pinas_meta_train;
+
+/* One slot decision of "exported_from.arch": {"<slot id>": "<candidate>"}. */
+typedef struct {
+    char *slot, *choice;    /* owned */
+} pinas_meta_choice;
+
+/* "exported_from": the search run and candidate an exported model came from (pinas export). */
+typedef struct {
+    int present;            /* 0: no "exported_from" key */
+    char *run_dir;          /* owned */
+    int candidate;
+    char *sweep_key;        /* "lambda" or "target_ms"; NULL = no "sweep" key; owned */
+    double sweep_value;
+    int n_arch;
+    pinas_meta_choice *arch;/* n_arch decisions, in slot order; owned */
+} pinas_meta_export;
+
+typedef struct {
+    char *name;             /* owned */
+    int input[3];           /* C, H, W */
+    int num_classes;
+    double *mean, *std;     /* input[0] values each (normalisation); owned; set the shape with
+                             * pinas_model_meta_set_input, which (re)allocates them */
+    double accuracy;        /* in [0, 1]; NaN = not measured (null) */
+    char *dataset;          /* NULL = no "dataset" key; owned */
+    pinas_meta_train train;
+    int frac_bits, cmp_bits;/* "mpc" */
+    int n_latency;
+    pinas_meta_latency *latency;   /* "predicted_latency", in file order; owned */
+    char *source;           /* "" when unknown; owned */
+    cJSON *config;          /* the effective run config (pinas train); opaque, never read by
+                             * code; NULL = absent; owned */
+    pinas_meta_export exported_from;
+    cJSON *extra;           /* other keys, kept as read (an object, or NULL); owned */
+} pinas_model_meta;
+
+/* An empty record: no strings (name and source are written as ""), input [0, 0, 0], mean 0 and
+ * std 1 per channel, accuracy NaN, mpc from PINAS_FRAC_BITS_DEFAULT / PINAS_CMP_BITS_DEFAULT
+ * (common/pinas_config.h), no latency, train, config, exported_from or extra keys. Never fails. */
+void pinas_model_meta_init(pinas_model_meta *m);
+/* Releases everything the record owns and leaves it as pinas_model_meta_init does; NULL is a no-op. */
+void pinas_model_meta_free(pinas_model_meta *m);
+/* The default record of a decided or open net: name, input and num_classes from the net, mean 0
+ * and std 1 per channel, the rest as pinas_model_meta_init, source "". *m is overwritten (not
+ * freed first). Errors: more than PINAS_META_MAX_CHANNELS input channels, out of memory. */
+pinas_status pinas_model_meta_default(pinas_ctx *ctx, const pinas_net *net, pinas_model_meta *m) PINAS_WUR;
+/* Deep copy of src into *dst (overwritten, not freed first). */
+pinas_status pinas_model_meta_copy(pinas_ctx *ctx, const pinas_model_meta *src, pinas_model_meta *dst) PINAS_WUR;
+/* Replaces the owned string *field (e.g. &m->source) with a copy of value (NULL allowed). */
+pinas_status pinas_model_meta_set_str(pinas_ctx *ctx, char **field, const char *value) PINAS_WUR;
+/* Sets input = [c, h, w] and reallocates mean (0) and std (1) to c values each. Errors: c outside
+ * [1, PINAS_META_MAX_CHANNELS], out of memory. */
+pinas_status pinas_model_meta_set_input(pinas_ctx *ctx, pinas_model_meta *m, int c, int h, int w) PINAS_WUR;
+/* Releases what x owns and zeroes it (present 0: no "exported_from"); NULL is a no-op. */
+void pinas_meta_export_free(pinas_meta_export *x);
+/* Adds (or replaces in place, when a row of the same profile exists) a predicted_latency row; the
+ * row's profile string is copied. */
+pinas_status pinas_model_meta_set_latency(pinas_ctx *ctx, pinas_model_meta *m, const pinas_meta_latency *row) PINAS_WUR;
+/* The row of profile "<hw>/<net>", or NULL. Borrowed. */
+const pinas_meta_latency *pinas_model_meta_latency(const pinas_model_meta *m, const char *profile);
+
+/* Reads a parsed meta.json object (json is not modified; *out is overwritten, and left empty on
+ * error). With net (may be NULL), missing "name", "input", "num_classes", "normalize", "mpc",
+ * "predicted_latency", "accuracy" and "source" take pinas_model_meta_default's values, and the
+ * present ones must agree with the net (input, num_classes). Without a net, "input" and
+ * "num_classes" are required. Validation: format "pinas-model/1"; num_classes >= 1; normalize with
+ * input[0] numbers each, std > 0; accuracy a number or null; mpc.frac_bits in
+ * [PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX], mpc.cmp_bits in [PINAS_CMP_BITS_MIN,
+ * PINAS_CMP_BITS_MAX] (absent: the defaults); every field of "train", "predicted_latency" and
+ * "exported_from" of its type; unknown keys inside those objects and "mpc" are errors (unknown
+ * top-level keys are kept in `extra`). Errors (PINAS_EFORMAT, or PINAS_EINVAL for a value of the
+ * wrong type or range) name `where` and the field:
+ * "<where>: mpc.cmp_bits: expected an integer in [8, 64], got 3". */
+pinas_status pinas_model_meta_from_json(pinas_ctx *ctx, const cJSON *json, const char *where, const pinas_net *net,
+                                        pinas_model_meta *out) PINAS_WUR;
+/* Loads the file at path and reads it as pinas_model_meta_from_json (errors name the file). */
+pinas_status pinas_model_meta_read(pinas_ctx *ctx, const char *path, const pinas_net *net, pinas_model_meta *out) PINAS_WUR;
+/* The JSON form (key order and numbers as described above). New; caller frees with cJSON_Delete;
+ * NULL when out of memory. */
+cJSON *pinas_model_meta_to_json(const pinas_model_meta *m);
+/* Writes the JSON form to path atomically (temporary file + rename). */
+pinas_status pinas_model_meta_write(pinas_ctx *ctx, const char *path, const pinas_model_meta *m) PINAS_WUR;
+/* The "predicted_latency" object of n rows ({"<hw>/<net>": {...}, ...}): also the "latency" of a
+ * search's metrics.json. New; caller frees with cJSON_Delete. */
+cJSON *pinas_model_meta_latency_json(const pinas_meta_latency *rows, int n);
+
 /* A decided architecture with its weights: what `pinas export`, `pinas train` and `pinas model
  * random` write and the 2PC runtime reads. On disk, a directory with net.json (explicit form, every
  * slot decided), weights.safetensors (F32 tensors named "<node id>.<param>", see
- * pinas_node_param_specs: every WEIGHT and BUFFER spec) and meta.json:
- *   {"format": "pinas-model/1", "name": ..., "input": [C,H,W], "num_classes": N,
- *    "normalize": {"mean": [...C], "std": [...C]},   inputs to the net are already normalised
- *    "accuracy": number or null,  "mpc": {"frac_bits": 16, "cmp_bits": 64},
- *    "predicted_latency": {...}, "source": "..."}  (other keys are kept as they are) */
+ * pinas_node_param_specs: every WEIGHT and BUFFER spec) and meta.json (pinas_model_meta). */
 typedef struct {
     pinas_net *net;          /* owned */
     pinas_tensors *weights;  /* owned */
-    cJSON *meta;             /* owned; an object */
+    pinas_model_meta meta;   /* owned; agrees with net (input, num_classes) */
 } pinas_model;
 
 /* Loads and validates a model dir: every slot decided, every weight present with the right dtype
- * and shape (errors name the file and the tensor), meta.json well-formed. *out: new; caller frees. */
+ * and shape (errors name the file and the tensor), meta.json read by pinas_model_meta_from_json
+ * with the net. *out: new; caller frees. */
 pinas_status pinas_model_load(pinas_ctx *ctx, const char *dir, pinas_model **out) PINAS_WUR;
 /* Writes the three files atomically each (temporary file + rename), creating dir. */
 pinas_status pinas_model_save(pinas_ctx *ctx, const char *dir, const pinas_model *m) PINAS_WUR;
-/* Takes ownership of net (decided), weights and meta (meta may be NULL: a default is made).
- * Validates like pinas_model_load. On error the arguments are freed. */
-pinas_status pinas_model_create(pinas_ctx *ctx, pinas_net *net, pinas_tensors *weights, cJSON *meta,
+/* Takes ownership of net (decided) and weights, and moves the contents of *meta into the model
+ * (meta may be NULL: pinas_model_meta_default). *meta is left empty (as pinas_model_meta_init), so
+ * calling pinas_model_meta_free on it afterwards is harmless. The meta's input and num_classes must
+ * agree with the net; its mpc values must be in range. On error everything given is freed. */
+pinas_status pinas_model_create(pinas_ctx *ctx, pinas_net *net, pinas_tensors *weights, pinas_model_meta *meta,
                                 pinas_model **out) PINAS_WUR;
 /* Random weights for a decided net (He-normal convs and linears, BN with random positive
- * statistics, poly w0=0.005 w1=1 b=0 plus noise), deterministic in seed. */
+ * statistics, poly w0=0.005 w1=1 b=0 plus noise), deterministic in seed; meta is the default
+ * with source "random". */
 pinas_status pinas_model_random(pinas_ctx *ctx, const pinas_net *net, uint64_t seed, pinas_model **out) PINAS_WUR;
 /* pinas_model_free(NULL) is a no-op. */
 void pinas_model_free(pinas_model *m);

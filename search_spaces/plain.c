@@ -85,6 +85,115 @@ static void act(const pinas_node *n, const pinas_cand *c, const float *x, float 
     }
 }
 
+/* Batchnorm in inference mode over the batch; with calibrate_bn, the running statistics are first set
+ * to this batch's (random models: activations stay O(1)). */
+static void batchnorm(const pinas_model *m, int i, const pinas_node *n, const float *X, float *Y, int batch, size_t isz, size_t osz,
+                      int calibrate_bn)
+{
+    const float *g = pinas_model_param(m, i, "weight"), *be = pinas_model_param(m, i, "bias");
+    const float *mu = pinas_model_param(m, i, "running_mean"), *var = pinas_model_param(m, i, "running_var");
+    size_t hw = (size_t)n->h * n->w;
+    if (calibrate_bn) {
+        float *wmu = (float *)mu, *wvar = (float *)var;
+        for (int c = 0; c < n->c; c++) {
+            double s1 = 0, s2 = 0;
+            for (int bi = 0; bi < batch; bi++)
+                for (size_t p = 0; p < hw; p++) {
+                    double v = X[bi * isz + c * hw + p];
+                    s1 += v;
+                    s2 += v * v;
+                }
+            double cnt = (double)batch * (double)hw, mean = s1 / cnt, v = s2 / cnt - mean * mean;
+            wmu[c] = (float)mean;
+            wvar[c] = (float)(v > 1e-6 ? v : 1e-6);
+        }
+    }
+    for (int bi = 0; bi < batch; bi++)
+        for (int c = 0; c < n->c; c++) {
+            float sc = g[c] / sqrtf(var[c] + (float)n->eps), sh = be[c] - mu[c] * sc;
+            const float *xc = X + bi * isz + c * hw;
+            float *yc = Y + bi * osz + c * hw;
+            for (size_t p = 0; p < hw; p++) yc[p] = xc[p] * sc + sh;
+        }
+}
+
+/* Node i over the batch: X (and X2 for add) in, Y out; col is the im2col scratch. */
+static pinas_status run_node(pinas_ctx *ctx, const pinas_model *m, int i, const float *X, const float *X2, float *Y, int batch, float *col,
+                             int calibrate_bn)
+{
+    const pinas_net *net = m->net;
+    const pinas_node *n = pinas_net_node(net, i), *a = pinas_net_node(net, n->inputs[0]);
+    size_t osz = (size_t)n->c * n->h * n->w, isz = (size_t)a->c * a->h * a->w;
+    switch (n->op) {
+    case PINAS_OP_CONV2D: {
+        const float *w = pinas_model_param(m, i, "weight"), *b = n->bias ? pinas_model_param(m, i, "bias") : NULL;
+        for (int bi = 0; bi < batch; bi++) conv2d(n, a, X + bi * isz, w, b, Y + bi * osz, col);
+        break;
+    }
+    case PINAS_OP_BATCHNORM: batchnorm(m, i, n, X, Y, batch, isz, osz, calibrate_bn); break;
+    case PINAS_OP_LINEAR: {
+        const float *w = pinas_model_param(m, i, "weight"), *b = n->bias ? pinas_model_param(m, i, "bias") : NULL;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, n->out_features, (int)isz, 1.f, X, (int)isz, w, (int)isz, 0.f, Y,
+                    n->out_features);
+        if (b)
+            for (int bi = 0; bi < batch; bi++)
+                for (int o = 0; o < n->out_features; o++) Y[(size_t)bi * osz + o] += b[o];
+        break;
+    }
+    case PINAS_OP_ACT: {
+        const pinas_cand *c = pinas_node_chosen(n);
+        const float *w0 = NULL, *w1 = NULL, *b = NULL;
+        if (c->kind == PINAS_CAND_POLY) {
+            w0 = pinas_model_param(m, i, "w0");
+            w1 = pinas_model_param(m, i, "w1");
+            b = pinas_model_param(m, i, "b");
+        }
+        for (int bi = 0; bi < batch; bi++) act(n, c, X + bi * isz, Y + bi * osz, w0, w1, b);
+        break;
+    }
+    case PINAS_OP_POOL: {
+        int is_max = pinas_node_chosen(n)->kind == PINAS_CAND_MAXPOOL;
+        for (int bi = 0; bi < batch; bi++) pool(n, a, X + bi * isz, Y + bi * osz, is_max);
+        break;
+    }
+    case PINAS_OP_ADD:
+        for (size_t e = 0; e < (size_t)batch * osz; e++) Y[e] = X[e] + X2[e];
+        break;
+    case PINAS_OP_FLATTEN: memcpy(Y, X, (size_t)batch * osz * sizeof *Y); break;
+    case PINAS_OP_GLOBAL_AVGPOOL: {
+        size_t hw = (size_t)a->h * a->w;
+        for (int bi = 0; bi < batch; bi++)
+            for (int c = 0; c < n->c; c++) {
+                double acc = 0;
+                for (size_t p = 0; p < hw; p++) acc += X[bi * isz + c * hw + p];
+                Y[bi * osz + c] = (float)(acc / (double)hw);
+            }
+        break;
+    }
+    default: return pinas_error(ctx, PINAS_EINTERNAL, "node %s: op %s not executable", n->id, pinas_op_name(n->op));
+    }
+    return PINAS_OK;
+}
+
+/* last[i]: the last node that reads node i's output (nn for the output); returns the im2col scratch
+ * size the largest convolution needs. */
+static size_t plan_buffers(const pinas_net *net, int *last)
+{
+    int nn = pinas_net_n_nodes(net);
+    for (int i = 1; i < nn; i++)
+        for (int k = 0; k < pinas_net_node(net, i)->n_inputs; k++) last[pinas_net_node(net, i)->inputs[k]] = i;
+    last[nn - 1] = nn;
+    size_t col_max = 0;
+    for (int i = 1; i < nn; i++) {
+        const pinas_node *n = pinas_net_node(net, i);
+        if (n->op == PINAS_OP_CONV2D) {
+            size_t need = (size_t)(pinas_net_node(net, n->inputs[0])->c / n->groups) * n->kh * n->kw * n->h * n->w;
+            if (need > col_max) col_max = need;
+        }
+    }
+    return col_max;
+}
+
 pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn)
 {
     const pinas_net *net = m->net;
@@ -98,108 +207,18 @@ pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const floa
         free(buf);
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
-    for (int i = 1; i < nn; i++)
-        for (int k = 0; k < pinas_net_node(net, i)->n_inputs; k++) last[pinas_net_node(net, i)->inputs[k]] = i;
-    last[nn - 1] = nn;
-    size_t col_max = 0;
-    for (int i = 1; i < nn; i++) {
-        const pinas_node *n = pinas_net_node(net, i);
-        if (n->op == PINAS_OP_CONV2D) {
-            size_t need = (size_t)(pinas_net_node(net, n->inputs[0])->c / n->groups) * n->kh * n->kw * n->h * n->w;
-            if (need > col_max) col_max = need;
-        }
-    }
+    size_t col_max = plan_buffers(net, last);
     float *col = malloc((col_max ? col_max : 1) * sizeof *col);
     pinas_status s = col ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     buf[0] = (float *)x; /* borrowed; never freed */
     for (int i = 1; i < nn && !s; i++) {
-        const pinas_node *n = pinas_net_node(net, i), *a = pinas_net_node(net, n->inputs[0]);
-        size_t osz = (size_t)n->c * n->h * n->w, isz = (size_t)a->c * a->h * a->w;
-        buf[i] = malloc((size_t)batch * osz * sizeof(float));
+        const pinas_node *n = pinas_net_node(net, i);
+        buf[i] = malloc((size_t)batch * n->c * n->h * n->w * sizeof(float));
         if (!buf[i]) {
             s = pinas_error(ctx, PINAS_ENOMEM, "node %s: out of memory", n->id);
             break;
         }
-        const float *X = buf[n->inputs[0]];
-        float *Y = buf[i];
-        switch (n->op) {
-        case PINAS_OP_CONV2D: {
-            const float *w = pinas_model_param(m, i, "weight"), *b = n->bias ? pinas_model_param(m, i, "bias") : NULL;
-            for (int bi = 0; bi < batch; bi++) conv2d(n, a, X + bi * isz, w, b, Y + bi * osz, col);
-            break;
-        }
-        case PINAS_OP_BATCHNORM: {
-            const float *g = pinas_model_param(m, i, "weight"), *be = pinas_model_param(m, i, "bias");
-            const float *mu = pinas_model_param(m, i, "running_mean"), *var = pinas_model_param(m, i, "running_var");
-            size_t hw = (size_t)n->h * n->w;
-            if (calibrate_bn) {
-                /* Random models: set the running statistics to this batch's, so activations stay O(1). */
-                float *wmu = (float *)mu, *wvar = (float *)var;
-                for (int c = 0; c < n->c; c++) {
-                    double s1 = 0, s2 = 0;
-                    for (int bi = 0; bi < batch; bi++)
-                        for (size_t p = 0; p < hw; p++) {
-                            double v = X[bi * isz + c * hw + p];
-                            s1 += v;
-                            s2 += v * v;
-                        }
-                    double cnt = (double)batch * (double)hw, mean = s1 / cnt, v = s2 / cnt - mean * mean;
-                    wmu[c] = (float)mean;
-                    wvar[c] = (float)(v > 1e-6 ? v : 1e-6);
-                }
-            }
-            for (int bi = 0; bi < batch; bi++)
-                for (int c = 0; c < n->c; c++) {
-                    float sc = g[c] / sqrtf(var[c] + (float)n->eps), sh = be[c] - mu[c] * sc;
-                    const float *xc = X + bi * isz + c * hw;
-                    float *yc = Y + bi * osz + c * hw;
-                    for (size_t p = 0; p < hw; p++) yc[p] = xc[p] * sc + sh;
-                }
-            break;
-        }
-        case PINAS_OP_LINEAR: {
-            const float *w = pinas_model_param(m, i, "weight"), *b = n->bias ? pinas_model_param(m, i, "bias") : NULL;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, n->out_features, (int)isz, 1.f, X, (int)isz, w, (int)isz, 0.f, Y,
-                        n->out_features);
-            if (b)
-                for (int bi = 0; bi < batch; bi++)
-                    for (int o = 0; o < n->out_features; o++) Y[(size_t)bi * osz + o] += b[o];
-            break;
-        }
-        case PINAS_OP_ACT: {
-            const pinas_cand *c = pinas_node_chosen(n);
-            const float *w0 = NULL, *w1 = NULL, *b = NULL;
-            if (c->kind == PINAS_CAND_POLY) {
-                w0 = pinas_model_param(m, i, "w0");
-                w1 = pinas_model_param(m, i, "w1");
-                b = pinas_model_param(m, i, "b");
-            }
-            for (int bi = 0; bi < batch; bi++) act(n, c, X + bi * isz, Y + bi * osz, w0, w1, b);
-            break;
-        }
-        case PINAS_OP_POOL: {
-            int is_max = pinas_node_chosen(n)->kind == PINAS_CAND_MAXPOOL;
-            for (int bi = 0; bi < batch; bi++) pool(n, a, X + bi * isz, Y + bi * osz, is_max);
-            break;
-        }
-        case PINAS_OP_ADD: {
-            const float *X2 = buf[n->inputs[1]];
-            for (size_t e = 0; e < (size_t)batch * osz; e++) Y[e] = X[e] + X2[e];
-            break;
-        }
-        case PINAS_OP_FLATTEN: memcpy(Y, X, (size_t)batch * osz * sizeof *Y); break;
-        case PINAS_OP_GLOBAL_AVGPOOL: {
-            size_t hw = (size_t)a->h * a->w;
-            for (int bi = 0; bi < batch; bi++)
-                for (int c = 0; c < n->c; c++) {
-                    double acc = 0;
-                    for (size_t p = 0; p < hw; p++) acc += X[bi * isz + c * hw + p];
-                    Y[bi * osz + c] = (float)(acc / (double)hw);
-                }
-            break;
-        }
-        default: s = pinas_error(ctx, PINAS_EINTERNAL, "node %s: op %s not executable", n->id, pinas_op_name(n->op));
-        }
+        s = run_node(ctx, m, i, buf[n->inputs[0]], n->n_inputs > 1 ? buf[n->inputs[1]] : NULL, buf[i], batch, col, calibrate_bn);
         for (int k = 0; k < n->n_inputs; k++) {
             int src = n->inputs[k];
             if (src > 0 && last[src] == i && buf[src]) {

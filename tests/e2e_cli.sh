@@ -32,6 +32,11 @@ check "config schema lists fields" bash -c "'$PINAS' config schema | grep -q 'tr
 check "model random all-poly" expect_rc 0 "$PINAS" model random tests/golden/tiny_space.json --arch all-poly --seed 3 --out "$T/m"
 check "  ... writes the three files" test -s "$T/m/net.json" -a -s "$T/m/weights.safetensors" -a -s "$T/m/meta.json"
 check "  ... every slot decided" python3 -c "import json,sys; d=json.load(open('$T/m/net.json')); sys.exit(0 if all('choice' in n for n in d['nodes'] if n['op'] in ('act','pool') and len(n['candidates'])>1) else 1)"
+check "model random --arch random" expect_rc 0 "$PINAS" model random tests/golden/tiny_space.json --arch random --seed 5 --out "$T/r1"
+check "model random --arch random, same seed again" expect_rc 0 "$PINAS" model random tests/golden/tiny_space.json --arch random --seed 5 --out "$T/r2"
+check "  ... the same architecture and weights, source \"random\"" py "
+import json,sys; a=open('$T/r1/net.json').read(); b=open('$T/r2/net.json').read(); m=json.load(open('$T/r1/meta.json'))
+sys.exit(0 if a==b and open('$T/r1/weights.safetensors','rb').read()==open('$T/r2/weights.safetensors','rb').read() and m['source']=='random' else 1)"
 check "model random bad --arch exits 2" expect_rc 2 "$PINAS" model random tests/golden/tiny_space.json --arch most --out "$T/m2"
 check "  ... nothing written" test ! -e "$T/m2"
 

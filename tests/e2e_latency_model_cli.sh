@@ -45,6 +45,11 @@ ok = ok and len(d['slots'])==19 and all([c['op'] for c in s['candidates']]==['re
 ok = ok and all(len(s['shape'])==3 for s in d['slots']) and d['fixed']['online_ms'] > 0
 sys.exit(0 if ok else 1)"
 
+# The golden LUT (tests/golden/lut.json, checked field by field by test_latency_model_golden) is what
+# `pinas predict --lut` writes for the golden space and profiles.
+check "predict --lut on the golden space and profiles" expect_rc 0 "$PINAS" predict tests/golden/tiny_space.json --hw tests/golden/profile-cpu.json --net tests/golden/profile-link.json --lut "$T/golden-lut.json"
+check "  ... byte for byte tests/golden/lut.json" cmp "$T/golden-lut.json" tests/golden/lut.json
+
 check "unknown profile suggests a name" expect_rc 1 "$PINAS" predict "$T/r18relu.json" --hw fpga-zcu14
 check "  ... message" has 'did you mean "fpga-zcu104"' "$T/err"
 check "a network profile as --hw is refused" expect_rc 1 "$PINAS" predict "$T/r18relu.json" --hw lan
@@ -85,6 +90,17 @@ check "  ... naming the fix" has "--calibrate" "$T/err"
 check "validate-latency --calibrate over lan is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw cpu --net lan
 check "  ... naming the loopback" has "use --net loopback" "$T/err"
 check "validate-latency --help documents the calibration" bash -c "'$PINAS' validate-latency --help | grep -q -- '--no-calibrate'"
+# One sampler: validate-latency's architecture k under --seed S is pinas_net_random_arch(S * 1000003 + k),
+# which is what `pinas model random --arch random --seed S*1000003+k` writes.
+check "validate-latency --seed 0 (2 archs, 1 run each)" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --runs 1 --hw tests/golden/profile-cpu.json --seed 0 --json
+cp "$T/out" "$T/val0.json"
+for k in 0 1; do
+  check "model random --arch random --seed $k" expect_rc 0 "$PINAS" --quiet model random "$T/tiny.json" --arch random --seed $k --out "$T/rand$k"
+done
+check "  ... the same architectures as validate-latency sampled" py "
+import json,sys; d=json.load(open('$T/val0.json'))
+def choices(p): return [x['choice'] for x in json.load(open(p))['nodes'] if x['op'] in ('act','pool') and len(x['candidates'])>1]
+sys.exit(0 if all(choices('$T/rand%d/net.json'%k)==d['archs'][k]['choices'] for k in range(2)) else 1)"
 check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
 
 e2e_done e2e_latency_model_cli

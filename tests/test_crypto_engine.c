@@ -70,7 +70,7 @@ static double compare_pct(const pinas_model *m, int batch, uint64_t seed, int *a
     pinas_mpc_params_default(&p);
     if (pp) p = *pp;
     pinas_mpc_report *rep = NULL;
-    pinas_status s = pinas_mpc_infer_local(ctx, m, x, batch, &p, a, &rep);
+    pinas_status s = pinas_mpc_infer_loopback(ctx, m, x, batch, &p, NULL, a, &rep);
     if (s) fprintf(stderr, "\n  infer: %s\n", pinas_errmsg(ctx));
     CU_ASSERT_FATAL(s == PINAS_OK);
     CU_ASSERT_FATAL(pinas_plain_forward(ctx, m, x, batch, b) == PINAS_OK);
@@ -230,7 +230,7 @@ static void test_resnet20_agreement(void)
     pinas_net_free(space);
 }
 
-/* Per-layer reduced comparison bits: the counters follow the per-node width (pinas_mpc_cost_node_bits),
+/* Per-layer reduced comparison bits: the counters follow the per-node width (pinas_mpc_cost_node with it),
  * and the result stays within tolerance (values far above the 2^(64-n) ulp band). */
 static void test_layer_bits(void)
 {
@@ -246,7 +246,8 @@ static void test_layer_bits(void)
     float x[4 * 192], a[16], b[16];
     random_input(x, 4 * 192, 77, 2.0);
     pinas_mpc_report *rep = NULL;
-    CU_ASSERT_FATAL(pinas_mpc_infer_local_bits(ctx, m, x, 4, &p, bits, 1, a, &rep) == PINAS_OK);
+    pinas_mpc_deal_opts opts = {.layer_bits = bits, .n_layer_bits = 1};
+    CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m, x, 4, &p, &opts, a, &rep) == PINAS_OK);
     CU_ASSERT_FATAL(pinas_plain_forward(ctx, m, x, 4, b) == PINAS_OK);
     double err = 0;
     for (int i = 0; i < 16; i++) err = fmax(err, fabs(a[i] - b[i]));
@@ -258,7 +259,9 @@ static void test_layer_bits(void)
         if (i <= 0) continue;
         int nb = strcmp(rep->layers[l].id, "a1") == 0 ? 56 : 58;
         pinas_mpc_cost c;
-        CU_ASSERT_FATAL(pinas_mpc_cost_node_bits(ctx, m->net, i, -1, &p, nb, &c) == PINAS_OK);
+        pinas_mpc_params q = p;
+        q.cmp_bits = nb;
+        CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, m->net, i, -1, &q, &c) == PINAS_OK);
         CU_ASSERT(pinas_mpc_counts_equal(&c.online, &rep->layers[l].measured.online));
         CU_ASSERT(pinas_mpc_counts_equal(&c.offline, &rep->layers[l].measured.offline));
         if (nb == 56) {
@@ -271,7 +274,8 @@ static void test_layer_bits(void)
     /* an unknown node in the table is an error naming it */
     pinas_mpc_layer_bits badb[] = {{"nope", 40}};
     pinas_error_clear(ctx);
-    TU_ASSERT_ERR(ctx, pinas_mpc_infer_local_bits(ctx, m, x, 4, &p, badb, 1, a, NULL), "nope");
+    opts.layer_bits = badb;
+    TU_ASSERT_ERR(ctx, pinas_mpc_infer_loopback(ctx, m, x, 4, &p, &opts, a, NULL), "nope");
     pinas_mpc_report_free(rep);
     pinas_model_free(m);
     pinas_net_free(net);
@@ -312,13 +316,13 @@ static void test_edge_values(void)
     float x[16], y[16];
     for (int rep = 0; rep < 20; rep++) { /* fresh masks each time */
         for (int i = 0; i < 16; i++) x[i] = (float)v[(i + rep) % 16];
-        CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m1, x, 1, &p, y, NULL) == PINAS_OK);
+        CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m1, x, 1, &p, NULL, y, NULL) == PINAS_OK);
         for (int i = 0; i < 16; i++) {
             double want = x[i] > 0 ? x[i] : 0;
             if (y[i] != (float)want) fprintf(stderr, "\n  relu(%.17g) = %.17g\n", (double)x[i], (double)y[i]);
             CU_ASSERT(y[i] == (float)want);
         }
-        CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m2, x, 1, &p, y, NULL) == PINAS_OK);
+        CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m2, x, 1, &p, NULL, y, NULL) == PINAS_OK);
         for (int o = 0; o < 4; o++) {
             int oy = o / 2, ox = o % 2;
             float want = -INFINITY;
@@ -366,21 +370,23 @@ static void test_bench_op(void)
     const char *kinds[] = {"relu", "drelu", "poly", "patch_relu", "maxpool", "linear", "conv"};
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
+    /* the size run: whole 16x16 (relu, poly) or 8x8 channels; linear 40 x 1024 MACs; conv one 3x3 pixel */
+    const int64_t run_n[] = {40192, 40000, 40192, 40000, 40000, 40960, 36864};
     for (int k = 0; k < 7; k++) {
-        double med = -1, off = -1;
-        pinas_mpc_cost c;
-        memset(&c, 0, sizeof c);
-        pinas_status s = pinas_mpc_bench_op_ex(ctx, kinds[k], 40000, 1, &p, &med, &c, &off);
+        pinas_mpc_bench_result r;
+        pinas_status s = pinas_mpc_bench_op(ctx, kinds[k], 40000, 1, &p, &r);
         if (s) fprintf(stderr, "\n  %s: %s\n", kinds[k], pinas_errmsg(ctx));
         CU_ASSERT_FATAL(s == PINAS_OK);
-        CU_ASSERT(med > 0 && off >= 0);
-        CU_ASSERT(c.online.rounds >= 1);
-        CU_ASSERT(c.online.bytes[1] > 0);
-        if (k < 2) CU_ASSERT_EQUAL(c.online.bytes[0], k == 0 ? 8 * 40192 : 8 * 40000); /* relu: whole 16x16 channels */
+        CU_ASSERT(r.online_s > 0 && r.offline_s >= 0);
+        CU_ASSERT_EQUAL(r.n, run_n[k]);
+        CU_ASSERT(r.counts.online.rounds >= 1);
+        CU_ASSERT(r.counts.online.bytes[1] > 0);
+        if (k < 2) CU_ASSERT_EQUAL(r.counts.online.bytes[0], 8 * (uint64_t)r.n);
+        if (k >= 5) CU_ASSERT_EQUAL(r.counts.online.ring_macs[0], (uint64_t)r.n);
     }
-    double med;
-    pinas_mpc_cost c;
-    TU_ASSERT_ERR(ctx, pinas_mpc_bench_op(ctx, "sigmoid", 100, 1, &p, &med, &c), "sigmoid");
+    pinas_mpc_bench_result r;
+    TU_ASSERT_ERR(ctx, pinas_mpc_bench_op(ctx, "sigmoid", 100, 1, &p, &r), "sigmoid");
+    TU_ASSERT_ERR(ctx, pinas_mpc_bench_op(ctx, "relu", 0, 1, &p, &r), "n and reps");
 }
 
 /* Timing runs on one preprocessing: every run computes the same logits as a normal private inference
@@ -396,7 +402,7 @@ static void test_bench_local(void)
     float x[2 * 192], a[8], b[8];
     random_input(x, 2 * 192, 3, 2.0);
     pinas_mpc_report *one = NULL, *reps[3] = {NULL, NULL, NULL};
-    CU_ASSERT_FATAL(pinas_mpc_infer_local(ctx, m, x, 2, &p, a, &one) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m, x, 2, &p, NULL, a, &one) == PINAS_OK);
     pinas_status s = pinas_mpc_bench_local(ctx, m, x, 2, &p, 3, b, reps);
     if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
     CU_ASSERT_FATAL(s == PINAS_OK);

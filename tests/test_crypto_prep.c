@@ -1,8 +1,9 @@
-/* Tests for crypto/prep.c and the parties' checks: the preprocessing file round trip (mode 0600), corrupt,
- * truncated and foreign files rejected, mismatched models and sessions refused; and the chi-square
+/* Tests for crypto/prep.c, crypto/mask.c and the parties' checks: the preprocessing file round trip (mode
+ * 0600), its header against a golden file (tests/golden/prep-header.bin), corrupt, truncated and foreign
+ * files rejected, the weight-mask file, mismatched models and sessions refused; and the chi-square
  * uniformity of what the client receives (>= 1 MB). */
 #define _GNU_SOURCE
-#include "pinas_mpc.h"
+#include "mpc_internal.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static pinas_ctx *ctx;
 
@@ -52,7 +54,7 @@ static void test_roundtrip_and_corruption(void)
     pinas_mpc_params_default(&p);
     p.batch = 2;
     pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL;
-    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, 0, &a, &b) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a, &b) == PINAS_OK);
     const char *path = tu_path("server.prep");
     CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, a, path) == PINAS_OK);
     struct stat st;
@@ -91,6 +93,205 @@ static void test_roundtrip_and_corruption(void)
     pinas_mpc_prep_free(a);
     pinas_mpc_prep_free(b);
     pinas_net_free(net);
+}
+
+/* ------------------------------------------------------------------ the header's golden file */
+
+#define GOLDEN_HEADER "tests/golden/prep-header.bin"
+
+/* The fixed key material of the golden file: weight-mask seed 00..0f, session id 10..1f. */
+static void golden_seed(uint8_t seed[16], uint8_t session[16])
+{
+    for (int i = 0; i < 16; i++) seed[i] = (uint8_t)i, session[i] = (uint8_t)(16 + i);
+}
+
+/* Writes DIR/<hash>.mask holding `seed` (the format pinas_mpc_mask_open reads) and opens it. */
+static pinas_mpc_mask *mask_with_seed(const char *dir, uint64_t hash, const uint8_t seed[16])
+{
+    uint8_t f[32];
+    memcpy(f, "PINASMSK", 8);
+    memcpy(f + 8, &hash, 8);
+    memcpy(f + 16, seed, 16);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%016llx.mask", dir, (unsigned long long)hash);
+    spit(path, f, sizeof f);
+    pinas_mpc_mask *m = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_mask_open(ctx, dir, hash, 0, &m) == PINAS_OK);
+    return m;
+}
+
+/* The server's header of the all-relu tiny net (maxpool), batch 2, default parameters, dealt with the
+ * golden seed and given the golden session id: what the dealer writes for that key material. */
+static uint8_t *dealt_header(const pinas_net *net, size_t *len)
+{
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 2;
+    uint8_t seed[16], session[16];
+    golden_seed(seed, session);
+    pinas_mpc_mask *mask = mask_with_seed(tu_tmpdir(), pinas_mpc_arch_hash(net, &p), seed);
+    pinas_mpc_deal_opts o = {.mask = mask};
+    pinas_mpc_prep *a = NULL, *b = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, &o, &a, &b) == PINAS_OK);
+    memcpy(a->session, session, 16); /* the one field drawn from the OS */
+    *len = prep_header_len(a->n_nodes);
+    uint8_t *h = malloc(*len);
+    prep_header_write(a, h);
+    pinas_mpc_prep_free(a);
+    pinas_mpc_prep_free(b);
+    pinas_mpc_mask_free(mask);
+    return h;
+}
+
+/* Every field of the golden header, as literals (a change to the format, the architecture hash, the
+ * mask id or the dealer's counts shows here) and as what the runtime computes for the net; the
+ * dealer reproduces the file byte for byte, and so does writing back what was read. Set
+ * PINAS_UPDATE_GOLDEN=1 to rewrite the file after an intended format change. */
+static void test_golden_header(void)
+{
+    pinas_net *net = tiny(PINAS_CAND_RELU);
+    size_t dl = 0, gl = 0;
+    uint8_t *dealt = dealt_header(net, &dl);
+    if (getenv("PINAS_UPDATE_GOLDEN")) spit(GOLDEN_HEADER, dealt, dl);
+    uint8_t *golden = slurp(GOLDEN_HEADER, &gl);
+    CU_ASSERT_EQUAL_FATAL(gl, 448); /* 80 fixed + 11 nodes x 32 + 8, padded to 64 */
+    CU_ASSERT_EQUAL(dl, gl);
+    CU_ASSERT(dl == gl && memcmp(dealt, golden, gl) == 0);
+
+    pinas_mpc_prep pp = {0};
+    CU_ASSERT_FATAL(prep_header_read(ctx, golden, gl, GOLDEN_HEADER, &pp) == PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 2;
+    uint8_t seed[16], session[16];
+    golden_seed(seed, session);
+    CU_ASSERT(memcmp(golden, "PINASPRE", 8) == 0);
+    CU_ASSERT_EQUAL(golden[8], PINAS_MPC_PREP_VERSION);
+    CU_ASSERT_EQUAL(pp.party, 0);
+    CU_ASSERT_EQUAL(pp.hash, 0x419c07b5b1fdc71fULL);
+    CU_ASSERT_EQUAL(pp.hash, pinas_mpc_arch_hash(net, &p));
+    CU_ASSERT(memcmp(pp.session, session, 16) == 0);
+    CU_ASSERT_EQUAL(pp.batch, 2);
+    CU_ASSERT_EQUAL(pp.frac_bits, 16);
+    CU_ASSERT_EQUAL(pp.cmp_bits, 64);
+    CU_ASSERT_EQUAL(pp.n_nodes, 11);
+    CU_ASSERT_EQUAL(pp.n_nodes, pinas_net_n_nodes(net));
+    CU_ASSERT_EQUAL(pp.mask_id, 0x6e7719143777fa9eULL);
+    CU_ASSERT_EQUAL(pp.mask_id, mask_id_of(seed, pp.hash));
+    CU_ASSERT(memcmp(pp.mask_seed, seed, 16) == 0);
+    /* per node: comparison bits, material bytes, and the dealer's AES blocks and ring MACs */
+    static const uint64_t bytes[11] = {0, 4096, 0, 1069056, 801792, 1024, 0, 267264, 0, 0, 64};
+    static const uint64_t aes[11] = {0, 502, 0, 261120, 195840, 200, 0, 65280, 0, 0, 16};
+    static const uint64_t macs[11] = {0, 13824, 0, 0, 0, 4608, 0, 0, 0, 0, 32};
+    uint64_t total = 0;
+    for (int i = 0; i < pp.n_nodes; i++) {
+        pinas_mpc_cost c;
+        CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, net, i, -1, &p, &c) == PINAS_OK);
+        CU_ASSERT_EQUAL(pp.node_bits[i], 64);
+        CU_ASSERT_EQUAL(pp.len[i], bytes[i]);
+        CU_ASSERT_EQUAL(pp.len[i], i ? c.offline.bytes[0] : 0);
+        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.aes_blocks[0], aes[i]);
+        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.ring_macs[0], macs[i]);
+        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.aes_blocks[0], i ? c.offline.aes_blocks[0] : 0);
+        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.ring_macs[0], i ? c.offline.ring_macs[0] : 0);
+        CU_ASSERT_EQUAL(pp.off[i], total);
+        total = (total + pp.len[i] + 63) / 64 * 64;
+    }
+    CU_ASSERT_EQUAL(pp.data_len, total);
+    CU_ASSERT_EQUAL(pp.data_len, 2143296ULL);
+    for (size_t q = 80 + 11 * 32 + 8; q < gl; q++) CU_ASSERT_EQUAL(golden[q], 0); /* padding */
+    uint8_t *again = malloc(gl);
+    prep_header_write(&pp, again);
+    CU_ASSERT(memcmp(again, golden, gl) == 0);
+    /* a header cut short or of another version is refused by name */
+    pinas_mpc_prep q = {0};
+    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, 200, "h", &q), "truncated header");
+    golden[8] = 3;
+    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "version 3");
+    free(q.node_bits), free(q.off), free(q.len), free(q.node_dealer);
+    free(pp.node_bits), free(pp.off), free(pp.len), free(pp.node_dealer);
+    free(again);
+    free(golden);
+    free(dealt);
+    pinas_net_free(net);
+}
+
+/* The weight-mask file: made 0600 on first use, the same mask after, a fresh one on request, refused
+ * for another model; the dealer refuses a mask of another model. */
+static void test_mask_file(void)
+{
+    pinas_net *n1 = tiny(PINAS_CAND_RELU), *n2 = tiny(PINAS_CAND_POLY);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    const char *dir = tu_path("masks");
+    CU_ASSERT_FATAL(pinas_mkdir_p(ctx, dir) == PINAS_OK);
+    uint64_t h1 = pinas_mpc_arch_hash(n1, &p), h2 = pinas_mpc_arch_hash(n2, &p);
+    pinas_mpc_mask *m = NULL, *m2 = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_mask_open(ctx, dir, h1, 0, &m) == PINAS_OK);
+    struct stat st;
+    CU_ASSERT(stat(pinas_mpc_mask_path(m), &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 32);
+    CU_ASSERT_FATAL(pinas_mpc_mask_open(ctx, dir, h1, 0, &m2) == PINAS_OK);
+    CU_ASSERT(memcmp(m->seed, m2->seed, 16) == 0);
+    pinas_mpc_deal_opts o = {.mask = m};
+    pinas_mpc_prep *a = NULL, *b = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n1, &p, &o, &a, &b) == PINAS_OK);
+    uint64_t id = pinas_mpc_prep_mask_id(a);
+    CU_ASSERT_EQUAL(id, pinas_mpc_prep_mask_id(b));
+    CU_ASSERT_EQUAL(id, mask_id_of(m->seed, h1));
+    pinas_mpc_prep_free(a), pinas_mpc_prep_free(b);
+    pinas_mpc_mask_free(m2);
+    CU_ASSERT_FATAL(pinas_mpc_mask_open(ctx, dir, h1, 1, &m2) == PINAS_OK); /* fresh */
+    CU_ASSERT(memcmp(m->seed, m2->seed, 16) != 0);
+    pinas_mpc_mask_free(m2);
+    /* the file of n1 renamed to n2's name is another model's */
+    char p2[512];
+    snprintf(p2, sizeof p2, "%s/%016llx.mask", dir, (unsigned long long)h2);
+    CU_ASSERT(rename(pinas_mpc_mask_path(m), p2) == 0);
+    m2 = NULL;
+    TU_ASSERT_ERR(ctx, pinas_mpc_mask_open(ctx, dir, h2, 0, &m2), "not a weight-mask file of this model");
+    CU_ASSERT(m2 == NULL);
+    TU_ASSERT_ERR(ctx, pinas_mpc_deal(ctx, n2, &p, &o, &a, &b), "another model");
+    CU_ASSERT(a == NULL && b == NULL);
+    pinas_mpc_mask_free(m);
+    pinas_mpc_mask_free(NULL);
+    pinas_net_free(n1), pinas_net_free(n2);
+}
+
+/* A model dir as the dealer and the client read it: the architecture and meta.json's mpc section. */
+static void test_arch_load(void)
+{
+    pinas_net *n = tiny(PINAS_CAND_RELU);
+    pinas_model *m = NULL;
+    CU_ASSERT_FATAL(pinas_model_random(ctx, n, 3, &m) == PINAS_OK);
+    m->meta.frac_bits = 12;
+    m->meta.cmp_bits = 40;
+    const char *dir = tu_path("archdir");
+    CU_ASSERT_FATAL(pinas_model_save(ctx, dir, m) == PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_net *got = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_arch_load(ctx, dir, &got, &p) == PINAS_OK);
+    CU_ASSERT_EQUAL(p.frac_bits, 12);
+    CU_ASSERT_EQUAL(p.cmp_bits, 40);
+    CU_ASSERT_EQUAL(pinas_net_hash(got), pinas_net_hash(n));
+    pinas_net_free(got);
+    /* without meta.json the parameters stay as they were */
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/meta.json", dir);
+    CU_ASSERT(unlink(mp) == 0);
+    pinas_mpc_params_default(&p);
+    CU_ASSERT_FATAL(pinas_mpc_arch_load(ctx, dir, &got, &p) == PINAS_OK);
+    CU_ASSERT_EQUAL(p.frac_bits, PINAS_FRAC_BITS_DEFAULT);
+    CU_ASSERT_EQUAL(p.cmp_bits, PINAS_CMP_BITS_DEFAULT);
+    pinas_net_free(got);
+    /* a bad meta.json is named */
+    tu_write(mp, "{\"format\": \"pinas-model/1\", \"mpc\": {\"frac_bits\": 99}}");
+    got = (pinas_net *)1;
+    TU_ASSERT_ERR(ctx, pinas_mpc_arch_load(ctx, dir, &got, &p), "meta.json");
+    CU_ASSERT(got == NULL);
+    TU_ASSERT_ERR(ctx, pinas_mpc_arch_load(ctx, tu_path("nowhere"), &got, &p), "net.json");
+    pinas_model_free(m);
+    pinas_net_free(n);
 }
 
 /* ------------------------------------------------------------------ two parties with a tap */
@@ -164,8 +365,8 @@ static void test_mismatches_refused(void)
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
     pinas_mpc_prep *a = NULL, *b = NULL, *a2 = NULL, *b2 = NULL;
-    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n1, &p, NULL, 0, &a, &b) == PINAS_OK);
-    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n1, &p, NULL, 0, &a2, &b2) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n1, &p, NULL, &a, &b) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n1, &p, NULL, &a2, &b2) == PINAS_OK);
     float x[3 * 8 * 8] = {0}, lg[4];
     job js, jc;
     /* preprocessing for another model: the server refuses before talking */
@@ -200,7 +401,7 @@ static void test_client_view_uniform(void)
     pinas_mpc_params_default(&p);
     p.batch = 256;
     pinas_mpc_prep *a = NULL, *b = NULL;
-    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n, &p, NULL, 0, &a, &b) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, n, &p, NULL, &a, &b) == PINAS_OK);
     float *x = malloc(sizeof(float) * 256 * 192), lg[256 * 4];
     for (int i = 0; i < 256 * 192; i++) x[i] = (float)((i % 17) - 8) * 0.25f; /* structured input */
     job js, jc;
@@ -222,9 +423,12 @@ int main(void)
 {
     ctx = pinas_ctx_create();
     tu_test t[] = {{"prep file: round trip, 0600, corruption rejected", test_roundtrip_and_corruption},
+                   {"prep header: golden file, every field, written back byte for byte", test_golden_header},
+                   {"weight-mask file: 0600, kept, fresh, another model's refused", test_mask_file},
+                   {"model dir: architecture and mpc parameters", test_arch_load},
                    {"mismatched model, party or session refused", test_mismatches_refused},
                    {"client's received bytes pass chi-square", test_client_view_uniform}};
-    int rc = tu_run("crypto_prep", t, 3);
+    int rc = tu_run("crypto_prep", t, 6);
     pinas_ctx_free(ctx);
     return rc;
 }

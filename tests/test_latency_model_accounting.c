@@ -40,7 +40,7 @@ static void check_arch(int kind, int batch, int cmp_bits)
 {
     pinas_net *sp = space(), *arch = NULL;
     if (kind == 2) {
-        CU_ASSERT_EQUAL_FATAL(pinas_cost_random_arch(ctx, sp, 11, &arch), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 11, &arch), PINAS_OK);
     } else {
         arch = pinas_net_clone(sp);
         for (int i = 0; i < pinas_net_n_nodes(sp); i++) {
@@ -61,7 +61,7 @@ static void check_arch(int kind, int batch, int cmp_bits)
     float *x = malloc(nx * sizeof *x), *logits = malloc((size_t)batch * 10 * sizeof *logits);
     for (size_t i = 0; i < nx; i++) x[i] = (float)sin((double)i * 0.37);
     pinas_mpc_report *rep = NULL;
-    pinas_status s = pinas_mpc_infer_local(ctx, m, x, batch, &p, logits, &rep);
+    pinas_status s = pinas_mpc_infer_loopback(ctx, m, x, batch, &p, NULL, logits, &rep);
     if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
     CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
 

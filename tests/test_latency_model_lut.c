@@ -1,5 +1,6 @@
-/* Tests for predictions, the LUT and E[latency] (latency_model/predict.c, lut.c): the network formula,
- * LUT lookups equal whole-net predictions, JSON round trip, and gradients against finite differences. */
+/* Tests for predictions and the LUT (latency_model/predict.c, lut.c, profiles.c): the network formula,
+ * LUT lookups equal whole-net predictions, JSON round trip, the plain arrays E[latency] reads. (E[latency]
+ * itself is tested with the search, tests/test_nas_latency_loss.c.) */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void test_network_formula(void)
 {
     pinas_net *sp = space();
     pinas_net *arch = NULL;
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_random_arch(ctx, sp, 5, &arch), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 5, &arch), PINAS_OK);
     CU_ASSERT_EQUAL(pinas_net_n_open(arch), 0);
     pinas_cost_hw *hw = cpu_profile();
     pinas_cost_link *lan = NULL, *wan = NULL;
@@ -126,7 +127,7 @@ static void test_lut_matches_predict(void)
         CU_ASSERT_STRING_EQUAL(pinas_cost_lut_link(back), "lan");
         for (int t = 0; t < 6; t++) {
             pinas_net *arch = NULL;
-            CU_ASSERT_EQUAL_FATAL(pinas_cost_random_arch(ctx, sp, 100 + t, &arch), PINAS_OK);
+            CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 100 + t, &arch), PINAS_OK);
             pinas_cost_prediction *pr = NULL;
             CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, arch, hw, link, &p, &pr), PINAS_OK);
             double a, b;
@@ -202,8 +203,9 @@ static void test_lut_errors(void)
     pinas_net_free(sp);
 }
 
-/* E[latency] = fixed + sum_k softmax(alpha_k) . LUT_k, and its gradient against finite differences. */
-static void test_expected_latency_gradient(void)
+/* The arrays E[latency] reads agree with the LUT, built or loaded; the range spans the cheapest and the
+ * dearest architecture. */
+static void test_lut_arrays(void)
 {
     pinas_net *sp = space();
     pinas_cost_hw *hw = cpu_profile();
@@ -211,127 +213,42 @@ static void test_expected_latency_gradient(void)
     CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "wan", &link), PINAS_OK);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
-    pinas_cost_lut *lut = NULL;
+    pinas_cost_lut *lut = NULL, *back = NULL;
     CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, sp, hw, link, &p, &lut), PINAS_OK);
-    int ns = pinas_cost_lut_n_slots(lut);
-    CU_ASSERT_FATAL(ns >= 2 && ns <= 64);
-    pt_tensor *alphas[64];
-    int nodes[64];
-    float vals[64][PINAS_MAX_CANDS];
-    uint64_t st = 99;
-    for (int k = 0; k < ns; k++) { /* alphas[k] belongs to slot ns-1-k: any order works */
-        int nc = pinas_cost_lut_n_cands(lut, ns - 1 - k);
-        for (int j = 0; j < nc; j++) {
-            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-            vals[k][j] = (float)((double)(st >> 11) / 9007199254740992.0 * 2 - 1);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_save(ctx, lut, tu_path("arrays-lut.json")), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_load(ctx, tu_path("arrays-lut.json"), &back), PINAS_OK);
+    const pinas_cost_lut *luts[2] = {lut, back};
+    for (int t = 0; t < 2; t++) {
+        const pinas_cost_lut_arrays *a = pinas_cost_lut_get_arrays(luts[t]);
+        CU_ASSERT_EQUAL_FATAL(a->n_slots, pinas_cost_lut_n_slots(lut));
+        CU_ASSERT_STRING_EQUAL(a->space, pinas_net_name(sp));
+        CU_ASSERT_EQUAL(a->fixed_ms, (float)pinas_cost_lut_fixed_ms(lut));
+        for (int k = 0; k < a->n_slots; k++) {
+            CU_ASSERT_EQUAL(a->node[k], pinas_cost_lut_slot_node(lut, k));
+            CU_ASSERT_STRING_EQUAL(a->id[k], pinas_net_node(sp, a->node[k])->id);
+            CU_ASSERT_EQUAL_FATAL(a->n_cands[k], pinas_cost_lut_n_cands(lut, k));
+            for (int j = 0; j < a->n_cands[k]; j++) CU_ASSERT_EQUAL(a->cand_ms[k][j], (float)pinas_cost_lut_cand_ms(lut, k, j));
         }
-        int64_t shape[1] = {nc};
-        CU_ASSERT_EQUAL_FATAL(pt_from_f32(vals[k], 1, shape, &alphas[k]), 0);
-        CU_ASSERT_EQUAL_FATAL(pt_set_requires_grad(alphas[k], 1), 0);
-        nodes[k] = pinas_cost_lut_slot_node(lut, ns - 1 - k);
     }
-    double want = pinas_cost_lut_fixed_ms(lut);
-    double grad_want[64][PINAS_MAX_CANDS];
+    /* every slot at its cheapest / dearest candidate */
+    int ns = pinas_cost_lut_n_slots(lut), lo_ch[64], hi_ch[64];
+    CU_ASSERT_FATAL(ns <= 64);
     for (int k = 0; k < ns; k++) {
-        int slot = ns - 1 - k, nc = pinas_cost_lut_n_cands(lut, slot);
-        double mx = -1e9, z = 0, w[PINAS_MAX_CANDS], e = 0;
-        for (int j = 0; j < nc; j++) mx = fmax(mx, vals[k][j]);
-        for (int j = 0; j < nc; j++) z += w[j] = exp(vals[k][j] - mx);
-        for (int j = 0; j < nc; j++) e += (w[j] /= z) * pinas_cost_lut_cand_ms(lut, slot, j);
-        for (int j = 0; j < nc; j++) grad_want[k][j] = w[j] * (pinas_cost_lut_cand_ms(lut, slot, j) - e); /* d softmax . v */
-        want += e;
-    }
-    pt_tensor *E = NULL;
-    pinas_status st0 = pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &E);
-    if (st0) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
-    CU_ASSERT_EQUAL_FATAL(st0, PINAS_OK);
-    double got;
-    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
-    CU_ASSERT_DOUBLE_EQUAL(got, want, want * 1e-5);
-    CU_ASSERT_EQUAL_FATAL(pt_backward(E), 0);
-    for (int k = 0; k < ns; k++) {
-        pt_tensor *g = NULL;
-        CU_ASSERT_EQUAL_FATAL(pt_grad(alphas[k], &g), 0);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-        int nc = pinas_cost_lut_n_cands(lut, ns - 1 - k);
-        float gv[PINAS_MAX_CANDS];
-        CU_ASSERT_EQUAL(pt_to_f32(g, gv, (size_t)nc), 0);
-        for (int j = 0; j < nc; j++) {
-            /* analytic */
-            CU_ASSERT_DOUBLE_EQUAL(gv[j], grad_want[k][j], fabs(grad_want[k][j]) * 1e-4 + 1e-6);
-            /* central finite difference of the function itself */
-            const double h = 5e-2;
-            double f[2];
-            for (int sgn = 0; sgn < 2; sgn++) {
-                float saved = vals[k][j];
-                vals[k][j] = saved + (float)(sgn ? -h : h);
-                int64_t shape[1] = {nc};
-                pt_tensor *tmp = NULL, *Et = NULL;
-                CU_ASSERT_EQUAL_FATAL(pt_from_f32(vals[k], 1, shape, &tmp), 0);
-                pt_tensor *swapped = alphas[k];
-                alphas[k] = tmp;
-                CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &Et), PINAS_OK);
-                CU_ASSERT_EQUAL(pt_item(Et, &f[sgn]), 0);
-                alphas[k] = swapped;
-                vals[k][j] = saved;
-                pt_free(tmp);
-                pt_free(Et);
-            }
-            double fd = (f[0] - f[1]) / (2 * h);
-            /* E is a float32 sum: each evaluation is off by up to a few ulps of E, divided by 2h. */
-            double tol = 0.03 * fabs(gv[j]) + 8 * 1.2e-7 * want / (2 * h) + 1e-4;
-            if (fabs(fd - gv[j]) > tol) {
-                fprintf(stderr, "\n  slot %d cand %d: autograd %g, finite difference %g\n", ns - 1 - k, j, gv[j], fd);
-                CU_FAIL("gradient differs from finite differences");
-            }
+        lo_ch[k] = hi_ch[k] = 0;
+        for (int j = 1; j < pinas_cost_lut_n_cands(lut, k); j++) {
+            if (pinas_cost_lut_cand_ms(lut, k, j) < pinas_cost_lut_cand_ms(lut, k, lo_ch[k])) lo_ch[k] = j;
+            if (pinas_cost_lut_cand_ms(lut, k, j) > pinas_cost_lut_cand_ms(lut, k, hi_ch[k])) hi_ch[k] = j;
         }
-        pt_free(g);
     }
-    pt_free(E);
-
-    /* Already-normalised weights (e.g. Gumbel-softmax) give the same value when they are the softmax. */
-    pt_tensor *probs[64];
-    for (int k = 0; k < ns; k++) CU_ASSERT_EQUAL_FATAL(pt_softmax(alphas[k], 0, &probs[k]), 0);
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, probs, nodes, 1, &E), PINAS_OK);
-    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
-    CU_ASSERT_DOUBLE_EQUAL(got, want, want * 1e-5);
-    pt_free(E);
-    /* Hard Gumbel samples are one-hot: E equals the LUT latency of the sampled architecture. */
-    int choices[64];
-    for (int k = 0; k < ns; k++) {
-        pt_tensor *g = NULL;
-        CU_ASSERT_EQUAL_FATAL(pt_gumbel_softmax(alphas[k], 1.0, 1, &g), 0);
-        int slot = ns - 1 - k, nc = pinas_cost_lut_n_cands(lut, slot);
-        float gv[PINAS_MAX_CANDS];
-        CU_ASSERT_EQUAL(pt_to_f32(g, gv, (size_t)nc), 0);
-        for (int j = 0; j < nc; j++)
-            if (gv[j] > 0.5f) choices[slot] = j;
-        pt_free(probs[k]);
-        probs[k] = g;
-    }
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_expected_latency(ctx, lut, ns, probs, nodes, 1, &E), PINAS_OK);
-    CU_ASSERT_EQUAL(pt_item(E, &got), 0);
-    double arch_ms;
-    CU_ASSERT_EQUAL(pinas_cost_lut_latency_choices(ctx, lut, choices, &arch_ms), PINAS_OK);
-    CU_ASSERT_DOUBLE_EQUAL(got, arch_ms, arch_ms * 1e-5);
-    pt_free(E);
-    for (int k = 0; k < ns; k++) pt_free(probs[k]);
-
-    /* Errors: a missing slot, a duplicated one, a wrong size. */
-    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns - 1, alphas, nodes, 0, &E), "alpha tensors");
-    int dup[64];
-    memcpy(dup, nodes, sizeof dup);
-    dup[1] = dup[0];
-    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns, alphas, dup, 0, &E), "is given twice");
-    pt_tensor *swapped = alphas[0];
-    float one = 1;
-    int64_t sh1[1] = {1};
-    CU_ASSERT_EQUAL_FATAL(pt_from_f32(&one, 1, sh1, &alphas[0]), 0);
-    TU_ASSERT_ERR(ctx, pinas_cost_expected_latency(ctx, lut, ns, alphas, nodes, 0, &E), "alpha has 1 entries");
-    pt_free(alphas[0]);
-    alphas[0] = swapped;
-    for (int k = 0; k < ns; k++) pt_free(alphas[k]);
+    double lo, hi, want_lo, want_hi;
+    pinas_cost_lut_range(lut, &lo, &hi);
+    CU_ASSERT_EQUAL(pinas_cost_lut_latency_choices(ctx, lut, lo_ch, &want_lo), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_cost_lut_latency_choices(ctx, lut, hi_ch, &want_hi), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(lo, want_lo, 1e-9 * want_lo);
+    CU_ASSERT_DOUBLE_EQUAL(hi, want_hi, 1e-9 * want_hi);
+    CU_ASSERT(lo < hi);
     pinas_cost_lut_free(lut);
+    pinas_cost_lut_free(back);
     pinas_cost_hw_free(hw);
     pinas_cost_link_free(link);
     pinas_net_free(sp);
@@ -381,7 +298,7 @@ int main(void)
         {"network formula per node", test_network_formula},
         {"LUT lookups equal whole-net predictions", test_lut_matches_predict},
         {"LUT errors", test_lut_errors},
-        {"E[latency] value and gradient", test_expected_latency_gradient},
+        {"the plain arrays of the LUT", test_lut_arrays},
     };
     int rc = tu_run("latency_model_lut", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

@@ -1,7 +1,11 @@
-/* Tests for the net IR (search_spaces/): load/save round trip, golden form, validation errors, counters, generators. */
+/* Tests for the net IR (search_spaces/): load/save round trip, golden form, validation errors, counters, generators,
+ * the net builder, the seeded architecture sampler and the config space. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "pinas_config.h"
 #include "pinas_net.h"
 #include "testutil.h"
 
@@ -219,6 +223,178 @@ static void test_param_specs(void)
     pinas_net_free(a);
 }
 
+/* The builder gives the same net as its JSON form, node for node; its failures are sticky and reported
+ * once, by finish. */
+static void test_builder(void)
+{
+    pinas_cand relu = {.kind = PINAS_CAND_RELU}, two[2] = {{.kind = PINAS_CAND_MAXPOOL}, {.kind = PINAS_CAND_AVGPOOL}};
+    pinas_cand acts[2] = {{.kind = PINAS_CAND_POLY}, {.kind = PINAS_CAND_PATCH_RELU, .ph = 2, .pw = 2}};
+    pinas_net_builder *b = pinas_nb_create("built", 3, 8, 8, 10);
+    int x = pinas_nb_conv(b, "conv", 0, 4, 3, 1, 1, 1);
+    CU_ASSERT_EQUAL(x, 1);
+    x = pinas_nb_batchnorm(b, "bn", x);
+    int a = pinas_nb_act(b, "act", x, acts, 2);
+    pinas_node n = pinas_nb_node_init("act2", PINAS_OP_ACT, a);
+    n.n_cands = 1;
+    n.cands[0] = relu;
+    n.poly_scale = 0.5;
+    int a2 = pinas_nb_node(b, &n);
+    int sum = pinas_nb_add(b, "add", a, a2);
+    x = pinas_nb_pool(b, "pool", sum, 2, 2, 0, two, 2);
+    x = pinas_nb_flatten(b, "flat", x);
+    CU_ASSERT_EQUAL(pinas_nb_linear(b, "fc", x, 10, 1), 8);
+    pinas_net *built = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_nb_finish(ctx, b, NULL, &built), PINAS_OK);
+    const char *js = "{\"format\": \"pinas-net/1\", \"name\": \"built\", \"input\": [3, 8, 8], \"num_classes\": 10, \"nodes\": ["
+                     "{\"id\": \"conv\", \"op\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"padding\": 1},"
+                     "{\"id\": \"bn\", \"op\": \"batchnorm\"},"
+                     "{\"id\": \"act\", \"op\": \"act\", \"candidates\": [\"poly\", \"patch_relu:2x2\"]},"
+                     "{\"id\": \"act2\", \"op\": \"act\", \"poly_scale\": 0.5},"
+                     "{\"id\": \"add\", \"op\": \"add\", \"inputs\": [\"act\", \"act2\"]},"
+                     "{\"id\": \"pool\", \"op\": \"pool\", \"kernel\": 2, \"candidates\": [\"maxpool\", \"avgpool\"]},"
+                     "{\"id\": \"flat\", \"op\": \"flatten\"}, {\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 10}]}";
+    cJSON *j = cJSON_Parse(js);
+    pinas_net *parsed = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_from_json(ctx, j, "inline", &parsed), PINAS_OK);
+    cJSON_Delete(j);
+    cJSON *ja = pinas_net_to_json(built), *jb = pinas_net_to_json(parsed);
+    char *ta = cJSON_PrintUnformatted(ja), *tb = cJSON_PrintUnformatted(jb);
+    CU_ASSERT_STRING_EQUAL(ta, tb);
+    CU_ASSERT_EQUAL(pinas_net_hash(built), pinas_net_hash(parsed));
+    CU_ASSERT_EQUAL(pinas_net_node(built, 6)->h, 4);
+    free(ta);
+    free(tb);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    pinas_net_free(built);
+    pinas_net_free(parsed);
+
+    /* A bad id makes every later add fail; finish reports the first failure and frees the builder. */
+    b = pinas_nb_create("bad", 3, 8, 8, 10);
+    CU_ASSERT_EQUAL(pinas_nb_conv(b, "input", 0, 4, 3, 1, 1, 1), -1);
+    CU_ASSERT_EQUAL(pinas_nb_global_avgpool(b, "g", 0), -1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, "bad net", &built), "bad net: a node id must be non-empty");
+    CU_ASSERT_PTR_NULL(built);
+    /* Validation at finish: the same rules and messages as a net file. */
+    b = pinas_nb_create("shapes", 3, 8, 8, 10);
+    x = pinas_nb_conv(b, "c", 0, 4, 3, 1, 1, 1);
+    pinas_nb_linear(b, "fc", x, 10, 1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, "shapes", &built), "node fc: linear input c has shape [4, 8, 8]");
+    pinas_cand many[PINAS_MAX_CANDS + 1];
+    b = pinas_nb_create("many", 3, 8, 8, 3);
+    CU_ASSERT_EQUAL(pinas_nb_act(b, "a", 0, many, PINAS_MAX_CANDS + 1), -1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, "many", &built), "node a: too many candidates");
+    /* NULL builders (out of memory at create) are accepted everywhere. */
+    CU_ASSERT_EQUAL(pinas_nb_conv(NULL, "c", 0, 4, 3, 1, 1, 1), -1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, NULL, "x", &built), "out of memory");
+    pinas_nb_free(NULL);
+    b = pinas_nb_create("unfinished", 3, 8, 8, 3);
+    pinas_nb_conv(b, "c", 0, 4, 3, 1, 1, 1);
+    pinas_nb_free(b);
+}
+
+/* The seeded sampler: deterministic in the seed, every open slot decided, roughly uniform, decided
+ * slots kept. */
+static void test_random_arch(void)
+{
+    pinas_net *sp = gen("resnet", 20, "cifar", 32);
+    CU_ASSERT_EQUAL(pinas_net_decide(ctx, sp, pinas_net_find(sp, "stem.act"), 1), PINAS_OK);
+    pinas_net *a = NULL, *b = NULL, *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 42, &a), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 42, &b), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, 43, &c), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_n_open(a), 0);
+    CU_ASSERT_EQUAL(pinas_net_hash(a), pinas_net_hash(b));
+    CU_ASSERT_NOT_EQUAL(pinas_net_hash(a), pinas_net_hash(c));
+    CU_ASSERT_EQUAL(pinas_node_chosen(pinas_net_node(a, pinas_net_find(a, "stem.act")))->kind, PINAS_CAND_POLY);
+    /* The first open slot takes pinas_rng_below(seed 42, 2). */
+    pinas_rng rng = {42};
+    int first = -1;
+    for (int i = 0; i < pinas_net_n_nodes(sp) && first < 0; i++)
+        if (pinas_node_is_open(pinas_net_node(sp, i))) first = i;
+    CU_ASSERT_EQUAL(pinas_net_node(a, first)->choice, (int)pinas_rng_below(&rng, 2));
+    int relu = 0, total = 0;
+    for (uint64_t seed = 0; seed < 50; seed++) {
+        pinas_net *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, seed, &r), PINAS_OK);
+        for (int i = 0; i < pinas_net_n_nodes(sp); i++)
+            if (pinas_node_is_open(pinas_net_node(sp, i))) {
+                relu += pinas_node_chosen(pinas_net_node(r, i))->kind == PINAS_CAND_RELU;
+                total++;
+            }
+        pinas_net_free(r);
+    }
+    CU_ASSERT(relu > total * 4 / 10 && relu < total * 6 / 10);
+    pinas_net_free(a);
+    pinas_net_free(b);
+    pinas_net_free(c);
+    pinas_net_free(sp);
+}
+
+/* `pinas model random --arch random --seed S` writes the architecture pinas_net_random_arch gives for
+ * seed S: one sampler for the command line and the latency validation. */
+static void test_random_arch_cli(void)
+{
+    const char *pinas = PINAS_BUILD_DIR "/pinas";
+    if (access(pinas, X_OK) != 0) {
+        fprintf(stderr, "\n  (%s not built: the command-line half is checked by tests/e2e_cli.sh)\n", pinas);
+        return;
+    }
+    tu_write(tu_path("rspace.json"),
+             "{\"format\": \"pinas-net/1\", \"backbone\": \"resnet\", \"depth\": 8, \"width\": 4, \"input\": [3, 8, 8],"
+             " \"act\": [\"relu\", \"poly\", \"identity\"], \"pool\": [\"maxpool\", \"avgpool\"], \"stem\": \"cifar-pool\"}");
+    pinas_net *sp = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, tu_path("rspace.json"), &sp), PINAS_OK);
+    for (int seed = 0; seed < 4; seed++) {
+        char cmd[1024], dir[64];
+        snprintf(dir, sizeof dir, "rmodel%d", seed);
+        snprintf(cmd, sizeof cmd, "%s --quiet model random %s --arch random --seed %d --out %s >/dev/null", pinas, tu_path("rspace.json"), seed,
+                 tu_path(dir));
+        CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+        char netp[1024];
+        snprintf(netp, sizeof netp, "%s/net.json", tu_path(dir));
+        pinas_net *cli = NULL, *lib = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, netp, &cli), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_net_random_arch(ctx, sp, (uint64_t)seed, &lib), PINAS_OK);
+        for (int i = 0; i < pinas_net_n_nodes(sp); i++) {
+            if (!pinas_node_is_open(pinas_net_node(sp, i))) continue;
+            char x[32], y[32];
+            pinas_cand_name(pinas_node_chosen(pinas_net_node(lib, i)), x, sizeof x);
+            pinas_cand_name(pinas_node_chosen(pinas_net_node(cli, pinas_net_find(cli, pinas_net_node(sp, i)->id))), y, sizeof y);
+            CU_ASSERT_STRING_EQUAL(x, y);
+        }
+        pinas_net_free(cli);
+        pinas_net_free(lib);
+    }
+    pinas_net_free(sp);
+}
+
+/* The space of a typed config: inline, or a path relative to the config file. */
+static void test_config_space(void)
+{
+    tu_write(tu_path("cspace.json"), "{\"format\": \"pinas-net/1\", \"backbone\": \"resnet\", \"depth\": 8, \"width\": 4}");
+    tu_write(tu_path("run.json"), "{\"space\": \"cspace.json\"}");
+    pinas_config *cfg = NULL;
+    pinas_net *net = NULL;
+    pinas_status s = pinas_config_load(ctx, tu_path("run.json"), NULL, 0, &cfg);
+    if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_load_config_space(ctx, cfg, &net), PINAS_OK);
+    if (net) CU_ASSERT_STRING_EQUAL(pinas_net_name(net), "resnet8-cifar");
+    pinas_net_free(net);
+    pinas_config_free(cfg);
+    tu_write(tu_path("run2.json"), "{\"space\": {\"format\": \"pinas-net/1\", \"backbone\": \"vgg\", \"width\": 2}}");
+    CU_ASSERT_EQUAL_FATAL(pinas_config_load(ctx, tu_path("run2.json"), NULL, 0, &cfg), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_net_load_config_space(ctx, cfg, &net), PINAS_OK);
+    if (net) CU_ASSERT_STRING_EQUAL(pinas_net_name(net), "vgg16-cifar");
+    pinas_net_free(net);
+    pinas_config_free(cfg);
+    tu_write(tu_path("run3.json"), "{\"space\": \"no-such-space.json\"}");
+    CU_ASSERT_EQUAL_FATAL(pinas_config_load(ctx, tu_path("run3.json"), NULL, 0, &cfg), PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_net_load_config_space(ctx, cfg, &net), "space: \"no-such-space.json\" not found");
+    pinas_config_free(cfg);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -226,8 +402,12 @@ int main(void)
                    {"backbone generators", test_generators},
                    {"round trip and golden explicit form", test_round_trip_and_golden},
                    {"validation errors name the node", test_validation_errors},
-                   {"parameter specs", test_param_specs}};
-    int rc = tu_run("search_spaces_ir", t, 5);
+                   {"parameter specs", test_param_specs},
+                   {"the net builder", test_builder},
+                   {"the seeded architecture sampler", test_random_arch},
+                   {"model random --arch random = the library sampler", test_random_arch_cli},
+                   {"the space of a typed config", test_config_space}};
+    int rc = tu_run("search_spaces_ir", t, (int)(sizeof t / sizeof t[0]));
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -495,6 +495,52 @@ static void test_fashion_mnist_package(void)
     pinas_dataset_free(d);
 }
 
+/* The config's data and train sections map onto the loader's and trainer's options (the config's
+ * crop_pad -1 = auto / 0 = none is the loader's 0 / -1; flip; normalisation; an empty teacher). */
+static void test_opts_from_cfg(void)
+{
+    const char *sets[] = {"data.crop_pad=0", "data.flip=off", "data.mean=[0.5, 0.25, 0.125]", "data.std=[0.5, 0.5, 2]",
+                          "data.dataset=cifar100", "seed=9", "train.schedule=constant", "data.augment=false", "train.grad_clip=2"};
+    pinas_config *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_config_load(ctx, NULL, sets, 9, &c), PINAS_OK);
+    pinas_data_opts d;
+    pinas_data_opts_from_cfg(&c->data, c->seed, &d);
+    CU_ASSERT_STRING_EQUAL(d.dataset, "cifar100");
+    CU_ASSERT_STRING_EQUAL(d.path, "");
+    CU_ASSERT_EQUAL(d.seed, 9);
+    CU_ASSERT_EQUAL(d.crop_pad, -1);
+    CU_ASSERT_EQUAL(d.flip, -1);
+    CU_ASSERT_EQUAL(d.n_norm, 3);
+    CU_ASSERT_DOUBLE_EQUAL(d.mean[2], 0.125, 0);
+    CU_ASSERT_DOUBLE_EQUAL(d.std[2], 2, 0);
+    CU_ASSERT_EQUAL(d.synthetic_train, 2000);
+    CU_ASSERT_DOUBLE_EQUAL(d.val_fraction, 0.5, 0);
+    pinas_train_opts t;
+    pinas_train_opts_from_cfg(&c->train, &c->data, c->seed, &t);
+    CU_ASSERT_EQUAL(t.epochs, 10);
+    CU_ASSERT_EQUAL(t.batch_size, 64);
+    CU_ASSERT_EQUAL(t.cosine, 0);
+    CU_ASSERT_EQUAL(t.nesterov, 1);
+    CU_ASSERT_EQUAL(t.augment, 0);
+    CU_ASSERT_DOUBLE_EQUAL(t.grad_clip, 2, 0);
+    CU_ASSERT_PTR_NULL(t.teacher);
+    CU_ASSERT_EQUAL(t.seed, 9);
+    CU_ASSERT_EQUAL(t.train_split, PINAS_SPLIT_TRAIN_ALL);
+    CU_ASSERT_EQUAL(t.eval_split, PINAS_SPLIT_TEST);
+    CU_ASSERT_STRING_EQUAL(t.phase, "train");
+    pinas_config_free(c);
+    /* The defaults: crop_pad auto, flip by dataset, normalisation from the data, cosine. */
+    CU_ASSERT_EQUAL_FATAL(pinas_config_load(ctx, NULL, NULL, 0, &c), PINAS_OK);
+    pinas_data_opts_from_cfg(&c->data, c->seed, &d);
+    CU_ASSERT_EQUAL(d.crop_pad, 0);
+    CU_ASSERT_EQUAL(d.flip, 0);
+    CU_ASSERT_EQUAL(d.n_norm, 0);
+    pinas_train_opts_from_cfg(&c->train, &c->data, c->seed, &t);
+    CU_ASSERT_EQUAL(t.cosine, 1);
+    CU_ASSERT_EQUAL(t.augment, 1);
+    pinas_config_free(c);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -506,6 +552,7 @@ int main(void)
         {"loader order, drop_last, seeded shuffle, augmentation", test_loader},
         {"IDX reader (gzip and plain), subsets, pad/resize/channels, no flips for digits, errors", test_idx},
         {"Debian's Fashion-MNIST", test_fashion_mnist_package},
+        {"data and train options from the config's records", test_opts_from_cfg},
     };
     int rc = tu_run("train_data", tests, (int)(sizeof tests / sizeof tests[0]));
     pinas_ctx_free(ctx);

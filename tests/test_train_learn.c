@@ -1,4 +1,4 @@
-/* Tests that training works end to end (train/trainer.c): the synthetic set is learnable, models agree with the plaintext executor, KD runs. */
+/* Tests that training works end to end (train/trainer.c, train/run.c): the synthetic set is learnable, models agree with the plaintext executor, KD runs. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
@@ -78,24 +78,36 @@ static void test_synthetic_is_learnable(void)
     pinas_train_opts o = opts(4);
     o.run_dir = tu_path("learn");
     pinas_model *m = NULL;
-    cJSON *extra = cJSON_Parse("{\"source\": \"test\", \"mpc\": {\"frac_bits\": 14, \"cmp_bits\": 40}}");
-    pinas_status s = pinas_train_model(ctx, net, NULL, d, &o, extra, &m);
+    pinas_model_meta base;
+    pinas_model_meta_init(&base);
+    CU_ASSERT_EQUAL_FATAL(pinas_model_meta_set_str(ctx, &base.source, "test"), PINAS_OK);
+    base.frac_bits = 14;
+    base.cmp_bits = 40;
+    pinas_status s = pinas_train_model(ctx, net, NULL, d, &o, &base, &m);
     if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
     CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-    const cJSON *acc = cJSON_GetObjectItem(m->meta, "accuracy");
-    CU_ASSERT_FATAL(cJSON_IsNumber(acc));
-    fprintf(stderr, "\n  tiny net, 4 epochs: test accuracy %.3f (chance 0.100)\n", acc->valuedouble);
-    CU_ASSERT(acc->valuedouble > 0.5); /* far above chance */
+    double acc = m->meta.accuracy;
+    CU_ASSERT_FATAL(!isnan(acc));
+    fprintf(stderr, "\n  tiny net, 4 epochs: test accuracy %.3f (chance 0.100)\n", acc);
+    CU_ASSERT(acc > 0.5); /* far above chance */
     /* The exported model gives the same accuracy in the plaintext executor (BN folded the same way). */
-    CU_ASSERT_DOUBLE_EQUAL(plain_accuracy(m, d), acc->valuedouble, 0.006);
-    /* meta: normalisation of the dataset, the caller's extra keys, the train options. */
+    CU_ASSERT_DOUBLE_EQUAL(plain_accuracy(m, d), acc, 0.006);
+    /* meta: normalisation of the dataset, the base's fields, the train options. */
     pinas_dataset_info di;
     pinas_dataset_get_info(d, &di);
-    const cJSON *mean = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m->meta, "normalize"), "mean"), 2);
-    CU_ASSERT_DOUBLE_EQUAL(mean->valuedouble, di.mean[2], 1e-6);
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(m->meta, "source")->valuestring, "test");
-    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(m->meta, "mpc"), "frac_bits")->valueint, 14);
-    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(m->meta, "train"), "epochs")->valueint, 4);
+    CU_ASSERT_DOUBLE_EQUAL(m->meta.mean[2], di.mean[2], 1e-6);
+    CU_ASSERT_STRING_EQUAL(m->meta.name, pinas_net_name(net));
+    CU_ASSERT_EQUAL(m->meta.input[0], 3);
+    CU_ASSERT_EQUAL(m->meta.num_classes, 10);
+    CU_ASSERT_STRING_EQUAL(m->meta.dataset, "synthetic");
+    CU_ASSERT_STRING_EQUAL(m->meta.source, "test");
+    CU_ASSERT_EQUAL(m->meta.frac_bits, 14);
+    CU_ASSERT_EQUAL(m->meta.cmp_bits, 40);
+    CU_ASSERT_TRUE(m->meta.train.present);
+    CU_ASSERT_EQUAL(m->meta.train.epochs, 4);
+    CU_ASSERT_STRING_EQUAL(m->meta.train.phase, "train");
+    CU_ASSERT_STRING_EQUAL(m->meta.train.eval_split, "test");
+    CU_ASSERT_PTR_NULL(m->meta.train.teacher);
     /* The model dir round trip. */
     CU_ASSERT_EQUAL_FATAL(pinas_model_save(ctx, tu_path("model"), m), PINAS_OK);
     pinas_model *back = NULL;
@@ -130,14 +142,14 @@ static void test_synthetic_is_learnable(void)
     s = pinas_train_model(ctx, student, NULL, d, &ok, NULL, &sm);
     if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
     CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-    double sacc = cJSON_GetObjectItem(sm->meta, "accuracy")->valuedouble;
-    CU_ASSERT(sacc > 0.3);
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(sm->meta, "train"), "teacher")->valuestring, tu_path("model"));
+    CU_ASSERT(sm->meta.accuracy > 0.3);
+    CU_ASSERT_STRING_EQUAL(sm->meta.train.teacher, tu_path("model"));
+    CU_ASSERT_DOUBLE_EQUAL(sm->meta.train.kd_alpha, 0.5, 0);
     ok.teacher = tu_path("no-such-model");
     TU_ASSERT_ERR(ctx, pinas_train_model(ctx, student, NULL, d, &ok, NULL, &bad), "no-such-model");
     pinas_model_free(sm);
     pinas_net_free(student);
-    cJSON_Delete(extra);
+    pinas_model_meta_free(&base);
     pinas_model_free(m);
     pinas_net_free(net);
     pinas_dataset_free(d);

@@ -43,44 +43,38 @@ static int split_index(const pinas_dataset *d, pinas_split s, int i, int *set)
     }
 }
 
-static const char *split_name(pinas_split s)
+const char *tr_split_name(pinas_split s)
 {
     static const char *names[] = {"train_all", "train", "val", "test"};
     return (unsigned)s < 4 ? names[s] : "?";
 }
 
-void pinas_data_opts_from_config(const pinas_config *cfg, pinas_data_opts *o)
+void pinas_data_opts_from_cfg(const pinas_cfg_data *c, uint64_t seed, pinas_data_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->dataset = pinas_config_str(cfg, "data.dataset");
-    o->path = pinas_config_str(cfg, "data.path");
-    o->synthetic_train = (int)pinas_config_int(cfg, "data.synthetic_train");
-    o->synthetic_test = (int)pinas_config_int(cfg, "data.synthetic_test");
-    o->synthetic_classes = (int)pinas_config_int(cfg, "data.synthetic_classes");
-    o->synthetic_size = (int)pinas_config_int(cfg, "data.synthetic_size");
-    o->val_fraction = pinas_config_num(cfg, "data.val_fraction");
-    o->seed = (uint64_t)pinas_config_int(cfg, "seed");
-    o->train_images = (int)pinas_config_int(cfg, "data.train_images");
-    o->test_images = (int)pinas_config_int(cfg, "data.test_images");
-    o->pad = (int)pinas_config_int(cfg, "data.pad");
-    o->resize = (int)pinas_config_int(cfg, "data.resize");
-    o->eval_resize = (int)pinas_config_int(cfg, "data.eval_resize");
-    o->scale_min = pinas_config_num(cfg, "data.scale_min");
-    o->channels = (int)pinas_config_int(cfg, "data.channels");
-    const char *flip = pinas_config_str(cfg, "data.flip");
-    o->flip = !flip || !strcmp(flip, "auto") ? 0 : !strcmp(flip, "on") ? 1 : -1;
-    int cp = (int)pinas_config_int(cfg, "data.crop_pad"); /* the config's -1 = auto, 0 = none */
-    o->crop_pad = cp < 0 ? 0 : cp == 0 ? -1 : cp;
-    const cJSON *m = pinas_config_get(cfg, "data.mean"), *sd = pinas_config_get(cfg, "data.std");
-    int nm = cJSON_GetArraySize(m);
-    if (nm > 0 && nm == cJSON_GetArraySize(sd) && nm <= 3) {
-        o->n_norm = nm;
-        for (int c = 0; c < nm; c++) {
-            o->mean[c] = (float)cJSON_GetArrayItem(m, c)->valuedouble;
-            o->std[c] = (float)cJSON_GetArrayItem(sd, c)->valuedouble;
-        }
-    } else if (nm > 0) {
-        o->n_norm = -1; /* reported by pinas_dataset_load */
+    o->dataset = c->dataset_name;
+    o->path = c->path;
+    o->synthetic_train = (int)c->synthetic_train;
+    o->synthetic_test = (int)c->synthetic_test;
+    o->synthetic_classes = c->synthetic_classes;
+    o->synthetic_size = c->synthetic_size;
+    o->val_fraction = c->val_fraction;
+    o->seed = seed;
+    o->train_images = (int)c->train_images;
+    o->test_images = (int)c->test_images;
+    o->pad = c->pad;
+    o->resize = c->resize;
+    o->eval_resize = c->eval_resize;
+    o->scale_min = c->scale_min;
+    o->channels = c->channels;
+    o->flip = c->flip == PINAS_FLIP_AUTO ? 0 : c->flip == PINAS_FLIP_ON ? 1 : -1;
+    /* The config says -1 = auto, 0 = none; the loader 0 = auto, -1 = none. */
+    o->crop_pad = c->crop_pad < 0 ? 0 : c->crop_pad == 0 ? -1 : c->crop_pad;
+    /* The config parser guarantees n_mean == n_std <= PINAS_CFG_MAX_CHANNELS. */
+    o->n_norm = c->n_mean;
+    for (int k = 0; k < c->n_mean; k++) {
+        o->mean[k] = (float)c->mean[k];
+        o->std[k] = (float)c->std[k];
     }
 }
 
@@ -489,20 +483,29 @@ void pinas_dataset_get_info(const pinas_dataset *d, pinas_dataset_info *out)
     memcpy(out->std, d->std, sizeof d->std);
 }
 
-cJSON *pinas_dataset_normalize_json(const pinas_dataset *d)
+/* Rounded to float precision in decimal, so that meta.json reads cleanly and round-trips to the same float. */
+static double float_for_json(float v)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *m = cJSON_AddArrayToObject(o, "mean"), *s = cJSON_AddArrayToObject(o, "std");
-    for (int c = 0; c < d->c && c < 3; c++) {
-        /* Rounded to float precision in decimal so the JSON reads cleanly and round-trips to the same float. */
-        char buf[32];
-        snprintf(buf, sizeof buf, "%.9g", d->mean[c]);
-        cJSON_AddItemToArray(m, cJSON_CreateNumber(strtod(buf, NULL)));
-        snprintf(buf, sizeof buf, "%.9g", d->std[c]);
-        cJSON_AddItemToArray(s, cJSON_CreateNumber(strtod(buf, NULL)));
-    }
-    return o;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    return strtod(buf, NULL);
 }
+
+pinas_status pinas_dataset_fill_meta(pinas_ctx *ctx, const pinas_dataset *d, const pinas_net *arch, pinas_model_meta *m)
+{
+    if (d->c > PINAS_META_MAX_CHANNELS || d->c > 3)
+        return pinas_error(ctx, PINAS_EINVAL, "dataset %s: %d channels; meta.json holds at most 3", d->name, d->c);
+    pinas_status s = pinas_model_meta_set_str(ctx, &m->name, pinas_net_name(arch));
+    if (s) return s;
+    if ((s = pinas_model_meta_set_input(ctx, m, d->c, d->h, d->w))) return s;
+    m->num_classes = d->num_classes;
+    for (int c = 0; c < d->c; c++) {
+        m->mean[c] = float_for_json(d->mean[c]);
+        m->std[c] = float_for_json(d->std[c]);
+    }
+    return PINAS_OK;
+}
+
 
 /* Normalised float image (CHW) of item `idx` of `set`, optionally cropped (shift oy, ox from the
  * padded origin) and flipped. */
@@ -563,7 +566,7 @@ pinas_status pinas_dataset_get_f32(pinas_ctx *ctx, const pinas_dataset *d, pinas
     int total = split_size(d, split);
     if (start < 0 || n < 0 || start + n > total)
         return pinas_error(ctx, PINAS_EINVAL, "%s: images [%d, %d) requested, the %s split has %d", d->name, start, start + n,
-                           split_name(split), total);
+                           tr_split_name(split), total);
     size_t img = (size_t)d->c * d->h * d->w;
     for (int i = 0; i < n; i++) {
         int set, idx = split_index(d, split, start + i, &set);
@@ -595,7 +598,7 @@ pinas_status pinas_loader_create(pinas_ctx *ctx, const pinas_dataset *d, pinas_s
     if ((unsigned)split > PINAS_SPLIT_TEST) return pinas_error(ctx, PINAS_EINVAL, "loader: unknown split %d", (int)split);
     if (o->batch_size < 1) return pinas_error(ctx, PINAS_EINVAL, "loader: batch size must be positive, got %d", o->batch_size);
     int n = split_size(d, split);
-    if (n < 1) return pinas_error(ctx, PINAS_EINVAL, "loader: the %s split of %s is empty", split_name(split), d->name);
+    if (n < 1) return pinas_error(ctx, PINAS_EINVAL, "loader: the %s split of %s is empty", tr_split_name(split), d->name);
     pinas_loader *l = calloc(1, sizeof *l);
     if (!l) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     l->d = d;

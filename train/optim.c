@@ -1,98 +1,7 @@
-/* Losses, metrics, optimizers with parameter groups, the cosine schedule, evaluation, and libtorch setup. */
-#define _GNU_SOURCE
+/* Optimizers (SGD with clipping, Adam) with parameter groups, over the shim's libtorch optimizers. */
 #include "train_internal.h"
 
 #include <stdlib.h>
-#include <string.h>
-
-pinas_status pinas_torch_error(pinas_ctx *ctx, const char *what)
-{
-    return pinas_error(ctx, PINAS_ETORCH, "%s: %s", what ? what : "libtorch", pt_errmsg());
-}
-
-pinas_status pinas_torch_setup(pinas_ctx *ctx)
-{
-    if (pt_device_check(pinas_ctx_device(ctx))) return pinas_torch_error(ctx, "device");
-    if (pt_set_threads(pinas_ctx_threads(ctx))) return pinas_torch_error(ctx, "threads");
-    return PINAS_OK;
-}
-
-/* ------------------------------------------------------------------ losses and metrics */
-
-pinas_status pinas_loss_ce(pinas_ctx *ctx, const pt_tensor *logits, const pt_tensor *y, double label_smoothing, pt_tensor **loss)
-{
-    *loss = NULL;
-    if (!(label_smoothing >= 0 && label_smoothing < 1))
-        return pinas_error(ctx, PINAS_EINVAL, "label smoothing must be in [0, 1), got %g", label_smoothing);
-    if (pt_cross_entropy(logits, y, label_smoothing, loss)) return pinas_torch_error(ctx, "cross-entropy");
-    return PINAS_OK;
-}
-
-pinas_status pinas_loss_kd(pinas_ctx *ctx, const pt_tensor *logits, const pt_tensor *teacher, const pt_tensor *y, double label_smoothing,
-                           double alpha, double temperature, pt_tensor **loss)
-{
-    *loss = NULL;
-    if (!(alpha >= 0 && alpha <= 1)) return pinas_error(ctx, PINAS_EINVAL, "distillation weight must be in [0, 1], got %g", alpha);
-    pt_tensor *ce = NULL, *kd = NULL, *a = NULL, *b = NULL;
-    pinas_status s = pinas_loss_ce(ctx, logits, y, label_smoothing, &ce);
-    if (s) return s;
-    int rc = pt_kd_loss(logits, teacher, temperature, &kd) || pt_mul_scalar(ce, 1.0 - alpha, &a) || pt_mul_scalar(kd, alpha, &b) ||
-             pt_add(a, b, loss);
-    pt_free(ce);
-    pt_free(kd);
-    pt_free(a);
-    pt_free(b);
-    return rc ? pinas_torch_error(ctx, "distillation loss") : PINAS_OK;
-}
-
-pinas_status pinas_count_correct(pinas_ctx *ctx, const pt_tensor *logits, const pt_tensor *y, int64_t *correct)
-{
-    if (pt_count_correct(logits, y, correct)) return pinas_torch_error(ctx, "accuracy");
-    return PINAS_OK;
-}
-
-pinas_status pinas_evaluate(pinas_ctx *ctx, pinas_tnet *t, const pinas_dataset *d, pinas_split split, int batch_size, double *accuracy,
-                            double *loss)
-{
-    pinas_loader_opts lo = {.batch_size = batch_size, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = 0};
-    pinas_loader *l = NULL;
-    pinas_status s = pinas_loader_create(ctx, d, split, &lo, &l);
-    if (s) return s;
-    int prev = 1;
-    if (pt_set_grad_enabled(0, &prev)) {
-        pinas_loader_free(l);
-        return pinas_torch_error(ctx, "evaluate");
-    }
-    pinas_loader_start_epoch(l, 0);
-    int64_t correct = 0, seen = 0;
-    double loss_sum = 0;
-    for (;;) {
-        pt_tensor *x = NULL, *y = NULL, *logits = NULL, *ce = NULL;
-        if ((s = pinas_loader_next(ctx, l, &x, &y)) || !x) break;
-        int64_t b = 0, c = 0;
-        double v = 0;
-        s = pinas_tnet_forward(ctx, t, x, 0, &logits);
-        if (!s) s = pinas_loss_ce(ctx, logits, y, 0, &ce);
-        if (!s && (pt_item(ce, &v) || pt_numel(y, &b))) s = pinas_torch_error(ctx, "evaluate");
-        if (!s) s = pinas_count_correct(ctx, logits, y, &c);
-        pt_free(x);
-        pt_free(y);
-        pt_free(logits);
-        pt_free(ce);
-        if (s) break;
-        correct += c;
-        seen += b;
-        loss_sum += v * (double)b;
-    }
-    pt_set_grad_enabled(prev, NULL);
-    pinas_loader_free(l);
-    if (s) return s;
-    if (accuracy) *accuracy = seen ? (double)correct / (double)seen : 0;
-    if (loss) *loss = seen ? loss_sum / (double)seen : 0;
-    return PINAS_OK;
-}
-
-/* ------------------------------------------------------------------ optimizers */
 
 struct pinas_optim {
     pt_optim *o;
@@ -176,12 +85,4 @@ pinas_status pinas_optim_zero_grad(pinas_ctx *ctx, pinas_optim *o)
 {
     if (pt_optim_zero_grad(o->o)) return pinas_torch_error(ctx, "optimizer zero_grad");
     return PINAS_OK;
-}
-
-double pinas_cosine_lr(double lr_max, double lr_min, int64_t step, int64_t total)
-{
-    if (total <= 0) return lr_max;
-    if (step < 0) step = 0;
-    if (step > total) step = total;
-    return lr_min + (lr_max - lr_min) * 0.5 * (1.0 + cos(3.141592653589793 * (double)step / (double)total));
 }

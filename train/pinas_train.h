@@ -3,6 +3,7 @@
 #define PINAS_TRAIN_H
 
 #include "pinas_common.h"
+#include "pinas_config.h"
 #include "pinas_net.h"
 #include "torch_shim.h"
 
@@ -53,7 +54,7 @@ typedef struct {
     int flip;               /* augmentation flips horizontally: 0 = the dataset's default (not for digits), 1 = yes, -1 = no */
     int crop_pad;           /* augmentation's random-crop zero padding: 0 = max(1, H/8), -1 = no crop, > 0 pixels */
     int n_norm;             /* 0: mean/std from the training set (imagefolder: ImageNet's); else 1 or 3 given values */
-    float mean[3], std[3];
+    float mean[PINAS_CFG_MAX_CHANNELS], std[PINAS_CFG_MAX_CHANNELS];
 } pinas_data_opts;
 
 /* Where a dataset is read from when data.path is empty: fashion-mnist from Debian's
@@ -74,16 +75,20 @@ typedef struct {
     float mean[3], std[3];  /* per channel, of the training set, in [0,1] pixel units (first c used) */
 } pinas_dataset_info;
 
-/* Fills opts from a config's data.* fields and its seed. Strings are borrowed from cfg. */
-void pinas_data_opts_from_config(const pinas_config *cfg, pinas_data_opts *opts);
+/* Fills opts from a config's data section and the run's seed (cfg->seed). Strings are borrowed from
+ * data (they live as long as the config). */
+void pinas_data_opts_from_cfg(const pinas_cfg_data *data, uint64_t seed, pinas_data_opts *opts);
 /* Loads (CIFAR, IDX: reads and validates every record, then pads / resizes / converts channels;
  * synthetic: generates deterministically from seed; imagefolder: lists the files, which are decoded
  * batch by batch). Errors name the file and the record. *out: new; caller frees. */
 pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *opts, pinas_dataset **out) PINAS_WUR;
 void pinas_dataset_free(pinas_dataset *d);
 void pinas_dataset_get_info(const pinas_dataset *d, pinas_dataset_info *out);
-/* {"mean": [...], "std": [...]} for meta.json. New; caller frees with cJSON_Delete. */
-cJSON *pinas_dataset_normalize_json(const pinas_dataset *d);
+/* The fields of a model's meta.json that come from the data: name (arch's), input [C, H, W] and
+ * num_classes (the dataset's) and normalize (the training set's statistics, as doubles). The other
+ * fields of m are left as they are. Errors: more channels than PINAS_META_MAX_CHANNELS, out of
+ * memory. */
+pinas_status pinas_dataset_fill_meta(pinas_ctx *ctx, const pinas_dataset *d, const pinas_net *arch, pinas_model_meta *m) PINAS_WUR;
 /* Copies images [start, start+n) of a split, normalised (no augmentation), into x
  * [n, C, H, W] floats and their labels into y (may be NULL). For the plaintext reference and for
  * private inference of test images. Out of range is PINAS_EINVAL. */
@@ -276,9 +281,11 @@ typedef struct {
     FILE *progress;         /* progress bar stream (NULL = stderr) */
 } pinas_train_opts;
 
-/* Fills opts from a config's train.* / data.augment fields and seed; train_split TRAIN_ALL,
- * eval_split TEST, phase "train", run_dir NULL. Strings are borrowed from cfg. */
-void pinas_train_opts_from_config(const pinas_config *cfg, pinas_train_opts *opts);
+/* Fills opts from a config's train section, data.augment and the run's seed (cfg->seed);
+ * train_split TRAIN_ALL, eval_split TEST, phase "train", run_dir NULL, teacher NULL when none.
+ * Strings are borrowed from train (they live as long as the config). */
+void pinas_train_opts_from_cfg(const pinas_cfg_train *train, const pinas_cfg_data *data, uint64_t seed,
+                               pinas_train_opts *opts);
 
 typedef struct {
     int epochs_run;         /* epochs trained in this call (0 when resumed at the end) */
@@ -297,10 +304,39 @@ pinas_status pinas_train_tnet(pinas_ctx *ctx, pinas_tnet *t, const pinas_dataset
 
 /* Trains a decided architecture and returns it as a model: initial weights from `init` (may be
  * NULL: seeded init with opts->seed; a supernet export for fine-tuning), then pinas_train_tnet.
- * meta gets name, input, num_classes, normalize, accuracy (eval_split), the train options, and
- * `extra_meta` members (may be NULL; copied). *out: new; caller frees with pinas_model_free. */
+ * The model's meta is a copy of `base` (may be NULL: pinas_model_meta_init; not modified, e.g. its
+ * mpc, predicted_latency, source and config are kept) with the fields of pinas_dataset_fill_meta,
+ * accuracy (on eval_split), dataset and train (the options and the last epoch's losses) set.
+ * *out: new; caller frees with pinas_model_free. */
 pinas_status pinas_train_model(pinas_ctx *ctx, const pinas_net *arch, const pinas_tensors *init, const pinas_dataset *d,
-                               const pinas_train_opts *opts, const cJSON *extra_meta, pinas_model **out) PINAS_WUR;
+                               const pinas_train_opts *opts, const pinas_model_meta *base, pinas_model **out) PINAS_WUR;
+
+/* What `pinas train` does, as one call (the CLI only parses arguments and prints the result). */
+typedef struct {
+    const char *config_path;    /* the config's file: errors and meta.json's source name it */
+    const char *arch_path;      /* a decided pinas-net/1 file; NULL = the config's space (then decided) */
+    const char *model_dir;      /* NULL = <out_dir>/<name>/model */
+    int resume;                 /* continue from the run dir's checkpoint */
+    FILE *progress;             /* progress bar stream (NULL = stderr) */
+} pinas_train_run_opts;
+
+typedef struct {
+    char *run_dir, *model_dir;  /* owned; freed by pinas_train_run_result_free */
+    char *net;                  /* the trained net's name; owned */
+    double accuracy;            /* on the test split */
+    int epochs;
+} pinas_train_run_result;
+
+/* Applies the config's seed, threads and device to ctx, loads the architecture (every slot must be
+ * decided) and the dataset, writes <out_dir>/<name>/config.json (the effective config + git_rev),
+ * trains with the config's train section (log.jsonl and checkpoint/train.safetensors in the run
+ * dir) and saves the model dir; its meta.json records mpc (the config's), the source command, the
+ * effective config and the training. *res is filled on success (free with
+ * pinas_train_run_result_free) and left empty on error. */
+pinas_status pinas_train_run(pinas_ctx *ctx, const pinas_config *cfg, const pinas_train_run_opts *o,
+                             pinas_train_run_result *res) PINAS_WUR;
+/* Frees the strings of res and zeroes it; NULL is a no-op. */
+void pinas_train_run_result_free(pinas_train_run_result *res);
 
 /* Appends one JSON object as a line to path (created when absent; the line is written with a single
  * write so concurrent appenders do not interleave). */

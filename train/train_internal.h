@@ -1,4 +1,7 @@
-/* Internals shared by the train/ sources: a small seeded PRNG and access to tnet internals for checkpoints. */
+/* Internals shared by the train/ sources: the seeded stream, IDX reading, split names, and tnet /
+ * optimizer handles for checkpoints. Files: torch_err.c (shim errors, device setup), data*.c and
+ * imagefolder.c (datasets, loaders), tnet.c (nets in libtorch), loss.c, optim.c, schedule.c,
+ * trainer.c (the epoch loop), checkpoint.c, run.c (models and `pinas train`). */
 #ifndef PINAS_TRAIN_INTERNAL_H
 #define PINAS_TRAIN_INTERNAL_H
 
@@ -53,6 +56,9 @@ typedef struct {
 pinas_status tr_idx_load(pinas_ctx *ctx, const char *dir, const char *images, const char *labels, int limit, int num_classes,
                          tr_idx_set *out) PINAS_WUR;
 void tr_idx_set_free(tr_idx_set *set);
+
+/* "train_all", "train", "val", "test" ("?" when out of range): the split's name in logs and meta.json. Static string. */
+const char *tr_split_name(pinas_split s);
 
 /* The tnet's private generator (init and Gumbel noise), saved in checkpoints. Borrowed. */
 pt_gen *tr_tnet_gen(const pinas_tnet *t);

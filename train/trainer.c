@@ -8,28 +8,26 @@
 #include <string.h>
 #include <unistd.h>
 
-void pinas_train_opts_from_config(const pinas_config *cfg, pinas_train_opts *o)
+void pinas_train_opts_from_cfg(const pinas_cfg_train *tr, const pinas_cfg_data *data, uint64_t seed, pinas_train_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = (int)pinas_config_int(cfg, "train.epochs");
-    o->batch_size = (int)pinas_config_int(cfg, "train.batch_size");
-    o->lr = pinas_config_num(cfg, "train.lr");
+    o->epochs = tr->epochs;
+    o->batch_size = tr->batch_size;
+    o->lr = tr->lr;
     o->lr_min = 0;
-    const char *sched = pinas_config_str(cfg, "train.schedule");
-    o->cosine = !sched || strcmp(sched, "cosine") == 0;
-    o->momentum = pinas_config_num(cfg, "train.momentum");
-    o->nesterov = pinas_config_bool(cfg, "train.nesterov");
-    o->weight_decay = pinas_config_num(cfg, "train.weight_decay");
-    o->label_smoothing = pinas_config_num(cfg, "train.label_smoothing");
-    o->grad_clip = pinas_config_num(cfg, "train.grad_clip");
-    const char *teacher = pinas_config_str(cfg, "train.teacher");
-    o->teacher = teacher && *teacher ? teacher : NULL;
-    o->kd_alpha = pinas_config_num(cfg, "train.kd_alpha");
-    o->kd_temperature = pinas_config_num(cfg, "train.kd_temperature");
-    o->augment = pinas_config_bool(cfg, "data.augment");
+    o->cosine = tr->schedule == PINAS_SCHEDULE_COSINE;
+    o->momentum = tr->momentum;
+    o->nesterov = tr->nesterov;
+    o->weight_decay = tr->weight_decay;
+    o->label_smoothing = tr->label_smoothing;
+    o->grad_clip = tr->grad_clip;
+    o->teacher = tr->teacher && *tr->teacher ? tr->teacher : NULL;
+    o->kd_alpha = tr->kd_alpha;
+    o->kd_temperature = tr->kd_temperature;
+    o->augment = data->augment;
     o->train_split = PINAS_SPLIT_TRAIN_ALL;
     o->eval_split = PINAS_SPLIT_TEST;
-    o->seed = (uint64_t)pinas_config_int(cfg, "seed");
+    o->seed = seed;
     o->phase = "train";
 }
 
@@ -55,12 +53,6 @@ pinas_status pinas_train_log_append(pinas_ctx *ctx, const char *path, const cJSO
     }
     free(line);
     return s;
-}
-
-static const char *split_label(pinas_split s)
-{
-    static const char *names[] = {"train_all", "train", "val", "test"};
-    return (unsigned)s < 4 ? names[s] : "?";
 }
 
 static pinas_status check_data(pinas_ctx *ctx, const pinas_net *net, const pinas_dataset *d)
@@ -110,205 +102,182 @@ static pinas_status train_step(pinas_ctx *ctx, pinas_tnet *t, pinas_tnet *teache
     return s;
 }
 
+/* One run of the trainer: what pinas_train_tnet sets up, uses and releases. */
+typedef struct {
+    pinas_tnet *t;
+    const pinas_dataset *d;
+    const pinas_train_opts *o;
+    const char *phase;
+    pinas_loader *l;
+    pinas_optim *opt;
+    pinas_tnet *teacher;    /* KD teacher, or NULL */
+    pinas_model *tm;        /* its model */
+    pinas_progress *bar;
+    char *ckpt_dir, *ckpt, *log, *ckpt_name;
+    int start, steps;       /* first epoch to run (> 0 when resumed); batches per epoch */
+    int64_t total;          /* steps of the whole schedule */
+} tr_session;
+
+/* Loads the KD teacher named by the options, when there is one. */
+static pinas_status open_teacher(pinas_ctx *ctx, tr_session *ss)
+{
+    const pinas_train_opts *o = ss->o;
+    if (!o->teacher || !*o->teacher) return PINAS_OK;
+    pinas_status s = pinas_model_load(ctx, o->teacher, &ss->tm);
+    if (s) return pinas_error_prefix(ctx, s, "teacher");
+    if ((s = check_data(ctx, ss->tm->net, ss->d)) || (s = pinas_tnet_from_model(ctx, ss->tm, &ss->teacher)))
+        return pinas_error_prefix(ctx, s, "teacher %s", o->teacher);
+    return PINAS_OK;
+}
+
+/* Prepares the run dir's checkpoint and log paths and, when resuming, restores the checkpoint. */
+static pinas_status open_checkpoint(pinas_ctx *ctx, tr_session *ss)
+{
+    const pinas_train_opts *o = ss->o;
+    if (!o->run_dir) return PINAS_OK;
+    ss->ckpt_dir = pinas_path_join(o->run_dir, "checkpoint");
+    ss->ckpt_name = pinas_strfmt("%s.safetensors", ss->phase);
+    ss->log = pinas_path_join(o->run_dir, "log.jsonl");
+    if (!ss->ckpt_dir || !ss->ckpt_name || !ss->log || !(ss->ckpt = pinas_path_join(ss->ckpt_dir, ss->ckpt_name)))
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = pinas_mkdir_p(ctx, ss->ckpt_dir);
+    if (s || !o->resume || !pinas_path_exists(ss->ckpt)) return s;
+    if ((s = pinas_checkpoint_load(ctx, ss->ckpt, ss->t, &ss->opt, 1, &ss->start, NULL))) return s;
+    if (ss->start > o->epochs)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: holds epoch %d, more than the %d epochs of this run", ss->ckpt, ss->start, o->epochs);
+    pinas_info(ctx, "%s: resuming after epoch %d of %d (%s)", ss->phase, ss->start, o->epochs, ss->ckpt);
+    return PINAS_OK;
+}
+
+/* The loader, the SGD optimizer, the teacher and the checkpoint, in that order. */
+static pinas_status open_session(pinas_ctx *ctx, tr_session *ss)
+{
+    const pinas_train_opts *o = ss->o;
+    pinas_loader_opts lo = {.batch_size = o->batch_size, .shuffle = 1, .augment = o->augment, .drop_last = 1, .seed = o->seed};
+    pinas_status s = pinas_loader_create(ctx, ss->d, o->train_split, &lo, &ss->l);
+    if (s) return s;
+    pinas_sgd_opts so = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay, .nesterov = o->nesterov && o->momentum > 0,
+                         .grad_clip = o->grad_clip};
+    if ((s = pinas_optim_sgd(ctx, pinas_tnet_weights(ss->t), pinas_tnet_n_weights(ss->t), &so, &ss->opt))) return s;
+    if ((s = open_teacher(ctx, ss))) return s;
+    return open_checkpoint(ctx, ss);
+}
+
+static void close_session(tr_session *ss)
+{
+    pinas_loader_free(ss->l);
+    pinas_optim_free(ss->opt);
+    pinas_tnet_free(ss->teacher);
+    pinas_model_free(ss->tm);
+    free(ss->ckpt_dir);
+    free(ss->ckpt_name);
+    free(ss->ckpt);
+    free(ss->log);
+}
+
+/* Trains epoch e over its batches (with the schedule's lr per step); *lr gets the last lr used. */
+static pinas_status run_epoch(pinas_ctx *ctx, tr_session *ss, int e, pinas_train_result *res, double *lr)
+{
+    const pinas_train_opts *o = ss->o;
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    pinas_status s = PINAS_OK;
+    pinas_loader_start_epoch(ss->l, e);
+    for (int b = 0; b < ss->steps; b++) {
+        int64_t step = (int64_t)e * ss->steps + b;
+        *lr = o->cosine ? pinas_cosine_lr(o->lr, o->lr_min, step, ss->total) : o->lr;
+        if ((s = pinas_optim_set_lr(ctx, ss->opt, -1, *lr))) return s;
+        pt_tensor *x = NULL, *y = NULL;
+        if ((s = pinas_loader_next(ctx, ss->l, &x, &y))) return s;
+        if (!x) break;
+        s = train_step(ctx, ss->t, ss->teacher, ss->opt, o, x, y, &loss_sum, &correct, &seen);
+        pt_free(x);
+        pt_free(y);
+        if (s) return s;
+        if (ss->bar) {
+            char st[128];
+            snprintf(st, sizeof st, "epoch %d/%d loss %.4f acc %.1f%%", e + 1, o->epochs, loss_sum / (double)seen,
+                     100.0 * (double)correct / (double)seen);
+            pinas_progress_update(ss->bar, step + 1 - (int64_t)ss->steps * ss->start, st);
+        }
+    }
+    res->train_loss = seen ? loss_sum / (double)seen : 0;
+    res->train_acc = seen ? (double)correct / (double)seen : 0;
+    return PINAS_OK;
+}
+
+/* The log.jsonl line of an epoch. */
+static pinas_status log_epoch(pinas_ctx *ctx, const tr_session *ss, int e, double lr, const pinas_train_result *res, double seconds)
+{
+    const pinas_train_opts *o = ss->o;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "phase", ss->phase);
+    cJSON_AddNumberToObject(j, "epoch", e + 1);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "lr", lr);
+    cJSON_AddNumberToObject(j, "train_loss", res->train_loss);
+    cJSON_AddNumberToObject(j, "train_acc", res->train_acc);
+    cJSON_AddStringToObject(j, "eval_split", tr_split_name(o->eval_split));
+    cJSON_AddNumberToObject(j, "eval_loss", res->eval_loss);
+    cJSON_AddNumberToObject(j, "eval_acc", res->eval_acc);
+    cJSON_AddNumberToObject(j, "seconds", seconds);
+    pinas_status s = pinas_train_log_append(ctx, ss->log, j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Every epoch from ss->start on: train, evaluate, checkpoint, log. */
+static pinas_status run_epochs(pinas_ctx *ctx, tr_session *ss, pinas_train_result *res)
+{
+    const pinas_train_opts *o = ss->o;
+    pinas_status s = PINAS_OK;
+    double lr = o->lr;
+    for (int e = ss->start; e < o->epochs; e++) {
+        double te = pinas_now();
+        if ((s = run_epoch(ctx, ss, e, res, &lr))) return s;
+        if ((s = pinas_evaluate(ctx, ss->t, ss->d, o->eval_split, o->batch_size, &res->eval_acc, &res->eval_loss))) return s;
+        res->epochs_run++;
+        if (ss->ckpt && (s = pinas_checkpoint_save(ctx, ss->ckpt, ss->t, &ss->opt, 1, e + 1, NULL))) return s;
+        if (ss->log && (s = log_epoch(ctx, ss, e, lr, res, pinas_now() - te))) return s;
+        pinas_debug(ctx, "%s: epoch %d/%d loss %.4f acc %.4f %s acc %.4f", ss->phase, e + 1, o->epochs, res->train_loss, res->train_acc,
+                    tr_split_name(o->eval_split), res->eval_acc);
+    }
+    if (res->epochs_run == 0) s = pinas_evaluate(ctx, ss->t, ss->d, o->eval_split, o->batch_size, &res->eval_acc, &res->eval_loss);
+    return s;
+}
+
 pinas_status pinas_train_tnet(pinas_ctx *ctx, pinas_tnet *t, const pinas_dataset *d, const pinas_train_opts *o, pinas_train_result *result)
 {
     pinas_train_result res = {0};
-    const char *phase = o->phase && *o->phase ? o->phase : "train";
+    tr_session ss = {.t = t, .d = d, .o = o, .phase = o->phase && *o->phase ? o->phase : "train"};
     if (o->epochs < 0 || o->batch_size < 1 || !(o->lr >= 0))
-        return pinas_error(ctx, PINAS_EINVAL, "%s: epochs must be >= 0, batch size >= 1 and lr >= 0 (got %d, %d, %g)", phase, o->epochs,
+        return pinas_error(ctx, PINAS_EINVAL, "%s: epochs must be >= 0, batch size >= 1 and lr >= 0 (got %d, %d, %g)", ss.phase, o->epochs,
                            o->batch_size, o->lr);
     pinas_status s = check_data(ctx, pinas_tnet_net(t), d);
     if (s) return s;
-    pinas_loader_opts lo = {.batch_size = o->batch_size, .shuffle = 1, .augment = o->augment, .drop_last = 1, .seed = o->seed};
-    pinas_loader *l = NULL;
-    pinas_optim *opt = NULL;
-    pinas_tnet *teacher = NULL;
-    pinas_model *tm = NULL;
-    pinas_progress *bar = NULL;
-    char *ckpt_dir = NULL, *ckpt = NULL, *log = NULL, *ckpt_name = NULL;
-    int n_alpha = pinas_tnet_n_alphas(t), start = 0, steps = 0;
-    int64_t total = 0;
+    int n_alpha = pinas_tnet_n_alphas(t);
     double t0 = pinas_now();
-    if ((s = pinas_loader_create(ctx, d, o->train_split, &lo, &l))) goto done;
-    pinas_sgd_opts so = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay, .nesterov = o->nesterov && o->momentum > 0,
-                         .grad_clip = o->grad_clip};
-    if ((s = pinas_optim_sgd(ctx, pinas_tnet_weights(t), pinas_tnet_n_weights(t), &so, &opt))) goto done;
-    if (o->teacher && *o->teacher) {
-        if ((s = pinas_model_load(ctx, o->teacher, &tm))) {
-            pinas_error_prefix(ctx, s, "teacher");
-            goto done;
-        }
-        if ((s = check_data(ctx, tm->net, d)) || (s = pinas_tnet_from_model(ctx, tm, &teacher))) {
-            pinas_error_prefix(ctx, s, "teacher %s", o->teacher);
-            goto done;
-        }
+    if (!(s = open_session(ctx, &ss))) {
+        /* The trainer moves weights only: alphas (of a supernet) keep their values and get no gradients. */
+        for (int k = 0; k < n_alpha; k++) pt_set_requires_grad(pinas_tnet_alpha(t, k, NULL), 0);
+        ss.steps = pinas_loader_n_batches(ss.l);
+        if (o->max_steps > 0 && o->max_steps < ss.steps) ss.steps = o->max_steps;
+        ss.total = (int64_t)ss.steps * o->epochs;
+        ss.bar = pinas_progress_create(ctx, o->progress ? o->progress : stderr, ss.phase, ss.total - (int64_t)ss.steps * ss.start);
+        s = run_epochs(ctx, &ss, &res);
     }
-    if (o->run_dir) {
-        ckpt_dir = pinas_path_join(o->run_dir, "checkpoint");
-        ckpt_name = pinas_strfmt("%s.safetensors", phase);
-        log = pinas_path_join(o->run_dir, "log.jsonl");
-        if (!ckpt_dir || !ckpt_name || !log || !(ckpt = pinas_path_join(ckpt_dir, ckpt_name))) {
-            s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-            goto done;
-        }
-        if ((s = pinas_mkdir_p(ctx, ckpt_dir))) goto done;
-        if (o->resume && pinas_path_exists(ckpt)) {
-            if ((s = pinas_checkpoint_load(ctx, ckpt, t, &opt, 1, &start, NULL))) goto done;
-            if (start > o->epochs) {
-                s = pinas_error(ctx, PINAS_EINVAL, "%s: holds epoch %d, more than the %d epochs of this run", ckpt, start, o->epochs);
-                goto done;
-            }
-            pinas_info(ctx, "%s: resuming after epoch %d of %d (%s)", phase, start, o->epochs, ckpt);
-        }
-    }
-    /* The trainer moves weights only: alphas (of a supernet) keep their values and get no gradients. */
-    for (int k = 0; k < n_alpha; k++) pt_set_requires_grad(pinas_tnet_alpha(t, k, NULL), 0);
-    steps = pinas_loader_n_batches(l);
-    if (o->max_steps > 0 && o->max_steps < steps) steps = o->max_steps;
-    total = (int64_t)steps * o->epochs;
-    bar = pinas_progress_create(ctx, o->progress ? o->progress : stderr, phase, total - (int64_t)steps * start);
-    double lr = o->lr;
-    for (int e = start; e < o->epochs; e++) {
-        double te = pinas_now(), loss_sum = 0;
-        int64_t correct = 0, seen = 0;
-        pinas_loader_start_epoch(l, e);
-        for (int b = 0; b < steps; b++) {
-            int64_t step = (int64_t)e * steps + b;
-            lr = o->cosine ? pinas_cosine_lr(o->lr, o->lr_min, step, total) : o->lr;
-            if ((s = pinas_optim_set_lr(ctx, opt, -1, lr))) goto done;
-            pt_tensor *x = NULL, *y = NULL;
-            if ((s = pinas_loader_next(ctx, l, &x, &y))) goto done;
-            if (!x) break;
-            s = train_step(ctx, t, teacher, opt, o, x, y, &loss_sum, &correct, &seen);
-            pt_free(x);
-            pt_free(y);
-            if (s) goto done;
-            if (bar) {
-                char st[128];
-                snprintf(st, sizeof st, "epoch %d/%d loss %.4f acc %.1f%%", e + 1, o->epochs, loss_sum / (double)seen,
-                         100.0 * (double)correct / (double)seen);
-                pinas_progress_update(bar, step + 1 - (int64_t)steps * start, st);
-            }
-        }
-        res.train_loss = seen ? loss_sum / (double)seen : 0;
-        res.train_acc = seen ? (double)correct / (double)seen : 0;
-        if ((s = pinas_evaluate(ctx, t, d, o->eval_split, o->batch_size, &res.eval_acc, &res.eval_loss))) goto done;
-        res.epochs_run++;
-        if (ckpt && (s = pinas_checkpoint_save(ctx, ckpt, t, &opt, 1, e + 1, NULL))) goto done;
-        if (log) {
-            cJSON *j = cJSON_CreateObject();
-            cJSON_AddStringToObject(j, "phase", phase);
-            cJSON_AddNumberToObject(j, "epoch", e + 1);
-            cJSON_AddNumberToObject(j, "epochs", o->epochs);
-            cJSON_AddNumberToObject(j, "lr", lr);
-            cJSON_AddNumberToObject(j, "train_loss", res.train_loss);
-            cJSON_AddNumberToObject(j, "train_acc", res.train_acc);
-            cJSON_AddStringToObject(j, "eval_split", split_label(o->eval_split));
-            cJSON_AddNumberToObject(j, "eval_loss", res.eval_loss);
-            cJSON_AddNumberToObject(j, "eval_acc", res.eval_acc);
-            cJSON_AddNumberToObject(j, "seconds", pinas_now() - te);
-            s = pinas_train_log_append(ctx, log, j);
-            cJSON_Delete(j);
-            if (s) goto done;
-        }
-        pinas_debug(ctx, "%s: epoch %d/%d loss %.4f acc %.4f %s acc %.4f", phase, e + 1, o->epochs, res.train_loss, res.train_acc,
-                    split_label(o->eval_split), res.eval_acc);
-    }
-    if (res.epochs_run == 0 && (s = pinas_evaluate(ctx, t, d, o->eval_split, o->batch_size, &res.eval_acc, &res.eval_loss))) goto done;
-done:
-    if (bar) {
+    if (ss.bar) {
         if (!s) {
             char st[128];
-            snprintf(st, sizeof st, "loss %.4f acc %.1f%% %s acc %.1f%%", res.train_loss, 100 * res.train_acc, split_label(o->eval_split),
+            snprintf(st, sizeof st, "loss %.4f acc %.1f%% %s acc %.1f%%", res.train_loss, 100 * res.train_acc, tr_split_name(o->eval_split),
                      100 * res.eval_acc);
-            pinas_progress_update(bar, total - (int64_t)steps * start, st);
+            pinas_progress_update(ss.bar, ss.total - (int64_t)ss.steps * ss.start, st);
         }
-        pinas_progress_finish(bar);
+        pinas_progress_finish(ss.bar);
     }
     for (int k = 0; k < n_alpha; k++) pt_set_requires_grad(pinas_tnet_alpha(t, k, NULL), 1);
     res.seconds = pinas_now() - t0;
     if (result) *result = res;
-    pinas_loader_free(l);
-    pinas_optim_free(opt);
-    pinas_tnet_free(teacher);
-    pinas_model_free(tm);
-    free(ckpt_dir);
-    free(ckpt_name);
-    free(ckpt);
-    free(log);
+    close_session(&ss);
     return s;
-}
-
-pinas_status pinas_train_model(pinas_ctx *ctx, const pinas_net *arch, const pinas_tensors *init, const pinas_dataset *d,
-                               const pinas_train_opts *o, const cJSON *extra_meta, pinas_model **out)
-{
-    *out = NULL;
-    if (pinas_net_n_open(arch))
-        return pinas_error(ctx, PINAS_EINVAL, "net %s has %d open slots; train a decided architecture (derive or set \"choices\" first)",
-                           pinas_net_name(arch), pinas_net_n_open(arch));
-    pinas_tnet *t = NULL;
-    pinas_status s = pinas_tnet_create(ctx, arch, o->seed, &t);
-    if (s) return s;
-    if (init && (s = pinas_tnet_load(ctx, t, init, 1))) {
-        pinas_tnet_free(t);
-        return pinas_error_prefix(ctx, s, "initial weights");
-    }
-    pinas_train_result r;
-    if ((s = pinas_train_tnet(ctx, t, d, o, &r))) {
-        pinas_tnet_free(t);
-        return s;
-    }
-    pinas_tensors *w = NULL;
-    s = pinas_tnet_export(ctx, t, NULL, &w);
-    pinas_tnet_free(t);
-    if (s) return s;
-    pinas_dataset_info di;
-    pinas_dataset_get_info(d, &di);
-    cJSON *meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(meta, "format", PINAS_MODEL_FORMAT);
-    cJSON_AddStringToObject(meta, "name", pinas_net_name(arch));
-    int shp[3] = {di.c, di.h, di.w};
-    cJSON_AddItemToObject(meta, "input", cJSON_CreateIntArray(shp, 3));
-    cJSON_AddNumberToObject(meta, "num_classes", di.num_classes);
-    cJSON_AddItemToObject(meta, "normalize", pinas_dataset_normalize_json(d));
-    cJSON_AddNumberToObject(meta, "accuracy", r.eval_acc);
-    cJSON_AddStringToObject(meta, "dataset", di.name);
-    cJSON *tr = cJSON_AddObjectToObject(meta, "train");
-    cJSON_AddStringToObject(tr, "phase", o->phase ? o->phase : "train");
-    cJSON_AddNumberToObject(tr, "epochs", o->epochs);
-    cJSON_AddNumberToObject(tr, "batch_size", o->batch_size);
-    cJSON_AddNumberToObject(tr, "lr", o->lr);
-    cJSON_AddStringToObject(tr, "schedule", o->cosine ? "cosine" : "constant");
-    cJSON_AddNumberToObject(tr, "momentum", o->momentum);
-    cJSON_AddBoolToObject(tr, "nesterov", o->nesterov);
-    cJSON_AddNumberToObject(tr, "weight_decay", o->weight_decay);
-    cJSON_AddNumberToObject(tr, "label_smoothing", o->label_smoothing);
-    cJSON_AddBoolToObject(tr, "augment", o->augment);
-    if (o->grad_clip > 0) cJSON_AddNumberToObject(tr, "grad_clip", o->grad_clip);
-    if (o->teacher && *o->teacher) {
-        cJSON_AddStringToObject(tr, "teacher", o->teacher);
-        cJSON_AddNumberToObject(tr, "kd_alpha", o->kd_alpha);
-        cJSON_AddNumberToObject(tr, "kd_temperature", o->kd_temperature);
-    }
-    cJSON_AddNumberToObject(tr, "seed", (double)o->seed);
-    cJSON_AddStringToObject(tr, "eval_split", split_label(o->eval_split));
-    cJSON_AddNumberToObject(tr, "eval_loss", r.eval_loss);
-    cJSON_AddNumberToObject(tr, "train_loss", r.train_loss);
-    cJSON_AddNumberToObject(tr, "train_acc", r.train_acc);
-    if (extra_meta) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, extra_meta)
-        {
-            if (!e->string) continue;
-            cJSON_DeleteItemFromObjectCaseSensitive(meta, e->string);
-            cJSON_AddItemToObject(meta, e->string, cJSON_Duplicate(e, 1));
-        }
-    }
-    pinas_net *net = pinas_net_clone(arch);
-    if (!net) {
-        pinas_tensors_free(w);
-        cJSON_Delete(meta);
-        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    }
-    return pinas_model_create(ctx, net, w, meta, out);
 }

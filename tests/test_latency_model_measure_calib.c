@@ -1,11 +1,12 @@
-/* Tests for calibration (latency_model/calibrate.c): the GSL line fit and the whole calibration
- * recovering known coefficients from synthetic timings. */
+/* Tests for the measurement layer's calibration (latency_model/measure/calibrate.c, stats.c): the GSL
+ * line fit, Kendall's tau, and the whole calibration recovering known coefficients from synthetic
+ * timings, its report and the files it writes. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pinas_cost.h"
+#include "pinas_measure.h"
 #include "testutil.h"
 
 static pinas_ctx *ctx;
@@ -15,7 +16,7 @@ static void test_fit_exact(void)
     double x[6] = {1e3, 4e3, 1.6e4, 6.4e4, 2.56e5, 1e6}, y[6];
     for (int i = 0; i < 6; i++) y[i] = 2e-4 + 3e-7 * x[i];
     double a, b, r2;
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_fit_line(ctx, 6, x, y, &a, &b, &r2), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_measure_fit_line(ctx, 6, x, y, &a, &b, &r2), PINAS_OK);
     CU_ASSERT_DOUBLE_EQUAL(a, 2e-4, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(b, 3e-7, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(r2, 1, 1e-12);
@@ -24,10 +25,10 @@ static void test_fit_exact(void)
 static void test_fit_errors(void)
 {
     double x[3] = {1, 1, 1}, y[3] = {1, 2, 3}, a, b, r2;
-    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 2, x, y, &a, &b, &r2), "at least 3 points");
-    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 3, x, y, &a, &b, &r2), "same work");
+    TU_ASSERT_ERR(ctx, pinas_measure_fit_line(ctx, 2, x, y, &a, &b, &r2), "at least 3 points");
+    TU_ASSERT_ERR(ctx, pinas_measure_fit_line(ctx, 3, x, y, &a, &b, &r2), "same work");
     double xn[3] = {1, 2, NAN};
-    TU_ASSERT_ERR(ctx, pinas_cost_fit_line(ctx, 3, xn, y, &a, &b, &r2), "point 2 is not finite");
+    TU_ASSERT_ERR(ctx, pinas_measure_fit_line(ctx, 3, xn, y, &a, &b, &r2), "point 2 is not finite");
 }
 
 /* Synthetic runtime: time = a_k + b_k * work + the harness (the one-operator net's input, pooling and
@@ -105,8 +106,8 @@ static pinas_status synth_bench(pinas_ctx *c, const char *kind, int64_t n, int r
 static void run_calibration(double noise, double tol)
 {
     synth sy = {noise, 7, 0};
-    pinas_cost_calib_opts o;
-    pinas_cost_calib_opts_default(&o);
+    pinas_measure_calib_opts o;
+    pinas_measure_calib_opts_default(&o);
     o.bench = synth_bench;
     o.bench_user = &sy;
     o.n_sizes = noise > 0 ? 12 : 5;
@@ -114,42 +115,58 @@ static void run_calibration(double noise, double tol)
     CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "synthetic-loopback", 2.5e9, 0.05e-3, &link), PINAS_OK);
     o.link = link;
     pinas_ctx_set_log_level(ctx, PINAS_LOG_QUIET);
-    pinas_cost_hw *hw = NULL;
-    cJSON *rep = NULL;
-    pinas_status s = pinas_cost_calibrate(ctx, &o, &hw, &rep);
+    pinas_measure_calib_result *res = NULL;
+    pinas_status s = pinas_measure_calibrate(ctx, &o, &res);
     if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
     CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    const pinas_cost_hw *hw = res->profile;
     /* one visit per size per pass (and one of its harness for the private ones), then the dealer's two */
     CU_ASSERT_EQUAL(sy.calls, (6 + 5) * o.n_sizes * o.reps + 2);
     CU_ASSERT_STRING_EQUAL(pinas_cost_hw_name(hw), "cpu");
     CU_ASSERT_EQUAL(pinas_cost_hw_kind(hw), PINAS_HW_CPU);
-    cJSON *j = pinas_cost_hw_to_json(hw);
+    pinas_cpu_params cp;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_params(ctx, hw, &cp), PINAS_OK);
     for (int k = 0; k < 6; k++) {
-        const cJSON *pk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "primitives"), prims[k]);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(pk);
-        double a = cJSON_GetObjectItemCaseSensitive(pk, "a")->valuedouble, b = cJSON_GetObjectItemCaseSensitive(pk, "b")->valuedouble;
-        double r2 = cJSON_GetObjectItemCaseSensitive(pk, "r2")->valuedouble;
+        CU_ASSERT_STRING_EQUAL(pinas_cpu_prim_name(k), prims[k]);
+        double a = cp.a[k], b = cp.b[k];
         if (fabs(a - A[k]) > tol * A[k] || fabs(b - B[k]) > tol * B[k]) {
             fprintf(stderr, "\n  %s: fitted a=%g b=%g, true a=%g b=%g\n", prims[k], a, b, A[k], B[k]);
             CU_FAIL("coefficients not recovered");
         }
-        CU_ASSERT(r2 > (noise > 0 ? 0.99 : 0.999999));
+        CU_ASSERT(cp.r2[k] > (noise > 0 ? 0.99 : 0.999999));
+        /* the report's fit is the profile's */
+        CU_ASSERT_EQUAL(res->prims[k].a, a);
+        CU_ASSERT_EQUAL(res->prims[k].b, b);
+        CU_ASSERT_EQUAL(res->prims[k].n_points, o.n_sizes);
     }
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offline");
-    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItemCaseSensitive(off, "aes_blocks_per_s")->valuedouble, 2e8, 1);
-    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItemCaseSensitive(off, "ring_macs_per_s")->valuedouble, 1e9, 1);
-    /* The profile round-trips through a file and loads by path. */
-    CU_ASSERT_EQUAL_FATAL(pinas_json_save(ctx, tu_path("cpu.json"), j), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(cp.aes_blocks_per_s, 2e8, 1);
+    CU_ASSERT_DOUBLE_EQUAL(cp.ring_macs_per_s, 1e9, 1);
+    CU_ASSERT_EQUAL(res->aes_blocks_per_s, cp.aes_blocks_per_s);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_link_name(res->net), "synthetic-loopback");
+    CU_ASSERT_PTR_NOT_NULL(pinas_cost_hw_fitted(hw)); /* the calibration date */
+    /* The profile round-trips through a file and loads by path; with a loopback path, the network
+     * subtracted is written as a network profile beside it. */
+    CU_ASSERT_EQUAL_FATAL(pinas_measure_calib_save(ctx, res, tu_path("cpu.json"), tu_path("loop.json")), PINAS_OK);
     pinas_cost_hw *back = NULL;
     CU_ASSERT_EQUAL(pinas_cost_hw_load(ctx, tu_path("cpu.json"), &back), PINAS_OK);
     CU_ASSERT_EQUAL(pinas_cost_hw_kind(back), PINAS_HW_CPU);
+    pinas_cpu_params cb;
+    CU_ASSERT_EQUAL(pinas_cost_hw_cpu_params(ctx, back, &cb), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(cb.b[0], cp.b[0], 1e-12 * cp.b[0]);
     pinas_cost_hw_free(back);
-    /* The report lists every point of every sweep. */
+    pinas_cost_link *lb = NULL;
+    CU_ASSERT_EQUAL(pinas_cost_link_load(ctx, tu_path("loop.json"), &lb), PINAS_OK);
+    if (lb) CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_rtt(lb), 0.05e-3, 1e-15);
+    pinas_cost_link_free(lb);
+    /* The report (calibrate --json) lists every point of every sweep. */
+    cJSON *rep = pinas_measure_calib_result_to_json(res);
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rep, "primitives"), "relu");
     CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rp, "points")), o.n_sizes);
-    cJSON_Delete(j);
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(rep, "profile"));
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(rep, "offline"));
     cJSON_Delete(rep);
-    pinas_cost_hw_free(hw);
+    pinas_measure_calib_result_free(res);
+    pinas_measure_calib_result_free(NULL);
     pinas_cost_link_free(link);
     pinas_ctx_set_log_level(ctx, PINAS_LOG_INFO);
 }
@@ -169,13 +186,13 @@ static pinas_status failing_bench(pinas_ctx *c, const char *kind, int64_t n, int
 
 static void test_calibrate_error(void)
 {
-    pinas_cost_calib_opts o;
-    pinas_cost_calib_opts_default(&o);
+    pinas_measure_calib_opts o;
+    pinas_measure_calib_opts_default(&o);
     o.bench = failing_bench;
     pinas_ctx_set_log_level(ctx, PINAS_LOG_QUIET);
-    pinas_cost_hw *hw = NULL;
-    TU_ASSERT_ERR(ctx, pinas_cost_calibrate(ctx, &o, &hw, NULL), "calibrate: bench poly n=1024: peer closed");
-    CU_ASSERT_PTR_NULL(hw);
+    pinas_measure_calib_result *res = NULL;
+    TU_ASSERT_ERR(ctx, pinas_measure_calibrate(ctx, &o, &res), "calibrate: bench poly n=1024: peer closed");
+    CU_ASSERT_PTR_NULL(res);
     pinas_ctx_set_log_level(ctx, PINAS_LOG_INFO);
 }
 
@@ -207,8 +224,8 @@ static pinas_status busy_bench(pinas_ctx *c, const char *kind, int64_t n, int re
 static void test_calibrate_passes(void)
 {
     busy_first bf = {.n_seen = 0};
-    pinas_cost_calib_opts o;
-    pinas_cost_calib_opts_default(&o);
+    pinas_measure_calib_opts o;
+    pinas_measure_calib_opts_default(&o);
     o.bench = busy_bench;
     o.bench_user = &bf;
     o.n_sizes = 5;
@@ -216,31 +233,30 @@ static void test_calibrate_passes(void)
     pinas_cost_link *link = NULL;
     CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "synthetic-loopback", 2.5e9, 0.05e-3, &link), PINAS_OK);
     o.link = link;
-    pinas_cost_calib *cal = NULL;
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_calib_begin(ctx, &o, &cal), PINAS_OK);
-    CU_ASSERT_EQUAL(pinas_cost_calib_steps(cal), (6 + 5) * 5);
-    CU_ASSERT_PTR_EQUAL(pinas_cost_calib_link(cal), link);
-    pinas_cost_hw *hw = NULL;
+    pinas_measure_calib *cal = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_measure_calib_begin(ctx, &o, &cal), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_measure_calib_steps(cal), (6 + 5) * 5);
+    CU_ASSERT_PTR_EQUAL(pinas_measure_calib_link(cal), link);
+    pinas_measure_calib_result *res = NULL;
     int64_t done = 0;
-    TU_ASSERT_ERR(ctx, pinas_cost_calib_finish(ctx, cal, NULL, &done, &hw, NULL), "no pass was run");
+    TU_ASSERT_ERR(ctx, pinas_measure_calib_finish(ctx, cal, NULL, &done, &res), "no pass was run");
     for (int pass = 1; pass <= 2; pass++) {
-        CU_ASSERT_EQUAL_FATAL(pinas_cost_calib_pass(ctx, cal, NULL, &done), PINAS_OK);
-        CU_ASSERT_EQUAL_FATAL(pinas_cost_calib_finish(ctx, cal, NULL, &done, &hw, NULL), PINAS_OK);
-        cJSON *j = pinas_cost_hw_to_json(hw);
-        const cJSON *relu = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "primitives"), "relu");
-        double b = cJSON_GetObjectItemCaseSensitive(relu, "b")->valuedouble;
+        CU_ASSERT_EQUAL_FATAL(pinas_measure_calib_pass(ctx, cal, NULL, &done), PINAS_OK);
+        CU_ASSERT_EQUAL_FATAL(pinas_measure_calib_finish(ctx, cal, NULL, &done, &res), PINAS_OK);
+        double b = res->prims[PINAS_CPU_RELU].b;
         /* pass 1: the busy runs alone (compute 1.5x; the network's share too, so not exactly 1.5 B) */
         if (pass == 1) CU_ASSERT(b > 1.4 * B[0]);
         if (pass == 2) CU_ASSERT_DOUBLE_EQUAL(b, B[0], 1e-6 * B[0]);
+        cJSON *j = pinas_cost_hw_to_json(res->profile);
         CU_ASSERT_EQUAL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "calibration"), "reps")->valueint, pass);
         cJSON_Delete(j);
-        pinas_cost_hw_free(hw);
-        hw = NULL;
+        pinas_measure_calib_result_free(res);
+        res = NULL;
     }
     CU_ASSERT_EQUAL(bf.bad_runs, 0);
     CU_ASSERT_EQUAL(done, 2 * 11 * 5 + 2 * 2); /* every visit, and the dealer's two benchmarks per finish */
-    pinas_cost_calib_free(cal);
-    pinas_cost_calib_free(NULL);
+    pinas_measure_calib_free(cal);
+    pinas_measure_calib_free(NULL);
     pinas_cost_link_free(link);
 }
 
@@ -248,12 +264,12 @@ static void test_calibrate_passes(void)
 static void test_kendall(void)
 {
     double a[5] = {1, 2, 3, 4, 5}, b[5] = {10, 20, 30, 40, 50}, r[5] = {5, 4, 3, 2, 1};
-    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(5, a, b), 1, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(5, a, r), -1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau(5, a, b), 1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau(5, a, r), -1, 1e-12);
     /* x = 1 2 3 4, y = 1 3 2 2: pairs (12)+ (13)+ (14)+ (23)- (24)- (34) tie in y:
      * C = 3, D = 2, ties only in y: 1 -> tau_b = 1 / sqrt(6 * 5) */
     double x[4] = {1, 2, 3, 4}, y[4] = {1, 3, 2, 2};
-    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_kendall_tau(4, x, y), 1 / sqrt(30.0), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau(4, x, y), 1 / sqrt(30.0), 1e-12);
 }
 
 int main(void)
@@ -268,7 +284,7 @@ int main(void)
         {"stepwise calibration keeps the fastest run of every size", test_calibrate_passes},
         {"Kendall tau-b", test_kendall},
     };
-    int rc = tu_run("latency_model_calib", tests, sizeof tests / sizeof tests[0]);
+    int rc = tu_run("latency_model_measure_calib", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -1,0 +1,64 @@
+/* The runtime's parameters: defaults, checks, the model dir's mpc section, and the hash both parties agree on. */
+#define _GNU_SOURCE
+#include "mpc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pinas_mpc_params_default(pinas_mpc_params *p)
+{
+    p->frac_bits = PINAS_FRAC_BITS_DEFAULT;
+    p->cmp_bits = PINAS_CMP_BITS_DEFAULT;
+    p->batch = 1;
+    p->timeout_ms = 30000;
+    p->threads = 1;
+}
+
+pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
+{
+    if (p->frac_bits < PINAS_FRAC_BITS_MIN || p->frac_bits > PINAS_FRAC_BITS_MAX)
+        return pinas_error(ctx, PINAS_EINVAL, "mpc.frac_bits: expected an integer in [%d, %d], got %d", PINAS_FRAC_BITS_MIN,
+                           PINAS_FRAC_BITS_MAX, p->frac_bits);
+    if (p->cmp_bits < PINAS_CMP_BITS_MIN || p->cmp_bits > PINAS_CMP_BITS_MAX)
+        return pinas_error(ctx, PINAS_EINVAL, "mpc.cmp_bits: expected an integer in [%d, %d], got %d", PINAS_CMP_BITS_MIN,
+                           PINAS_CMP_BITS_MAX, p->cmp_bits);
+    if (p->batch < 1 || p->batch > 1 << 20)
+        return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, 1048576], got %d", p->batch);
+    if (p->timeout_ms < 1)
+        return pinas_error(ctx, PINAS_EINVAL, "timeout: expected a positive number of milliseconds, got %d", p->timeout_ms);
+    return PINAS_OK;
+}
+
+void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *p)
+{
+    p->frac_bits = meta->frac_bits;
+    p->cmp_bits = meta->cmp_bits;
+}
+
+pinas_status pinas_mpc_arch_load(pinas_ctx *ctx, const char *dir, pinas_net **net, pinas_mpc_params *p)
+{
+    *net = NULL;
+    char *np = pinas_path_join(dir, "net.json"), *mp = pinas_path_join(dir, "meta.json");
+    pinas_status s = np && mp ? pinas_net_load(ctx, np, net) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && pinas_path_exists(mp)) {
+        pinas_model_meta meta;
+        s = pinas_model_meta_read(ctx, mp, *net, &meta);
+        if (!s) pinas_mpc_params_from_meta(&meta, p);
+        pinas_model_meta_free(&meta);
+    }
+    if (s && *net) {
+        pinas_net_free(*net);
+        *net = NULL;
+    }
+    free(np);
+    free(mp);
+    return s;
+}
+
+uint64_t pinas_mpc_arch_hash(const pinas_net *net, const pinas_mpc_params *p)
+{
+    uint64_t h = pinas_net_hash(net);
+    uint32_t f = (uint32_t)p->frac_bits;
+    h = pinas_fnv1a64(&f, sizeof f, h);
+    return pinas_fnv1a64("pinas-mpc/1", 11, h);
+}

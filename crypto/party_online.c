@@ -1,0 +1,311 @@
+/* One party's online phase: counted communication and the protocol of each planned node kind. */
+#define _GNU_SOURCE
+#include "party_internal.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ counted communication */
+
+pinas_status eng_send(eng *e, uint32_t tag, const void *buf, size_t len)
+{
+    pinas_status s = pinas_chan_send(e->ctx, e->ch, tag, buf, len);
+    e->cur.rounds++;
+    e->cur.bytes[e->role] += len;
+    return s;
+}
+
+pinas_status eng_recv(eng *e, uint32_t tag, void *buf, size_t len)
+{
+    pinas_status s = pinas_chan_recv(e->ctx, e->ch, tag, buf, len);
+    e->cur.rounds++;
+    e->cur.bytes[1 - e->role] += len;
+    return s;
+}
+
+pinas_status eng_exchange(eng *e, uint32_t tag, const void *sbuf, void *rbuf, size_t len)
+{
+    pinas_status s = pinas_chan_exchange(e->ctx, e->ch, tag, sbuf, len, rbuf, len);
+    e->cur.rounds++;
+    e->cur.bytes[0] += len;
+    e->cur.bytes[1] += len;
+    return s;
+}
+
+/* Opens x + r: both send their share of x + r and add the peer's. xh gets the public value. */
+static pinas_status open_masked(eng *e, uint32_t tag, const uint64_t *x, const uint64_t *r, size_t n, uint64_t *xh)
+{
+    uint64_t *mine = calloc(n ? n : 1, 8);
+    if (!mine) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) mine[i] = x[i] + r[i];
+    pinas_status s = eng_exchange(e, tag, mine, xh, 8 * n);
+    if (!s)
+        for (size_t i = 0; i < n; i++) xh[i] += mine[i];
+    free(mine);
+    return s;
+}
+
+/* y = ReLU(x) for n elements with material [r share | keys]. */
+static pinas_status relu_batch(eng *e, uint32_t tag, int cmp_bits, const uint64_t *x, size_t n, const uint8_t *mat,
+                               uint64_t *y)
+{
+    const uint64_t *r = (const uint64_t *)(const void *)mat;
+    const uint8_t *keys = mat + 8 * n;
+    uint64_t *xh = malloc(8 * (n ? n : 1)), *o = malloc(16 * (n ? n : 1));
+    if (!xh || !o) {
+        free(xh);
+        free(o);
+        return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    }
+    pinas_status s = open_masked(e, tag, x, r, n, xh);
+    if (!s) {
+        e->cur.aes_blocks[e->role] += pinas_sign_eval(e->role, cmp_bits, 1, keys, n, xh, r, o);
+        /* x = x̂ - r, so d·x = d·x̂ - d·r */
+        for (size_t i = 0; i < n; i++) y[i] = o[2 * i] * xh[i] - o[2 * i + 1];
+        e->cur.ring_macs[e->role] += n;
+    }
+    OPENSSL_cleanse(o, 16 * (n ? n : 1)); /* shares of d and d·r */
+    free(xh);
+    free(o);
+    return s;
+}
+
+/* ------------------------------------------------------------------ node protocols */
+
+static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const uint8_t *mat = prep_node(e->pp, i);
+    const uint64_t *X = node_val(e, pinas_net_node(e->net, i)->inputs[0]);
+    size_t mn = (size_t)pn->groups * pn->M * pn->N, ni = (size_t)pn->n_in;
+    uint64_t *T = malloc(8 * (mn ? mn : 1));
+    if (!T) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = PINAS_OK;
+    if (e->role == 1) {
+        /* F = X1 - B; the product's share was precomputed in setup */
+        const uint64_t *B = (const uint64_t *)(const void *)mat;
+        uint64_t *F = malloc(8 * (ni ? ni : 1));
+        if (!F) {
+            free(T);
+            return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+        }
+        for (size_t q = 0; q < ni; q++) F[q] = X[q] - B[q];
+        s = eng_send(e, (uint32_t)i, F, 8 * ni);
+        free(F);
+        if (!s) memcpy(T, e->Y1[i], 8 * mn);
+    } else {
+        const uint64_t *C0 = (const uint64_t *)(const void *)mat;
+        uint64_t *Z = malloc(8 * (ni ? ni : 1)), *cols = malloc(8 * (size_t)pn->K * (size_t)pn->N);
+        if (!Z || !cols) {
+            free(Z), free(cols), free(T);
+            return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+        }
+        s = eng_recv(e, (uint32_t)i, Z, 8 * ni);
+        if (!s) {
+            /* Z = X0 + F = X - B */
+            for (size_t q = 0; q < ni; q++) Z[q] += X[q];
+            memcpy(T, C0, 8 * mn);
+            for (int g = 0; g < pn->groups; g++) {
+                mm_cols(e->net, i, pn, Z, g, cols);
+                pinas_ring_gemm_small_a(pn->M, (int)pn->N, pn->K, e->W[i] + (size_t)g * pn->M * pn->K, pn->K, e->wbits[i],
+                                        cols, (int)pn->N, T + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
+            }
+            e->cur.ring_macs[0] += (uint64_t)pn->groups * pn->M * pn->K * (uint64_t)pn->N;
+            if (e->bias[i])
+                for (int g = 0; g < pn->groups; g++)
+                    for (int m = 0; m < pn->M; m++) {
+                        uint64_t bv = e->bias[i][g * pn->M + m], *t = T + ((size_t)g * pn->M + m) * pn->N;
+                        for (int64_t q = 0; q < pn->N; q++) t[q] += bv;
+                    }
+        }
+        free(Z);
+        free(cols);
+    }
+    if (!s) {
+        mm_scatter(e->net, i, pn, T, Y);
+        pinas_ring_trunc_share(Y, (size_t)pn->n_out, e->f, e->role);
+    }
+    OPENSSL_cleanse(T, 8 * (mn ? mn : 1)); /* this party's share of the product */
+    free(T);
+    return s;
+}
+
+static pinas_status run_poly(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const pinas_node *n = pinas_net_node(e->net, i);
+    const uint64_t *X = node_val(e, n->inputs[0]);
+    size_t N = (size_t)pn->n_out, hw = (size_t)n->h * n->w;
+    const uint64_t *r = (const uint64_t *)(const void *)prep_node(e->pp, i), *r2 = r + N;
+    uint64_t *xh = malloc(8 * (N ? N : 1));
+    if (!xh) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = open_masked(e, (uint32_t)i, X, r, N, xh);
+    if (!s) {
+        /* x^2 = (x̂ - r)^2 = x̂^2 - 2 x̂ r + r^2; party 0 adds the public x̂^2 */
+        for (size_t q = 0; q < N; q++) {
+            uint64_t x2 = (e->role == 0 ? xh[q] * xh[q] : 0) - 2 * xh[q] * r[q] + r2[q];
+            Y[q] = x2;
+        }
+        pinas_ring_trunc_share(Y, N, e->f, e->role);
+        for (size_t q = 0; q < N; q++) {
+            size_t c = pn->poly_channels > 1 ? (q / hw) % (size_t)n->c : 0;
+            Y[q] = e->pa[i][c] * Y[q] + e->pw1[i][c] * X[q] + (e->role == 0 ? e->pb[i][c] : 0);
+        }
+        pinas_ring_trunc_share(Y, N, e->f, e->role);
+        e->cur.ring_macs[e->role] += (e->role == 0 ? 4 : 3) * (uint64_t)N;
+    }
+    free(xh);
+    return s;
+}
+
+static pinas_status run_patch(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const pinas_node *n = pinas_net_node(e->net, i);
+    const uint64_t *X = node_val(e, n->inputs[0]);
+    size_t N = (size_t)pn->n_in, gates = (size_t)pn->gates, k = (size_t)pn->k;
+    const uint8_t *mat = prep_node(e->pp, i);
+    const uint64_t *r = (const uint64_t *)(const void *)mat;
+    uint64_t *xh = malloc(8 * N), *ph = malloc(8 * gates), *rs = calloc(gates * k, 8), *o = malloc(8 * gates * (k + 1));
+    int64_t *idx = malloc(sizeof(int64_t) * gates * k);
+    pinas_status s = PINAS_OK;
+    if (!xh || !ph || !rs || !o || !idx) s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) s = open_masked(e, (uint32_t)i, X, r, N, xh);
+    if (!s) {
+        /* the patch sum of x̂ is the patch sum of x masked by the sum of the element masks */
+        patch_index(e->net, i, pn, e->batch, idx);
+        for (size_t g = 0; g < gates; g++) {
+            uint64_t sum = 0;
+            for (size_t j = 0; j < k; j++) {
+                int64_t el = idx[g * k + j];
+                if (el < 0) continue;
+                sum += xh[el];
+                rs[g * k + j] = r[el];
+            }
+            /* The IR keeps a patch when its sum is > 0 (as the trainer and the plaintext executor do);
+             * over the integers that is sum - 1 >= 0, and subtracting the public 1 is local. */
+            ph[g] = sum - 1;
+        }
+        e->cur.aes_blocks[e->role] += pinas_sign_eval(e->role, pn->cmp_bits, pn->k, mat + 8 * N, gates, ph, rs, o);
+        for (size_t g = 0; g < gates; g++)
+            for (size_t j = 0; j < k; j++) {
+                int64_t el = idx[g * k + j];
+                if (el >= 0) Y[el] = o[g * (k + 1)] * xh[el] - o[g * (k + 1) + 1 + j];
+            }
+        e->cur.ring_macs[e->role] += N;
+    }
+    if (rs) OPENSSL_cleanse(rs, 8 * gates * k);
+    if (o) OPENSSL_cleanse(o, 8 * gates * (k + 1));
+    free(xh), free(ph), free(rs), free(o), free(idx);
+    return s;
+}
+
+/* max(a, b) = b + ReLU(a - b), pairwise per window, one round per tree level. */
+static pinas_status run_maxpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const pinas_node *n = pinas_net_node(e->net, i), *a = pinas_net_node(e->net, n->inputs[0]);
+    const uint64_t *X = node_val(e, n->inputs[0]);
+    int win = n->kh * n->kw;
+    size_t nw = (size_t)pn->n_out, in_sz = (size_t)a->c * a->h * a->w, out_hw = (size_t)n->h * n->w;
+    uint64_t *cur = malloc(8 * nw * (size_t)win), *d = malloc(8 * nw * (size_t)win), *y = malloc(8 * nw * (size_t)win);
+    int *cnt = malloc(sizeof(int) * nw);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)win);
+    pinas_status s = PINAS_OK;
+    if (!cur || !d || !y || !cnt || !idx) s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    for (size_t w = 0; w < nw && !s; w++) {
+        size_t b = w / ((size_t)n->c * out_hw), c = (w / out_hw) % (size_t)n->c, p = w % out_hw;
+        cnt[w] = pl_pool_window(n, a, (int)c, (int)(p / (size_t)n->w), (int)(p % (size_t)n->w), idx);
+        for (int j = 0; j < cnt[w]; j++) cur[w * win + j] = X[b * in_sz + (size_t)idx[j]];
+    }
+    size_t off = 0, ks = pinas_sign_key_size(pn->cmp_bits, 1);
+    const uint8_t *mat = prep_node(e->pp, i);
+    for (int r = 0; r < pn->rounds && !s; r++) {
+        size_t P = 0;
+        for (size_t w = 0; w < nw; w++)
+            for (int j = 0; j + 1 < cnt[w]; j += 2) d[P++] = cur[w * win + j] - cur[w * win + j + 1];
+        if (P != (size_t)pn->pairs[r]) {
+            s = pinas_error(e->ctx, PINAS_EINTERNAL, "node %s: round %d has %zu pairs, plan says %lld", n->id, r, P,
+                            (long long)pn->pairs[r]);
+            break;
+        }
+        s = relu_batch(e, (uint32_t)i, pn->cmp_bits, d, P, mat + off, y);
+        off += P * (8 + ks);
+        P = 0;
+        for (size_t w = 0; w < nw && !s; w++) {
+            int nc = 0;
+            for (int j = 0; j < cnt[w]; j += 2) {
+                if (j + 1 < cnt[w])
+                    cur[w * win + nc] = cur[w * win + j + 1] + y[P++];
+                else
+                    cur[w * win + nc] = cur[w * win + j];
+                nc++;
+            }
+            cnt[w] = nc;
+        }
+    }
+    if (!s)
+        for (size_t w = 0; w < nw; w++) Y[w] = cur[w * win];
+    size_t wb = 8 * nw * (size_t)win; /* shares of the window values, differences and ReLUs */
+    if (cur) OPENSSL_cleanse(cur, wb);
+    if (d) OPENSSL_cleanse(d, wb);
+    if (y) OPENSSL_cleanse(y, wb);
+    free(cur), free(d), free(y), free(cnt), free(idx);
+    return s;
+}
+
+static void run_avgpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const pinas_node *n = pinas_net_node(e->net, i), *a = pinas_net_node(e->net, n->inputs[0]);
+    const uint64_t *X = node_val(e, n->inputs[0]);
+    size_t nw = (size_t)pn->n_out, in_sz = (size_t)a->c * a->h * a->w, out_hw = (size_t)n->h * n->w;
+    uint64_t inv = pinas_ring_encode(1.0 / (n->kh * n->kw), e->f);
+    int64_t idx[64 * 64];
+    for (size_t w = 0; w < nw; w++) {
+        size_t b = w / ((size_t)n->c * out_hw), c = (w / out_hw) % (size_t)n->c, p = w % out_hw;
+        int cnt = pl_pool_window(n, a, (int)c, (int)(p / (size_t)n->w), (int)(p % (size_t)n->w), idx);
+        uint64_t sum = 0;
+        for (int j = 0; j < cnt; j++) sum += X[b * in_sz + (size_t)idx[j]]; /* padding counts as zero */
+        Y[w] = sum * inv;
+    }
+    pinas_ring_trunc_share(Y, nw, e->f, e->role);
+    e->cur.ring_macs[e->role] += nw;
+}
+
+static void run_gap(eng *e, int i, const pl_node *pn, uint64_t *Y)
+{
+    const pinas_node *n = pinas_net_node(e->net, i), *a = pinas_net_node(e->net, n->inputs[0]);
+    const uint64_t *X = node_val(e, n->inputs[0]);
+    size_t hw = (size_t)a->h * a->w, nw = (size_t)pn->n_out;
+    uint64_t inv = pinas_ring_encode(1.0 / (double)hw, e->f);
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t sum = 0;
+        for (size_t q = 0; q < hw; q++) sum += X[w * hw + q];
+        Y[w] = sum * inv;
+    }
+    pinas_ring_trunc_share(Y, nw, e->f, e->role);
+    e->cur.ring_macs[e->role] += nw;
+}
+
+
+pinas_status eng_run_node(eng *e, int i, const float *x, uint64_t *Y)
+{
+    const pl_node *pn = &e->pl.nodes[i];
+    const pinas_node *n = pinas_net_node(e->net, i);
+    switch (pn->kind) {
+    case PL_NONE: /* the input: the client holds it, the server's share is zero */
+        for (int64_t q = 0; q < pn->n_out; q++) Y[q] = e->role == 1 ? pinas_ring_encode(x[q], e->f) : 0;
+        return PINAS_OK;
+    case PL_MATMUL: return run_matmul(e, i, pn, Y);
+    case PL_RELU:
+        return relu_batch(e, (uint32_t)i, pn->cmp_bits, node_val(e, n->inputs[0]), (size_t)pn->n_out, prep_node(e->pp, i), Y);
+    case PL_POLY: return run_poly(e, i, pn, Y);
+    case PL_PATCH: return run_patch(e, i, pn, Y);
+    case PL_MAXPOOL: return run_maxpool(e, i, pn, Y);
+    case PL_AVGPOOL: run_avgpool(e, i, pn, Y); return PINAS_OK;
+    case PL_GAP: run_gap(e, i, pn, Y); return PINAS_OK;
+    case PL_ADD: {
+        const uint64_t *x1 = node_val(e, n->inputs[0]), *x2 = node_val(e, n->inputs[1]);
+        for (int64_t q = 0; q < pn->n_out; q++) Y[q] = x1[q] + x2[q];
+        return PINAS_OK;
+    }
+    }
+    return pinas_error(e->ctx, PINAS_EINTERNAL, "node %s: unknown plan kind %d", n->id, (int)pn->kind);
+}

@@ -1,0 +1,18 @@
+/* Internals shared by the measurement layer's files (not a public header). */
+#ifndef PINAS_MEASURE_INTERNAL_H
+#define PINAS_MEASURE_INTERNAL_H
+#include "pinas_measure.h"
+
+/* The default bench (pinas_measure_bench_fn): one-operator private inferences for relu, poly,
+ * patch_relu, maxpool and conv (and their "base:" harness); local share additions, the dealer's
+ * AES-CTR expansion (prg) and ring products (gemm) timed in process. */
+pinas_status measure_runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p, double *best_s,
+                                   pinas_mpc_cost *counts, void *user) PINAS_WUR;
+
+/* Round trip of one exchange and stream bandwidth between the runtime's two party threads over
+ * this host's loopback. */
+pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_Bps) PINAS_WUR;
+
+/* qsort comparator of doubles, ascending. */
+int measure_cmp_double(const void *a, const void *b);
+#endif

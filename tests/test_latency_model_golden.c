@@ -1,0 +1,206 @@
+/* Golden files of the cost model's formats: a LUT (tests/golden/lut.json, as `pinas predict --lut` and
+ * the search write it), a cpu, an fpga and a network profile (tests/golden/profile-*.json, as
+ * `pinas calibrate`, pinas_cost_hw_fpga_create and pinas_cost_link_create write them). Each is read
+ * and its values checked, then written again by its writer byte for byte. PINAS_UPDATE_GOLDEN=1
+ * rewrites them instead (after a deliberate format change, or a version bump: the LUT's header names
+ * the pinas version). */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pinas_cost.h"
+#include "testutil.h"
+
+static pinas_ctx *ctx;
+static int update;
+
+#define GOLDEN "tests/golden/"
+
+/* The values the golden profiles hold: round binary fractions, exact through JSON. */
+static const pinas_cpu_params cpu_golden = {
+    .a = {1.25e-4, 2.5e-5, 1e-4, 3e-4, 5e-5, 1e-6},
+    .b = {1e-7, 1e-8, 5e-8, 4e-7, 1e-9, 1e-9},
+    .r2 = {0.998, 0.9995, 0.997, 0.99, 0.9999, 0.96},
+    .aes_blocks_per_s = 4e8,
+    .ring_macs_per_s = 2e10,
+};
+static const pinas_cpu_calibration cpu_golden_cal = {
+    .date = "2024-05-01T12:00:00Z", .machine = "x86_64", .pinas_version = "0.1.0", .git = "0123456789ab", .net = "loopback",
+    .net_rtt_ms = 0.03125, .net_bandwidth_mbit_per_s = 16000, .reps = 9, .sizes = 6, .scale = 1, .frac_bits = 16, .cmp_bits = 64,
+};
+static const pinas_fpga_params fpga_golden = {
+    .clock_hz = 250e6, .dsp = 1728, .dsp_util = 0.75, .dsp_per_mac = 16, .aes_cores = 8, .cmp_units = 64, .elem_lanes = 64,
+    .onchip_bytes = 4e6, .ddr_Bps = 19.2e9, .host_Bps = 4e9, .pipeline_cycles = 200, .overlap = 1,
+};
+
+/* Writes j as pinas_json_save does and compares the bytes with the golden file (or replaces it). */
+static void check_bytes(const cJSON *j, const char *name)
+{
+    char golden[256];
+    snprintf(golden, sizeof golden, GOLDEN "%s", name);
+    const char *path = update ? golden : tu_path(name);
+    CU_ASSERT_EQUAL_FATAL(pinas_json_save(ctx, path, j), PINAS_OK);
+    if (update) return;
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    CU_ASSERT_EQUAL_FATAL(pinas_file_read(ctx, golden, &a, &na), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_file_read(ctx, path, &b, &nb), PINAS_OK);
+    if (na != nb || memcmp(a, b, na) != 0) {
+        fprintf(stderr, "\n  %s: written again it differs from %s (diff them; PINAS_UPDATE_GOLDEN=1 if the change is meant)\n", path,
+                golden);
+        CU_FAIL("golden bytes");
+    }
+    free(a);
+    free(b);
+}
+
+static void test_profile_cpu(void)
+{
+    pinas_cost_hw *hw = NULL, *made = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_create(ctx, &cpu_golden, &cpu_golden_cal, &made), PINAS_OK);
+    cJSON *j = pinas_cost_hw_to_json(made);
+    check_bytes(j, "profile-cpu.json"); /* the writer gives the golden file */
+    cJSON_Delete(j);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, GOLDEN "profile-cpu.json", &hw), PINAS_OK);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_hw_name(hw), "cpu");
+    CU_ASSERT_EQUAL(pinas_cost_hw_kind(hw), PINAS_HW_CPU);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_hw_fitted(hw), "2024-05-01T12:00:00Z");
+    pinas_cpu_params p;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_params(ctx, hw, &p), PINAS_OK);
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
+        CU_ASSERT_EQUAL(p.a[k], cpu_golden.a[k]);
+        CU_ASSERT_EQUAL(p.b[k], cpu_golden.b[k]);
+        CU_ASSERT_EQUAL(p.r2[k], cpu_golden.r2[k]);
+    }
+    CU_ASSERT_EQUAL(p.aes_blocks_per_s, 4e8);
+    CU_ASSERT_EQUAL(p.ring_macs_per_s, 2e10);
+    j = pinas_cost_hw_to_json(hw); /* what the reader keeps is the file */
+    check_bytes(j, "profile-cpu.json");
+    cJSON_Delete(j);
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_fpga_params(ctx, hw, &(pinas_fpga_params){0}), "is not an fpga profile");
+    pinas_cost_hw_free(hw);
+    pinas_cost_hw_free(made);
+}
+
+static void test_profile_fpga(void)
+{
+    pinas_cost_hw *hw = NULL, *made = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_fpga_create(ctx, "fpga-golden", &fpga_golden, &made), PINAS_OK);
+    cJSON *j = pinas_cost_hw_to_json(made);
+    check_bytes(j, "profile-fpga.json");
+    cJSON_Delete(j);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, GOLDEN "profile-fpga.json", &hw), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_cost_hw_kind(hw), PINAS_HW_FPGA);
+    CU_ASSERT_PTR_NULL(pinas_cost_hw_fitted(hw));
+    pinas_fpga_params b;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_fpga_params(ctx, hw, &b), PINAS_OK);
+    CU_ASSERT_EQUAL(b.clock_hz, 250e6);
+    CU_ASSERT_EQUAL(b.dsp, 1728);
+    CU_ASSERT_EQUAL(b.dsp_util, 0.75);
+    CU_ASSERT_EQUAL(b.dsp_per_mac, 16);
+    CU_ASSERT_EQUAL(b.aes_cores, 8);
+    CU_ASSERT_EQUAL(b.cmp_units, 64);
+    CU_ASSERT_EQUAL(b.elem_lanes, 64);
+    CU_ASSERT_EQUAL(b.onchip_bytes, 4e6);
+    CU_ASSERT_DOUBLE_EQUAL(b.ddr_Bps, 19.2e9, 1e-3);
+    CU_ASSERT_EQUAL(b.host_Bps, 4e9);
+    CU_ASSERT_EQUAL(b.pipeline_cycles, 200);
+    CU_ASSERT_EQUAL(b.overlap, 1);
+    j = pinas_cost_hw_to_json(hw);
+    check_bytes(j, "profile-fpga.json");
+    cJSON_Delete(j);
+    pinas_cost_hw_free(hw);
+    pinas_cost_hw_free(made);
+}
+
+static void test_profile_link(void)
+{
+    pinas_cost_link *l = NULL, *made = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_create(ctx, "link-golden", 125e6, 0.5e-3, &made), PINAS_OK);
+    cJSON *j = pinas_cost_link_to_json(made);
+    check_bytes(j, "profile-link.json");
+    cJSON_Delete(j);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, GOLDEN "profile-link.json", &l), PINAS_OK);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_link_name(l), "link-golden");
+    CU_ASSERT_EQUAL(pinas_cost_link_bandwidth(l), 125e6); /* 1000 Mbit/s */
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_link_rtt(l), 0.5e-3, 1e-18);
+    j = pinas_cost_link_to_json(l);
+    check_bytes(j, "profile-link.json");
+    cJSON_Delete(j);
+    pinas_cost_link *c = pinas_cost_link_clone(l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(pinas_cost_link_rtt(c), pinas_cost_link_rtt(l));
+    pinas_cost_link_free(c);
+    pinas_cost_link_free(l);
+    pinas_cost_link_free(made);
+}
+
+/* The LUT of tests/golden/tiny_space.json (two open slots: a1 over four activations, p1 over two
+ * pools; a2 decided) under the golden cpu and network profiles. */
+static void test_lut(void)
+{
+    pinas_net *sp = NULL;
+    pinas_cost_hw *hw = NULL;
+    pinas_cost_link *link = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_net_load(ctx, GOLDEN "tiny_space.json", &sp), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, GOLDEN "profile-cpu.json", &hw), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, GOLDEN "profile-link.json", &link), PINAS_OK);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_cost_lut *built = NULL, *lut = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_build(ctx, sp, hw, link, &p, &built), PINAS_OK);
+    cJSON *j = pinas_cost_lut_to_json(built);
+    check_bytes(j, "lut.json"); /* the builder and writer give the golden file */
+    cJSON_Delete(j);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_load(ctx, GOLDEN "lut.json", &lut), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_cost_lut_check(ctx, lut, sp), PINAS_OK);
+    CU_ASSERT_STRING_EQUAL(pinas_cost_lut_hw(lut), "cpu");
+    CU_ASSERT_STRING_EQUAL(pinas_cost_lut_link(lut), "link-golden");
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_lut_n_slots(lut), 2);
+    CU_ASSERT_EQUAL(pinas_cost_lut_slot_node(lut, 0), pinas_net_find(sp, "a1"));
+    CU_ASSERT_EQUAL(pinas_cost_lut_slot_node(lut, 1), pinas_net_find(sp, "p1"));
+    CU_ASSERT_EQUAL(pinas_cost_lut_n_cands(lut, 0), 4);
+    CU_ASSERT_EQUAL(pinas_cost_lut_n_cands(lut, 1), 2);
+    /* Every value read is the one built, to the 15 digits cJSON writes. */
+    double f = pinas_cost_lut_fixed_ms(built);
+    CU_ASSERT(f > 0);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_lut_fixed_ms(lut), f, 1e-14 * f);
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < pinas_cost_lut_n_cands(lut, k); c++) {
+            double v = pinas_cost_lut_cand_ms(built, k, c);
+            CU_ASSERT_DOUBLE_EQUAL(pinas_cost_lut_cand_ms(lut, k, c), v, 1e-14 * v);
+        }
+    /* relu on 4x8x8 = 256 elements: its compute is the profile's a + b * 256, plus the network's share */
+    pinas_cost_row row;
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict_node(ctx, sp, pinas_net_find(sp, "a1"), 0, hw, link, &p, &row), PINAS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(row.compute_s, 1.25e-4 + 1e-7 * 256, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_cost_lut_cand_ms(lut, 0, 0), row.online_s * 1e3, 1e-12);
+    /* identity is free; relu costs more than poly (a comparison against a multiplication) */
+    CU_ASSERT_EQUAL(pinas_cost_lut_cand_ms(lut, 0, 3), 0);
+    CU_ASSERT(pinas_cost_lut_cand_ms(lut, 0, 0) > pinas_cost_lut_cand_ms(lut, 0, 1));
+    j = pinas_cost_lut_to_json(lut); /* read and written again: the same bytes */
+    check_bytes(j, "lut.json");
+    cJSON_Delete(j);
+    pinas_cost_lut_free(built);
+    pinas_cost_lut_free(lut);
+    pinas_cost_hw_free(hw);
+    pinas_cost_link_free(link);
+    pinas_net_free(sp);
+}
+
+int main(void)
+{
+    ctx = pinas_ctx_create();
+    update = getenv("PINAS_UPDATE_GOLDEN") && *getenv("PINAS_UPDATE_GOLDEN") == '1';
+    /* profiles first: the LUT is built on them */
+    tu_test tests[] = {
+        {"golden cpu profile: read, values, written back", test_profile_cpu},
+        {"golden fpga profile: read, values, written back", test_profile_fpga},
+        {"golden network profile: read, values, written back", test_profile_link},
+        {"golden LUT: built, read, values, written back", test_lut},
+    };
+    int rc = tu_run("latency_model_golden", tests, sizeof tests / sizeof tests[0]);
+    pinas_ctx_free(ctx);
+    return rc;
+}
