@@ -253,11 +253,8 @@ static pinas_status bench_model(pinas_ctx *ctx, const pinas_model *m, const char
     double *on = calloc((size_t)o->reps, sizeof *on), *off = calloc((size_t)o->reps, sizeof *off);
     pinas_mpc_report *last = NULL;
     if (!x || !lg || !on || !off) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    uint64_t st = 99;
-    for (size_t i = 0; x && i < nin; i++) {
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)((double)(st >> 11) / 9007199254740992.0 * 2 - 1);
-    }
+    pinas_rng rng = {99};
+    if (x) pinas_rng_fill_uniform(&rng, x, nin, -1.0, 1.0);
     for (long r = 0; r < o->reps && !s; r++) {
         pinas_mpc_report *rep = NULL;
         s = pinas_mpc_infer_loopback(ctx, m, x, (int)o->batch, &p, NULL, lg, &rep);

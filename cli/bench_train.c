@@ -49,11 +49,8 @@ static pinas_status time_net(pinas_ctx *ctx, const pinas_net *net, int batch, in
     int64_t *yb = malloc((size_t)batch * sizeof(int64_t));
     pinas_status s = (!ms || !xb || !yb) ? pinas_error(ctx, PINAS_ENOMEM, "out of memory") : PINAS_OK;
     if (!s) {
-        uint64_t st = 12345;
-        for (size_t i = 0; i < n; i++) {
-            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-            xb[i] = (float)((double)(st >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-        }
+        pinas_rng rng = {12345};
+        pinas_rng_fill_uniform(&rng, xb, n, -1.0, 1.0);
         for (int i = 0; i < batch; i++) yb[i] = i % pinas_net_num_classes(net);
         int64_t xs[4] = {batch, in->c, in->h, in->w}, ys[1] = {batch};
         if (pt_from_f32(xb, 4, xs, &x) || pt_from_i64(yb, 1, ys, &y)) s = pinas_torch_error(ctx, "bench input");

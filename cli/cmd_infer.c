@@ -131,19 +131,11 @@ static pinas_status input_from_file(pinas_ctx *ctx, const char *input, infer_run
     return s;
 }
 
-/* n standard-normal values, seeded: Box-Muller on a 64-bit LCG (Knuth's MMIX constants). Not
- * common's pinas_rng: `infer --random N --seed S` has always drawn this sequence. */
+/* n standard-normal values from common's seeded generator. */
 static void random_normal(float *x, size_t n, long seed)
 {
-    uint64_t st = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 0x1234567ULL;
-    for (size_t i = 0; i < n; i += 2) {
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u1 = ((st >> 11) + 0.5) / 9007199254740992.0;
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u2 = ((st >> 11) + 0.5) / 9007199254740992.0, rr = sqrt(-2 * log(u1));
-        x[i] = (float)(rr * cos(6.283185307179586 * u2));
-        if (i + 1 < n) x[i + 1] = (float)(rr * sin(6.283185307179586 * u2));
-    }
+    pinas_rng r = {(uint64_t)seed};
+    pinas_rng_fill_normal(&r, x, n);
 }
 
 /* The model, its parameters (meta.json, then the options) and the input. */

@@ -238,6 +238,14 @@ static inline uint64_t pinas_rng_next(pinas_rng *r)
 /* Uniform integer in [0, n) (0 when n is 0). */
 static inline uint64_t pinas_rng_below(pinas_rng *r, uint64_t n) { return n ? pinas_rng_next(r) % n : 0; }
 
+/* Uniform double in [0, 1) (53 random bits). */
+static inline double pinas_rng_unif(pinas_rng *r) { return (double)(pinas_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* Fills x[0..n) with uniform values in [lo, hi): inputs of benchmarks and tests. */
+void pinas_rng_fill_uniform(pinas_rng *r, float *x, size_t n, double lo, double hi);
+/* Fills x[0..n) with standard-normal values (Box-Muller, two values per pair of draws). */
+void pinas_rng_fill_normal(pinas_rng *r, float *x, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -162,11 +162,8 @@ static pinas_status bench_one_op_net(pinas_ctx *ctx, const char *kind, int64_t n
         if (!x || !lg) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
     if (!s) {
-        uint64_t seed = 12345;
-        for (size_t i = 0; i < nin; i++) {
-            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            x[i] = (float)((double)(seed >> 11) / 9007199254740992.0 * 8.0 - 4.0);
-        }
+        pinas_rng rng = {12345};
+        pinas_rng_fill_uniform(&rng, x, nin, -4.0, 4.0);
     }
     for (int r = 0; r < reps && !s; r++) {
         pinas_mpc_report *rep = NULL;

@@ -30,7 +30,7 @@ static inline uint64_t tr_seed_mix(uint64_t seed, uint64_t a, uint64_t b, uint64
 }
 
 /* Uniform in [0, 1). */
-static inline double tr_rng_unif(tr_rng *r) { return (double)(tr_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+static inline double tr_rng_unif(tr_rng *r) { return pinas_rng_unif(r); }
 
 /* Uniform integer in [0, n). */
 static inline uint64_t tr_rng_below(tr_rng *r, uint64_t n) { return pinas_rng_below(r, n); }
