@@ -1,4 +1,4 @@
-# Thin wrapper over CMake: `make demo`, `make test`, `make bench`. Each installs missing packages first.
+# Thin wrapper over CMake: `make demo`, `make test`, `make bench`, `make fuzz`. Each installs missing packages first.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -10,7 +10,9 @@ ifeq ($(SANITIZE),1)
   export UBSAN_OPTIONS ?= print_stacktrace=1
 endif
 
-.PHONY: all deps build demo test bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build demo test bench fuzz clean
 
 all: build
 
@@ -30,5 +32,9 @@ test: build
 bench: build
 	@./scripts/bench.sh $(BUILD)/pinas
 
+# libFuzzer (clang, ASan + UBSan) on every parser for FUZZ_SECONDS each, in build-fuzz/ (tests/fuzz/run.sh).
+fuzz: deps
+	@JOBS=$(JOBS) ./tests/fuzz/run.sh all $(FUZZ_SECONDS) $(CURDIR)/build-fuzz
+
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-fuzz

@@ -3,17 +3,20 @@
 #include "cli.h"
 #include "pinas_mpc.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void help(void)
 {
-    printf("usage: pinas dealer MODEL_DIR --batch N --out DIR [--frac-bits F] [--cmp-bits B]\n"
-           "                    [--layer-bits ID=B ...] [--json]\n\n"
+    printf("usage: pinas dealer MODEL_DIR --batch N --out DIR (--dealer-key FILE | --new-dealer-key FILE)\n"
+           "                    [--frac-bits F] [--cmp-bits B] [--layer-bits ID=B ...] [--json]\n\n"
            "Generates the input-independent preprocessing of a private inference for batches of N samples\n"
            "and writes DIR/server.prep (party 0) and DIR/client.prep (party 1), mode 0600. Each file holds\n"
            "a magic, the format version, the model hash (architecture + fixed-point parameters), a session\n"
-           "id shared by the pair, the batch, per-layer sections and a SHA-256 checksum. Only MODEL_DIR/net.json\n"
+           "id shared by the pair, the batch, per-layer sections and an HMAC-SHA256 tag under the dealer key:\n"
+           "both parties hold the key (`pinas party --dealer-key FILE`) and refuse a file without a valid tag,\n"
+           "so nobody without the key can forge or alter preprocessing. Only MODEL_DIR/net.json\n"
            "and meta.json are read: the dealer does not need the weights. Prints the size of each party's\n"
            "material per layer. A pair serves exactly one inference.\n\n"
            "The conv/linear weight mask A is per model: its seed is kept in DIR/<model hash>.mask (0600) and\n"
@@ -22,6 +25,9 @@ static void help(void)
            "seed instead of A.\n\n"
            "  --batch N          samples per inference (required)\n"
            "  --out DIR          output directory (created)\n"
+           "  --dealer-key FILE  the key that authenticates the files (64 hex digits, mode 0600)\n"
+           "  --new-dealer-key FILE  write a fresh key to FILE (0600; refused if FILE exists) and use it; give\n"
+           "                     it to both parties over a channel you trust\n"
            "  --frac-bits F      fixed-point fractional bits (default: meta.json mpc.frac_bits, else 16)\n"
            "  --cmp-bits B       bits compared by ReLU/maxpool/patch gates, top B of 64 (default: meta.json\n"
            "                     mpc.cmp_bits, else 64 = exact)\n"
@@ -31,7 +37,7 @@ static void help(void)
 }
 
 typedef struct {
-    const char *dir, *out;
+    const char *dir, *out, *key, *new_key;
     long batch, frac_bits, cmp_bits; /* -1: meta.json's, else the default */
     int json, new_mask, n_bits;
     pinas_mpc_layer_bits *bits;      /* --layer-bits (ids point into argv) */
@@ -45,6 +51,10 @@ static int parse_args(int argc, char **argv, dealer_args *o)
             if (cli_parse_int("dealer", "--batch", argv[++i], 1, 1 << 20, &o->batch)) return 2;
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             o->out = argv[++i];
+        } else if (!strcmp(argv[i], "--dealer-key") && i + 1 < argc) {
+            o->key = argv[++i];
+        } else if (!strcmp(argv[i], "--new-dealer-key") && i + 1 < argc) {
+            o->new_key = argv[++i];
         } else if (!strcmp(argv[i], "--frac-bits") && i + 1 < argc) {
             if (cli_parse_int("dealer", "--frac-bits", argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &o->frac_bits)) return 2;
         } else if (!strcmp(argv[i], "--cmp-bits") && i + 1 < argc) {
@@ -72,6 +82,9 @@ static int parse_args(int argc, char **argv, dealer_args *o)
     if (!o->dir) return cli_usage_error("dealer", "missing MODEL_DIR");
     if (!o->batch) return cli_usage_error("dealer", "missing --batch N");
     if (!o->out) return cli_usage_error("dealer", "missing --out DIR");
+    if (!o->key == !o->new_key)
+        return cli_usage_error("dealer", "give exactly one of --dealer-key FILE (an existing key) and --new-dealer-key "
+                                         "FILE (make one): the parties accept only files authenticated by their key");
     return 0;
 }
 
@@ -121,7 +134,15 @@ static pinas_status deal_and_save(pinas_ctx *ctx, const dealer_args *o, const pi
 {
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
     pinas_mpc_mask *mask = NULL;
-    pinas_status s = pinas_mkdir_p(ctx, o->out);
+    uint8_t key[PINAS_MPC_DEALER_KEY_BYTES];
+    pinas_status s = PINAS_OK;
+    if (o->new_key && pinas_path_exists(o->new_key))
+        s = pinas_error(ctx, PINAS_EINVAL, "--new-dealer-key %s: the file exists (pass it as --dealer-key to reuse it)",
+                        o->new_key);
+    else if (o->new_key)
+        s = pinas_mpc_dealer_keygen(ctx, o->new_key);
+    if (!s) s = pinas_mpc_dealer_key_load(ctx, o->new_key ? o->new_key : o->key, key);
+    if (!s) s = pinas_mkdir_p(ctx, o->out);
     if (!s) s = pinas_mpc_mask_open(ctx, o->out, pinas_mpc_arch_hash(net, p), o->new_mask, &mask);
     if (s == PINAS_EFORMAT) { /* a mask file of another model */
         char m[1024];
@@ -134,8 +155,9 @@ static pinas_status deal_and_save(pinas_ctx *ctx, const dealer_args *o, const pi
     double gen = pinas_now() - t0;
     pinas_mpc_mask_free(mask);
     char *f0 = pinas_path_join(o->out, "server.prep"), *f1 = pinas_path_join(o->out, "client.prep");
-    if (!s) s = pinas_mpc_prep_save(ctx, p0, f0);
-    if (!s) s = pinas_mpc_prep_save(ctx, p1, f1);
+    if (!s) s = pinas_mpc_prep_save(ctx, p0, f0, key);
+    if (!s) s = pinas_mpc_prep_save(ctx, p1, f1, key);
+    OPENSSL_cleanse(key, sizeof key);
     double total = pinas_now() - t0;
     if (!s) print_sizes(o, net, p, p0, p1, f0, f1, gen, total);
     pinas_mpc_prep_free(p0);

@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +21,7 @@
 static void help(void)
 {
     printf("usage: pinas infer MODEL_DIR (--input X.safetensors | --random N) [--json] [--seed S]\n"
-           "                  [--frac-bits F] [--cmp-bits B] [--timeout SECONDS] [--keep DIR]\n\n"
+           "                  [--frac-bits F] [--cmp-bits B] [--timeout SECONDS] [--chunk N] [--keep DIR]\n\n"
            "Runs a private inference locally: the dealer writes both preprocessing files, then the server\n"
            "and the client run as two `pinas party` processes (one core each when there are two) over\n"
            "loopback TCP. Prints the predicted classes, the max abs logit error against the plaintext\n"
@@ -32,7 +34,14 @@ static void help(void)
            "  --frac-bits F    fixed-point fractional bits (default: meta.json mpc.frac_bits, else 16)\n"
            "  --cmp-bits B     comparison bits (default: meta.json mpc.cmp_bits, else 64)\n"
            "  --timeout S      the parties' timeout in seconds (default 60)\n"
-           "  --keep DIR       keep the preprocessing files, input, logits and reports in DIR\n"
+           "  --chunk N        images per dealer + party run (default: 16, fewer when one image's\n"
+           "                   preprocessing is over 64 MiB, so that a chunk's stays under ~1 GiB); the\n"
+           "                   chunks run one after the other and their logits are concatenated, so\n"
+           "                   memory and disk do not grow with the number of images\n"
+           "  --keep DIR       keep the preprocessing files, input, logits and reports in DIR (with more\n"
+           "                   than one chunk, named chunk<K>-server.prep etc.; all chunks' files stay)\n"
+           "The temporary directory is made under $TMPDIR (default /tmp). SIGINT/SIGTERM stop the parties\n"
+           "and remove it (with --keep, the temporary *.tmp.* files in DIR).\n"
            "  --json           print {\"logits\", \"plaintext_logits\", \"classes\", \"max_abs_error\", \"layers\",\n"
            "                   \"totals\"}\n");
 }
@@ -40,6 +49,7 @@ static void help(void)
 typedef struct {
     const char *dir, *input, *keep;
     long nrand, seed, frac_bits, cmp_bits; /* bits: -1 = meta.json's */
+    long chunk;                            /* 0: the default (infer_chunk_size) */
     double timeout;
     int json;
 } infer_opts;
@@ -61,6 +71,8 @@ static int parse_args(int argc, char **argv, infer_opts *o)
             if (cli_parse_int("infer", "--cmp-bits", argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &o->cmp_bits)) return 2;
         } else if (!strcmp(a, "--timeout") && has) {
             if (cli_parse_double("infer", "--timeout", argv[++i], 0.001, 86400, &o->timeout)) return 2;
+        } else if (!strcmp(a, "--chunk") && has) {
+            if (cli_parse_int("infer", "--chunk", argv[++i], 1, 1 << 20, &o->chunk)) return 2;
         } else if (!strcmp(a, "--keep") && has) o->keep = argv[++i];
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (a[0] == '-') return cli_usage_error("infer", "unknown option %s", a);
@@ -76,31 +88,95 @@ static int parse_args(int argc, char **argv, infer_opts *o)
 typedef struct {
     pinas_model *m;
     pinas_mpc_params p;
-    pinas_tensors *xt, *lt;   /* the input file (keeps the labels), the client's logits file */
+    pinas_tensors *xt;        /* the input file (keeps the labels) */
     const int64_t *labels;    /* borrowed from xt; NULL when the input has none */
-    float *x, *plain;
-    const float *logits;      /* borrowed from lt */
+    float *x, *plain, *logits; /* all images: inputs, plaintext and private logits */
     int batch, nc;
+    int chunk, b0, n;         /* images per chunk; the current chunk's first image and size */
     double t_deal;
-    pinas_mpc_report *rep;    /* the client's, with the server's own work merged in */
+    pinas_mpc_report *rep;    /* the client's, with the server's own work merged in; summed over chunks */
     char *work;               /* the directory of the files below */
-    char *f0, *f1, *fx, *fl, *fsr, *fcr; /* prep files, input, logits, server and client reports */
+    char *f0, *f1, *fx, *fl, *fsr, *fcr; /* the current chunk's prep files, input, logits, reports */
 } infer_run;
+
+/* SIGINT/SIGTERM/SIGHUP: the handler stops the parties, waits for them, removes the work directory's
+ * files (all of them and the directory when it is the run's own; only "*.tmp.*" in a --keep DIR) and
+ * dies of the signal -- at once, even in the middle of the dealer's work, with async-signal-safe calls
+ * only (kill, waitpid, getdents64, unlinkat, write). Process-wide by nature, so these are the only
+ * globals of the command. */
+static volatile pid_t g_party[2];
+static char g_work[4096];
+static int g_own_work;
+
+struct dirent64_raw {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+/* Removes the directory's files (see above); async-signal-safe. */
+static void clean_workdir(const char *work, int own)
+{
+    int fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;)
+        for (long off = 0; off < n;) {
+            const struct dirent64_raw *e = (const void *)(buf + off);
+            off += e->reclen;
+            if (!strcmp(e->name, ".") || !strcmp(e->name, "..")) continue;
+            if (own || strstr(e->name, ".tmp.")) unlinkat(fd, e->name, 0);
+        }
+    close(fd);
+    if (own) rmdir(work);
+}
+
+static void on_signal(int sig)
+{
+    for (int i = 0; i < 2; i++)
+        if (g_party[i] > 0) kill(g_party[i], SIGTERM);
+    for (int i = 0; i < 2; i++)
+        if (g_party[i] > 0) waitpid(g_party[i], NULL, 0);
+    if (g_work[0]) clean_workdir(g_work, g_own_work);
+    static const char msg[] = "pinas infer: interrupted; the parties were stopped and the temporary files removed\n";
+    if (write(2, msg, sizeof msg - 1) < 0) { /* nothing more to do */
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* From here on a signal cleans `work` (the run's own directory when own) before the process dies. */
+static void install_signals(const char *work, int own)
+{
+    snprintf(g_work, sizeof g_work, "%s", work);
+    g_own_work = own;
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT), sigaddset(&sa.sa_mask, SIGTERM), sigaddset(&sa.sa_mask, SIGHUP);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* past `ulimit -f` a write fails with EFBIG and a message naming the file (the parties inherit this) */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+static void free_names(infer_run *r)
+{
+    free(r->f0), free(r->f1), free(r->fx), free(r->fl), free(r->fsr), free(r->fcr);
+    r->f0 = r->f1 = r->fx = r->fl = r->fsr = r->fcr = NULL;
+}
 
 static void infer_free(infer_run *r, const infer_opts *o)
 {
-    if (r->work && !o->keep) {
-        const char *files[] = {r->f0, r->f1, r->fx, r->fl, r->fsr, r->fcr};
-        for (int i = 0; i < 6; i++)
-            if (files[i]) unlink(files[i]);
-        rmdir(r->work);
-    }
-    free(r->f0), free(r->f1), free(r->fx), free(r->fl), free(r->fsr), free(r->fcr);
+    if (r->work) clean_workdir(r->work, !o->keep);
+    free_names(r);
     pinas_mpc_report_free(r->rep);
     pinas_tensors_free(r->xt);
-    pinas_tensors_free(r->lt);
     free(r->x);
     free(r->plain);
+    free(r->logits);
     pinas_model_free(r->m);
 }
 
@@ -158,42 +234,96 @@ static pinas_status infer_load(pinas_ctx *ctx, const infer_opts *o, infer_run *r
         if (r->x) random_normal(r->x, n, o->seed);
     }
     if (!s && !r->x) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) {
+        r->plain = malloc(sizeof(float) * (size_t)r->batch * (r->nc ? r->nc : 1));
+        r->logits = malloc(sizeof(float) * (size_t)r->batch * (r->nc ? r->nc : 1));
+        if (!r->plain || !r->logits) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
     return s;
 }
 
-/* The working directory (--keep DIR, else a fresh one under /tmp) and the names of its files. */
+/* Images per chunk: --chunk, else 16, or fewer so that a chunk's preprocessing (both parties' files,
+ * held in memory by the dealer and written to disk) stays under ~1 GiB. */
+static pinas_status infer_chunk_size(pinas_ctx *ctx, const infer_opts *o, infer_run *r)
+{
+    if (o->chunk > 0) {
+        r->chunk = (int)(o->chunk < r->batch ? o->chunk : r->batch);
+        return PINAS_OK;
+    }
+    pinas_mpc_params q = r->p;
+    pinas_mpc_cost c;
+    q.batch = 1;
+    pinas_status s = pinas_mpc_cost_net(ctx, r->m->net, &q, &c);
+    if (s) return s;
+    double per = (double)c.offline.bytes[0] + (double)c.offline.bytes[1], cap = 1024.0 * 1024 * 1024;
+    long n = per > 0 ? (long)(cap / per) : 16;
+    n = n < 1 ? 1 : n > 16 ? 16 : n;
+    r->chunk = (int)(n < r->batch ? n : r->batch);
+    return PINAS_OK;
+}
+
+/* The working directory: --keep DIR, else a fresh one under $TMPDIR or /tmp (0700, mkdtemp). */
 static pinas_status infer_workdir(pinas_ctx *ctx, const infer_opts *o, infer_run *r, char *tmpl)
 {
     r->work = o->keep ? (char *)o->keep : mkdtemp(tmpl);
     if (!r->work) return pinas_error(ctx, PINAS_EIO, "cannot create a temporary directory: %s", strerror(errno));
     pinas_status s = o->keep ? pinas_mkdir_p(ctx, o->keep) : PINAS_OK;
-    r->f0 = pinas_path_join(r->work, "server.prep");
-    r->f1 = pinas_path_join(r->work, "client.prep");
-    r->fx = pinas_path_join(r->work, "x.safetensors");
-    r->fl = pinas_path_join(r->work, "logits.safetensors");
-    r->fsr = pinas_path_join(r->work, "server.json");
-    r->fcr = pinas_path_join(r->work, "client.json");
+    if (!s) install_signals(r->work, !o->keep);
     return s;
+}
+
+/* The names of chunk k's files: plain names with one chunk, "chunk<k>-" names with several. */
+static pinas_status chunk_names(pinas_ctx *ctx, infer_run *r, int k)
+{
+    const char *base[6] = {"server.prep", "client.prep", "x.safetensors", "logits.safetensors", "server.json", "client.json"};
+    char **dst[6] = {&r->f0, &r->f1, &r->fx, &r->fl, &r->fsr, &r->fcr};
+    int multi = r->chunk < r->batch;
+    free_names(r);
+    for (int i = 0; i < 6; i++) {
+        char *name = multi ? pinas_strfmt("chunk%d-%s", k, base[i]) : pinas_strdup(base[i]);
+        *dst[i] = name ? pinas_path_join(r->work, name) : NULL;
+        free(name);
+        if (!*dst[i]) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    return PINAS_OK;
+}
+
+/* Without --keep, a finished chunk's files go at once: disk use is one chunk's. */
+static void chunk_unlink(const infer_run *r, const infer_opts *o)
+{
+    if (o->keep) return;
+    const char *files[] = {r->f0, r->f1, r->fx, r->fl, r->fsr, r->fcr};
+    for (int i = 0; i < 6; i++)
+        if (files[i]) unlink(files[i]);
 }
 
 /* The dealer's two files and the input file the client reads. */
 static pinas_status infer_deal(pinas_ctx *ctx, infer_run *r)
 {
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
-    r->p.batch = r->batch;
-    r->t_deal = pinas_now();
+    r->p.batch = r->n;
+    double t0 = pinas_now();
     pinas_status s = pinas_mpc_deal(ctx, r->m->net, &r->p, NULL, &p0, &p1);
-    r->t_deal = pinas_now() - r->t_deal;
-    if (!s) s = pinas_mpc_prep_save(ctx, p0, r->f0);
-    if (!s) s = pinas_mpc_prep_save(ctx, p1, r->f1);
+    r->t_deal += pinas_now() - t0;
+    /* a fresh dealer key per run, in the work dir (0600), for the parties to check the files with */
+    char *dkp = pinas_path_join(r->work, "dealer.key");
+    uint8_t dk[PINAS_MPC_DEALER_KEY_BYTES];
+    if (!s && !dkp) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && !pinas_path_exists(dkp)) s = pinas_mpc_dealer_keygen(ctx, dkp);
+    if (!s) s = pinas_mpc_dealer_key_load(ctx, dkp, dk);
+    if (!s) s = pinas_mpc_prep_save(ctx, p0, r->f0, dk);
+    if (!s) s = pinas_mpc_prep_save(ctx, p1, r->f1, dk);
+    OPENSSL_cleanse(dk, sizeof dk);
+    free(dkp);
     pinas_mpc_prep_free(p0);
     pinas_mpc_prep_free(p1);
     if (!s) {
         const pinas_node *in = pinas_net_node(r->m->net, 0);
         pinas_tensors *t = pinas_tensors_create();
-        int64_t shp[4] = {r->batch, in->c, in->h, in->w};
-        s = t ? pinas_tensors_add(ctx, t, "x", PINAS_F32, 4, shp, r->x) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-        if (!s) s = pinas_safetensors_save(ctx, r->fx, t, NULL);
+        int64_t shp[4] = {r->n, in->c, in->h, in->w};
+        const float *x = r->x + (size_t)r->b0 * in->c * in->h * in->w;
+        s = t ? pinas_tensors_add(ctx, t, "x", PINAS_F32, 4, shp, x) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        if (!s) s = pinas_safetensors_save_mode(ctx, r->fx, t, NULL, PINAS_FILE_SECRET); /* the client's private input */
         pinas_tensors_free(t);
     }
     return s;
@@ -236,16 +366,30 @@ static pinas_status infer_parties(pinas_ctx *ctx, const infer_opts *o, const inf
     char hp[64], tm[32];
     snprintf(hp, sizeof hp, "127.0.0.1:%d", free_port());
     snprintf(tm, sizeof tm, "%g", o->timeout);
-    char *sa[] = {"pinas", "party", "--role", "server", "--model", (char *)o->dir, "--prep", r->f0, "--listen", hp,
-                  "--report", r->fsr, "--timeout", tm, NULL};
-    char *ca[] = {"pinas", "party", "--role", "client", "--model", (char *)o->dir, "--prep", r->f1, "--connect", hp,
-                  "--input", r->fx, "--output", r->fl, "--report", r->fcr, "--timeout", tm, NULL};
+    /* TLS by default with no setup: a fresh PSK in the run's private directory, for these two only */
+    char *psk = pinas_path_join(r->work, "channel.psk");
+    pinas_status s = psk ? pinas_chan_keygen_psk(ctx, psk) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (s) {
+        free(psk);
+        return s;
+    }
+    char *dkp = pinas_path_join(r->work, "dealer.key"); /* written by infer_deal */
+    if (!dkp) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    char *sa[] = {"pinas", "party", "--role", "server", "--model", (char *)o->dir, "--prep", r->f0, "--dealer-key", dkp, "--listen", hp,
+                  "--report", r->fsr, "--timeout", tm, "--psk", psk, NULL};
+    char *ca[] = {"pinas", "party", "--role", "client", "--model", (char *)o->dir, "--prep", r->f1, "--dealer-key", dkp, "--connect", hp,
+                  "--input", r->fx, "--output", r->fl, "--report", r->fcr, "--timeout", tm, "--psk", psk, NULL};
     int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
     fflush(NULL);
     pid_t ps = spawn(sa, two ? 0 : -1), pc = spawn(ca, two ? 1 : -1);
+    g_party[0] = ps, g_party[1] = pc; /* a signal between fork and here: the parties see their peer go */
     int ws = 0, wc = 0;
     if (ps > 0) waitpid(ps, &ws, 0);
     if (pc > 0) waitpid(pc, &wc, 0);
+    free(dkp);
+    g_party[0] = g_party[1] = 0;
+    unlink(psk);
+    free(psk);
     if (ps <= 0 || pc <= 0) return pinas_error(ctx, PINAS_EINTERNAL, "cannot start the party processes");
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) || !WIFEXITED(wc) || WEXITSTATUS(wc))
         return pinas_error(ctx, PINAS_EPEER, "the private inference failed (server %s %d, client %s %d; see their messages above)",
@@ -254,22 +398,82 @@ static pinas_status infer_parties(pinas_ctx *ctx, const infer_opts *o, const inf
     return PINAS_OK;
 }
 
-/* The client's logits and the parties' reports (merged), and the plaintext logits to compare with. */
+/* Adds chunk `c`'s report (rows, totals, session, times) into the run's; the first is kept as is. */
+static void report_accumulate(infer_run *r, pinas_mpc_report *c)
+{
+    if (!r->rep) {
+        r->rep = c;
+        return;
+    }
+    pinas_mpc_report *a = r->rep;
+    for (int l = 0; l < a->n_layers && l < c->n_layers; l++) {
+        a->layers[l].online_s += c->layers[l].online_s;
+        pinas_mpc_cost_add(&a->layers[l].measured, &c->layers[l].measured);
+    }
+    a->online_s += c->online_s;
+    a->offline_s += c->offline_s;
+    pinas_mpc_cost_add(&a->totals, &c->totals);
+    pinas_mpc_counts_add(&a->session, &c->session);
+    pinas_mpc_report_free(c);
+}
+
+/* A chunk's results: the client's logits and the parties' reports (merged, then added to the run's). */
 static pinas_status infer_collect(pinas_ctx *ctx, infer_run *r)
 {
     pinas_tensor_view lv;
-    pinas_mpc_report *sr = NULL;
-    int64_t shp[2] = {r->batch, r->nc};
-    pinas_status s = pinas_safetensors_load(ctx, r->fl, &r->lt);
-    if (!s) s = pinas_tensors_expect(ctx, r->lt, r->fl, "logits", PINAS_F32, 2, shp, &lv);
-    if (!s) r->logits = lv.data;
-    if (!s) s = pinas_mpc_report_load(ctx, r->fcr, &r->rep);
+    pinas_tensors *lt = NULL;
+    pinas_mpc_report *sr = NULL, *cr = NULL;
+    int64_t shp[2] = {r->n, r->nc};
+    pinas_status s = pinas_safetensors_load(ctx, r->fl, &lt);
+    if (!s) s = pinas_tensors_expect(ctx, lt, r->fl, "logits", PINAS_F32, 2, shp, &lv);
+    if (!s) memcpy(r->logits + (size_t)r->b0 * r->nc, lv.data, sizeof(float) * (size_t)r->n * r->nc);
+    pinas_tensors_free(lt);
+    if (!s) s = pinas_mpc_report_load(ctx, r->fcr, &cr);
     if (!s) s = pinas_mpc_report_load(ctx, r->fsr, &sr);
-    if (!s) pinas_mpc_report_merge(r->rep, sr);
+    if (!s && r->rep && r->rep->n_layers != cr->n_layers)
+        s = pinas_error(ctx, PINAS_EFORMAT, "%s: %d layers, the first chunk's report has %d", r->fcr, cr->n_layers,
+                        r->rep->n_layers);
+    if (!s) {
+        pinas_mpc_report_merge(cr, sr);
+        report_accumulate(r, cr);
+        cr = NULL;
+    }
     pinas_mpc_report_free(sr);
-    r->plain = malloc(sizeof(float) * (size_t)r->batch * (r->nc ? r->nc : 1));
-    if (!s && !r->plain) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) s = pinas_plain_forward(ctx, r->m, r->x, r->batch, r->plain);
+    pinas_mpc_report_free(cr);
+    return s;
+}
+
+/* The plaintext reference in blocks of PLAIN_BLOCK images, whatever --chunk is: the float results
+ * depend on the batch the executor sees, so the reference is the same for every chunk size (and the
+ * same as before chunking for up to 64 images), and its memory stays bounded. */
+#define PLAIN_BLOCK 64
+static pinas_status infer_plain(pinas_ctx *ctx, infer_run *r)
+{
+    const pinas_node *in = pinas_net_node(r->m->net, 0);
+    size_t per = (size_t)in->c * in->h * in->w;
+    pinas_status s = PINAS_OK;
+    for (int b0 = 0; !s && b0 < r->batch; b0 += PLAIN_BLOCK) {
+        int n = r->batch - b0 < PLAIN_BLOCK ? r->batch - b0 : PLAIN_BLOCK;
+        s = pinas_plain_forward(ctx, r->m, r->x + (size_t)b0 * per, n, r->plain + (size_t)b0 * r->nc);
+    }
+    return s;
+}
+
+/* The images in chunks of r->chunk: deal, run the parties, collect; a chunk's files are removed
+ * before the next is dealt (unless --keep). */
+static pinas_status infer_chunks(pinas_ctx *ctx, const infer_opts *o, infer_run *r)
+{
+    pinas_status s = PINAS_OK;
+    for (int k = 0; !s && k * r->chunk < r->batch; k++) {
+        r->b0 = k * r->chunk;
+        r->n = r->batch - r->b0 < r->chunk ? r->batch - r->b0 : r->chunk;
+        s = chunk_names(ctx, r, k);
+        if (!s) s = infer_deal(ctx, r);
+        if (!s) s = infer_parties(ctx, o, r);
+        if (!s) s = infer_collect(ctx, r);
+        chunk_unlink(r, o);
+    }
+    r->p.batch = r->batch;
     return s;
 }
 
@@ -368,12 +572,14 @@ int pinas_cmd_infer(pinas_ctx *ctx, int argc, char **argv)
     if (rc) return rc;
     infer_run r = {0};
     infer_cmp c = {0};
-    char tmpl[] = "/tmp/pinas-infer-XXXXXX";
+    const char *td = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/pinas-infer-XXXXXX", td && *td && strlen(td) < 4000 ? td : "/tmp");
     pinas_status s = infer_load(ctx, &o, &r);
+    if (!s) s = infer_chunk_size(ctx, &o, &r);
     if (!s) s = infer_workdir(ctx, &o, &r, tmpl);
-    if (!s) s = infer_deal(ctx, &r);
-    if (!s) s = infer_parties(ctx, &o, &r);
-    if (!s) s = infer_collect(ctx, &r);
+    if (!s) s = infer_chunks(ctx, &o, &r);
+    if (!s) s = infer_plain(ctx, &r);
     if (!s) s = compare(ctx, &r, &c);
     if (!s && o.json) {
         cJSON *out = result_json(&r, &c);

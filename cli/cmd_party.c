@@ -3,12 +3,15 @@
 #include "cli.h"
 #include "pinas_mpc.h"
 
+#include <openssl/crypto.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void help(void)
 {
-    printf("usage: pinas party --role server|client --model DIR --prep FILE (--listen|--connect) HOST:PORT\n"
+    printf("usage: pinas party --role server|client --model DIR --prep FILE --dealer-key FILE (--listen|--connect) H:P\n"
+           "                   (--psk FILE | --cert FILE --key FILE --peer-ca FILE | --insecure)\n"
            "                   [--input X.safetensors] [--output LOGITS.safetensors] [--report FILE.json]\n"
            "                   [--timeout SECONDS] [--json]\n\n"
            "Runs one party of a private inference; the two parties may be on different hosts. The server\n"
@@ -17,17 +20,31 @@ static void help(void)
            "own preprocessing file from `pinas dealer`; the handshake checks the protocol version, the model\n"
            "hash, the dealer session id and the batch. When the peer dies, closes, stalls beyond the timeout\n"
            "or sends garbage, the party exits 1 with a message naming the peer and the layer.\n\n"
+           "The channel is TLS 1.3 with mutual authentication, before any model material is sent: both\n"
+           "parties hold the same pre-shared key (--psk), or each presents a certificate signed by the CA the\n"
+           "other trusts (--cert, --key, --peer-ca); `pinas keygen` makes either. A tampered stream ends\n"
+           "both parties with exit 1 (TLS record authentication). The listening party accepts exactly one\n"
+           "authenticated peer; other connections are refused with a warning. Plain TCP (no authentication,\n"
+           "no integrity) only with --insecure.\n\n"
            "  --role R          server or client\n"
            "  --model DIR       model dir (server: net.json + weights.safetensors; client: net.json)\n"
            "  --prep FILE       this party's preprocessing file\n"
+           "  --dealer-key FILE the dealer's key (64 hex digits, mode 0600; `pinas dealer --new-dealer-key`): the\n"
+           "                    preprocessing file is used only if its HMAC-SHA256 tag verifies under it\n"
            "  --listen H:P      wait for the peer on H:P (either role may listen)\n"
            "  --connect H:P     connect to the peer at H:P (retries until the timeout)\n"
+           "  --psk FILE        pre-shared key (64 hex digits, mode 0600; `pinas keygen --psk FILE`), the same\n"
+           "                    file on both sides\n"
+           "  --cert FILE       this party's certificate (PEM); with --key FILE (PEM, mode 0600) and\n"
+           "  --peer-ca FILE    the CA that signed the peer's certificate (`pinas keygen --certs DIR`)\n"
+           "  --insecure        plain TCP: no authentication, no integrity (tests on one host only)\n"
            "  --input FILE      client: safetensors with tensor \"x\", F32, [batch, C, H, W] (normalised)\n"
            "  --output FILE     client: write the logits as safetensors (tensor \"logits\", F32, [batch, classes])\n"
            "  --report FILE     write this party's per-layer report as JSON\n"
            "  --mask-cache DIR  client: keep the server's masked weights W - A in DIR (0600 files, checksummed)\n"
            "                    so that they cross the network once per model and weight mask\n"
-           "  --timeout S       send/receive/connect timeout in seconds (default 30)\n"
+           "  --timeout S       timeout in seconds (default 30): the longest silence, the TLS handshake's total,\n"
+           "                    and each message's total deadline S + its size at 1 MB/s\n"
            "  --debug-delay L:MS  testing: sleep MS milliseconds before layer L (to kill a peer mid-protocol)\n"
            "  --json            print the report (client: with \"logits\" and \"classes\") as JSON\n");
 }
@@ -54,10 +71,27 @@ void cli_print_mpc_report(FILE *f, const pinas_mpc_report *r)
 }
 
 typedef struct {
-    const char *role_s, *dir, *prep, *listen, *connect, *input, *output, *report, *mask_cache, *delay_layer;
+    const char *role_s, *dir, *prep, *dealer_key, *listen, *connect, *input, *output, *report, *mask_cache, *delay_layer;
+    pinas_chan_auth auth;
     double timeout;
     int role, json, delay_ms;
 } party_opts;
+
+/* The channel's authentication: exactly one of --psk, --cert/--key/--peer-ca, --insecure. */
+static int auth_usage(const pinas_chan_auth *a)
+{
+    int certs = a->cert_file || a->key_file || a->peer_ca_file;
+    if (!a->insecure && !a->psk_file && !certs)
+        return cli_usage_error("party",
+                               "the channel needs authentication: pass --psk FILE (the same key on both sides; make one "
+                               "with `pinas keygen --psk FILE`) or --cert FILE --key FILE --peer-ca FILE (`pinas keygen "
+                               "--certs DIR`); plain TCP, without authentication or integrity, only with --insecure");
+    if (a->insecure + !!a->psk_file + !!certs > 1)
+        return cli_usage_error("party", "give only one of --psk, --cert/--key/--peer-ca and --insecure");
+    if (certs && !(a->cert_file && a->key_file && a->peer_ca_file))
+        return cli_usage_error("party", "--cert, --key and --peer-ca go together");
+    return 0;
+}
 
 /* Returns 0, or the exit status of a usage error. */
 static int parse_args(int argc, char **argv, party_opts *o)
@@ -67,12 +101,18 @@ static int parse_args(int argc, char **argv, party_opts *o)
         if (!strcmp(a, "--role") && v) o->role_s = argv[++i];
         else if (!strcmp(a, "--model") && v) o->dir = argv[++i];
         else if (!strcmp(a, "--prep") && v) o->prep = argv[++i];
+        else if (!strcmp(a, "--dealer-key") && v) o->dealer_key = argv[++i];
         else if (!strcmp(a, "--listen") && v) o->listen = argv[++i];
         else if (!strcmp(a, "--connect") && v) o->connect = argv[++i];
         else if (!strcmp(a, "--input") && v) o->input = argv[++i];
         else if (!strcmp(a, "--output") && v) o->output = argv[++i];
         else if (!strcmp(a, "--report") && v) o->report = argv[++i];
         else if (!strcmp(a, "--mask-cache") && v) o->mask_cache = argv[++i];
+        else if (!strcmp(a, "--psk") && v) o->auth.psk_file = argv[++i];
+        else if (!strcmp(a, "--cert") && v) o->auth.cert_file = argv[++i];
+        else if (!strcmp(a, "--key") && v) o->auth.key_file = argv[++i];
+        else if (!strcmp(a, "--peer-ca") && v) o->auth.peer_ca_file = argv[++i];
+        else if (!strcmp(a, "--insecure")) o->auth.insecure = 1;
         else if (!strcmp(a, "--timeout") && v) {
             if (cli_parse_double("party", "--timeout", argv[++i], 0.001, 86400, &o->timeout)) return 2;
         } else if (!strcmp(a, "--debug-delay") && v) {
@@ -91,12 +131,13 @@ static int parse_args(int argc, char **argv, party_opts *o)
     o->role = !strcmp(o->role_s, "client");
     if (!o->dir) return cli_usage_error("party", "missing --model DIR");
     if (!o->prep) return cli_usage_error("party", "missing --prep FILE");
+    if (!o->dealer_key) return cli_usage_error("party", "missing --dealer-key FILE (the key the dealer signed --prep with)");
     if (!!o->listen == !!o->connect)
         return cli_usage_error("party", "give exactly one of --listen HOST:PORT and --connect HOST:PORT");
     if (o->role == 1 && !o->input) return cli_usage_error("party", "the client needs --input X.safetensors");
     if (o->role == 0 && (o->input || o->output || o->mask_cache))
         return cli_usage_error("party", "--input, --output and --mask-cache are the client's");
-    return 0;
+    return auth_usage(&o->auth);
 }
 
 /* What one party works with; everything owned, freed by party_free. */
@@ -109,6 +150,8 @@ typedef struct {
     float *logits;      /* client */
     int batch, nc;
     pinas_mpc_report *rep;
+    char security[160];    /* the channel as it ran */
+    uint64_t wire[2];      /* bytes on the wire: sent, received (TLS records or plain frames) */
 } party_state;
 
 static void party_free(party_state *st)
@@ -127,7 +170,10 @@ static pinas_status party_load(pinas_ctx *ctx, const party_opts *o, party_state 
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
     pinas_status s = o->role == 0 ? pinas_model_load(ctx, o->dir, &st->model) : pinas_mpc_arch_load(ctx, o->dir, &st->net, &p);
-    if (!s) s = pinas_mpc_prep_load(ctx, o->prep, &st->pp);
+    uint8_t dk[PINAS_MPC_DEALER_KEY_BYTES];
+    if (!s) s = pinas_mpc_dealer_key_load(ctx, o->dealer_key, dk);
+    if (!s) s = pinas_mpc_prep_load(ctx, o->prep, dk, &st->pp);
+    OPENSSL_cleanse(dk, sizeof dk);
     *arch = o->role == 0 ? (st->model ? st->model->net : NULL) : st->net;
     st->batch = st->pp ? pinas_mpc_prep_batch(st->pp) : 0;
     st->nc = *arch ? pinas_net_num_classes(*arch) : 0;
@@ -153,15 +199,17 @@ static pinas_status party_connect_run(pinas_ctx *ctx, const party_opts *o, party
     pinas_status s;
     if (o->listen) {
         s = pinas_chan_listen(ctx, o->listen, &ch);
-        if (!s) s = pinas_chan_accept(ctx, ch, tmo, peer);
+        if (!s) s = pinas_chan_accept(ctx, ch, tmo, peer, &o->auth);
     } else {
-        s = pinas_chan_connect(ctx, o->connect, tmo, peer, &ch);
+        s = pinas_chan_connect(ctx, o->connect, tmo, peer, &o->auth, &ch);
     }
     if (!s) {
         pinas_mpc_party_args a = {.role = o->role, .model = st->model, .net = st->net, .prep = st->pp,
                                   .x = o->role ? st->xv.data : NULL, .logits = st->logits, .timeout_ms = tmo,
                                   .mask_cache = o->mask_cache, .delay_layer = o->delay_layer, .delay_ms = o->delay_ms};
         s = pinas_mpc_party_run(ctx, ch, &a, &st->rep);
+        snprintf(st->security, sizeof st->security, "%s", pinas_chan_security(ch));
+        pinas_chan_wire_bytes(ch, &st->wire[0], &st->wire[1]);
     }
     pinas_chan_free(ch);
     return s;
@@ -172,6 +220,10 @@ static cJSON *report_json(const party_opts *o, const party_state *st)
 {
     cJSON *rj = pinas_mpc_report_json(st->rep);
     cJSON_AddStringToObject(rj, "role", o->role_s);
+    cJSON *ch = cJSON_AddObjectToObject(rj, "channel");
+    cJSON_AddStringToObject(ch, "security", st->security);
+    cJSON_AddNumberToObject(ch, "wire_bytes_sent", (double)st->wire[0]);
+    cJSON_AddNumberToObject(ch, "wire_bytes_received", (double)st->wire[1]);
     if (o->role == 1) {
         cJSON *lg = cJSON_AddArrayToObject(rj, "logits"), *cl = cJSON_AddArrayToObject(rj, "classes");
         for (int b = 0; b < st->batch; b++) {
@@ -202,6 +254,8 @@ static pinas_status party_outputs(pinas_ctx *ctx, const party_opts *o, const par
         cli_print_json(rj);
     } else if (!s && pinas_ctx_log_level(ctx) <= PINAS_LOG_INFO) {
         cli_print_mpc_report(stdout, st->rep);
+        printf("channel: %s; %.0f bytes sent, %.0f received on the wire\n", st->security, (double)st->wire[0],
+               (double)st->wire[1]);
         if (o->role == 1) {
             const cJSON *cl = cJSON_GetObjectItemCaseSensitive(rj, "classes"), *c;
             printf("predicted classes:");
@@ -224,6 +278,7 @@ int pinas_cmd_party(pinas_ctx *ctx, int argc, char **argv)
     if (rc) return rc;
     party_state st = {0};
     const pinas_net *arch = NULL;
+    signal(SIGPIPE, SIG_IGN); /* TLS writes with write(2): a peer gone is an error message, not a silent death */
     pinas_status s = party_load(ctx, &o, &st, &arch);
     if (!s) s = party_connect_run(ctx, &o, &st);
     if (!s) s = party_outputs(ctx, &o, &st);

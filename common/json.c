@@ -52,7 +52,7 @@ pinas_status pinas_json_save(pinas_ctx *ctx, const char *path, const cJSON *json
     }
     buf[n] = '\n';
     buf[n + 1] = 0;
-    pinas_status s = pinas_file_write_atomic(ctx, path, buf, n + 1, 0644);
+    pinas_status s = pinas_file_write_atomic(ctx, path, buf, n + 1, PINAS_FILE_PUBLIC);
     free(buf);
     return s;
 }
@@ -214,7 +214,8 @@ pinas_status pinas_json_get_int_array(pinas_ctx *ctx, const cJSON *obj, const ch
     const cJSON *e;
     cJSON_ArrayForEach(e, v)
     {
-        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble)) {
+        /* The range check comes before the cast: converting 1e300 to int64_t is undefined. */
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 9.0e18) {
             char idx[24];
             snprintf(idx, sizeof idx, "%s[%d]", key, i);
             return type_error(ctx, where, path, idx, "an integer", e);

@@ -100,8 +100,41 @@ double pinas_now(void);
 
 /* Reads a whole file. *out is a new buffer (NUL-terminated, *len excludes the NUL); caller frees. */
 pinas_status pinas_file_read(pinas_ctx *ctx, const char *path, char **out, size_t *len) PINAS_WUR;
-/* Writes atomically: to "path.tmp.<pid>", fsync, rename. mode e.g. 0644 or 0600. */
+/* File modes for the writers below. PUBLIC (0666) is reduced by the umask, as any program's output;
+ * SECRET (0600: preprocessing, masks, keys, cached masked weights) is exactly 0600 whatever the umask. */
+#define PINAS_FILE_PUBLIC 0666
+#define PINAS_FILE_SECRET 0600
+
+/* Atomic writes. The data goes to a temporary file in the target's directory, named
+ * "<path>.tmp.<pid>.<16 random hex digits>" and created with O_CREAT|O_EXCL|O_NOFOLLOW (a symlink or
+ * file planted at that name is never followed or reused: another name is drawn, up to 8 times); then
+ * fsync, rename over `path`, fsync of the directory. `path` itself may be a symlink: it is replaced,
+ * its target is not written. Until the rename, any previous `path` is unchanged; on every error the
+ * temporary file is removed.
+ * Mode: passed to open(2), so the umask applies; a mode without group/other bits (PINAS_FILE_SECRET)
+ * is set exactly with fchmod.
+ * Stale temporary files: opening a writer for `path` first removes "<path>.tmp.<pid>[.<x>]" files (not
+ * directories) whose pid is not a running process on this host, or that are older than 24 hours
+ * (a pid may be reused). Writers on other hosts sharing the directory (NFS) are outside this rule.
+ * SIGXFSZ: the first writer sets it to ignored when it is at its default, so that writing past
+ * `ulimit -f` fails with EFBIG and a message instead of killing the process.
+ * Errors (PINAS_EIO) name `path`; ENOSPC and EFBIG say the disk is full / the size limit was hit and
+ * that the previous file is unchanged. */
 pinas_status pinas_file_write_atomic(pinas_ctx *ctx, const char *path, const void *data, size_t len, int mode) PINAS_WUR;
+/* The same, streamed: open, write any number of times, then commit (rename into place) or abort
+ * (remove the temporary file). Commit and abort free the writer, commit also on error;
+ * pinas_file_atomic_abort(NULL) is a no-op. */
+typedef struct pinas_file_atomic pinas_file_atomic;
+pinas_status pinas_file_atomic_open(pinas_ctx *ctx, const char *path, int mode, pinas_file_atomic **out) PINAS_WUR;
+pinas_status pinas_file_atomic_write(pinas_ctx *ctx, pinas_file_atomic *f, const void *data, size_t len) PINAS_WUR;
+pinas_status pinas_file_atomic_commit(pinas_ctx *ctx, pinas_file_atomic *f) PINAS_WUR;
+void pinas_file_atomic_abort(pinas_file_atomic *f);
+/* The writer's temporary file name (borrowed), e.g. for a signal handler's cleanup list. */
+const char *pinas_file_atomic_tmp_path(const pinas_file_atomic *f);
+/* Creates a new file with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC (never follows or reuses what is at
+ * `path`) and the mode rule above; *fd_out: the open descriptor, caller closes. errno is kept from
+ * open(2) on failure (EEXIST: the name is taken). */
+pinas_status pinas_file_create_excl(pinas_ctx *ctx, const char *path, int mode, int *fd_out) PINAS_WUR;
 /* mkdir -p. */
 pinas_status pinas_mkdir_p(pinas_ctx *ctx, const char *path) PINAS_WUR;
 /* 1 if path exists. */
@@ -124,7 +157,7 @@ uint64_t pinas_fnv1a64(const void *data, size_t len, uint64_t h);
 pinas_status pinas_json_load(pinas_ctx *ctx, const char *path, cJSON **out) PINAS_WUR;
 /* Parses text; `where` names the source in error messages. */
 pinas_status pinas_json_parse(pinas_ctx *ctx, const char *text, const char *where, cJSON **out) PINAS_WUR;
-/* Writes pretty JSON atomically (mode 0644), with a trailing newline. */
+/* Writes pretty JSON atomically (pinas_file_write_atomic, PINAS_FILE_PUBLIC), with a trailing newline. */
 pinas_status pinas_json_save(pinas_ctx *ctx, const char *path, const cJSON *json) PINAS_WUR;
 
 /* Typed getters. `where` names the file ("configs/x.json"), `path` the JSON path of `obj`
@@ -200,10 +233,13 @@ pinas_status pinas_safetensors_load(pinas_ctx *ctx, const char *path, pinas_tens
 /* Same on a memory buffer; `where` names it in messages. */
 pinas_status pinas_safetensors_parse(pinas_ctx *ctx, const uint8_t *buf, size_t len, const char *where,
                                      pinas_tensors **out) PINAS_WUR;
-/* Writes atomically (temporary file + rename). `metadata` (may be NULL) is a flat object of
- * string values stored under "__metadata__". */
+/* Writes atomically (pinas_file_write_atomic, PINAS_FILE_PUBLIC: the umask applies). `metadata`
+ * (may be NULL) is a flat object of string values stored under "__metadata__". */
 pinas_status pinas_safetensors_save(pinas_ctx *ctx, const char *path, const pinas_tensors *t,
                                     const cJSON *metadata) PINAS_WUR;
+/* The same with an explicit mode (PINAS_FILE_SECRET for a party's secret weights or inputs). */
+pinas_status pinas_safetensors_save_mode(pinas_ctx *ctx, const char *path, const pinas_tensors *t,
+                                         const cJSON *metadata, int mode) PINAS_WUR;
 
 /* ---------------------------------------------------------------- run configs */
 

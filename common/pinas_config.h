@@ -18,9 +18,27 @@ extern "C" {
 
 /* ------------------------------------------------------------ fixed-point limits (one place) */
 
+/* The bound on frac_bits (f). The runtime computes in Z_2^64: a real value v is the integer
+ * round(v * 2^f) read as signed, so |v| < 2^(63-f). A conv/linear output or a square (poly) is a
+ * product of two f-bit numbers: before its local truncation it carries 2f fractional bits, i.e. a
+ * real magnitude |y| is the ring integer |y| * 2^(2f). Two things must hold:
+ *   - no wrap: |y| * 2^(2f) < 2^63;
+ *   - the truncation (SecureML local shift, pinas_ring_trunc_share) fails for one element with
+ *     probability <= |y| * 2^(2f) / 2^64 = |y| * 2^(2f-64), and a failure is an error of about
+ *     2^(64-2f) in real units (1e6 at f = 22: the "garbage with exit 0" of larger f).
+ * Over an inference with N truncated elements of magnitude up to 2^a the chance that any fails is
+ * <= N * 2^(a + 2f - 64). With a = 6 (|y| < 64: pre-activation values of a batch-normalised net),
+ * N <= 2^20 (ResNet-18 on 32x32 inputs truncates about 2^19 elements per image) and a safety
+ * margin of 2^-2 on top of that bound (the typical |y| is near 1, not 64), the rule is
+ *     2f + PINAS_RING_HEADROOM_BITS <= 64, PINAS_RING_HEADROOM_BITS = a + log2 N + 2 = 28,
+ * so f <= 18. Measured (`pinas infer --random 32`, tests/golden/tiny_space.json all-poly): max
+ * logit error 3.6e-5 at f = 16, 1.1e-5 at f = 18; issue 12's probe saw 1e6 at f = 22 on the
+ * quickstart export. frac_bits above the bound are rejected everywhere (config, command lines,
+ * meta.json, preprocessing files); inputs are bounded to match (pinas_mpc_input_limit). */
+#define PINAS_RING_HEADROOM_BITS 28
 #define PINAS_FRAC_BITS_DEFAULT 16
 #define PINAS_FRAC_BITS_MIN 4
-#define PINAS_FRAC_BITS_MAX 30
+#define PINAS_FRAC_BITS_MAX ((64 - PINAS_RING_HEADROOM_BITS) / 2)
 #define PINAS_CMP_BITS_DEFAULT 64
 #define PINAS_CMP_BITS_MIN 8
 #define PINAS_CMP_BITS_MAX 64

@@ -331,6 +331,12 @@ pinas_status pinas_safetensors_load(pinas_ctx *ctx, const char *path, pinas_tens
 
 pinas_status pinas_safetensors_save(pinas_ctx *ctx, const char *path, const pinas_tensors *t, const cJSON *metadata)
 {
+    return pinas_safetensors_save_mode(ctx, path, t, metadata, PINAS_FILE_PUBLIC);
+}
+
+pinas_status pinas_safetensors_save_mode(pinas_ctx *ctx, const char *path, const pinas_tensors *t, const cJSON *metadata,
+                                         int mode)
+{
     cJSON *h = cJSON_CreateObject();
     if (metadata) cJSON_AddItemToObject(h, "__metadata__", cJSON_Duplicate(metadata, 1));
     size_t off = 0;
@@ -350,22 +356,24 @@ pinas_status pinas_safetensors_save(pinas_ctx *ctx, const char *path, const pina
     cJSON_Delete(h);
     if (!htext) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     size_t hl = strlen(htext), padded = (hl + 7) / 8 * 8;
-    size_t total = 8 + padded + off;
-    uint8_t *buf = malloc(total);
-    if (!buf) {
+    uint8_t *head = malloc(8 + padded);
+    if (!head) {
         free(htext);
-        return pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%zu bytes)", path, total);
+        return pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%zu bytes)", path, 8 + padded);
     }
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    memcpy(buf + 8, htext, hl);
-    memset(buf + 8 + hl, ' ', padded - hl);
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    memcpy(head + 8, htext, hl);
+    memset(head + 8 + hl, ' ', padded - hl);
     free(htext);
-    size_t pos = 8 + padded;
-    for (int i = 0; i < t->n; i++) {
-        memcpy(buf + pos, t->e[i].data, t->e[i].nbytes);
-        pos += t->e[i].nbytes;
+    /* streamed: the tensors are written from where they are, never copied into one file image */
+    pinas_file_atomic *f = NULL;
+    pinas_status s = pinas_file_atomic_open(ctx, path, mode, &f);
+    if (!s) s = pinas_file_atomic_write(ctx, f, head, 8 + padded);
+    for (int i = 0; !s && i < t->n; i++) s = pinas_file_atomic_write(ctx, f, t->e[i].data, t->e[i].nbytes);
+    free(head);
+    if (s) {
+        pinas_file_atomic_abort(f);
+        return s;
     }
-    pinas_status s = pinas_file_write_atomic(ctx, path, buf, total, 0644);
-    free(buf);
-    return s;
+    return pinas_file_atomic_commit(ctx, f);
 }

@@ -160,9 +160,8 @@ static pinas_status node_widths(pinas_ctx *ctx, const pinas_net *net, const pina
         const pinas_mpc_layer_bits *lb = &o->layer_bits[j];
         int i = pinas_net_find(net, lb->id);
         if (i < 0) return pinas_error(ctx, PINAS_EINVAL, "cmp_bits table: no node \"%s\" in the net", lb->id);
-        if (lb->cmp_bits < PINAS_CMP_BITS_MIN || lb->cmp_bits > PINAS_CMP_BITS_MAX)
-            return pinas_error(ctx, PINAS_EINVAL, "cmp_bits table: node \"%s\": bits must be in [%d, %d]", lb->id,
-                               PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX);
+        if (pinas_mpc_cmp_bits_check(ctx, "cmp_bits", lb->cmp_bits))
+            return pinas_error_prefix(ctx, PINAS_EINVAL, "cmp_bits table: node \"%s\"", lb->id);
         nb[i] = lb->cmp_bits;
     }
     return PINAS_OK;

@@ -14,16 +14,27 @@ void pinas_mpc_params_default(pinas_mpc_params *p)
     p->threads = 1;
 }
 
+pinas_status pinas_mpc_cmp_bits_check(pinas_ctx *ctx, const char *field, int bits)
+{
+    if (bits < PINAS_CMP_BITS_MIN || bits > PINAS_CMP_BITS_MAX)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: expected an integer in [%d, %d], got %d", field, PINAS_CMP_BITS_MIN,
+                           PINAS_CMP_BITS_MAX, bits);
+    return PINAS_OK;
+}
+
 pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
 {
     if (p->frac_bits < PINAS_FRAC_BITS_MIN || p->frac_bits > PINAS_FRAC_BITS_MAX)
-        return pinas_error(ctx, PINAS_EINVAL, "mpc.frac_bits: expected an integer in [%d, %d], got %d", PINAS_FRAC_BITS_MIN,
-                           PINAS_FRAC_BITS_MAX, p->frac_bits);
-    if (p->cmp_bits < PINAS_CMP_BITS_MIN || p->cmp_bits > PINAS_CMP_BITS_MAX)
-        return pinas_error(ctx, PINAS_EINVAL, "mpc.cmp_bits: expected an integer in [%d, %d], got %d", PINAS_CMP_BITS_MIN,
-                           PINAS_CMP_BITS_MAX, p->cmp_bits);
-    if (p->batch < 1 || p->batch > 1 << 20)
-        return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, 1048576], got %d", p->batch);
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "mpc.frac_bits: expected an integer in [%d, %d], got %d (the bound: products carry 2 x "
+                           "frac_bits fractional bits in the 64-bit ring, and 2 x frac_bits + %d <= 64 keeps local "
+                           "truncation exact with high probability; see pinas_config.h)",
+                           PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, p->frac_bits, PINAS_RING_HEADROOM_BITS);
+    pinas_status s = pinas_mpc_cmp_bits_check(ctx, "mpc.cmp_bits", p->cmp_bits);
+    if (s) return s;
+    if (p->batch < 1 || p->batch > PINAS_MPC_MAX_BATCH)
+        return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, %d], got %d", PINAS_MPC_MAX_BATCH,
+                           p->batch);
     if (p->timeout_ms < 1)
         return pinas_error(ctx, PINAS_EINVAL, "timeout: expected a positive number of milliseconds, got %d", p->timeout_ms);
     return PINAS_OK;

@@ -290,9 +290,17 @@ pinas_status eng_run_node(eng *e, int i, const float *x, uint64_t *Y)
     const pl_node *pn = &e->pl.nodes[i];
     const pinas_node *n = pinas_net_node(e->net, i);
     switch (pn->kind) {
-    case PL_NONE: /* the input: the client holds it, the server's share is zero */
-        for (int64_t q = 0; q < pn->n_out; q++) Y[q] = e->role == 1 ? pinas_ring_encode(x[q], e->f) : 0;
-        return PINAS_OK;
+    case PL_NONE: { /* the input: the client holds it, the server's share is zero */
+        int products = 0;
+        for (int k = 0; k < e->pl.n_nodes; k++) {
+            pl_kind kd = e->pl.nodes[k].kind;
+            products |= kd == PL_MATMUL || kd == PL_POLY || kd == PL_AVGPOOL || kd == PL_GAP;
+        }
+        pinas_status s = e->role == 1 ? pinas_mpc_input_check(e->ctx, x, pn->n_out, n->c, n->h, n->w, e->f, products)
+                                      : PINAS_OK;
+        for (int64_t q = 0; !s && q < pn->n_out; q++) Y[q] = e->role == 1 ? pinas_ring_encode(x[q], e->f) : 0;
+        return s;
+    }
     case PL_MATMUL: return run_matmul(e, i, pn, Y);
     case PL_RELU:
         return relu_batch(e, (uint32_t)i, pn->cmp_bits, node_val(e, n->inputs[0]), (size_t)pn->n_out, prep_node(e->pp, i), Y);

@@ -69,6 +69,63 @@ static pinas_status server_weights(eng *e)
 
 /* ------------------------------------------------------------------ handshake and setup */
 
+/* Checks every field of the peer's handshake message against ours (role: exactly the other one); why
+ * gets a short reason for the peer (sent to it when the server refuses a client). */
+static pinas_status check_peer_hello(eng *e, const uint8_t *mine, const uint8_t *theirs, char *why, size_t wn)
+{
+    const char *peer = e->role == 0 ? "client" : "server";
+    uint32_t v, tv, tbatch, tnn, trole, want_role = (uint32_t)(1 - e->role), batch = (uint32_t)e->batch,
+                                       nn = (uint32_t)e->pl.n_nodes;
+    uint64_t th, tmask;
+    memcpy(&v, mine + 8, 4);
+    memcpy(&tv, theirs + 8, 4);
+    memcpy(&trole, theirs + 12, 4);
+    memcpy(&tbatch, theirs + 16, 4);
+    memcpy(&tnn, theirs + 20, 4);
+    memcpy(&th, theirs + 24, 8);
+    memcpy(&tmask, theirs + 48, 8);
+    int reserved_zero = 1;
+    for (int k = 57; k < HANDSHAKE_BYTES; k++) reserved_zero &= theirs[k] == 0;
+    snprintf(why, wn, "invalid handshake");
+    if (memcmp(theirs, "PINASHS1", 8) != 0)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: not a pinas party (bad handshake magic)", peer);
+    snprintf(why, wn, "protocol version %u", v);
+    if (tv != v)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: protocol version %u, ours is %u", peer, tv, v);
+    snprintf(why, wn, "role %u, expected %u", trole, want_role);
+    if (trole != want_role)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: role %u (0x%08x), expected %u (%s)%s", peer,
+                           trole, trole, want_role, peer, trole == (uint32_t)e->role ? ": both parties claim the same role" : "");
+    snprintf(why, wn, "model hash differs (another model or fixed point)");
+    if (th != e->pp->hash || tnn != nn)
+        return pinas_error(e->ctx, PINAS_EPEER,
+                           "peer %s, layer handshake: model hash mismatch (ours %016llx with %u nodes, theirs %016llx with "
+                           "%u nodes): both parties need the same model and fixed-point parameters",
+                           peer, (unsigned long long)e->pp->hash, nn, (unsigned long long)th, tnn);
+    snprintf(why, wn, "preprocessing session id differs");
+    if (memcmp(theirs + 32, e->pp->session, 16) != 0)
+        return pinas_error(e->ctx, PINAS_EPEER,
+                           "peer %s, layer handshake: preprocessing session id differs: the two preprocessing files come "
+                           "from different dealer runs",
+                           peer);
+    snprintf(why, wn, "batch %u, expected %u", tbatch, batch);
+    if (tbatch != batch)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: batch %u, ours is %u", peer, tbatch, batch);
+    snprintf(why, wn, "weight masks differ");
+    if (tmask != e->pp->mask_id)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: the preprocessing files use different weight masks",
+                           peer);
+    snprintf(why, wn, "invalid flags or reserved bytes");
+    if (theirs[56] > (e->role == 0 ? 1 : 0) || !reserved_zero)
+        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: invalid flags or reserved bytes (0x%02x)", peer,
+                           theirs[56]);
+    why[0] = 0;
+    return PINAS_OK;
+}
+
+/* The client speaks first; the server checks every field before it answers, so that nothing of the
+ * server's (not even its session id) goes to a peer that does not hold the matching preprocessing.
+ * Counted as one round (the cost model's figure): the two messages are each other's reply. */
 pinas_status eng_handshake(eng *e)
 {
     uint8_t mine[HANDSHAKE_BYTES] = {0}, theirs[HANDSHAKE_BYTES];
@@ -84,42 +141,38 @@ pinas_status eng_handshake(eng *e)
     memcpy(mine + 48, &e->pp->mask_id, 8);
     mine[56] = (uint8_t)(e->role == 1 && e->cached != NULL); /* the client has W - A for this mask */
     pinas_chan_set_layer(e->ch, "handshake");
-    pinas_status s = eng_exchange(e, TAG_HANDSHAKE, mine, theirs, sizeof mine);
-    if (s) return s;
-    const char *peer = e->role == 0 ? "client" : "server";
-    uint32_t tv, trole, tbatch, tnn;
-    uint64_t th;
-    memcpy(&tv, theirs + 8, 4);
-    memcpy(&trole, theirs + 12, 4);
-    memcpy(&tbatch, theirs + 16, 4);
-    memcpy(&tnn, theirs + 20, 4);
-    memcpy(&th, theirs + 24, 8);
-    if (memcmp(theirs, "PINASHS1", 8) != 0)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: not a pinas party (bad handshake magic)", peer);
-    if (tv != v)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: protocol version %u, ours is %u", peer, tv, v);
-    if (trole == role)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: both parties claim role %s", peer,
-                           e->role == 0 ? "server" : "client");
-    if (th != e->pp->hash || tnn != nn)
-        return pinas_error(e->ctx, PINAS_EPEER,
-                           "peer %s, layer handshake: model hash mismatch (ours %016llx, theirs %016llx): both parties "
-                           "need the same model and fixed-point parameters",
-                           peer, (unsigned long long)e->pp->hash, (unsigned long long)th);
-    if (memcmp(theirs + 32, e->pp->session, 16) != 0)
-        return pinas_error(e->ctx, PINAS_EPEER,
-                           "peer %s, layer handshake: preprocessing session id differs: the two preprocessing files come "
-                           "from different dealer runs",
-                           peer);
-    if (tbatch != batch)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: batch %u, ours is %u", peer, tbatch, batch);
-    uint64_t tmask;
-    memcpy(&tmask, theirs + 48, 8);
-    if (tmask != e->pp->mask_id)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: the preprocessing files use different weight masks",
-                           peer);
-    if (e->role == 0) e->peer_has_masked = theirs[56] != 0;
-    return PINAS_OK;
+    pinas_status s;
+    char why[HANDSHAKE_BYTES - 8] = "";
+    if (e->role == 1) {
+        s = pinas_chan_send(e->ctx, e->ch, TAG_HANDSHAKE, mine, sizeof mine);
+        if (!s) s = pinas_chan_recv(e->ctx, e->ch, TAG_HANDSHAKE, theirs, sizeof theirs);
+        if (!s && memcmp(theirs, "PINASREJ", 8) == 0) {
+            theirs[HANDSHAKE_BYTES - 1] = 0;
+            for (int k = 8; k < HANDSHAKE_BYTES - 1; k++) /* the peer's text: printable only */
+                if (theirs[k] && (theirs[k] < 32 || theirs[k] > 126)) theirs[k] = '?';
+            s = pinas_error(e->ctx, PINAS_EPEER, "peer server, layer handshake: the server refused our handshake: %s",
+                            (const char *)theirs + 8);
+        }
+        if (!s) s = check_peer_hello(e, mine, theirs, why, sizeof why);
+    } else {
+        s = pinas_chan_recv(e->ctx, e->ch, TAG_HANDSHAKE, theirs, sizeof theirs);
+        if (!s) s = check_peer_hello(e, mine, theirs, why, sizeof why);
+        if (!s) {
+            s = pinas_chan_send(e->ctx, e->ch, TAG_HANDSHAKE, mine, sizeof mine);
+        } else if (why[0]) { /* refused: tell the client why, and nothing of ours */
+            uint8_t rej[HANDSHAKE_BYTES] = {0};
+            memcpy(rej, "PINASREJ", 8);
+            snprintf((char *)rej + 8, HANDSHAKE_BYTES - 8, "%s", why);
+            pinas_ctx *quiet = pinas_ctx_create(); /* keeps our own error on e->ctx */
+            if (quiet) (void)!pinas_chan_send(quiet, e->ch, TAG_HANDSHAKE, rej, sizeof rej);
+            pinas_ctx_free(quiet);
+        }
+    }
+    e->cur.rounds++;
+    e->cur.bytes[0] += sizeof mine;
+    e->cur.bytes[1] += sizeof mine;
+    if (!s && e->role == 0) e->peer_has_masked = theirs[56] != 0;
+    return s;
 }
 
 /* ------------------------------------------------------------------ the client's mask cache */

@@ -21,7 +21,7 @@ extern "C" {
  * pair protocol one round); conv/linear weights stay hidden behind the mask A (W - A is sent). */
 
 #define PINAS_MPC_PROTOCOL_VERSION 1
-#define PINAS_MPC_PREP_VERSION 2
+#define PINAS_MPC_PREP_VERSION 3 /* 3: HMAC-SHA256 with the dealer key instead of a bare SHA-256 */
 #define PINAS_MPC_PREP_MAGIC "PINASPRE"
 #define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (payload of one DCF key) */
 
@@ -75,15 +75,22 @@ typedef struct {
                        [2^63 - 2^(64-n), 2^63) (in ulps; the second band is far beyond the fixed-point
                        range); for x in the first band DReLU may return 1, so ReLU returns x instead
                        of 0, an absolute error below 2^(64-n-frac_bits). */
-    int batch;      /* samples per inference (default 1) */
+    int batch;      /* samples per inference, 1..PINAS_MPC_MAX_BATCH (default 1) */
     int timeout_ms; /* channel send/receive timeout (default 30000) */
     int threads;    /* reserved, not read yet: each party runs on one thread whatever it says (default 1;
                        issue 14 will honour it) */
 } pinas_mpc_params;
 /* The defaults above (frac_bits and cmp_bits from pinas_config.h). */
 void pinas_mpc_params_default(pinas_mpc_params *p);
-/* Checks ranges; errors name the field (PINAS_EINVAL). */
+#define PINAS_MPC_MAX_BATCH (1 << 20)
+/* Checks ranges (frac_bits within the ring's bound of pinas_config.h, cmp_bits, batch, timeout);
+ * errors name the field (PINAS_EINVAL). The one check of these values: the dealer, the parties and
+ * the preprocessing reader (which prefixes the file's name) run it; the command lines and the meta
+ * reader use the same limits from pinas_config.h. */
 pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p) PINAS_WUR;
+/* Checks one comparison width (a per-layer entry too) against PINAS_CMP_BITS_MIN..MAX; the message
+ * starts with `field`. */
+pinas_status pinas_mpc_cmp_bits_check(pinas_ctx *ctx, const char *field, int bits) PINAS_WUR;
 /* Takes frac_bits and cmp_bits from a model's meta (its "mpc" section; validated by the meta reader). */
 void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *p);
 /* Per-layer comparison bits: a node whose id matches an entry of this optional table uses its
@@ -100,6 +107,18 @@ double pinas_ring_decode(uint64_t v, int f);
  * party 1 shifts the negation of its share. The reconstruction equals floor(x/2^f) or floor(x/2^f)+1,
  * except with probability at most |x|/2^64 (x read as signed), when it is off by about 2^(64-f). */
 void pinas_ring_trunc_share(uint64_t *v, size_t n, int f, int party);
+/* The largest input magnitude the client accepts at frac_bits f, for a net with products (conv,
+ * linear, poly, avgpool, global_avgpool: anything truncated after a multiplication): 2^(44 - 2f)
+ * (4096 at f = 16, 256 at f = 18). An input x enters those products as |x| * 2^(2f) in the ring; at
+ * this bound the truncation after the layer fails with probability <= 2^-20 per unit of weight (see
+ * pinas_config.h), and larger values grow through the layers into wrong logits with no error.
+ * Without products (comparisons only) it is the encoding's range, 2^(62 - f). */
+double pinas_mpc_input_limit(int frac_bits, int products);
+/* Checks the client's input x (n values, [batch, c, h, w]) before it is encoded: NaN/Inf, or |x| above
+ * pinas_mpc_input_limit, is an error (PINAS_EINVAL) naming the element ("input x[0, 2, 5, 7] is
+ * NaN") and the bound. pinas_mpc_party_run runs it on the client's input. */
+pinas_status pinas_mpc_input_check(pinas_ctx *ctx, const float *x, int64_t n, int c, int h, int w, int frac_bits,
+                                   int products) PINAS_WUR;
 
 /* C[m x n] (+)= A[m x k] · B[k x n] over Z_2^64, row-major with leading dimensions. `accumulate` adds
  * to C instead of overwriting. The kernel is picked by pinas_ring_gemm_kind (below). */
@@ -171,17 +190,57 @@ uint64_t pinas_sign_eval_aes_blocks(int cmp_bits, int k);
 uint64_t pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
                          const uint64_t *rsh, uint64_t *out);
 
-/* ------------------------------------------------------------------ channel (TCP, framed, full duplex) */
+/* ------------------------------------------------------------------ channel (TLS 1.3 over TCP, framed, full duplex) */
+
+/* How a channel authenticates. By default TLS 1.3 with mutual authentication, by exactly one of:
+ *  - a pre-shared key: psk_file holds 32 random bytes as 64 hex digits (pinas_chan_keygen_psk); both
+ *    parties hold the same file. TLS 1.3 PSK with (EC)DHE (forward secrecy); the PSK identity sent in
+ *    clear is "pinas-" + 8 bytes of SHA-256 of the key, so a wrong key is reported as such;
+ *  - certificates: each side presents cert_file (PEM, with its key_file) and verifies the peer's
+ *    against peer_ca_file (any certificate that CA signed is accepted: use a CA for this deployment
+ *    alone, e.g. pinas_chan_keygen_certs). Host names are not checked.
+ * Key and PSK files must not be readable by group or others (refused, like ssh). insecure = 1: plain
+ * TCP, no authentication, no integrity (in-process loopback runs and tests); it must be asked for. */
+typedef struct {
+    const char *psk_file;
+    const char *cert_file, *key_file, *peer_ca_file;
+    int insecure;
+} pinas_chan_auth;
+/* Checks that a names exactly one way to authenticate (or insecure); the message says what to pass. */
+pinas_status pinas_chan_auth_check(pinas_ctx *ctx, const pinas_chan_auth *a) PINAS_WUR;
+/* Reads a PSK file (64 hex digits, mode 0600 or stricter) into key. */
+pinas_status pinas_chan_psk_load(pinas_ctx *ctx, const char *path, uint8_t key[32]) PINAS_WUR;
+/* Writes a fresh PSK (32 bytes from the OS, hex, newline) to path, mode 0600, replacing it atomically. */
+pinas_status pinas_chan_keygen_psk(pinas_ctx *ctx, const char *path) PINAS_WUR;
+/* Writes a self-signed CA and a certificate for each party into dir (created if missing): ca.crt,
+ * ca.key, server.crt, server.key, client.crt, client.key (Ed25519, PEM; keys 0600), valid `days`
+ * days. Each party runs with its own cert and key and --peer-ca ca.crt. */
+pinas_status pinas_chan_keygen_certs(pinas_ctx *ctx, const char *dir, int days) PINAS_WUR;
+
+/* Deadlines: every message has a silence timeout (timeout_ms without a byte moving) and a total
+ * deadline of timeout_ms + (payload bytes, both ways) / PINAS_CHAN_FLOOR_BPS, so that a peer sending
+ * one byte just inside each timeout is still cut off. The TLS handshake as a whole gets timeout_ms. */
+#define PINAS_CHAN_FLOOR_BPS 1e6
 
 typedef struct pinas_chan pinas_chan;
-/* Listens on host:port ("127.0.0.1:0" picks a free port; see pinas_chan_port) and accepts one peer
- * within timeout_ms. `peer_name` ("client") names the peer in error messages. */
+/* Listens on host:port ("127.0.0.1:0" picks a free port; see pinas_chan_port). */
 pinas_status pinas_chan_listen(pinas_ctx *ctx, const char *hostport, pinas_chan **out) PINAS_WUR;
 int pinas_chan_port(const pinas_chan *c);
-pinas_status pinas_chan_accept(pinas_ctx *ctx, pinas_chan *c, int timeout_ms, const char *peer_name) PINAS_WUR;
-/* Connects to host:port, retrying until timeout_ms. */
+/* Accepts exactly one authenticated peer within timeout_ms (the TCP listener is the TLS server):
+ * connections that fail the TLS handshake are refused (a warning on ctx names their address and why)
+ * and the listener keeps waiting; once a peer is in, the listener closes. `peer_name` ("client")
+ * names the peer in error messages. auth (borrowed) says how to authenticate (see above). */
+pinas_status pinas_chan_accept(pinas_ctx *ctx, pinas_chan *c, int timeout_ms, const char *peer_name,
+                               const pinas_chan_auth *auth) PINAS_WUR;
+/* Connects to host:port, retrying until timeout_ms, then runs the TLS handshake (within timeout_ms).
+ * TLS writes go through OpenSSL's socket BIO (write(2)): a process using TLS channels should ignore
+ * SIGPIPE (pinas party does), or a peer that closes kills it instead of failing the call. */
 pinas_status pinas_chan_connect(pinas_ctx *ctx, const char *hostport, int timeout_ms, const char *peer_name,
-                                pinas_chan **out) PINAS_WUR;
+                                const pinas_chan_auth *auth, pinas_chan **out) PINAS_WUR;
+/* "TLSv1.3 TLS_AES_128_GCM_SHA256, mutual authentication by pre-shared key", or plain TCP. Borrowed. */
+const char *pinas_chan_security(const pinas_chan *c);
+/* Bytes on the wire so far (TLS records or plain frames, headers included). */
+void pinas_chan_wire_bytes(const pinas_chan *c, uint64_t *sent, uint64_t *recvd);
 /* Closes; pinas_chan_free(NULL) is a no-op. */
 void pinas_chan_free(pinas_chan *c);
 void pinas_chan_set_timeout(pinas_chan *c, int timeout_ms);
@@ -245,12 +304,36 @@ pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mp
 /* The id of the weight mask a preprocessing file uses (the same in both parties' files). */
 uint64_t pinas_mpc_prep_mask_id(const pinas_mpc_prep *pp);
 void pinas_mpc_prep_free(pinas_mpc_prep *pp);
+
+/* The dealer key: preprocessing files are authenticated, not only checksummed. The dealer and both
+ * parties hold the same 32-byte secret key (a file of 64 hex digits, mode 0600 or stricter; the same
+ * format as `pinas keygen --psk`, but use a separate key: it authenticates the dealer, not the peer).
+ * A file (format version PINAS_MPC_PREP_VERSION = 3) ends in HMAC-SHA256(key, every byte before
+ * the tag), 32 bytes. The reader checks magic, version and the framing (node count -> header
+ * length; header + data + tag = file size), then verifies the tag in constant time, and only then
+ * parses anything: a forged file is rejected as "not made by the holder of this dealer key" before a
+ * single value of it is used. Version 2 files (bare SHA-256, anyone could make one) are rejected,
+ * naming the version. What it protects: the parties' preprocessing cannot be forged or altered by
+ * whoever can write the file or the path in between (a file of 64 comparison bits or of another
+ * session made by an attacker); it does not hide the material (files are 0600 and the client's is
+ * useless without the server's) and does not stop replay of an older genuine file of the same key
+ * (the handshake's session id pairs the two parties' files). */
+#define PINAS_MPC_DEALER_KEY_BYTES 32
+/* Reads a dealer key file (64 hex digits, optional trailing newline; refused when group or others
+ * may read it). Errors name the file: PINAS_EIO, PINAS_EFORMAT, PINAS_EINVAL (mode). */
+pinas_status pinas_mpc_dealer_key_load(pinas_ctx *ctx, const char *path, uint8_t key[PINAS_MPC_DEALER_KEY_BYTES]) PINAS_WUR;
+/* Writes a fresh key (32 bytes from the OS) to path, mode 0600, atomically. */
+pinas_status pinas_mpc_dealer_keygen(pinas_ctx *ctx, const char *path) PINAS_WUR;
 /* Writes a preprocessing file: magic, version, party, arch hash, session id, batch, parameters,
- * per-layer sections, SHA-256 checksum; mode 0600, atomically. */
-pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path) PINAS_WUR;
-/* Reads and checks a file (magic, version, checksum, section bounds); errors name the file and what
- * is wrong. Agreement with a model is checked by pinas_mpc_party_run. */
-pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out) PINAS_WUR;
+ * per-layer sections, the HMAC-SHA256 tag under `key`; mode 0600, atomically. */
+pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path,
+                                 const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES]) PINAS_WUR;
+/* Reads and checks a file: magic, version, framing, the tag under `key` (first), then every field:
+ * the parameters through pinas_mpc_params_check, each node's cmp_bits, node count, section bounds.
+ * Errors (PINAS_EFORMAT) name the file and the field. Agreement with a model is checked by
+ * pinas_mpc_prep_check / pinas_mpc_party_run. */
+pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES],
+                                 pinas_mpc_prep **out) PINAS_WUR;
 int pinas_mpc_prep_party(const pinas_mpc_prep *pp);
 int pinas_mpc_prep_batch(const pinas_mpc_prep *pp);
 uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp);

@@ -146,8 +146,16 @@ pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_para
                       int cand, pl_plan *out)
 {
     memset(out, 0, sizeof *out);
+    /* the widths reach shifts by 64 - cmp_bits and 2 x frac_bits (dcf.c, ring.c): out of range is UB */
+    pinas_mpc_params chk = *p;
+    chk.timeout_ms = 1;
+    pinas_status cs = pinas_mpc_params_check(ctx, &chk);
     int nn = pinas_net_n_nodes(net);
-    out->nodes = calloc((size_t)nn, sizeof *out->nodes);
+    for (int i = 0; !cs && bits && i < nn; i++)
+        if (pinas_mpc_cmp_bits_check(ctx, "cmp_bits", bits[i]))
+            cs = pinas_error_prefix(ctx, PINAS_EINVAL, "node %s", pinas_net_node(net, i)->id);
+    if (cs) return cs;
+    out->nodes = calloc(nn > 0 ? (size_t)nn : 1, sizeof *out->nodes);
     if (!out->nodes) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     out->n_nodes = nn;
     out->batch = p->batch;

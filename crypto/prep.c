@@ -1,11 +1,14 @@
-/* Preprocessing material: in-memory layout, and the 0600 file each party reads (checked by SHA-256). */
+/* Preprocessing material: in-memory layout, and the 0600 file each party reads (authenticated by the dealer key). */
 #define _GNU_SOURCE
 #include "mpc_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,7 +18,8 @@
 /* File layout (little endian):
  *   "PINASPRE" | u32 version | u32 party | u64 arch hash | u8 session[16] | u32 batch | u32 frac_bits |
  *   u32 cmp_bits | u32 n_nodes | u64 weight-mask id | u8 weight-mask seed[16] (server only) | n_nodes x (u32 cmp_bits | u32 0 | u64 bytes | u64 dealer AES | u64 dealer MACs) |
- *   u64 data bytes | zero padding to 64 | data (each node's material, 64-byte aligned) | SHA-256 of all before */
+ *   u64 data bytes | zero padding to 64 | data (each node's material, 64-byte aligned) |
+ *   HMAC-SHA256(dealer key, all before) */
 
 #define HDR_FIXED 80
 #define NODE_REC 32
@@ -137,52 +141,40 @@ void prep_header_write(const pinas_mpc_prep *pp, uint8_t *h)
     put64(h + HDR_FIXED + (size_t)pp->n_nodes * NODE_REC, pp->data_len);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* HMAC-SHA256 under key of h[hl] then d[dl] (OpenSSL EVP_MAC). 0 on success. */
+static int prep_mac(const uint8_t *key, const uint8_t *h, size_t hl, const uint8_t *d, size_t dl, uint8_t tag[32])
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0), OSSL_PARAM_END};
+    size_t out = 0;
+    int ok = mc && EVP_MAC_init(mc, key, PINAS_MPC_DEALER_KEY_BYTES, prm) && EVP_MAC_update(mc, h, hl);
+    for (size_t o = 0; ok && o < dl; o += (size_t)1 << 30) /* update takes any size; chunks keep it portable */
+        ok = EVP_MAC_update(mc, d + o, dl - o < ((size_t)1 << 30) ? dl - o : (size_t)1 << 30);
+    ok = ok && EVP_MAC_final(mc, tag, &out, 32) && out == 32;
+    EVP_MAC_CTX_free(mc);
+    EVP_MAC_free(mac);
+    return ok ? 0 : -1;
 }
 
-pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path)
+pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path,
+                                 const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES])
 {
     size_t hl = prep_header_len(pp->n_nodes);
-    uint8_t *h = malloc(hl);
-    char *tmp = pinas_strfmt("%s.tmp.%d", path, (int)getpid());
-    if (!h || !tmp) {
-        free(h);
-        free(tmp);
-        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    }
+    uint8_t *h = malloc(hl), tag[32];
+    if (!h) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     prep_header_write(pp, h);
-    uint8_t dig[32];
-    unsigned dl = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, h, hl);
-    EVP_DigestUpdate(md, pp->data, pp->data_len);
-    EVP_DigestFinal_ex(md, dig, &dl);
-    EVP_MD_CTX_free(md);
     pinas_status s = PINAS_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        s = pinas_error(ctx, PINAS_EIO, "%s: cannot create: %s", path, strerror(errno));
-    } else {
-        if (fchmod(fd, 0600) != 0 || write_all(fd, h, hl) || write_all(fd, pp->data, pp->data_len) ||
-            write_all(fd, dig, sizeof dig) || fsync(fd) != 0)
-            s = pinas_error(ctx, PINAS_EIO, "%s: write failed: %s", path, strerror(errno));
-        if (close(fd) != 0 && !s) s = pinas_error(ctx, PINAS_EIO, "%s: close failed: %s", path, strerror(errno));
-        if (!s && rename(tmp, path) != 0) s = pinas_error(ctx, PINAS_EIO, "%s: rename failed: %s", path, strerror(errno));
-        if (s) unlink(tmp);
-    }
+    if (prep_mac(key, h, hl, pp->data, pp->data_len, tag))
+        s = pinas_error(ctx, PINAS_EINTERNAL, "%s: HMAC-SHA256 failed (OpenSSL)", path);
+    pinas_file_atomic *f = NULL;
+    if (!s) s = pinas_file_atomic_open(ctx, path, PINAS_FILE_SECRET, &f);
+    if (!s) s = pinas_file_atomic_write(ctx, f, h, hl);
+    if (!s) s = pinas_file_atomic_write(ctx, f, pp->data, pp->data_len);
+    if (!s) s = pinas_file_atomic_write(ctx, f, tag, sizeof tag);
+    if (!s) s = pinas_file_atomic_commit(ctx, f);
+    else pinas_file_atomic_abort(f);
     free(h);
-    free(tmp);
     return s;
 }
 
@@ -199,13 +191,18 @@ static int read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* A u32 field as an int for the range checks (values past INT_MAX stay out of every range). */
+static int int_field(uint32_t v) { return v > INT_MAX ? INT_MAX : (int)v; }
+
 pinas_status prep_header_read(pinas_ctx *ctx, const uint8_t *h, size_t len, const char *where, pinas_mpc_prep *pp)
 {
     if (len < HDR_FIXED || memcmp(h, PINAS_MPC_PREP_MAGIC, 8) != 0)
         return pinas_error(ctx, PINAS_EFORMAT, "%s: not a preprocessing file (bad magic)", where);
     if (get32(h + 8) != PINAS_MPC_PREP_VERSION)
-        return pinas_error(ctx, PINAS_EFORMAT, "%s: preprocessing format version %u, this pinas reads version %d", where,
-                           get32(h + 8), PINAS_MPC_PREP_VERSION);
+        return pinas_error(ctx, PINAS_EFORMAT,
+                           "%s: preprocessing format version %u, this pinas reads version %d only (version 3 files are "
+                           "authenticated with a dealer key: run `pinas dealer --dealer-key FILE` again)",
+                           where, get32(h + 8), PINAS_MPC_PREP_VERSION);
     uint32_t party = get32(h + 12), nn = get32(h + 52);
     if (party > 1 || nn == 0 || nn > 1000000)
         return pinas_error(ctx, PINAS_EFORMAT, "%s: corrupt header (party %u, %u nodes)", where, party, nn);
@@ -213,13 +210,16 @@ pinas_status prep_header_read(pinas_ctx *ctx, const uint8_t *h, size_t len, cons
     pp->party = (int)party;
     pp->hash = get64(h + 16);
     memcpy(pp->session, h + 24, 16);
-    pp->batch = (int)get32(h + 40);
-    pp->frac_bits = (int)get32(h + 44);
-    pp->cmp_bits = (int)get32(h + 48);
+    pp->batch = int_field(get32(h + 40));
+    pp->frac_bits = int_field(get32(h + 44));
+    pp->cmp_bits = int_field(get32(h + 48));
     pp->n_nodes = (int)nn;
     pp->mask_id = get64(h + 56);
     memcpy(pp->mask_seed, h + 64, 16);
     pp->data_len = get64(h + HDR_FIXED + (size_t)nn * NODE_REC);
+    if (pinas_mpc_params_check(ctx, &(pinas_mpc_params){.frac_bits = pp->frac_bits, .cmp_bits = pp->cmp_bits,
+                                                         .batch = pp->batch, .timeout_ms = 1, .threads = 1}))
+        return pinas_error_prefix(ctx, PINAS_EFORMAT, "%s: header", where);
     pp->node_bits = calloc(nn, sizeof *pp->node_bits);
     pp->off = calloc(nn, sizeof *pp->off);
     pp->len = calloc(nn, sizeof *pp->len);
@@ -228,7 +228,12 @@ pinas_status prep_header_read(pinas_ctx *ctx, const uint8_t *h, size_t len, cons
     uint64_t total = 0;
     for (uint32_t i = 0; i < nn; i++) {
         const uint8_t *r = h + HDR_FIXED + (size_t)i * NODE_REC;
-        pp->node_bits[i] = (int)get32(r);
+        uint32_t nb = get32(r);
+        char field[48];
+        snprintf(field, sizeof field, "node %u: cmp_bits", i);
+        if (pinas_mpc_cmp_bits_check(ctx, field, int_field(nb)))
+            return pinas_error_prefix(ctx, PINAS_EFORMAT, "%s", where);
+        pp->node_bits[i] = (int)nb;
         pp->len[i] = get64(r + 8);
         pp->node_dealer[i].offline.aes_blocks[0] = get64(r + 16);
         pp->node_dealer[i].offline.ring_macs[0] = get64(r + 24);
@@ -270,47 +275,50 @@ static pinas_status read_header(pinas_ctx *ctx, int fd, uint64_t fsize, const ch
     return PINAS_OK;
 }
 
-/* Reads the material and checks the SHA-256 of header and material against the file's. */
-static pinas_status read_data(pinas_ctx *ctx, int fd, const char *path, const uint8_t *h, size_t hl, pinas_mpc_prep *pp)
+/* Reads the material and the tag, and checks the tag (HMAC-SHA256 under key) over header and material. */
+static pinas_status read_data(pinas_ctx *ctx, int fd, const char *path, const uint8_t *key, const uint8_t *h, size_t hl,
+                              pinas_mpc_prep *pp)
 {
     uint8_t want[32], got[32];
-    unsigned dl = 0;
     if (read_all(fd, pp->data, pp->data_len) || read_all(fd, want, 32))
         return pinas_error(ctx, PINAS_EFORMAT, "%s: truncated data", path);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, h, hl);
-    EVP_DigestUpdate(md, pp->data, pp->data_len);
-    EVP_DigestFinal_ex(md, got, &dl);
-    EVP_MD_CTX_free(md);
+    if (prep_mac(key, h, hl, pp->data, pp->data_len, got))
+        return pinas_error(ctx, PINAS_EINTERNAL, "%s: HMAC-SHA256 failed (OpenSSL)", path);
     if (CRYPTO_memcmp(want, got, 32) != 0)
-        return pinas_error(ctx, PINAS_EFORMAT, "%s: checksum mismatch: the file is corrupt (SHA-256 differs)", path);
+        return pinas_error(ctx, PINAS_EFORMAT,
+                           "%s: authentication failed: the file was not made by the holder of this dealer key, or was "
+                           "altered or corrupted since (HMAC-SHA256 differs; check --dealer-key)",
+                           path);
     return PINAS_OK;
 }
 
-pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_prep **out)
+pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES],
+                                 pinas_mpc_prep **out)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return pinas_error(ctx, PINAS_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    fstat(fd, &st);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return pinas_error(ctx, PINAS_EIO, "%s: not a regular file", path);
+    }
     uint64_t fsize = (uint64_t)st.st_size;
     uint8_t *h = NULL;
     size_t hl = 0;
     pinas_mpc_prep *pp = calloc(1, sizeof *pp);
     pinas_status s = pp ? read_header(ctx, fd, fsize, path, &h, &hl) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) {
-        /* the data length first, so that a truncated file is named as such before the sections are checked */
-        uint64_t data_len = get64(h + HDR_FIXED + (size_t)get32(h + 52) * NODE_REC);
-        if (data_len != fsize - hl - 32)
+        /* framing only, before the tag is checked: the data length must be what the file holds */
+        pp->data_len = get64(h + HDR_FIXED + (size_t)get32(h + 52) * NODE_REC);
+        if (pp->data_len != fsize - hl - 32)
             s = pinas_error(ctx, PINAS_EFORMAT, "%s: truncated or padded: header says %llu data bytes, file holds %llu", path,
-                            (unsigned long long)data_len, (unsigned long long)(fsize - hl - 32));
+                            (unsigned long long)pp->data_len, (unsigned long long)(fsize - hl - 32));
     }
-    if (!s) s = prep_header_read(ctx, h, hl, path, pp);
     if (!s && !(pp->data = big_alloc(pp->data_len)))
         s = pinas_error(ctx, PINAS_ENOMEM, "%s: out of memory (%.1f MB)", path, pp->data_len / 1e6);
-    if (!s) s = read_data(ctx, fd, path, h, hl, pp);
+    if (!s) s = read_data(ctx, fd, path, key, h, hl, pp);
+    if (!s) s = prep_header_read(ctx, h, hl, path, pp); /* authenticated: now every field is read and checked */
     close(fd);
     free(h);
     if (s) {
@@ -319,4 +327,56 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, pinas_mpc_pre
     }
     *out = pp;
     return PINAS_OK;
+}
+
+/* ------------------------------------------------------------------ the dealer key */
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+pinas_status pinas_mpc_dealer_key_load(pinas_ctx *ctx, const char *path, uint8_t key[PINAS_MPC_DEALER_KEY_BYTES])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pinas_error(ctx, PINAS_EIO, "dealer key %s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    char buf[80];
+    ssize_t n = -1;
+    pinas_status s = PINAS_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        s = pinas_error(ctx, PINAS_EIO, "dealer key %s: not a regular file", path);
+    else if (st.st_mode & 077)
+        s = pinas_error(ctx, PINAS_EINVAL, "dealer key %s: readable by group or others (mode %03o): chmod 600 it", path,
+                        (unsigned)(st.st_mode & 0777));
+    else
+        n = read(fd, buf, sizeof buf);
+    close(fd);
+    while (!s && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+    int ok = n == 2 * PINAS_MPC_DEALER_KEY_BYTES;
+    for (int i = 0; !s && ok && i < PINAS_MPC_DEALER_KEY_BYTES; i++) {
+        int hi = hexval((unsigned char)buf[2 * i]), lo = hexval((unsigned char)buf[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (!s && !ok)
+        s = pinas_error(ctx, PINAS_EFORMAT,
+                        "dealer key %s: expected 64 hex digits (32 bytes; make one with `pinas dealer --new-dealer-key FILE`)",
+                        path);
+    if (s) OPENSSL_cleanse(key, PINAS_MPC_DEALER_KEY_BYTES);
+    return s;
+}
+
+pinas_status pinas_mpc_dealer_keygen(pinas_ctx *ctx, const char *path)
+{
+    uint8_t key[PINAS_MPC_DEALER_KEY_BYTES];
+    char hex[2 * PINAS_MPC_DEALER_KEY_BYTES + 2];
+    pinas_status s = pinas_os_random(ctx, key, sizeof key);
+    for (int i = 0; !s && i < PINAS_MPC_DEALER_KEY_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    hex[2 * PINAS_MPC_DEALER_KEY_BYTES] = '\n';
+    if (!s) s = pinas_file_write_atomic(ctx, path, hex, sizeof hex - 1, PINAS_FILE_SECRET);
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(hex, sizeof hex);
+    return s;
 }

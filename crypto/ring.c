@@ -252,3 +252,31 @@ void pinas_ring_gemm_small_a(int m, int n, int k, const uint64_t *A, int lda, in
     if (have_avx512() || gemm_small_a(m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate) != 0)
         gemm_int(m, n, k, A, lda, B, ldb, C, ldc, accumulate);
 }
+
+double pinas_mpc_input_limit(int frac_bits, int products)
+{
+    return products ? ldexp(1.0, 44 - 2 * frac_bits) : ldexp(1.0, 62 - frac_bits);
+}
+
+pinas_status pinas_mpc_input_check(pinas_ctx *ctx, const float *x, int64_t n, int c, int h, int w, int frac_bits,
+                                   int products)
+{
+    double lim = pinas_mpc_input_limit(frac_bits, products);
+    int64_t chw = (int64_t)c * h * w;
+    for (int64_t q = 0; q < n; q++) {
+        if (isfinite(x[q]) && fabs(x[q]) <= lim) continue;
+        int64_t b = q / chw, r = q % chw;
+        char at[96];
+        snprintf(at, sizeof at, "input x[%lld, %lld, %lld, %lld]", (long long)b, (long long)(r / ((int64_t)h * w)),
+                 (long long)(r / w % h), (long long)(r % w));
+        if (!isfinite(x[q]))
+            return pinas_error(ctx, PINAS_EINVAL, "%s is %s: inputs must be finite numbers", at,
+                               isnan(x[q]) ? "NaN" : x[q] > 0 ? "+Inf" : "-Inf");
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "%s = %g is outside the range the fixed-point encoding supports at frac_bits %d (|x| <= %g; "
+                           "larger inputs overflow or break the truncation after a layer): normalise the input, or "
+                           "lower frac_bits",
+                           at, (double)x[q], frac_bits, lim);
+    }
+    return PINAS_OK;
+}

@@ -535,7 +535,7 @@ pinas_status pinas_pareto_write_csv(pinas_ctx *ctx, const pinas_pareto *p, const
         else fprintf(f, ",%.6g,%d\n", it->e.latency_ms, it->e.nondominated);
     }
     fclose(f);
-    pinas_status s = pinas_file_write_atomic(ctx, path, buf, len, 0644);
+    pinas_status s = pinas_file_write_atomic(ctx, path, buf, len, PINAS_FILE_PUBLIC);
     free(buf);
     return s;
 }

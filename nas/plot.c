@@ -522,7 +522,7 @@ pinas_status pinas_pareto_plot(pinas_ctx *ctx, const pinas_pareto *p, const char
         fclose(f);
         pinas_status s = PINAS_OK;
         if (cs) s = pinas_error(ctx, PINAS_EIO, "%s: cairo: %s", path, cairo_status_to_string(cs));
-        else s = pinas_file_write_atomic(ctx, path, buf, len, 0644);
+        else s = pinas_file_write_atomic(ctx, path, buf, len, PINAS_FILE_PUBLIC);
         free(buf);
         if (s) return s;
     }

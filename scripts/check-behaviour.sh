@@ -23,7 +23,10 @@ run() {
   rm -rf "$OUT"
   mkdir -p "$OUT"
   PINAS_DEMO_OUT=$OUT ./scripts/demo.sh "$PINAS" >"$OUT/../demo.log" 2>&1 || { tail -20 "$OUT/../demo.log"; exit 1; }
-  "$PINAS" infer "$OUT/quickstart-export" --input "$OUT/quickstart-test-images.safetensors" --json >"$OUT/../infer.json"
+  # one session for all images, as before `--chunk` existed (chunks add a session's rounds each)
+  local chunk=()
+  "$PINAS" infer --help 2>&1 | grep -q -- '--chunk' && chunk=(--chunk 100000)
+  "$PINAS" infer "$OUT/quickstart-export" --input "$OUT/quickstart-test-images.safetensors" "${chunk[@]}" --json >"$OUT/../infer.json"
   python3 - "$OUT/../infer.json" >"$OUT/../infer.stable.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "net_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,6 +201,31 @@ static int stem_kind(const char *stem, int h)
     return -1;
 }
 
+/* Fields out of range, or given where the backbone has no use for them, are errors: a generator
+ * never replaces or drops a value it was given (0 asks for the default). */
+static pinas_status check_opts(pinas_ctx *ctx, const pinas_space_opts *o, int stem)
+{
+    if (!o->backbone) return pinas_error(ctx, PINAS_EINVAL, "backbone: missing");
+    const int dims[3] = {o->in_c, o->in_h, o->in_w};
+    for (int d = 0; d < 3; d++)
+        if (dims[d] < 0 || dims[d] > PINAS_NET_MAX_DIM)
+            return pinas_error(ctx, PINAS_EINVAL, "input[%d]: expected an integer in [1, %d], got %d", d, PINAS_NET_MAX_DIM, dims[d]);
+    if (o->width < 0 || o->width > PINAS_SPACE_MAX_WIDTH)
+        return pinas_error(ctx, PINAS_EINVAL, "width: expected an integer in [1, %d], got %d", PINAS_SPACE_MAX_WIDTH, o->width);
+    if (o->num_classes < 0 || o->num_classes > PINAS_NET_MAX_CLASSES)
+        return pinas_error(ctx, PINAS_EINVAL, "num_classes: expected an integer in [1, %d], got %d", PINAS_NET_MAX_CLASSES, o->num_classes);
+    if (o->depth < 0) return pinas_error(ctx, PINAS_EINVAL, "depth: expected a positive integer, got %d", o->depth);
+    if (!isfinite(o->poly_scale)) return pinas_error(ctx, PINAS_EINVAL, "poly_scale: expected a finite number");
+    if (strcmp(o->backbone, "mobilenetv2") == 0 && o->depth)
+        return pinas_error(ctx, PINAS_EINVAL, "backbone mobilenetv2: depth %d given, but MobileNetV2 has a fixed depth (remove \"depth\"; "
+                           "\"width\" scales it)", o->depth);
+    if (strcmp(o->backbone, "vgg") == 0 && o->stem && stem != 0)
+        return pinas_error(ctx, PINAS_EINVAL, "backbone vgg: stem \"%s\" not supported (VGG-16 has no stem; remove \"stem\")", o->stem);
+    if (strcmp(o->backbone, "mobilenetv2") == 0 && stem == 2)
+        return pinas_error(ctx, PINAS_EINVAL, "backbone mobilenetv2: stem \"cifar-pool\" not supported (\"cifar\" or \"imagenet\")");
+    return PINAS_OK;
+}
+
 pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas_net **out)
 {
     *out = NULL;
@@ -213,16 +239,17 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *o, pinas
     int c = o->in_c ? o->in_c : 3, h = o->in_h ? o->in_h : 32, w = o->in_w ? o->in_w : 32;
     int imagenet = stem_kind(o->stem, h);
     if (imagenet < 0) return pinas_error(ctx, PINAS_EINVAL, "stem: \"%s\" is not one of \"cifar\", \"cifar-pool\", \"imagenet\"", o->stem);
-    if (!o->backbone) return pinas_error(ctx, PINAS_EINVAL, "backbone: missing");
+    if ((s = check_opts(ctx, o, imagenet))) return s;
     b.in_h = h;
     b.in_w = w;
     int nc = o->num_classes ? o->num_classes : 10;
-    /* `where` keeps the requested depth in messages; the net's own name is the backbone's. */
-    char where[PINAS_MAX_ID], name[PINAS_MAX_ID];
-    snprintf(where, sizeof where, "%s%d-%s", o->backbone, o->depth, imagenet == 1 ? "imagenet" : imagenet == 2 ? "cifar-pool" : "cifar");
-    snprintf(name, sizeof name, "%s", where);
     pinas_space_opts oo = *o;
     oo.num_classes = nc;
+    if (!oo.depth && strcmp(o->backbone, "resnet") == 0) oo.depth = 18;
+    /* `where` keeps the requested depth in messages; the net's own name is the backbone's. */
+    char where[PINAS_MAX_ID], name[PINAS_MAX_ID];
+    snprintf(where, sizeof where, "%.40s%d-%s", o->backbone, oo.depth, imagenet == 1 ? "imagenet" : imagenet == 2 ? "cifar-pool" : "cifar");
+    snprintf(name, sizeof name, "%s", where);
     int vgg = strcmp(o->backbone, "vgg") == 0, mnv2 = strcmp(o->backbone, "mobilenetv2") == 0;
     if (vgg) snprintf(name, sizeof name, "vgg16-%s", imagenet == 1 ? "imagenet" : "cifar");
     if (mnv2) snprintf(name, sizeof name, "mobilenetv2-%s", imagenet == 1 ? "imagenet" : "cifar");

@@ -586,6 +586,24 @@ void pinas_model_free(pinas_model *m)
     free(m);
 }
 
+/* Every value finite, and BN variances not negative (a NaN or Inf weight, or sqrt of a negative
+ * variance, runs to garbage logits with exit 0). */
+static pinas_status check_values(pinas_ctx *ctx, const pinas_tensor_view *v, const char *where)
+{
+    const float *x = v->data;
+    size_t n = v->nbytes / sizeof(float), sl = strlen(v->name);
+    int is_var = sl >= 12 && !strcmp(v->name + sl - 12, ".running_var");
+    for (size_t q = 0; q < n; q++) {
+        if (!isfinite(x[q]))
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: element %zu is %s: weights must be finite numbers", where,
+                               v->name, q, isnan(x[q]) ? "NaN" : x[q] > 0 ? "+Inf" : "-Inf");
+        if (is_var && x[q] < 0)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: tensor %s: element %zu is %g: a variance cannot be negative", where,
+                               v->name, q, (double)x[q]);
+    }
+    return PINAS_OK;
+}
+
 static pinas_status check_weights(pinas_ctx *ctx, const pinas_net *net, const pinas_tensors *w, const char *where)
 {
     for (int i = 1; i < pinas_net_n_nodes(net); i++) {
@@ -593,7 +611,9 @@ static pinas_status check_weights(pinas_ctx *ctx, const pinas_net *net, const pi
         int k = pinas_node_param_specs(net, i, specs, 8);
         for (int j = 0; j < k && j < 8; j++) {
             if (specs[j].kind == PINAS_PARAM_ARCH) continue;
-            pinas_status s = pinas_tensors_expect(ctx, w, where, specs[j].name, PINAS_F32, specs[j].ndim, specs[j].shape, NULL);
+            pinas_tensor_view v;
+            pinas_status s = pinas_tensors_expect(ctx, w, where, specs[j].name, PINAS_F32, specs[j].ndim, specs[j].shape, &v);
+            if (!s) s = check_values(ctx, &v, where);
             if (s) return s;
         }
     }

@@ -175,7 +175,22 @@ pinas_status pinas_net_random_arch(pinas_ctx *ctx, const pinas_net *space, uint6
 
 /* ------------------------------------------------------------------ validation */
 
-static int out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+/* 0 when the window does not fit the padded input (C's division truncates -1/2 to 0, so the
+ * quotient alone would let a 2x2 window "fit" a 1x1 input). */
+static int out_dim(int in, int k, int s, int p) { return in + 2 * p < k ? 0 : (in + 2 * p - k) / s + 1; }
+
+/* 1 when c*h*w of a tensor exceeds PINAS_NET_MAX_ELEMS; no intermediate product can overflow. */
+static int too_many_elems(int64_t c, int64_t h, int64_t w)
+{
+    const int64_t m = PINAS_NET_MAX_ELEMS;
+    return c > m || h > m || w > m || c * h > m || c * h * w > m;
+}
+
+static int window_ok(const pinas_node *n)
+{
+    const int m = PINAS_NET_MAX_WINDOW;
+    return n->kh >= 1 && n->kw >= 1 && n->stride >= 1 && n->pad >= 0 && n->kh <= m && n->kw <= m && n->stride <= m && n->pad <= m;
+}
 
 /* Infers node i's output shape from its inputs; errors name the node. */
 static pinas_status infer_shape(pinas_ctx *ctx, pinas_net *net, int i, const char *where)
@@ -184,9 +199,9 @@ static pinas_status infer_shape(pinas_ctx *ctx, pinas_net *net, int i, const cha
     const pinas_node *a = &net->nodes[n->inputs[0]];
     switch (n->op) {
     case PINAS_OP_CONV2D: {
-        if (n->out_channels < 1 || n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || n->groups < 1)
-            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: conv2d needs out_channels, kernel, stride >= 1, padding >= 0, groups >= 1",
-                               where, n->id);
+        if (n->out_channels < 1 || !window_ok(n) || n->groups < 1)
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: conv2d needs out_channels, kernel, stride >= 1, padding >= 0, groups >= 1 "
+                               "(kernel, stride, padding at most %d)", where, n->id, PINAS_NET_MAX_WINDOW);
         if (a->c % n->groups || n->out_channels % n->groups)
             return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: groups %d does not divide in_channels %d and out_channels %d", where,
                                n->id, n->groups, a->c, n->out_channels);
@@ -200,8 +215,9 @@ static pinas_status infer_shape(pinas_ctx *ctx, pinas_net *net, int i, const cha
         break;
     }
     case PINAS_OP_POOL: {
-        if (n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || 2 * n->pad > n->kh || 2 * n->pad > n->kw)
-            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: pool needs kernel >= 1, stride >= 1, 0 <= padding <= kernel/2", where, n->id);
+        if (!window_ok(n) || 2 * n->pad > n->kh || 2 * n->pad > n->kw)
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: pool needs kernel >= 1, stride >= 1, 0 <= padding <= kernel/2 (at most %d)", where,
+                               n->id, PINAS_NET_MAX_WINDOW);
         int oh = out_dim(a->h, n->kh, n->stride, n->pad), ow = out_dim(a->w, n->kw, n->stride, n->pad);
         if (oh < 1 || ow < 1)
             return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: pool window %dx%d larger than input %dx%d", where, n->id, n->kh, n->kw,
@@ -236,6 +252,7 @@ static pinas_status infer_shape(pinas_ctx *ctx, pinas_net *net, int i, const cha
         break;
     }
     case PINAS_OP_FLATTEN:
+        if (too_many_elems(a->c, a->h, a->w)) return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: flatten of more than %d elements", where, n->id, PINAS_NET_MAX_ELEMS);
         n->c = a->c * a->h * a->w;
         n->h = n->w = 1;
         break;
@@ -259,6 +276,11 @@ static pinas_status check_slot(pinas_ctx *ctx, const pinas_node *n, const char *
         if (is_pool != (n->op == PINAS_OP_POOL))
             return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s does not belong in a%s slot", where, n->id,
                                pinas_cand_name(&n->cands[k], nm, sizeof nm), n->op == PINAS_OP_POOL ? " pool" : "n act");
+        if ((unsigned)n->cands[k].kind > PINAS_CAND_AVGPOOL ||
+            (n->cands[k].kind == PINAS_CAND_PATCH_RELU && (n->cands[k].ph < 1 || n->cands[k].pw < 1 || n->cands[k].ph > PINAS_NET_MAX_PATCH ||
+                                                          n->cands[k].pw > PINAS_NET_MAX_PATCH)))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s out of range (patch sides 1 to %d)", where, n->id,
+                               pinas_cand_name(&n->cands[k], nm, sizeof nm), PINAS_NET_MAX_PATCH);
         for (int j = 0; j < k; j++)
             if (n->cands[j].kind == n->cands[k].kind && n->cands[j].ph == n->cands[k].ph && n->cands[j].pw == n->cands[k].pw)
                 return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: candidate %s listed twice", where, n->id,
@@ -268,12 +290,32 @@ static pinas_status check_slot(pinas_ctx *ctx, const pinas_node *n, const char *
     return PINAS_OK;
 }
 
+/* The size limits of pinas_net.h for node i (its shape already inferred); *macs accumulates the net's. */
+static pinas_status check_size(pinas_ctx *ctx, const pinas_net *net, int i, const char *where, int64_t *macs)
+{
+    const pinas_node *n = &net->nodes[i];
+    if (too_many_elems(n->c, n->h, n->w))
+        return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: output [%d, %d, %d] has more than %d elements", where, n->id, n->c, n->h, n->w,
+                           PINAS_NET_MAX_ELEMS);
+    if (n->op == PINAS_OP_CONV2D && too_many_elems(net->nodes[n->inputs[0]].c / n->groups, n->kh, n->kw))
+        return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: (in_channels / groups) x kernel is more than %d", where, n->id, PINAS_NET_MAX_ELEMS);
+    /* Each node's MACs are < 2^56 here, so the running sum cannot overflow before it is caught. */
+    *macs += pinas_node_macs(net, i);
+    if (*macs > PINAS_NET_MAX_MACS)
+        return pinas_error(ctx, PINAS_ESHAPE, "%s: node %s: the net exceeds %lld MACs per image", where, n->id, (long long)PINAS_NET_MAX_MACS);
+    return PINAS_OK;
+}
+
 pinas_status net_finalize(pinas_ctx *ctx, pinas_net *net, const char *where)
 {
     if (net->n < 2) return pinas_error(ctx, PINAS_EINVAL, "%s: the net has no nodes", where);
     const pinas_node *in = &net->nodes[0];
     if (in->c < 1 || in->h < 1 || in->w < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: input: shape must be 3 positive integers", where);
-    if (net->num_classes < 1) return pinas_error(ctx, PINAS_EINVAL, "%s: num_classes must be a positive integer", where);
+    if (too_many_elems(in->c, in->h, in->w))
+        return pinas_error(ctx, PINAS_EINVAL, "%s: input: [%d, %d, %d] has more than %d elements", where, in->c, in->h, in->w, PINAS_NET_MAX_ELEMS);
+    if (net->num_classes < 1 || net->num_classes > PINAS_NET_MAX_CLASSES)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: num_classes must be an integer in [1, %d]", where, PINAS_NET_MAX_CLASSES);
+    int64_t macs = 0;
     for (int i = 1; i < net->n; i++) {
         pinas_node *n = &net->nodes[i];
         for (int j = 0; j < i; j++)
@@ -286,6 +328,7 @@ pinas_status net_finalize(pinas_ctx *ctx, pinas_net *net, const char *where)
             if (n->inputs[k] < 0 || n->inputs[k] >= i)
                 return pinas_error(ctx, PINAS_EINVAL, "%s: node %s: input #%d does not refer to an earlier node", where, n->id, k);
         pinas_status s = infer_shape(ctx, net, i, where);
+        if (!s) s = check_size(ctx, net, i, where, &macs);
         if (!s && pinas_node_is_slot(n)) s = check_slot(ctx, n, where);
         if (s) return s;
     }
@@ -486,6 +529,28 @@ uint64_t pinas_net_hash(const pinas_net *net)
     return h;
 }
 
+/* An array of n integers in [lo, hi]. The range is checked on the JSON number itself, before any
+ * conversion (a cast of 1e300 to an integer is undefined). */
+static pinas_status get_ints(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, const char *key, int64_t lo, int64_t hi,
+                             int64_t *out, int n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key), *e;
+    int i = 0;
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == n)
+        cJSON_ArrayForEach(e, v)
+        {
+            if (cJSON_IsNumber(e) && !(e->valuedouble >= (double)lo && e->valuedouble <= (double)hi)) {
+                char *p = pinas_json_path_join(path, key);
+                pinas_status s = pinas_error(ctx, PINAS_EINVAL, "%s: %s[%d]: expected an integer in [%lld, %lld], got %.17g", where, p ? p : key, i,
+                                             (long long)lo, (long long)hi, e->valuedouble);
+                free(p);
+                return s;
+            }
+            i++;
+        }
+    return pinas_json_get_int_array(ctx, o, where, path, key, out, n);
+}
+
 static const char *const node_keys[] = {"id", "op", "inputs", "out_channels", "kernel", "stride", "padding", "groups", "bias",
                                         "out_features", "eps", "candidates", "choice", "poly_scale", "poly_per_channel", "shape"};
 
@@ -498,7 +563,7 @@ static pinas_status parse_kernel(pinas_ctx *ctx, const cJSON *o, const char *whe
     }
     if (cJSON_IsArray(k)) {
         int64_t kk[2];
-        pinas_status s = pinas_json_get_int_array(ctx, o, where, path, "kernel", kk, 2);
+        pinas_status s = get_ints(ctx, o, where, path, "kernel", 1, PINAS_NET_MAX_WINDOW, kk, 2);
         if (s) return s;
         n->kh = (int)kk[0];
         n->kw = (int)kk[1];
@@ -684,6 +749,30 @@ static pinas_status parse_node(pinas_ctx *ctx, pinas_net *net, const cJSON *o, c
 
 static pinas_status from_compact(pinas_ctx *ctx, const cJSON *j, const char *where, pinas_net **out);
 
+/* "input": [C, H, W], each in [1, PINAS_NET_MAX_DIM] (both forms). */
+static pinas_status read_input(pinas_ctx *ctx, const cJSON *j, const char *where, int64_t shape[3])
+{
+    pinas_status s = get_ints(ctx, j, where, "", "input", 1, PINAS_NET_MAX_DIM, shape, 3);
+    if (s) return s;
+    if (shape[0] * shape[1] * shape[2] > PINAS_NET_MAX_ELEMS)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: input: [%lld, %lld, %lld] has more than %d elements", where, (long long)shape[0],
+                           (long long)shape[1], (long long)shape[2], PINAS_NET_MAX_ELEMS);
+    return PINAS_OK;
+}
+
+/* "name": optional, shorter than PINAS_MAX_ID (a truncated name would silently differ). */
+static pinas_status read_name(pinas_ctx *ctx, const cJSON *j, const char *where, const char **name)
+{
+    pinas_status s = pinas_json_get_str_opt(ctx, j, where, "", "name", name);
+    if (s) return s;
+    if (*name && (!**name || strlen(*name) >= PINAS_MAX_ID))
+        return pinas_error(ctx, PINAS_EINVAL, "%s: name: expected 1 to %d characters, got %zu", where, PINAS_MAX_ID - 1, strlen(*name));
+    return PINAS_OK;
+}
+
+/* Keys of the compact form only: in an explicit net they would be silently ignored. */
+static const char *const compact_keys[] = {"backbone", "depth", "width", "stem", "act", "pool", "poly_scale", "poly_per_channel", "choices"};
+
 static const char *const net_keys[] = {"format", "name", "input", "num_classes", "nodes", "backbone", "depth", "width",
                                        "stem", "act", "pool", "poly_scale", "poly_per_channel", "choices"};
 
@@ -712,13 +801,16 @@ pinas_status pinas_net_from_json(pinas_ctx *ctx, const cJSON *j, const char *whe
             return pinas_error(ctx, PINAS_EINVAL, "%s: give either \"backbone\" (compact form) or \"nodes\" (explicit form), not both", where);
         return from_compact(ctx, j, where, out);
     }
+    for (size_t k = 0; k < sizeof compact_keys / sizeof compact_keys[0]; k++)
+        if (cJSON_GetObjectItemCaseSensitive(j, compact_keys[k]))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: \"%s\" belongs to the compact form (with \"backbone\"), not to a net with \"nodes\"", where,
+                               compact_keys[k]);
     int64_t shape[3], nc;
-    if ((s = pinas_json_get_int_array(ctx, j, where, "", "input", shape, 3))) return s;
-    if ((s = pinas_json_get_int(ctx, j, where, "", "num_classes", 1, 1 << 20, &nc))) return s;
-    for (int d = 0; d < 3; d++)
-        if (shape[d] < 1 || shape[d] > 1 << 16) return pinas_error(ctx, PINAS_EINVAL, "%s: input[%d]: expected a positive integer", where, d);
-    const char *name = "net";
-    if ((s = pinas_json_get_str_opt(ctx, j, where, "", "name", &name))) return s;
+    if ((s = read_input(ctx, j, where, shape))) return s;
+    if ((s = pinas_json_get_int(ctx, j, where, "", "num_classes", 1, PINAS_NET_MAX_CLASSES, &nc))) return s;
+    const char *name = NULL;
+    if ((s = read_name(ctx, j, where, &name))) return s;
+    if (!name) name = "net";
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(j, "nodes");
     if (!cJSON_IsArray(nodes) || cJSON_GetArraySize(nodes) < 1)
         return pinas_error(ctx, PINAS_EINVAL, "%s: nodes: expected a non-empty array of nodes (or a \"backbone\")", where);
@@ -745,7 +837,7 @@ pinas_status pinas_net_from_json(pinas_ctx *ctx, const cJSON *j, const char *whe
         const pinas_node *n = &net->nodes[++idx];
         if (!sh) continue;
         int64_t v3[3];
-        if ((s = pinas_json_get_int_array(ctx, o, where, n->id, "shape", v3, 3))) {
+        if ((s = get_ints(ctx, o, where, n->id, "shape", 0, PINAS_NET_MAX_ELEMS, v3, 3))) {
             pinas_net_free(net);
             return s;
         }
@@ -792,32 +884,31 @@ static pinas_status from_compact(pinas_ctx *ctx, const cJSON *j, const char *whe
     if ((s = pinas_json_get_int_opt(ctx, j, where, "", "depth", 1, 1000, &v))) return s;
     o.depth = (int)v;
     v = 0;
-    if ((s = pinas_json_get_int_opt(ctx, j, where, "", "width", 1, 1 << 16, &v))) return s;
+    if ((s = pinas_json_get_int_opt(ctx, j, where, "", "width", 1, PINAS_SPACE_MAX_WIDTH, &v))) return s;
     o.width = (int)v;
     if ((s = pinas_json_get_str_opt(ctx, j, where, "", "stem", &o.stem))) return s;
     int64_t shape[3] = {3, 32, 32};
-    if (cJSON_GetObjectItemCaseSensitive(j, "input") && (s = pinas_json_get_int_array(ctx, j, where, "", "input", shape, 3))) return s;
+    if (cJSON_GetObjectItemCaseSensitive(j, "input") && (s = read_input(ctx, j, where, shape))) return s;
     o.in_c = (int)shape[0];
     o.in_h = (int)shape[1];
     o.in_w = (int)shape[2];
     v = 10;
-    if ((s = pinas_json_get_int_opt(ctx, j, where, "", "num_classes", 1, 1 << 20, &v))) return s;
+    if ((s = pinas_json_get_int_opt(ctx, j, where, "", "num_classes", 1, PINAS_NET_MAX_CLASSES, &v))) return s;
     o.num_classes = (int)v;
     if ((s = read_names(ctx, j, where, "act", act, &o.n_act))) return s;
     if ((s = read_names(ctx, j, where, "pool", pool, &o.n_pool))) return s;
     o.act = act;
     o.pool = pool;
     if ((s = pinas_json_get_num_opt(ctx, j, where, "", "poly_scale", -1e6, 1e6, &o.poly_scale))) return s;
+    /* The generators read 0 as "the default, 1"; a written 0 must not silently become 1. */
+    if (cJSON_GetObjectItemCaseSensitive(j, "poly_scale") && o.poly_scale == 0)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: poly_scale: 0 is not supported in a compact space (use the explicit form)", where);
     int b = 0;
     if ((s = pinas_json_get_bool_opt(ctx, j, where, "", "poly_per_channel", &b))) return s;
     o.poly_per_channel = b;
-    if ((s = pinas_net_generate(ctx, &o, out))) return pinas_error_prefix(ctx, s, "%s", where);
     const char *name = NULL;
-    if ((s = pinas_json_get_str_opt(ctx, j, where, "", "name", &name))) {
-        pinas_net_free(*out);
-        *out = NULL;
-        return s;
-    }
+    if ((s = read_name(ctx, j, where, &name))) return s;
+    if ((s = pinas_net_generate(ctx, &o, out))) return pinas_error_prefix(ctx, s, "%s", where);
     if (name) snprintf((*out)->name, sizeof (*out)->name, "%s", name);
     /* Optional decisions: {"choices": {"node id": "candidate", ...}}. */
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");

@@ -12,6 +12,17 @@ extern "C" {
 #define PINAS_MAX_CANDS 8
 #define PINAS_MAX_ID 128
 
+/* Size limits every net obeys: checked when a net is read, built or generated (so nothing that
+ * takes a pinas_net needs its own overflow checks). With them, C*H*W of any node, a flatten, and a
+ * conv's im2col rows ((C_in/groups)*kh*kw) fit an int, and any count times a batch of up to 2^20
+ * images fits an int64. */
+#define PINAS_NET_MAX_DIM (1 << 16)               /* each of C, H, W of a net file's input */
+#define PINAS_NET_MAX_ELEMS (1 << 28)             /* C*H*W of any node's output (per image) */
+#define PINAS_NET_MAX_MACS ((int64_t)1 << 40)     /* the whole net's MACs per image */
+#define PINAS_NET_MAX_CLASSES (1 << 20)           /* num_classes */
+#define PINAS_NET_MAX_WINDOW 1024                 /* kernel, stride and padding of conv2d and pool */
+#define PINAS_NET_MAX_PATCH 64                    /* patch_relu:HxW, each of H and W */
+
 typedef enum {
     PINAS_OP_INPUT = 0,     /* node 0 of every net; id "input" */
     PINAS_OP_CONV2D,
@@ -194,13 +205,18 @@ void pinas_nb_free(pinas_net_builder *b);
 
 /* ------------------------------------------------------------ backbone generators */
 
+/* The widest first stage a compact space may ask for (later stages multiply it by up to 8). */
+#define PINAS_SPACE_MAX_WIDTH 4096
+
 typedef struct {
     const char *backbone;   /* "resnet", "vgg", "mobilenetv2" */
-    int depth;              /* resnet: 18, 34 (basic blocks, 4 stages) or 6n+2 = 8, 14, 20, 32, 44, 56, 110 (CIFAR, 3 stages of n blocks); vgg: 16 */
-    int width;              /* channels of the first stage; 0 = the backbone's default */
-    const char *stem;       /* "cifar" (3x3 conv, no pool), "cifar-pool" (3x3 conv + a 2x2/2 pool slot; resnet) or "imagenet" (7x7/2 conv + 3x3/2 max-pool); NULL = from input size */
-    int in_c, in_h, in_w;
-    int num_classes;
+    int depth;              /* resnet: 18, 34 (basic blocks, 4 stages) or 6n+2 = 8, 14, 20, 32, 44, 56, 110 (CIFAR, 3 stages of n blocks); vgg: 16;
+                               mobilenetv2: none (0); 0 = resnet 18, vgg 16 */
+    int width;              /* channels of the first stage, 1..PINAS_SPACE_MAX_WIDTH; 0 = the backbone's default */
+    const char *stem;       /* "cifar" (3x3 conv, no pool), "cifar-pool" (3x3 conv + a 2x2/2 pool slot; resnet only) or "imagenet"
+                               (7x7/2 conv + 3x3/2 max-pool; mobilenetv2: a stride-2 first conv; not vgg); NULL = from input size */
+    int in_c, in_h, in_w;   /* 1..PINAS_NET_MAX_DIM each; 0 = 3, 32, 32 */
+    int num_classes;        /* 1..PINAS_NET_MAX_CLASSES; 0 = 10 */
     const char *const *act; /* candidate names for every act slot */
     int n_act;
     const char *const *pool;/* candidate names for every pool slot (default {"maxpool"}) */

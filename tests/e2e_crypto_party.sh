@@ -18,11 +18,15 @@ connected() {
     return 1
 }
 
+# every party: the dealer's key and a PSK for the TLS channel (tests/e2e_crypto_tls.sh covers certificates,
+# --insecure and the attacks on the channel)
+"$PINAS" keygen --psk "$T/k.psk" >/dev/null || { echo "keygen failed"; exit 1; }
+AUTH="--psk $T/k.psk --dealer-key $T/dk"
 "$PINAS" model random tests/golden/tiny_space.json --arch all-relu --seed 4 --out "$T/m" >/dev/null || { echo "model random failed"; exit 1; }
 "$PINAS" model random tests/golden/tiny_space.json --arch all-poly --seed 4 --out "$T/m2" >/dev/null || exit 1
 
 # dealer: two files, mode 0600, per-layer sizes
-"$PINAS" dealer "$T/m" --batch 2 --out "$T/p" --json > "$T/dealer.json" || bad "dealer exit status"
+"$PINAS" dealer "$T/m" --batch 2 --out "$T/p" --new-dealer-key "$T/dk" --json > "$T/dealer.json" || bad "dealer exit status"
 [ "$(stat -c %a "$T/p/server.prep")" = 600 ] && [ "$(stat -c %a "$T/p/client.prep")" = 600 ] && ok "prep files are 0600" || bad "prep file mode"
 python3 - "$T/dealer.json" <<'PY' && ok "dealer reports per-layer sizes" || bad "dealer JSON"
 import json, sys
@@ -43,45 +47,45 @@ PY
 
 # two processes
 P=$(port)
-"$PINAS" party --role server --model "$T/m" --prep "$T/p/server.prep" --listen 127.0.0.1:$P --timeout 20 > "$T/s.out" 2>&1 &
+"$PINAS" party $AUTH --role server --model "$T/m" --prep "$T/p/server.prep" --listen 127.0.0.1:$P --timeout 20 > "$T/s.out" 2>&1 &
 S=$!
-"$PINAS" party --role client --model "$T/m" --prep "$T/p/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --json --timeout 20 > "$T/c.json" 2> "$T/c.err"
+"$PINAS" party $AUTH --role client --model "$T/m" --prep "$T/p/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --json --timeout 20 > "$T/c.json" 2> "$T/c.err"
 C=$?
 wait $S; SS=$?
 [ $C = 0 ] && [ $SS = 0 ] && ok "server and client exit 0" || bad "party exit status (server $SS, client $C): $(cat "$T/c.err" "$T/s.out")"
 python3 -c "import json,sys; d=json.load(open('$T/c.json')); assert len(d['logits'])==2 and len(d['classes'])==2" && ok "client JSON has logits and classes" || bad "client JSON"
 
 # a pair serves one inference only in the sense of one session id; reusing the server file with another dealer run's client file fails
-"$PINAS" dealer "$T/m" --batch 2 --out "$T/q" >/dev/null
+"$PINAS" dealer "$T/m" --batch 2 --out "$T/q" --dealer-key "$T/dk" >/dev/null
 P=$(port)
-"$PINAS" party --role server --model "$T/m" --prep "$T/p/server.prep" --listen 127.0.0.1:$P --timeout 10 >/dev/null 2> "$T/s.err" &
+"$PINAS" party $AUTH --role server --model "$T/m" --prep "$T/p/server.prep" --listen 127.0.0.1:$P --timeout 10 >/dev/null 2> "$T/s.err" &
 S=$!
-"$PINAS" party --role client --model "$T/m" --prep "$T/q/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 10 >/dev/null 2> "$T/c.err"
+"$PINAS" party $AUTH --role client --model "$T/m" --prep "$T/q/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 10 >/dev/null 2> "$T/c.err"
 C=$?
 wait $S; SS=$?
 [ $C = 1 ] && [ $SS = 1 ] && grep -q "session id" "$T/c.err" && ok "mismatched dealer sessions refused" || bad "session mismatch (server $SS, client $C)"
 
 # preprocessing for another model
-"$PINAS" dealer "$T/m2" --batch 2 --out "$T/r" >/dev/null
+"$PINAS" dealer "$T/m2" --batch 2 --out "$T/r" --dealer-key "$T/dk" >/dev/null
 P=$(port)
-"$PINAS" party --role server --model "$T/m" --prep "$T/r/server.prep" --listen 127.0.0.1:$P --timeout 5 >/dev/null 2> "$T/s.err"
+"$PINAS" party $AUTH --role server --model "$T/m" --prep "$T/r/server.prep" --listen 127.0.0.1:$P --timeout 5 >/dev/null 2> "$T/s.err"
 [ $? = 1 ] && grep -q "another model" "$T/s.err" && ok "preprocessing for another model rejected" || bad "model mismatch: $(cat "$T/s.err")"
 
 # a corrupted file
 cp "$T/p/client.prep" "$T/bad.prep"
 python3 -c "import sys; b=bytearray(open('$T/bad.prep','rb').read()); b[len(b)//2]^=1; open('$T/bad.prep','wb').write(b)"
-"$PINAS" party --role client --model "$T/m" --prep "$T/bad.prep" --connect 127.0.0.1:1 --input "$T/x.safetensors" >/dev/null 2> "$T/c.err"
-[ $? = 1 ] && grep -q "checksum" "$T/c.err" && ok "corrupted preprocessing rejected" || bad "corrupt file: $(cat "$T/c.err")"
+"$PINAS" party $AUTH --role client --model "$T/m" --prep "$T/bad.prep" --connect 127.0.0.1:1 --input "$T/x.safetensors" >/dev/null 2> "$T/c.err"
+[ $? = 1 ] && grep -Eq "checksum|authentication failed" "$T/c.err" && ok "corrupted preprocessing rejected" || bad "corrupt file: $(cat "$T/c.err")"
 
 # peer killed mid-protocol: the client stalls at layer a1, we kill it, the server must exit 1 within its timeout
 for victim in client server; do
-    "$PINAS" dealer "$T/m" --batch 2 --out "$T/k" >/dev/null
+    "$PINAS" dealer "$T/m" --batch 2 --out "$T/k" --dealer-key "$T/dk" >/dev/null
     P=$(port)
     sd=""; cd=""
     [ $victim = client ] && cd="--debug-delay a1:20000" || sd="--debug-delay a1:20000"
-    "$PINAS" party --role server --model "$T/m" --prep "$T/k/server.prep" --listen 127.0.0.1:$P --timeout 8 $sd >/dev/null 2> "$T/s.err" &
+    "$PINAS" party $AUTH --role server --model "$T/m" --prep "$T/k/server.prep" --listen 127.0.0.1:$P --timeout 8 $sd >/dev/null 2> "$T/s.err" &
     S=$!
-    "$PINAS" party --role client --model "$T/m" --prep "$T/k/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 8 $cd >/dev/null 2> "$T/c.err" &
+    "$PINAS" party $AUTH --role client --model "$T/m" --prep "$T/k/client.prep" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 8 $cd >/dev/null 2> "$T/c.err" &
     C=$!
     connected $P || bad "$victim test: the parties never connected"
     start=$(date +%s.%N)
@@ -97,12 +101,12 @@ done
 
 # a silent peer: the client (listening here: either role may) stalls 4 s at a1; the server's 1.5 s timeout
 # fires there; then the client finds the server gone. Both exit 1.
-"$PINAS" dealer "$T/m" --batch 2 --out "$T/t" >/dev/null
+"$PINAS" dealer "$T/m" --batch 2 --out "$T/t" --dealer-key "$T/dk" >/dev/null
 P=$(port)
-"$PINAS" party --role client --model "$T/m" --prep "$T/t/client.prep" --listen 127.0.0.1:$P --input "$T/x.safetensors" --timeout 20 --debug-delay a1:4000 >/dev/null 2> "$T/c.err" &
+"$PINAS" party $AUTH --role client --model "$T/m" --prep "$T/t/client.prep" --listen 127.0.0.1:$P --input "$T/x.safetensors" --timeout 20 --debug-delay a1:4000 >/dev/null 2> "$T/c.err" &
 C=$!
 for _ in $(seq 300); do ss -tln 2>/dev/null | grep -q "127.0.0.1:$P " && break; sleep 0.1; done
-"$PINAS" party --role server --model "$T/m" --prep "$T/t/server.prep" --connect 127.0.0.1:$P --timeout 1.5 >/dev/null 2> "$T/s.err"
+"$PINAS" party $AUTH --role server --model "$T/m" --prep "$T/t/server.prep" --connect 127.0.0.1:$P --timeout 1.5 >/dev/null 2> "$T/s.err"
 SS=$?
 wait $C; CC=$?
 [ $SS = 1 ] && grep -q "timed out" "$T/s.err" && grep -q "a1" "$T/s.err" && [ $CC = 1 ] && grep -q "peer server" "$T/c.err" \
@@ -110,17 +114,17 @@ wait $C; CC=$?
 
 # the weight mask is per model: two dealer runs into one DIR share the mask id; with --mask-cache the
 # server's masked weights cross the network in the first session only
-"$PINAS" dealer "$T/m" --batch 2 --out "$T/w" --json > "$T/w1.json" && cp "$T/w/server.prep" "$T/w/s1.prep" && cp "$T/w/client.prep" "$T/w/c1.prep"
-"$PINAS" dealer "$T/m" --batch 2 --out "$T/w" --json > "$T/w2.json"
+"$PINAS" dealer "$T/m" --batch 2 --out "$T/w" --dealer-key "$T/dk" --json > "$T/w1.json" && cp "$T/w/server.prep" "$T/w/s1.prep" && cp "$T/w/client.prep" "$T/w/c1.prep"
+"$PINAS" dealer "$T/m" --batch 2 --out "$T/w" --dealer-key "$T/dk" --json > "$T/w2.json"
 [ "$(stat -c %a "$T"/w/*.mask)" = 600 ] && python3 -c "
 import json; a=json.load(open('$T/w1.json')); b=json.load(open('$T/w2.json')); assert a['weight_mask_id']==b['weight_mask_id']" \
     && ok "weight mask kept per model (0600)" || bad "weight mask file"
 for k in 1 2; do
     sp="$T/w/s1.prep"; cp_="$T/w/c1.prep"; [ $k = 2 ] && { sp="$T/w/server.prep"; cp_="$T/w/client.prep"; }
     P=$(port)
-    "$PINAS" party --role server --model "$T/m" --prep "$sp" --listen 127.0.0.1:$P --timeout 20 >/dev/null 2> "$T/s.err" &
+    "$PINAS" party $AUTH --role server --model "$T/m" --prep "$sp" --listen 127.0.0.1:$P --timeout 20 >/dev/null 2> "$T/s.err" &
     S=$!
-    "$PINAS" party --role client --model "$T/m" --prep "$cp_" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 20 \
+    "$PINAS" party $AUTH --role client --model "$T/m" --prep "$cp_" --connect 127.0.0.1:$P --input "$T/x.safetensors" --timeout 20 \
         --mask-cache "$T/cache" --report "$T/cache$k.json" >/dev/null 2> "$T/c.err" || bad "mask cache session $k: $(cat "$T/c.err")"
     wait $S || bad "mask cache session $k (server): $(cat "$T/s.err")"
 done

@@ -15,7 +15,8 @@ keys=$(sed -n 's/^ *{"\([a-z_]*\.[a-z_.]*\)", T_.*/\1/p' common/config.c)
 string_key_reads() {
   local bad=0
   for k in $keys; do
-    hits=$(all_sources | grep -v '^common/config.c$' | xargs grep -nF "\"$k\"" 2>/dev/null)
+    # a read passes the key to a JSON lookup; naming the field in a message is fine
+    hits=$(all_sources | grep -v '^common/config.c$' | xargs grep -nF "\"$k\"" 2>/dev/null | grep -E 'cJSON_|pinas_json_|pinas_config_')
     [ -n "$hits" ] && { echo "  config key \"$k\" read by string: $hits"; bad=1; }
   done
   hits=$(all_sources | xargs grep -nE 'pinas_config_(int|num|bool|str|get)\(' 2>/dev/null)

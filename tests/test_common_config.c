@@ -218,7 +218,7 @@ static void test_errors(void)
     TU_ASSERT_ERR(ctx, load_text("{}", "serach.lambdas=[1]"), "--set: serach.lambdas: unknown key (did you mean \"search.lambdas\"?)");
     TU_ASSERT_ERR(ctx, load_text("{}", "noequals"), "--set noequals: expected key.path=value");
     /* The fixed-point limits come from PINAS_FRAC_BITS_* / PINAS_CMP_BITS_*. */
-    TU_ASSERT_ERR(ctx, load_text("{\"mpc\": {\"frac_bits\": 3}}", NULL), "mpc.frac_bits: expected an integer in [4, 30], got 3");
+    TU_ASSERT_ERR(ctx, load_text("{\"mpc\": {\"frac_bits\": 3}}", NULL), "mpc.frac_bits: expected an integer in [4, 18], got 3");
     TU_ASSERT_ERR(ctx, load_text("{}", "mpc.cmp_bits=65"), "--set: mpc.cmp_bits: expected an integer in [8, 64], got 65");
     pinas_config *c;
     TU_ASSERT_ERR(ctx, pinas_config_load(ctx, tu_path("missing.json"), NULL, 0, &c), "cannot open");

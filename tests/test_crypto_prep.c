@@ -1,5 +1,5 @@
 /* Tests for crypto/prep.c, crypto/mask.c and the parties' checks: the preprocessing file round trip (mode
- * 0600), its header against a golden file (tests/golden/prep-header.bin), corrupt, truncated and foreign
+ * 0600, HMAC-SHA256 under the dealer key), forged fields rejected, the dealer key file, its header against a golden file (tests/golden/prep-header.bin), corrupt, truncated and foreign
  * files rejected, the weight-mask file, mismatched models and sessions refused; and the chi-square
  * uniformity of what the client receives (>= 1 MB). */
 #define _GNU_SOURCE
@@ -7,6 +7,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 static pinas_ctx *ctx;
+static const uint8_t KEY[PINAS_MPC_DEALER_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                        17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 static pinas_net *tiny(pinas_cand_kind act)
 {
@@ -56,10 +60,10 @@ static void test_roundtrip_and_corruption(void)
     pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL;
     CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a, &b) == PINAS_OK);
     const char *path = tu_path("server.prep");
-    CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, a, path) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, a, path, KEY) == PINAS_OK);
     struct stat st;
     CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
-    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, path, &c) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, path, KEY, &c) == PINAS_OK);
     CU_ASSERT_EQUAL(pinas_mpc_prep_party(c), 0);
     CU_ASSERT_EQUAL(pinas_mpc_prep_batch(c), 2);
     CU_ASSERT_EQUAL(pinas_mpc_prep_hash(c), pinas_mpc_arch_hash(net, &p));
@@ -73,26 +77,129 @@ static void test_roundtrip_and_corruption(void)
     /* one flipped bit in the material */
     buf[len / 2] ^= 0x10;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, &c), "checksum");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "authentication failed");
     buf[len / 2] ^= 0x10;
     /* truncated */
     spit(bad, buf, len - 100);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, &c), "truncated");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "truncated");
     /* not a preprocessing file */
     uint8_t text[80];
     memset(text, ' ', sizeof text);
     memcpy(text, "{\"format\": \"pinas-net/1\"}", 25);
     spit(bad, text, sizeof text);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, &c), "not a preprocessing file");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "not a preprocessing file");
     /* another version */
     buf[8] = 99;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, &c), "version");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "version");
+    /* an old (version 2, unauthenticated) file: named by its version */
+    buf[8] = 2;
+    spit(bad, buf, len);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 2, this pinas reads version 3");
+    buf[8] = PINAS_MPC_PREP_VERSION;
+    /* the right file under another key */
+    uint8_t other[PINAS_MPC_DEALER_KEY_BYTES];
+    memcpy(other, KEY, sizeof other);
+    other[31] ^= 1;
+    spit(bad, buf, len);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, other, &c), "not made by the holder of this dealer key");
+    /* the tag stripped (a file without one) */
+    spit(bad, buf, len - 32);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "truncated");
     CU_ASSERT(c == NULL);
     free(buf);
     pinas_mpc_prep_free(a);
     pinas_mpc_prep_free(b);
     pinas_net_free(net);
+}
+
+/* Rewrites the tag of a file image under KEY (a forger who holds the key, or a dealer's bug: the
+ * reader's field checks must hold on their own). */
+static void retag(uint8_t *buf, size_t len)
+{
+    unsigned tl = 0;
+    HMAC(EVP_sha256(), KEY, sizeof KEY, buf, len - 32, buf + len - 32, &tl);
+    CU_ASSERT_EQUAL(tl, 32);
+}
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* Self-consistent forged files (tag valid) with out-of-range fields: each rejected naming the file
+ * and the field, before any of it is used (65 or 0 comparison bits and 64 fractional bits reached
+ * undefined shifts in dcf.c and ring.c). */
+static void test_forged_fields_rejected(void)
+{
+    pinas_net *net = tiny(PINAS_CAND_RELU);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a, &b) == PINAS_OK);
+    const char *path = tu_path("forge.prep"), *bad = tu_path("forged.prep");
+    CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, b, path, KEY) == PINAS_OK);
+    size_t len;
+    uint8_t *orig = slurp(path, &len), *buf = malloc(len);
+    struct { size_t off; uint32_t v; const char *msg; } cases[] = {
+        {44, 64, "header: mpc.frac_bits: expected an integer in [4, 18], got 64"},
+        {44, 0, "header: mpc.frac_bits: expected an integer in [4, 18], got 0"},
+        {44, 19, "mpc.frac_bits"},
+        {48, 65, "header: mpc.cmp_bits: expected an integer in [8, 64], got 65"},
+        {48, 0, "header: mpc.cmp_bits: expected an integer in [8, 64], got 0"},
+        {48, 0xFFFFFFFFu, "mpc.cmp_bits"},
+        {40, 0, "header: batch: expected an integer in [1, 1048576], got 0"},
+        {40, 0x80000000u, "batch"},
+        {80 + 3 * 32, 65, "node 3: cmp_bits: expected an integer in [8, 64], got 65"},
+        {80 + 1 * 32, 0, "node 1: cmp_bits: expected an integer in [8, 64], got 0"},
+        {80 + 3 * 32 + 8, 8, "sections add up to"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(buf, orig, len);
+        put_u32(buf + cases[k].off, cases[k].v);
+        retag(buf, len);
+        spit(bad, buf, len);
+        TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), cases[k].msg);
+        CU_ASSERT(c == NULL);
+        CU_ASSERT(strstr(pinas_errmsg(ctx), bad) != NULL);
+    }
+    /* untagged forgeries never get that far */
+    memcpy(buf, orig, len);
+    put_u32(buf + 48, 65);
+    spit(bad, buf, len);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "authentication failed");
+    /* the same widths in memory (a prep not from a file) are refused by the plan, naming the node */
+    b->node_bits[3] = 65;
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_check(ctx, b, net, 1), "cmp_bits: expected an integer in [8, 64], got 65");
+    p.frac_bits = 64;
+    TU_ASSERT_ERR(ctx, pinas_mpc_cost_net(ctx, net, &p, &(pinas_mpc_cost){0}), "mpc.frac_bits");
+    p.frac_bits = 16;
+    p.cmp_bits = 0;
+    pinas_mpc_prep *x = NULL, *y = NULL;
+    TU_ASSERT_ERR(ctx, pinas_mpc_deal(ctx, net, &p, NULL, &x, &y), "mpc.cmp_bits");
+    free(orig);
+    free(buf);
+    pinas_mpc_prep_free(a);
+    pinas_mpc_prep_free(b);
+    pinas_net_free(net);
+}
+
+/* The dealer key file: written 0600, read back; a group-readable or malformed one refused naming it. */
+static void test_dealer_key_file(void)
+{
+    const char *kp = tu_path("dealer.key");
+    uint8_t k1[PINAS_MPC_DEALER_KEY_BYTES], k2[PINAS_MPC_DEALER_KEY_BYTES];
+    CU_ASSERT_FATAL(pinas_mpc_dealer_keygen(ctx, kp) == PINAS_OK);
+    struct stat st;
+    CU_ASSERT(stat(kp, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 65);
+    CU_ASSERT_FATAL(pinas_mpc_dealer_key_load(ctx, kp, k1) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_dealer_keygen(ctx, kp) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_dealer_key_load(ctx, kp, k2) == PINAS_OK);
+    CU_ASSERT(memcmp(k1, k2, sizeof k1) != 0); /* fresh from the OS */
+    chmod(kp, 0640);
+    TU_ASSERT_ERR(ctx, pinas_mpc_dealer_key_load(ctx, kp, k1), "readable by group or others");
+    CU_ASSERT(strstr(pinas_errmsg(ctx), kp) != NULL);
+    spit(kp, (const uint8_t *)"0123zz\n", 7);
+    chmod(kp, 0600);
+    TU_ASSERT_ERR(ctx, pinas_mpc_dealer_key_load(ctx, kp, k1), "expected 64 hex digits");
+    TU_ASSERT_ERR(ctx, pinas_mpc_dealer_key_load(ctx, tu_path("no.key"), k1), "cannot open");
 }
 
 /* ------------------------------------------------------------------ the header's golden file */
@@ -206,8 +313,8 @@ static void test_golden_header(void)
     /* a header cut short or of another version is refused by name */
     pinas_mpc_prep q = {0};
     TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, 200, "h", &q), "truncated header");
-    golden[8] = 3;
-    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "version 3");
+    golden[8] = 2; /* the unauthenticated format before the dealer key */
+    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "format version 2, this pinas reads version 3");
     free(q.node_bits), free(q.off), free(q.len), free(q.node_dealer);
     free(pp.node_bits), free(pp.off), free(pp.len), free(pp.node_dealer);
     free(again);
@@ -324,11 +431,11 @@ static void *run(void *arg)
     pinas_ctx *c = pinas_ctx_create();
     pinas_chan *ch = j->listener;
     if (j->role == 0) {
-        j->s = pinas_chan_accept(c, ch, 5000, "client");
+        j->s = pinas_chan_accept(c, ch, 5000, "client", &(pinas_chan_auth){.insecure = 1});
     } else {
         char hp[32];
         snprintf(hp, sizeof hp, "127.0.0.1:%d", j->port);
-        j->s = pinas_chan_connect(c, hp, 5000, "server", &ch);
+        j->s = pinas_chan_connect(c, hp, 5000, "server", &(pinas_chan_auth){.insecure = 1}, &ch);
         if (!j->s) pinas_chan_set_tap(ch, tap, j);
     }
     if (!j->s) {
@@ -423,12 +530,14 @@ int main(void)
 {
     ctx = pinas_ctx_create();
     tu_test t[] = {{"prep file: round trip, 0600, corruption rejected", test_roundtrip_and_corruption},
+                   {"prep file: forged fields rejected naming file and field", test_forged_fields_rejected},
+                   {"dealer key file: 0600, fresh, mode and format checked", test_dealer_key_file},
                    {"prep header: golden file, every field, written back byte for byte", test_golden_header},
                    {"weight-mask file: 0600, kept, fresh, another model's refused", test_mask_file},
                    {"model dir: architecture and mpc parameters", test_arch_load},
                    {"mismatched model, party or session refused", test_mismatches_refused},
                    {"client's received bytes pass chi-square", test_client_view_uniform}};
-    int rc = tu_run("crypto_prep", t, 6);
+    int rc = tu_run("crypto_prep", t, 8);
     pinas_ctx_free(ctx);
     return rc;
 }

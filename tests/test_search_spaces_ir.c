@@ -199,6 +199,114 @@ static void test_validation_errors(void)
     CU_ASSERT_NOT_EQUAL(pinas_cand_parse("patch_relu:2x2x", &c), 0);
 }
 
+/* Parses `text` as a net file named f.json; returns the status, frees any net. */
+static pinas_status from_text(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    pinas_net *n = NULL;
+    pinas_status s = pinas_net_from_json(ctx, j, "f.json", &n);
+    pinas_net_free(n);
+    cJSON_Delete(j);
+    return s;
+}
+
+#define COMPACT "{\"format\": \"pinas-net/1\", \"backbone\": "
+
+/* Issue 12: compact fields are range-checked like the explicit form; nothing is silently replaced. */
+static void test_compact_ranges(void)
+{
+    /* 0 and 2^40 channels used to become 3 */
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [0, 32, 32]}"),
+                  "f.json: input[0]: expected an integer in [1, 65536], got 0");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [1099511627776, 32, 32]}"),
+                  "f.json: input[0]: expected an integer in [1, 65536], got 1099511627776");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [3, -32, 32]}"), "f.json: input[1]: expected an integer");
+    /* fuzz finding: a huge number was cast to an integer (undefined) before the range check */
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [3, 1e300, 32]}"),
+                  "f.json: input[1]: expected an integer in [1, 65536], got 1.0000000000000001e+300");
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 8, 8], \"num_classes\": 3, \"nodes\": ["
+                                 "{\"id\": \"p\", \"op\": \"pool\", \"kernel\": [2, -1e300]}, {\"id\": \"f\", \"op\": \"flatten\"}]}"),
+                  "f.json: node p.kernel[1]: expected an integer in [1, 1024], got -1.0000000000000001e+300");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [3, 32]}"), "f.json: input: expected an array of 3 integers");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [3, 32.5, 32]}"), "f.json: input[1]: expected an integer");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"input\": [3, 65536, 65536]}"),
+                  "f.json: input: [3, 65536, 65536] has more than 268435456 elements");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 0}"), "f.json: depth: expected an integer in [1, 1000], got 0");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"width\": 0}"), "f.json: width: expected an integer in [1, 4096]");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"width\": 65536}"), "f.json: width: expected an integer in [1, 4096]");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"num_classes\": 0}"), "f.json: num_classes: expected an integer in [1, 1048576]");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"num_classes\": 2097152}"), "f.json: num_classes: expected an integer");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"widht\": 8}"), "f.json: unknown key \"widht\" (did you mean \"width\"?)");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"poly_scale\": 0}"), "f.json: poly_scale: 0 is not supported");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"resnet\", \"depth\": 20, \"name\": \"" /* 130 characters */
+                                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"),
+                  "f.json: name: expected 1 to 127 characters, got 130");
+    /* values a backbone would ignore are errors too */
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"mobilenetv2\", \"depth\": 18}"), "f.json: backbone mobilenetv2: depth 18 given");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"mobilenetv2\", \"stem\": \"cifar-pool\"}"), "stem \"cifar-pool\" not supported");
+    TU_ASSERT_ERR(ctx, from_text(COMPACT "\"vgg\", \"stem\": \"imagenet\"}"), "f.json: backbone vgg: stem \"imagenet\" not supported");
+    /* compact keys in an explicit net would be ignored */
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 8, 8], \"num_classes\": 4, \"depth\": 20, \"nodes\": "
+                                 "[{\"id\": \"g\", \"op\": \"global_avgpool\"}, {\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 4}]}"),
+                  "f.json: \"depth\" belongs to the compact form");
+    /* the README's default depth for resnet is 18 */
+    cJSON *j = cJSON_Parse(COMPACT "\"resnet\", \"stem\": \"cifar\"}");
+    pinas_net *n = NULL;
+    CU_ASSERT_EQUAL(pinas_net_from_json(ctx, j, "f.json", &n), PINAS_OK);
+    if (n) CU_ASSERT_STRING_EQUAL(pinas_net_name(n), "resnet18-cifar");
+    if (n) CU_ASSERT_EQUAL(pinas_net_relu_count(n), 557056);
+    pinas_net_free(n);
+    cJSON_Delete(j);
+    /* the C entry point checks the same ranges */
+    pinas_space_opts o = {.backbone = "resnet", .depth = 20, .in_c = -3};
+    TU_ASSERT_ERR(ctx, pinas_net_generate(ctx, &o, &n), "input[0]: expected an integer in [1, 65536], got -3");
+    o = (pinas_space_opts){.backbone = "resnet", .depth = 20, .width = 100000};
+    TU_ASSERT_ERR(ctx, pinas_net_generate(ctx, &o, &n), "width: expected an integer in [1, 4096], got 100000");
+    CU_ASSERT_PTR_NULL(n);
+}
+
+/* Issue 12: sizes are bounded in the IR, so C*H*W, flatten and MACs cannot overflow downstream. */
+static void test_size_limits(void)
+{
+    /* 4096 x 256 x 256 is 2^28 elements (allowed), a 3x3 conv 4096 -> 4096 on it is 9.9e12 MACs */
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [4096, 256, 256], \"num_classes\": 4, \"nodes\": ["
+                                 "{\"id\": \"c\", \"op\": \"conv2d\", \"out_channels\": 4096, \"kernel\": 3, \"padding\": 1},"
+                                 "{\"id\": \"g\", \"op\": \"global_avgpool\"}, {\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 4}]}"),
+                  "f.json: node c: the net exceeds 1099511627776 MACs per image");
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 8, 8], \"num_classes\": 4, \"nodes\": ["
+                                 "{\"id\": \"c\", \"op\": \"conv2d\", \"out_channels\": 1048576, \"kernel\": 1024, \"padding\": 1000},"
+                                 "{\"id\": \"g\", \"op\": \"global_avgpool\"}, {\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 4}]}"),
+                  "node c: output [1048576, 985, 985] has more than 268435456 elements");
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 65536, 65536], \"num_classes\": 4, \"nodes\": ["
+                                 "{\"id\": \"f\", \"op\": \"flatten\"}, {\"id\": \"fc\", \"op\": \"linear\", \"out_features\": 4}]}"),
+                  "f.json: input: [3, 65536, 65536] has more than 268435456 elements");
+    /* a window larger than its input was accepted when C's division truncated -1/2 to 0 */
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 1, 1], \"num_classes\": 3, \"nodes\": ["
+                                 "{\"id\": \"p\", \"op\": \"pool\", \"kernel\": 2}, {\"id\": \"f\", \"op\": \"flatten\"}]}"),
+                  "f.json: node p: pool window 2x2 larger than input 1x1");
+    TU_ASSERT_ERR(ctx, from_text("{\"format\": \"pinas-net/1\", \"input\": [3, 2, 2], \"num_classes\": 3, \"nodes\": ["
+                                 "{\"id\": \"c\", \"op\": \"conv2d\", \"out_channels\": 3, \"kernel\": 3, \"stride\": 2},"
+                                 "{\"id\": \"f\", \"op\": \"flatten\"}]}"),
+                  "f.json: node c: kernel 3x3 larger than padded input 2x2");
+    /* the builder: the same limits, whatever ints a caller passes */
+    pinas_net *n = NULL;
+    pinas_net_builder *b = pinas_nb_create("big", 1 << 30, 1 << 30, 1 << 30, 10);
+    pinas_nb_linear(b, "fc", pinas_nb_global_avgpool(b, "g", 0), 10, 1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, NULL, &n), "big: input: [1073741824, 1073741824, 1073741824] has more than");
+    b = pinas_nb_create("pad", 3, 8, 8, 10);
+    pinas_nb_linear(b, "fc", pinas_nb_global_avgpool(b, "g", pinas_nb_conv(b, "c", 0, 4, 3, 1, 1 << 30, 1)), 10, 1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, NULL, &n), "pad: node c: conv2d needs");
+    b = pinas_nb_create("patch", 3, 8, 8, 3);
+    pinas_cand huge = {.kind = PINAS_CAND_PATCH_RELU, .ph = 1 << 30, .pw = 2};
+    pinas_nb_linear(b, "fc", pinas_nb_global_avgpool(b, "g", pinas_nb_act(b, "a", 0, &huge, 1)), 3, 1);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, NULL, &n), "patch: node a: candidate patch_relu:1073741824x2 out of range");
+    b = pinas_nb_create("wide", 1 << 21, 16, 16, 1 << 20);
+    pinas_nb_flatten(b, "f", 0);
+    TU_ASSERT_ERR(ctx, pinas_nb_finish(ctx, b, NULL, &n), "wide: input: [2097152, 16, 16] has more than");
+    CU_ASSERT_PTR_NULL(n);
+}
+
 static void test_param_specs(void)
 {
     pinas_net *a;
@@ -402,6 +510,8 @@ int main(void)
                    {"backbone generators", test_generators},
                    {"round trip and golden explicit form", test_round_trip_and_golden},
                    {"validation errors name the node", test_validation_errors},
+                   {"compact spaces are range-checked (issue 12)", test_compact_ranges},
+                   {"size limits keep counts from overflowing (issue 12)", test_size_limits},
                    {"parameter specs", test_param_specs},
                    {"the net builder", test_builder},
                    {"the seeded architecture sampler", test_random_arch},

@@ -400,7 +400,7 @@ static void test_meta_errors(void)
     expect_meta_error("epochs", drop_train_epochs, NULL, "train.epochs: missing");
     expect_meta_error("accuracy", accuracy_string, NULL, "accuracy: expected a number, got \"high\"");
     expect_meta_error("cmp", cmp_bits_3, NULL, "mpc.cmp_bits: expected an integer in [8, 64], got 3");
-    expect_meta_error("frac", frac_bits_40, NULL, "mpc.frac_bits: expected an integer in [4, 30], got 40");
+    expect_meta_error("frac", frac_bits_40, NULL, "mpc.frac_bits: expected an integer in [4, 18], got 40");
     expect_meta_error("typo", mpc_typo, NULL, "mpc.frac_bit: unknown key (did you mean \"frac_bits\"?)");
     expect_meta_error("mpcstr", mpc_string, NULL, "mpc: expected an object, got \"16/64\"");
     expect_meta_error("format", bad_format, NULL, "format: \"pinas-model/9\" is not supported");
@@ -465,6 +465,44 @@ static void test_meta_defaults_and_create(void)
     pinas_net_free(n);
 }
 
+/* Sets element q of tensor `name` of w to v. */
+static void poke(pinas_tensors *w, const char *name, size_t q, float v)
+{
+    pinas_tensor_view tv;
+    CU_ASSERT_FATAL(pinas_tensors_find(w, name, &tv) == 0);
+    ((float *)tv.data)[q] = v;
+}
+
+/* NaN/Inf weights and negative BN variances are refused at model creation and load, naming the tensor. */
+static void test_nonfinite_weights(void)
+{
+    pinas_net *n = load_json("{\"format\":\"pinas-net/1\",\"name\":\"bn\",\"input\":[2,4,4],\"num_classes\":3,\"nodes\":["
+                             "{\"id\":\"c\",\"op\":\"conv2d\",\"out_channels\":2,\"kernel\":3},"
+                             "{\"id\":\"bn\",\"op\":\"batchnorm\"},{\"id\":\"g\",\"op\":\"global_avgpool\"},"
+                             "{\"id\":\"fc\",\"op\":\"linear\",\"out_features\":3}]}");
+    pinas_model *rnd = NULL, *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_model_random(ctx, n, 5, &rnd), PINAS_OK);
+    struct { const char *t; size_t q; float v; const char *msg; } cases[] = {
+        {"c.weight", 4, NAN, "weights: tensor c.weight: element 4 is NaN"},
+        {"fc.bias", 1, INFINITY, "tensor fc.bias: element 1 is +Inf"},
+        {"bn.running_mean", 0, -INFINITY, "tensor bn.running_mean: element 0 is -Inf"},
+        {"bn.running_var", 1, -0.5f, "tensor bn.running_var: element 1 is -0.5: a variance cannot be negative"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        pinas_tensors *w = copy_weights(rnd->weights);
+        poke(w, cases[k].t, cases[k].q, cases[k].v);
+        TU_ASSERT_ERR(ctx, pinas_model_create(ctx, pinas_net_clone(n), w, NULL, &m), cases[k].msg);
+        CU_ASSERT_PTR_NULL(m);
+    }
+    /* the same through a model dir on disk: the message names the file */
+    const char *dir = tu_path("nanmodel");
+    poke(rnd->weights, "c.weight", 0, NAN);
+    CU_ASSERT_EQUAL_FATAL(pinas_model_save(ctx, dir, rnd), PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_model_load(ctx, dir, &m), "weights.safetensors: tensor c.weight: element 0 is NaN");
+    pinas_model_free(rnd);
+    pinas_net_free(n);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -475,7 +513,8 @@ int main(void)
                    {"meta.json golden file round trip", test_meta_golden_roundtrip},
                    {"meta.json optional parts", test_meta_optional_parts},
                    {"meta.json errors name file and field", test_meta_errors},
-                   {"meta.json defaults from the net, model create", test_meta_defaults_and_create}};
+                   {"meta.json defaults from the net, model create", test_meta_defaults_and_create},
+                   {"non-finite weights and negative variances refused naming the tensor", test_nonfinite_weights}};
     int rc = tu_run("search_spaces_model", t, (int)(sizeof t / sizeof *t));
     pinas_ctx_free(ctx);
     return rc;
