@@ -149,4 +149,24 @@ void report_retotal(pinas_mpc_report *r);
 #define TAG_OUTPUT 0xFFFF0003u
 #define HANDSHAKE_BYTES 64
 
+/* The pinas handshake message (HANDSHAKE_BYTES, little endian): "PINASHS1", version u32, role u32,
+ * batch u32, node count u32, model hash u64, preprocessing session id [16], weight-mask id u64,
+ * flags u8 (client only: it holds W - A for this mask), reserved zeros. */
+typedef struct {
+    uint32_t version, role, batch, n_nodes;
+    uint64_t hash, mask_id;
+    uint8_t session[16];
+    uint8_t flags;
+} pinas_mpc_hello;
+
+void pinas_mpc_hello_encode(const pinas_mpc_hello *h, uint8_t out[HANDSHAKE_BYTES]);
+/* Parses the peer's n bytes and checks every field against ours (`mine`: the role must be exactly
+ * the other one; version, model hash and node count, session id, batch, mask id equal; flags and
+ * reserved bytes valid). On success *out (may be NULL) gets the peer's fields and why is "". On
+ * failure PINAS_EPEER with a message naming the peer and the field, and why a short reason that may
+ * be sent back to the peer (it reveals nothing of ours). Pure: no I/O (fuzzed by
+ * tests/fuzz/fuzz_handshake.c). */
+pinas_status pinas_mpc_hello_check(pinas_ctx *ctx, const pinas_mpc_hello *mine, const uint8_t *theirs, size_t n,
+                                   pinas_mpc_hello *out, char *why, size_t wn) PINAS_WUR;
+
 #endif

@@ -69,57 +69,72 @@ static pinas_status server_weights(eng *e)
 
 /* ------------------------------------------------------------------ handshake and setup */
 
-/* Checks every field of the peer's handshake message against ours (role: exactly the other one); why
- * gets a short reason for the peer (sent to it when the server refuses a client). */
-static pinas_status check_peer_hello(eng *e, const uint8_t *mine, const uint8_t *theirs, char *why, size_t wn)
+void pinas_mpc_hello_encode(const pinas_mpc_hello *h, uint8_t out[HANDSHAKE_BYTES])
 {
-    const char *peer = e->role == 0 ? "client" : "server";
-    uint32_t v, tv, tbatch, tnn, trole, want_role = (uint32_t)(1 - e->role), batch = (uint32_t)e->batch,
-                                       nn = (uint32_t)e->pl.n_nodes;
-    uint64_t th, tmask;
-    memcpy(&v, mine + 8, 4);
-    memcpy(&tv, theirs + 8, 4);
-    memcpy(&trole, theirs + 12, 4);
-    memcpy(&tbatch, theirs + 16, 4);
-    memcpy(&tnn, theirs + 20, 4);
-    memcpy(&th, theirs + 24, 8);
-    memcpy(&tmask, theirs + 48, 8);
+    memset(out, 0, HANDSHAKE_BYTES);
+    memcpy(out, "PINASHS1", 8);
+    memcpy(out + 8, &h->version, 4);
+    memcpy(out + 12, &h->role, 4);
+    memcpy(out + 16, &h->batch, 4);
+    memcpy(out + 20, &h->n_nodes, 4);
+    memcpy(out + 24, &h->hash, 8);
+    memcpy(out + 32, h->session, 16);
+    memcpy(out + 48, &h->mask_id, 8);
+    out[56] = h->flags;
+}
+
+pinas_status pinas_mpc_hello_check(pinas_ctx *ctx, const pinas_mpc_hello *mine, const uint8_t *theirs, size_t n,
+                                   pinas_mpc_hello *out, char *why, size_t wn)
+{
+    const char *peer = mine->role == 0 ? "client" : "server";
+    uint32_t want_role = 1 - mine->role;
+    pinas_mpc_hello t = {0};
+    snprintf(why, wn, "invalid handshake");
+    if (n != HANDSHAKE_BYTES)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: %zu bytes, expected %d", peer, n, HANDSHAKE_BYTES);
+    if (memcmp(theirs, "PINASHS1", 8) != 0)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: not a pinas party (bad handshake magic)", peer);
+    memcpy(&t.version, theirs + 8, 4);
+    memcpy(&t.role, theirs + 12, 4);
+    memcpy(&t.batch, theirs + 16, 4);
+    memcpy(&t.n_nodes, theirs + 20, 4);
+    memcpy(&t.hash, theirs + 24, 8);
+    memcpy(t.session, theirs + 32, 16);
+    memcpy(&t.mask_id, theirs + 48, 8);
+    t.flags = theirs[56];
     int reserved_zero = 1;
     for (int k = 57; k < HANDSHAKE_BYTES; k++) reserved_zero &= theirs[k] == 0;
-    snprintf(why, wn, "invalid handshake");
-    if (memcmp(theirs, "PINASHS1", 8) != 0)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: not a pinas party (bad handshake magic)", peer);
-    snprintf(why, wn, "protocol version %u", v);
-    if (tv != v)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: protocol version %u, ours is %u", peer, tv, v);
-    snprintf(why, wn, "role %u, expected %u", trole, want_role);
-    if (trole != want_role)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: role %u (0x%08x), expected %u (%s)%s", peer,
-                           trole, trole, want_role, peer, trole == (uint32_t)e->role ? ": both parties claim the same role" : "");
+    snprintf(why, wn, "protocol version %u", mine->version);
+    if (t.version != mine->version)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: protocol version %u, ours is %u", peer, t.version, mine->version);
+    snprintf(why, wn, "role %u, expected %u", t.role, want_role);
+    if (t.role != want_role)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: role %u (0x%08x), expected %u (%s)%s", peer, t.role, t.role,
+                           want_role, peer, t.role == mine->role ? ": both parties claim the same role" : "");
     snprintf(why, wn, "model hash differs (another model or fixed point)");
-    if (th != e->pp->hash || tnn != nn)
-        return pinas_error(e->ctx, PINAS_EPEER,
+    if (t.hash != mine->hash || t.n_nodes != mine->n_nodes)
+        return pinas_error(ctx, PINAS_EPEER,
                            "peer %s, layer handshake: model hash mismatch (ours %016llx with %u nodes, theirs %016llx with "
                            "%u nodes): both parties need the same model and fixed-point parameters",
-                           peer, (unsigned long long)e->pp->hash, nn, (unsigned long long)th, tnn);
+                           peer, (unsigned long long)mine->hash, mine->n_nodes, (unsigned long long)t.hash, t.n_nodes);
     snprintf(why, wn, "preprocessing session id differs");
-    if (memcmp(theirs + 32, e->pp->session, 16) != 0)
-        return pinas_error(e->ctx, PINAS_EPEER,
+    if (memcmp(t.session, mine->session, 16) != 0)
+        return pinas_error(ctx, PINAS_EPEER,
                            "peer %s, layer handshake: preprocessing session id differs: the two preprocessing files come "
                            "from different dealer runs",
                            peer);
-    snprintf(why, wn, "batch %u, expected %u", tbatch, batch);
-    if (tbatch != batch)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: batch %u, ours is %u", peer, tbatch, batch);
+    snprintf(why, wn, "batch %u, expected %u", t.batch, mine->batch);
+    if (t.batch != mine->batch)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: batch %u, ours is %u", peer, t.batch, mine->batch);
     snprintf(why, wn, "weight masks differ");
-    if (tmask != e->pp->mask_id)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: the preprocessing files use different weight masks",
-                           peer);
+    if (t.mask_id != mine->mask_id)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: the preprocessing files use different weight masks", peer);
     snprintf(why, wn, "invalid flags or reserved bytes");
-    if (theirs[56] > (e->role == 0 ? 1 : 0) || !reserved_zero)
-        return pinas_error(e->ctx, PINAS_EPEER, "peer %s, layer handshake: invalid flags or reserved bytes (0x%02x)", peer,
-                           theirs[56]);
+    /* only the client may set the flag (it holds W - A for this mask) */
+    if (t.flags > (mine->role == 0 ? 1 : 0) || !reserved_zero)
+        return pinas_error(ctx, PINAS_EPEER, "peer %s, layer handshake: invalid flags or reserved bytes (0x%02x)", peer, t.flags);
     why[0] = 0;
+    if (out) *out = t;
     return PINAS_OK;
 }
 
@@ -128,18 +143,12 @@ static pinas_status check_peer_hello(eng *e, const uint8_t *mine, const uint8_t 
  * Counted as one round (the cost model's figure): the two messages are each other's reply. */
 pinas_status eng_handshake(eng *e)
 {
-    uint8_t mine[HANDSHAKE_BYTES] = {0}, theirs[HANDSHAKE_BYTES];
-    memcpy(mine, "PINASHS1", 8);
-    uint32_t v = PINAS_MPC_PROTOCOL_VERSION, role = (uint32_t)e->role, batch = (uint32_t)e->batch,
-             nn = (uint32_t)e->pl.n_nodes;
-    memcpy(mine + 8, &v, 4);
-    memcpy(mine + 12, &role, 4);
-    memcpy(mine + 16, &batch, 4);
-    memcpy(mine + 20, &nn, 4);
-    memcpy(mine + 24, &e->pp->hash, 8);
-    memcpy(mine + 32, e->pp->session, 16);
-    memcpy(mine + 48, &e->pp->mask_id, 8);
-    mine[56] = (uint8_t)(e->role == 1 && e->cached != NULL); /* the client has W - A for this mask */
+    uint8_t mine[HANDSHAKE_BYTES], theirs[HANDSHAKE_BYTES];
+    pinas_mpc_hello me = {.version = PINAS_MPC_PROTOCOL_VERSION, .role = (uint32_t)e->role, .batch = (uint32_t)e->batch,
+                          .n_nodes = (uint32_t)e->pl.n_nodes, .hash = e->pp->hash, .mask_id = e->pp->mask_id,
+                          .flags = (uint8_t)(e->role == 1 && e->cached != NULL)}; /* the client has W - A for this mask */
+    memcpy(me.session, e->pp->session, 16);
+    pinas_mpc_hello_encode(&me, mine);
     pinas_chan_set_layer(e->ch, "handshake");
     pinas_status s;
     char why[HANDSHAKE_BYTES - 8] = "";
@@ -153,10 +162,10 @@ pinas_status eng_handshake(eng *e)
             s = pinas_error(e->ctx, PINAS_EPEER, "peer server, layer handshake: the server refused our handshake: %s",
                             (const char *)theirs + 8);
         }
-        if (!s) s = check_peer_hello(e, mine, theirs, why, sizeof why);
+        if (!s) s = pinas_mpc_hello_check(e->ctx, &me, theirs, sizeof theirs, NULL, why, sizeof why);
     } else {
         s = pinas_chan_recv(e->ctx, e->ch, TAG_HANDSHAKE, theirs, sizeof theirs);
-        if (!s) s = check_peer_hello(e, mine, theirs, why, sizeof why);
+        if (!s) s = pinas_mpc_hello_check(e->ctx, &me, theirs, sizeof theirs, NULL, why, sizeof why);
         if (!s) {
             s = pinas_chan_send(e->ctx, e->ch, TAG_HANDSHAKE, mine, sizeof mine);
         } else if (why[0]) { /* refused: tell the client why, and nothing of ours */

@@ -3,7 +3,7 @@
 #   run.sh build [DIR]            configure + build the fuzz project in DIR (default build-fuzz)
 #   run.sh run NAME SECONDS [DIR] replay tests/fuzz/corpus/NAME/ (every seed once), then fuzz for SECONDS
 #   run.sh all SECONDS [DIR]      build, then `run` every harness (what `make fuzz` does)
-# NAME is a harness without its prefix: safetensors, net_json, config, profile, prep. New inputs go
+# NAME is a harness without its prefix: safetensors, net_json, config, profile, prep, handshake. New inputs go
 # to DIR/corpus/NAME/ (the seed folder is only read); a crash, leak, timeout or sanitizer report
 # leaves its input in DIR/artifacts/NAME/ and makes the script exit non-zero. Exit 77 (ctest's SKIP)
 # when clang or libFuzzer is missing: scripts/install-deps.sh installs them.
