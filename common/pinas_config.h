@@ -36,6 +36,12 @@ extern "C" {
  * quickstart export. frac_bits above the bound are rejected everywhere (config, command lines,
  * meta.json, preprocessing files); inputs are bounded to match (pinas_mpc_input_limit). */
 #define PINAS_RING_HEADROOM_BITS 28
+/* The per-model form of the same rule (pinas_mpc_frac_bits_bound): with the model's own count N of
+ * truncated elements per image, f <= (64 - PINAS_RING_ACT_BITS - PINAS_RING_MARGIN_BITS - ceil(log2 N)) / 2,
+ * and never above PINAS_FRAC_BITS_MAX: a net that truncates more than 2^20 elements per image (an
+ * ImageNet-sized one) gets a lower bound than 18. */
+#define PINAS_RING_ACT_BITS 6
+#define PINAS_RING_MARGIN_BITS 2
 #define PINAS_FRAC_BITS_DEFAULT 16
 #define PINAS_FRAC_BITS_MIN 4
 #define PINAS_FRAC_BITS_MAX ((64 - PINAS_RING_HEADROOM_BITS) / 2)

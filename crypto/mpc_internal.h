@@ -60,6 +60,10 @@ typedef struct {
 pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
                       int cand, pl_plan *out) PINAS_WUR;
 void pl_free(pl_plan *pl);
+/* Elements the plan truncates (conv/linear outputs, squares, average pools), whole batch. */
+int64_t pl_trunc_elems(const pl_plan *pl);
+/* The frac_bits bound for n truncated elements per image (common/pinas_config.h). */
+int pl_frac_bound(int64_t n_trunc);
 /* Plans one node alone (inputs from the net). */
 pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
                            int cmp_bits, pl_node *out) PINAS_WUR;

@@ -82,6 +82,11 @@ typedef struct {
 } pinas_mpc_params;
 /* The defaults above (frac_bits and cmp_bits from pinas_config.h). */
 void pinas_mpc_params_default(pinas_mpc_params *p);
+/* The largest frac_bits the ring supports for this decided net (the rule and its derivation are in
+ * common/pinas_config.h: per image, 2f + 6 + ceil(log2 N) + 2 <= 64 with N the elements it truncates,
+ * capped at PINAS_FRAC_BITS_MAX). The dealer and the parties refuse a higher frac_bits naming the
+ * bound. -1 when the net cannot be planned (message on ctx). */
+int pinas_mpc_frac_bits_bound(pinas_ctx *ctx, const pinas_net *net);
 #define PINAS_MPC_MAX_BATCH (1 << 20)
 /* Checks ranges (frac_bits within the ring's bound of pinas_config.h, cmp_bits, batch, timeout);
  * errors name the field (PINAS_EINVAL). The one check of these values: the dealer, the parties and

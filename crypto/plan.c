@@ -176,7 +176,48 @@ pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_para
             return s;
         }
     }
+    if (as_node < 0) { /* a whole net to execute: its own frac_bits bound */
+        int64_t n = pl_trunc_elems(out) / (p->batch > 0 ? p->batch : 1);
+        int bound = pl_frac_bound(n);
+        if (p->frac_bits > bound) {
+            pl_free(out);
+            return pinas_error(ctx, PINAS_EINVAL,
+                               "frac_bits %d is above what the ring supports for net %s: %lld truncated elements per image allow "
+                               "at most %d (2f + %d + log2 N + %d <= 64; see common/pinas_config.h)",
+                               p->frac_bits, pinas_net_name(net), (long long)n, bound, PINAS_RING_ACT_BITS, PINAS_RING_MARGIN_BITS);
+        }
+    }
     return PINAS_OK;
+}
+
+int64_t pl_trunc_elems(const pl_plan *pl)
+{
+    int64_t n = 0;
+    for (int i = 0; i < pl->n_nodes; i++) {
+        pl_kind k = pl->nodes[i].kind;
+        if (k == PL_MATMUL || k == PL_POLY || k == PL_AVGPOOL || k == PL_GAP) n += pl->nodes[i].n_out;
+    }
+    return n;
+}
+
+int pl_frac_bound(int64_t n_trunc)
+{
+    int lg = 0;
+    while (lg < 62 && ((int64_t)1 << lg) < n_trunc) lg++;
+    int b = (64 - PINAS_RING_ACT_BITS - PINAS_RING_MARGIN_BITS - lg) / 2;
+    return b < PINAS_FRAC_BITS_MAX ? b : PINAS_FRAC_BITS_MAX;
+}
+
+int pinas_mpc_frac_bits_bound(pinas_ctx *ctx, const pinas_net *net)
+{
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 1;
+    pl_plan pl;
+    if (pl_build(ctx, net, &p, NULL, 0, -1, &pl)) return -1;
+    int b = pl_frac_bound(pl_trunc_elems(&pl));
+    pl_free(&pl);
+    return b;
 }
 
 void pl_free(pl_plan *pl)

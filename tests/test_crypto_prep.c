@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "mpc_internal.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -526,6 +527,32 @@ static void test_client_view_uniform(void)
     pinas_net_free(n);
 }
 
+/* frac_bits is bounded per net by the elements it truncates: a 32x32 ResNet-18 allows 18, an ImageNet-sized
+ * one 17, and the dealer refuses above the net's bound naming it. */
+static void test_frac_bits_bound_per_net(void)
+{
+    const char *relu[] = {"relu"}, *maxp[] = {"maxpool"};
+    pinas_net *small = tu_resnet(ctx, 18, 0, "cifar", 32, 10, relu, 1, maxp, 1);
+    pinas_net *big = tu_resnet(ctx, 18, 0, "imagenet", 224, 1000, relu, 1, maxp, 1);
+    pinas_net *tn = tiny(PINAS_CAND_RELU);
+    CU_ASSERT_EQUAL(pinas_mpc_frac_bits_bound(ctx, tn), PINAS_FRAC_BITS_MAX);
+    CU_ASSERT_EQUAL(pinas_mpc_frac_bits_bound(ctx, small), 18);
+    CU_ASSERT_EQUAL(pinas_mpc_frac_bits_bound(ctx, big), 17);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.frac_bits = 18;
+    pinas_mpc_prep *a = NULL, *b = NULL;
+    TU_ASSERT_ERR(ctx, pinas_mpc_deal(ctx, big, &p, NULL, &a, &b), "frac_bits 18 is above what the ring supports for net");
+    CU_ASSERT_PTR_NULL(a);
+    CU_ASSERT(strstr(pinas_errmsg(ctx), "allow at most 17") != NULL);
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, tn, &p, NULL, &a, &b) == PINAS_OK);
+    pinas_mpc_prep_free(a);
+    pinas_mpc_prep_free(b);
+    pinas_net_free(small);
+    pinas_net_free(big);
+    pinas_net_free(tn);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -536,8 +563,9 @@ int main(void)
                    {"weight-mask file: 0600, kept, fresh, another model's refused", test_mask_file},
                    {"model dir: architecture and mpc parameters", test_arch_load},
                    {"mismatched model, party or session refused", test_mismatches_refused},
-                   {"client's received bytes pass chi-square", test_client_view_uniform}};
-    int rc = tu_run("crypto_prep", t, 8);
+                   {"client's received bytes pass chi-square", test_client_view_uniform},
+                   {"frac_bits bounded per net, refused above it", test_frac_bits_bound_per_net}};
+    int rc = tu_run("crypto_prep", t, 9);
     pinas_ctx_free(ctx);
     return rc;
 }
