@@ -7,34 +7,13 @@
 #include <string.h>
 
 #include "pinas_cost.h"
-#include "testutil.h"
-#include "testutil_net.h"
+#include "testutil_cost.h"
 
 static pinas_ctx *ctx;
 
-/* A cpu profile with round numbers, so that expected values can be written by hand. */
-static const char *cpu_json =
-    "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"cpu-test\", \"primitives\": {"
-    "\"relu\": {\"a\": 1e-4, \"b\": 1e-7}, \"poly\": {\"a\": 2e-5, \"b\": 1e-8}, \"patch_relu\": {\"a\": 1e-4, \"b\": 5e-8},"
-    "\"maxpool\": {\"a\": 3e-4, \"b\": 4e-7}, \"linear\": {\"a\": 5e-5, \"b\": 1e-9}, \"local\": {\"a\": 1e-6, \"b\": 1e-9}},"
-    "\"offline\": {\"aes_blocks_per_s\": 1e8, \"ring_macs_per_s\": 1e9}}";
+static pinas_cost_hw *cpu_profile(void) { return tu_cpu_profile(ctx); }
 
-static pinas_cost_hw *cpu_profile(void)
-{
-    cJSON *j = cJSON_Parse(cpu_json);
-    pinas_cost_hw *hw = NULL;
-    pinas_status s = pinas_cost_hw_from_json(ctx, j, "test", &hw);
-    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
-    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-    cJSON_Delete(j);
-    return hw;
-}
-
-static pinas_net *space(void)
-{
-    static const char *const act[] = {"relu", "poly", "patch_relu:2x2", "identity"}, *const pool[] = {"maxpool", "avgpool"};
-    return tu_resnet(ctx, 20, 4, "imagenet", 16, 10, act, 4, pool, 2);
-}
+static pinas_net *space(void) { return tu_r20_all_cands(ctx); }
 
 /* online = compute + rounds * RTT + max(bytes) / bandwidth, per node, for every profile pair. */
 static void test_network_formula(void)

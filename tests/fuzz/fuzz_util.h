@@ -32,4 +32,17 @@ static inline void fuzz_expect_message(pinas_status s)
 {
     if (s && !pinas_errmsg(fuzz_ctx())[0]) abort();
 }
+
+/* The input parsed as JSON (named "fuzz.json" in messages), or NULL when it is not text or not JSON
+ * (a parse error must carry a message too). Caller frees with cJSON_Delete. */
+static inline cJSON *fuzz_json(const uint8_t *data, size_t size)
+{
+    char *text = fuzz_text(data, size);
+    if (!text) return NULL;
+    cJSON *j = NULL;
+    pinas_status s = pinas_json_parse(fuzz_ctx(), text, "fuzz.json", &j);
+    free(text);
+    fuzz_expect_message(s);
+    return s ? NULL : j;
+}
 #endif
