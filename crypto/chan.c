@@ -101,40 +101,9 @@ static const char *ssl_reason(char *buf, size_t n)
     return buf;
 }
 
-/* A secret file must be the owner's alone, like ssh's keys. */
-static pinas_status check_secret_mode(pinas_ctx *ctx, const char *what, const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) return pinas_error(ctx, PINAS_EIO, "%s %s: %s", what, path, strerror(errno));
-    if (st.st_mode & 077)
-        return pinas_error(ctx, PINAS_EINVAL, "%s %s: readable by others (mode %04o); run chmod 600 %s", what, path,
-                           (unsigned)(st.st_mode & 07777), path);
-    return PINAS_OK;
-}
-
 pinas_status pinas_chan_psk_load(pinas_ctx *ctx, const char *path, uint8_t key[32])
 {
-    pinas_status s = check_secret_mode(ctx, "psk file", path);
-    char *buf = NULL;
-    size_t len = 0;
-    if (!s) s = pinas_file_read(ctx, path, &buf, &len);
-    if (s) return s;
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) len--;
-    int ok = len == 64;
-    for (size_t i = 0; ok && i < 32; i++) {
-        unsigned v;
-        ok = sscanf(buf + 2 * i, "%2x", &v) == 1 && strchr("0123456789abcdefABCDEF", buf[2 * i]) &&
-             strchr("0123456789abcdefABCDEF", buf[2 * i + 1]);
-        key[i] = (uint8_t)v;
-    }
-    OPENSSL_cleanse(buf, len);
-    free(buf);
-    if (!ok) {
-        OPENSSL_cleanse(key, 32);
-        return pinas_error(ctx, PINAS_EFORMAT, "psk file %s: expected 64 hex digits (32 bytes; `pinas keygen --psk FILE`)",
-                           path);
-    }
-    return PINAS_OK;
+    return pinas_mpc_key_file_read(ctx, "psk file", path, "`pinas keygen --psk FILE`", key);
 }
 
 static const unsigned char TLS13_AES128GCM[2] = {0x13, 0x01};
@@ -193,7 +162,7 @@ static void psk_identity(pinas_chan *c)
 static pinas_status cert_setup(pinas_ctx *ctx, SSL_CTX *sc, const pinas_chan_auth *a)
 {
     char r[256];
-    pinas_status s = check_secret_mode(ctx, "key file", a->key_file);
+    pinas_status s = pinas_mpc_secret_file_check(ctx, "key file", a->key_file);
     if (s) return s;
     if (SSL_CTX_use_certificate_chain_file(sc, a->cert_file) != 1)
         return pinas_error(ctx, PINAS_EFORMAT, "certificate %s: %s", a->cert_file, ssl_reason(r, sizeof r));

@@ -13,19 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-pinas_status pinas_chan_keygen_psk(pinas_ctx *ctx, const char *path)
-{
-    uint8_t key[32];
-    char hex[66];
-    if (RAND_bytes(key, sizeof key) != 1) return pinas_error(ctx, PINAS_EINTERNAL, "no randomness from the OS");
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
-    hex[64] = '\n';
-    hex[65] = 0;
-    pinas_status s = pinas_file_write_atomic(ctx, path, hex, 65, PINAS_FILE_SECRET);
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(hex, sizeof hex);
-    return s;
-}
+pinas_status pinas_chan_keygen_psk(pinas_ctx *ctx, const char *path) { return pinas_mpc_key_file_write(ctx, path); }
 
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {

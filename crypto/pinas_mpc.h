@@ -213,7 +213,17 @@ typedef struct {
 } pinas_chan_auth;
 /* Checks that a names exactly one way to authenticate (or insecure); the message says what to pass. */
 pinas_status pinas_chan_auth_check(pinas_ctx *ctx, const pinas_chan_auth *a) PINAS_WUR;
-/* Reads a PSK file (64 hex digits, mode 0600 or stricter) into key. */
+/* Secret key files (crypto/keyfile.c), the one format of the PSK and the dealer key: 32 random bytes
+ * as 64 hex digits and a newline, mode 0600. The reader refuses a file group or others may read (like
+ * ssh), a non-regular file, or anything but 64 hex digits (trailing whitespace allowed); errors name
+ * `what` and the file, and a format error ends with `hint` (how to make one). */
+#define PINAS_MPC_KEY_BYTES 32
+pinas_status pinas_mpc_key_file_write(pinas_ctx *ctx, const char *path) PINAS_WUR;
+/* The same mode rule for any secret file (a TLS private key): a regular file only its owner may read. */
+pinas_status pinas_mpc_secret_file_check(pinas_ctx *ctx, const char *what, const char *path) PINAS_WUR;
+pinas_status pinas_mpc_key_file_read(pinas_ctx *ctx, const char *what, const char *path, const char *hint,
+                                     uint8_t key[PINAS_MPC_KEY_BYTES]) PINAS_WUR;
+/* Reads a PSK file (pinas_mpc_key_file_read) into key. */
 pinas_status pinas_chan_psk_load(pinas_ctx *ctx, const char *path, uint8_t key[32]) PINAS_WUR;
 /* Writes a fresh PSK (32 bytes from the OS, hex, newline) to path, mode 0600, replacing it atomically. */
 pinas_status pinas_chan_keygen_psk(pinas_ctx *ctx, const char *path) PINAS_WUR;

@@ -331,52 +331,9 @@ pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, const uint8_t
 
 /* ------------------------------------------------------------------ the dealer key */
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 pinas_status pinas_mpc_dealer_key_load(pinas_ctx *ctx, const char *path, uint8_t key[PINAS_MPC_DEALER_KEY_BYTES])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pinas_error(ctx, PINAS_EIO, "dealer key %s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    char buf[80];
-    ssize_t n = -1;
-    pinas_status s = PINAS_OK;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        s = pinas_error(ctx, PINAS_EIO, "dealer key %s: not a regular file", path);
-    else if (st.st_mode & 077)
-        s = pinas_error(ctx, PINAS_EINVAL, "dealer key %s: readable by group or others (mode %03o): chmod 600 it", path,
-                        (unsigned)(st.st_mode & 0777));
-    else
-        n = read(fd, buf, sizeof buf);
-    close(fd);
-    while (!s && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
-    int ok = n == 2 * PINAS_MPC_DEALER_KEY_BYTES;
-    for (int i = 0; !s && ok && i < PINAS_MPC_DEALER_KEY_BYTES; i++) {
-        int hi = hexval((unsigned char)buf[2 * i]), lo = hexval((unsigned char)buf[2 * i + 1]);
-        ok = hi >= 0 && lo >= 0;
-        key[i] = (uint8_t)(hi << 4 | lo);
-    }
-    OPENSSL_cleanse(buf, sizeof buf);
-    if (!s && !ok)
-        s = pinas_error(ctx, PINAS_EFORMAT,
-                        "dealer key %s: expected 64 hex digits (32 bytes; make one with `pinas dealer --new-dealer-key FILE`)",
-                        path);
-    if (s) OPENSSL_cleanse(key, PINAS_MPC_DEALER_KEY_BYTES);
-    return s;
+    return pinas_mpc_key_file_read(ctx, "dealer key", path, "make one with `pinas dealer --new-dealer-key FILE`", key);
 }
 
-pinas_status pinas_mpc_dealer_keygen(pinas_ctx *ctx, const char *path)
-{
-    uint8_t key[PINAS_MPC_DEALER_KEY_BYTES];
-    char hex[2 * PINAS_MPC_DEALER_KEY_BYTES + 2];
-    pinas_status s = pinas_os_random(ctx, key, sizeof key);
-    for (int i = 0; !s && i < PINAS_MPC_DEALER_KEY_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
-    hex[2 * PINAS_MPC_DEALER_KEY_BYTES] = '\n';
-    if (!s) s = pinas_file_write_atomic(ctx, path, hex, sizeof hex - 1, PINAS_FILE_SECRET);
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(hex, sizeof hex);
-    return s;
-}
+pinas_status pinas_mpc_dealer_keygen(pinas_ctx *ctx, const char *path) { return pinas_mpc_key_file_write(ctx, path); }
