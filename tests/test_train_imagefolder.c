@@ -138,7 +138,7 @@ static int find(const tr_imagefolder *f, int set, const char *suffix)
 }
 
 /* Decodes the item ending with suffix (must succeed); out holds 3 * size * size floats. */
-static int decode_ok(const tr_imagefolder *f, int set, const char *suffix, tr_rng *rng, float *out)
+static int decode_ok(const tr_imagefolder *f, int set, const char *suffix, pinas_rng *rng, float *out)
 {
     int i = find(f, set, suffix);
     CU_ASSERT(i >= 0);
@@ -493,7 +493,7 @@ static void test_random_crop(void)
     float a[3 * 256], b[3 * 256], first[3 * 256];
     int distinct = 0, mirrored = 0, same = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
-        tr_rng r1 = {seed}, r2 = {seed};
+        pinas_rng r1 = {seed}, r2 = {seed};
         CU_ASSERT_EQUAL_FATAL(tr_imagefolder_image(ctx, f0, 0, ig, &r1, a), PINAS_OK);
         CU_ASSERT_EQUAL_FATAL(tr_imagefolder_image(ctx, f0, 0, ig, &r2, b), PINAS_OK);
         CU_ASSERT(memcmp(a, b, sizeof a) == 0); /* same seed, same output */
@@ -513,7 +513,7 @@ static void test_random_crop(void)
         CU_ASSERT_EQUAL(bad, 0);
         CU_ASSERT(a[S - 1] > a[0]); /* a crop is at least 3/4 * sqrt(0.08) of the width, never one column */
         /* With flip on, the same seed draws the same crop, then flips or not. */
-        tr_rng r3 = {seed};
+        pinas_rng r3 = {seed};
         CU_ASSERT_EQUAL_FATAL(tr_imagefolder_image(ctx, f1, 0, ig, &r3, b), PINAS_OK);
         if (memcmp(a, b, sizeof a) == 0) same++;
         else if (is_mirror(a, b, S)) mirrored++;
@@ -529,7 +529,7 @@ static void test_random_crop(void)
     tr_imagefolder *f = open_ok(P("rrc"), S, 0, 1.0, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     for (uint64_t seed = 1; seed <= 5; seed++) {
-        tr_rng r = {seed};
+        pinas_rng r = {seed};
         if (decode_ok(f, 0, "square.png", &r, a)) CU_ASSERT_EQUAL(COUNT_BAD(a, S, 1e-7, pix(x, y, c) / 255.0f), 0);
     }
     tr_imagefolder_free(f);
@@ -549,7 +549,7 @@ static void *thr_main(void *p)
     int n = tr_imagefolder_count(t->f, 0);
     for (int rep = 0; rep < 4; rep++)
         for (int i = 0; i < n; i++) {
-            tr_rng r = {(uint64_t)i + 1};
+            pinas_rng r = {(uint64_t)i + 1};
             t->fails += tr_imagefolder_image(c, t->f, 0, i, NULL, t->out + (size_t)(2 * i) * 3 * 64) != PINAS_OK;
             t->fails += tr_imagefolder_image(c, t->f, 0, i, &r, t->out + (size_t)(2 * i + 1) * 3 * 64) != PINAS_OK;
         }
@@ -590,7 +590,7 @@ static void expect_decode_err(const tr_imagefolder *f, const char *name, const c
     int i = find(f, 0, name);
     CU_ASSERT_FATAL(i >= 0);
     float out[3 * 64];
-    tr_rng r = {1};
+    pinas_rng r = {1};
     for (int t = 0; t < 2; t++) {
         pinas_status s = tr_imagefolder_image(ctx, f, 0, i, t ? &r : NULL, out);
         TU_ASSERT_ERR(ctx, s, tr_imagefolder_path(f, 0, i));

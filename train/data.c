@@ -121,14 +121,14 @@ typedef struct {
     double theta, freq, col[3], bx, by;
 } syn_class;
 
-static void syn_image(const pinas_dataset *d, const syn_class *k, tr_rng *r, uint8_t *out)
+static void syn_image(const pinas_dataset *d, const syn_class *k, pinas_rng *r, uint8_t *out)
 {
     int S = d->h, W = d->w;
-    double phase = tr_rng_unif(r) * 6.283185307179586, amp = 0.6 + 0.4 * tr_rng_unif(r);
-    double dx = (tr_rng_unif(r) - 0.5) * 0.25 * W, dy = (tr_rng_unif(r) - 0.5) * 0.25 * S;
-    double rad = 0.12 * S * (0.8 + 0.4 * tr_rng_unif(r));
+    double phase = pinas_rng_unif(r) * 6.283185307179586, amp = 0.6 + 0.4 * pinas_rng_unif(r);
+    double dx = (pinas_rng_unif(r) - 0.5) * 0.25 * W, dy = (pinas_rng_unif(r) - 0.5) * 0.25 * S;
+    double rad = 0.12 * S * (0.8 + 0.4 * pinas_rng_unif(r));
     double col[3];
-    for (int c = 0; c < 3; c++) col[c] = k->col[c] + 0.15 * (tr_rng_unif(r) - 0.5);
+    for (int c = 0; c < 3; c++) col[c] = k->col[c] + 0.15 * (pinas_rng_unif(r) - 0.5);
     double ct = cos(k->theta), st = sin(k->theta);
     for (int c = 0; c < d->c; c++)
         for (int y = 0; y < S; y++)
@@ -155,23 +155,23 @@ static pinas_status load_synthetic(pinas_ctx *ctx, const pinas_data_opts *o, pin
     d->num_classes = o->synthetic_classes;
     syn_class *cls = calloc((size_t)d->num_classes, sizeof *cls);
     if (!cls) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    tr_rng r = {tr_seed_mix(o->seed, 1, 0, 0)};
+    pinas_rng r = {tr_seed_mix(o->seed, 1, 0, 0)};
     for (int k = 0; k < d->num_classes; k++) {
         /* Spread orientations evenly (jittered) so that neighbouring classes differ in more than colour. */
-        cls[k].theta = 3.141592653589793 * ((k + 0.3 * tr_rng_unif(&r)) / d->num_classes);
-        cls[k].freq = 1.0 + (double)tr_rng_below(&r, 3) + 0.5 * tr_rng_unif(&r);
-        for (int c = 0; c < 3; c++) cls[k].col[c] = tr_rng_unif(&r);
-        cls[k].bx = 0.25 + 0.5 * tr_rng_unif(&r);
-        cls[k].by = 0.25 + 0.5 * tr_rng_unif(&r);
+        cls[k].theta = 3.141592653589793 * ((k + 0.3 * pinas_rng_unif(&r)) / d->num_classes);
+        cls[k].freq = 1.0 + (double)pinas_rng_below(&r, 3) + 0.5 * pinas_rng_unif(&r);
+        for (int c = 0; c < 3; c++) cls[k].col[c] = pinas_rng_unif(&r);
+        cls[k].bx = 0.25 + 0.5 * pinas_rng_unif(&r);
+        cls[k].by = 0.25 + 0.5 * pinas_rng_unif(&r);
     }
     pinas_status s = PINAS_OK;
     int counts[2] = {o->synthetic_train, o->synthetic_test};
     size_t img = (size_t)d->c * d->h * d->w;
     for (int set = 0; set < 2 && !s; set++) {
         if ((s = alloc_set(ctx, d, set, counts[set]))) break;
-        tr_rng ri = {tr_seed_mix(o->seed, 2, (uint64_t)set, 0)};
+        pinas_rng ri = {tr_seed_mix(o->seed, 2, (uint64_t)set, 0)};
         for (int i = 0; i < counts[set]; i++) {
-            int label = (int)tr_rng_below(&ri, (uint64_t)d->num_classes);
+            int label = (int)pinas_rng_below(&ri, (uint64_t)d->num_classes);
             d->y[set][i] = label;
             syn_image(d, &cls[label], &ri, d->x[set] + (size_t)i * img);
         }
@@ -443,10 +443,10 @@ pinas_status pinas_dataset_load(pinas_ctx *ctx, const pinas_data_opts *opts, pin
         return s;
     }
     /* The TRAIN/VAL split: a seeded permutation, each side at least one image. */
-    tr_rng r = {tr_seed_mix(o->seed, 3, 0, 0)};
+    pinas_rng r = {tr_seed_mix(o->seed, 3, 0, 0)};
     for (int i = 0; i < d->n[0]; i++) d->perm[i] = i;
     for (int i = d->n[0] - 1; i > 0; i--) {
-        int j = (int)tr_rng_below(&r, (uint64_t)i + 1), t = d->perm[i];
+        int j = (int)pinas_rng_below(&r, (uint64_t)i + 1), t = d->perm[i];
         d->perm[i] = d->perm[j];
         d->perm[j] = t;
     }
@@ -533,7 +533,7 @@ static void make_image(const pinas_dataset *d, int set, int idx, float *out, int
 }
 
 /* Item `idx` of `set` as a normalised float image; aug (may be NULL) draws the augmentation. */
-static pinas_status item_image(pinas_ctx *ctx, const pinas_dataset *d, int set, int idx, tr_rng *aug, float *out)
+static pinas_status item_image(pinas_ctx *ctx, const pinas_dataset *d, int set, int idx, pinas_rng *aug, float *out)
 {
     if (d->folder) {
         pinas_status s = tr_imagefolder_image(ctx, d->folder, set, idx, aug, out);
@@ -550,8 +550,8 @@ static pinas_status item_image(pinas_ctx *ctx, const pinas_dataset *d, int set, 
         return PINAS_OK;
     }
     int pad = d->crop_pad;
-    int oy = pad ? (int)tr_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0, ox = pad ? (int)tr_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0;
-    int flip = (int)(tr_rng_next(aug) >> 63) && d->flip;
+    int oy = pad ? (int)pinas_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0, ox = pad ? (int)pinas_rng_below(aug, (uint64_t)(2 * pad + 1)) : 0;
+    int flip = (int)(pinas_rng_next(aug) >> 63) && d->flip;
     make_image(d, set, idx, out, pad, oy, ox, flip);
     return PINAS_OK;
 }
@@ -587,7 +587,7 @@ struct pinas_loader {
     int *order;
     float *xbuf;
     int64_t *ybuf;
-    tr_rng aug;
+    pinas_rng aug;
     char device[32];
 };
 
@@ -642,9 +642,9 @@ void pinas_loader_start_epoch(pinas_loader *l, int epoch)
     l->started = 1;
     for (int i = 0; i < l->n; i++) l->order[i] = i;
     if (l->o.shuffle) {
-        tr_rng r = {tr_seed_mix(l->o.seed, 4, (uint64_t)l->split, (uint64_t)epoch)};
+        pinas_rng r = {tr_seed_mix(l->o.seed, 4, (uint64_t)l->split, (uint64_t)epoch)};
         for (int i = l->n - 1; i > 0; i--) {
-            int j = (int)tr_rng_below(&r, (uint64_t)i + 1), t = l->order[i];
+            int j = (int)pinas_rng_below(&r, (uint64_t)i + 1), t = l->order[i];
             l->order[i] = l->order[j];
             l->order[j] = t;
         }

@@ -561,18 +561,18 @@ static pinas_status resample(pinas_ctx *ctx, const char *path, const if_img *im,
 }
 
 /* torchvision RandomResizedCrop.get_params with scale (smin, 1), ratio (3/4, 4/3); Python's round is half-even. */
-static void random_crop(tr_rng *rng, int W, int H, double smin, int *top, int *left, int *ch, int *cw)
+static void random_crop(pinas_rng *rng, int W, int H, double smin, int *top, int *left, int *ch, int *cw)
 {
     double area = (double)W * H, lr0 = log(3.0 / 4.0), lr1 = log(4.0 / 3.0);
     for (int t = 0; t < 10; t++) {
-        double ta = area * (smin + (1 - smin) * tr_rng_unif(rng));
-        double ar = exp(lr0 + (lr1 - lr0) * tr_rng_unif(rng));
+        double ta = area * (smin + (1 - smin) * pinas_rng_unif(rng));
+        double ar = exp(lr0 + (lr1 - lr0) * pinas_rng_unif(rng));
         double w = nearbyint(sqrt(ta * ar)), h = nearbyint(sqrt(ta / ar));
         if (w > 0 && w <= W && h > 0 && h <= H) {
             *cw = (int)w;
             *ch = (int)h;
-            *top = (int)tr_rng_below(rng, (uint64_t)(H - *ch + 1));
-            *left = (int)tr_rng_below(rng, (uint64_t)(W - *cw + 1));
+            *top = (int)pinas_rng_below(rng, (uint64_t)(H - *ch + 1));
+            *left = (int)pinas_rng_below(rng, (uint64_t)(W - *cw + 1));
             return;
         }
     }
@@ -585,7 +585,7 @@ static void random_crop(tr_rng *rng, int W, int H, double smin, int *top, int *l
     *left = (W - *cw) / 2;
 }
 
-pinas_status tr_imagefolder_image(pinas_ctx *ctx, const tr_imagefolder *f, int set, int i, tr_rng *rng, float *out)
+pinas_status tr_imagefolder_image(pinas_ctx *ctx, const tr_imagefolder *f, int set, int i, pinas_rng *rng, float *out)
 {
     if (!f || !out) return pinas_error(ctx, PINAS_EINVAL, "imagefolder: no folder or no output buffer");
     if (set != 0 && set != 1) return pinas_error(ctx, PINAS_EINVAL, "imagefolder %s: set %d is neither 0 (train) nor 1 (val)", f->root, set);
@@ -600,7 +600,7 @@ pinas_status tr_imagefolder_image(pinas_ctx *ctx, const tr_imagefolder *f, int s
     int bad;
     if (rng) {
         random_crop(rng, W, H, f->scale_min, &top, &left, &ch, &cw);
-        flip = f->flip && tr_rng_unif(rng) < 0.5;
+        flip = f->flip && pinas_rng_unif(rng) < 0.5;
         bad = coeffs_make(&cx, left, cw, size, 0, size) || coeffs_make(&cy, top, ch, size, 0, size);
     } else {
         /* Resize(resize): short side -> resize, long side -> int(resize * long / short); then CenterCrop(size). */

@@ -47,6 +47,6 @@ const char *tr_imagefolder_path(const tr_imagefolder *f, int set, int i);
  * Errors name the file: unreadable, not a JPEG/PNG, corrupt or truncated data (a JPEG that decodes with a
  * non-fatal libjpeg warning other than premature end of data is accepted, as PIL does), a side of 0 or > 32768.
  * Thread-safe for different out buffers and contexts (no shared state). */
-pinas_status tr_imagefolder_image(pinas_ctx *ctx, const tr_imagefolder *f, int set, int i, tr_rng *rng, float *out) PINAS_WUR;
+pinas_status tr_imagefolder_image(pinas_ctx *ctx, const tr_imagefolder *f, int set, int i, pinas_rng *rng, float *out) PINAS_WUR;
 
 #endif

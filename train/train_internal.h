@@ -9,36 +9,27 @@
 
 #include <math.h>
 
-/* The seeded stream (common's splitmix64) used for data generation, split permutations, shuffling
- * and augmentation (never for secrets). */
-typedef pinas_rng tr_rng;
-
-static inline uint64_t tr_rng_next(tr_rng *r) { return pinas_rng_next(r); }
+/* Data generation, split permutations, shuffling and augmentation draw from common's pinas_rng
+ * (never for secrets). */
 
 /* A seed derived from a base seed and up to three labels, so that streams for different purposes
  * (content, split, epoch order) never overlap. */
 static inline uint64_t tr_seed_mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
 {
-    tr_rng r = {seed ^ 0x5851f42d4c957f2dULL};
-    uint64_t h = tr_rng_next(&r);
+    pinas_rng r = {seed ^ 0x5851f42d4c957f2dULL};
+    uint64_t h = pinas_rng_next(&r);
     r.s ^= a * 0x9e3779b97f4a7c15ULL;
-    h ^= tr_rng_next(&r);
+    h ^= pinas_rng_next(&r);
     r.s ^= b * 0xc2b2ae3d27d4eb4fULL;
-    h ^= tr_rng_next(&r);
+    h ^= pinas_rng_next(&r);
     r.s ^= c * 0x165667b19e3779f9ULL;
-    return h ^ tr_rng_next(&r);
+    return h ^ pinas_rng_next(&r);
 }
 
-/* Uniform in [0, 1). */
-static inline double tr_rng_unif(tr_rng *r) { return pinas_rng_unif(r); }
-
-/* Uniform integer in [0, n). */
-static inline uint64_t tr_rng_below(tr_rng *r, uint64_t n) { return pinas_rng_below(r, n); }
-
 /* Standard normal (Box-Muller; one value per call, simple and deterministic). */
-static inline double tr_rng_normal(tr_rng *r)
+static inline double tr_rng_normal(pinas_rng *r)
 {
-    double u1 = tr_rng_unif(r), u2 = tr_rng_unif(r);
+    double u1 = pinas_rng_unif(r), u2 = pinas_rng_unif(r);
     if (u1 < 1e-300) u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
