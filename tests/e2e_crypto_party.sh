@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the 2PC CLI: model random -> dealer -> two `pinas party` processes -> infer; a peer killed
 # mid-protocol, a silent peer, corrupt and mismatched preprocessing files. Usage: e2e_crypto_party.sh PINAS
-set -u
-PINAS=${1:?usage: e2e_crypto_party.sh PATH/TO/pinas}
-T=$(mktemp -d /tmp/pinas-e2e-crypto-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib_e2e.sh"
 # waits (up to 30 s) until the parties are connected on port $1, then lets them reach the delayed layer
 connected() {
     for _ in $(seq 300); do
@@ -155,4 +148,4 @@ PY
 "$PINAS" infer "$T/m" >/dev/null 2>&1; [ $? = 2 ] && ok "infer usage error exits 2" || bad "infer usage exit status"
 for c in dealer party infer; do "$PINAS" $c --help | grep -q "usage: pinas $c" || bad "$c --help"; done
 
-[ $fails = 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }
+e2e_done e2e_crypto_party

@@ -3,14 +3,7 @@
 # and 0600, a file under another key or with a forged field refused by the party naming the file, frac_bits
 # above the ring's bound refused, NaN/Inf/huge inputs and NaN weights refused naming the tensor.
 # Usage: e2e_crypto_prep.sh PINAS
-set -u
-PINAS=${1:?usage: e2e_crypto_prep.sh PATH/TO/pinas}
-T=$(mktemp -d /tmp/pinas-e2e-prep-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib_e2e.sh"
 
 "$PINAS" model random tests/golden/tiny_space.json --arch all-relu --seed 4 --out "$T/m" >/dev/null || { echo "model random failed"; exit 1; }
 
@@ -93,5 +86,4 @@ PY
     >/dev/null 2> "$T/e"
 [ $? = 1 ] && grep -q "tensor $(cat "$T/mw/weights.safetensors.name"): element 0 is +Inf" "$T/e" && ok "Inf weight refused naming the tensor" || bad "Inf weight: $(cat "$T/e")"
 
-[ $fails = 0 ] && echo "all ok" || echo "$fails failed"
-exit $((fails > 0))
+e2e_done e2e_crypto_prep

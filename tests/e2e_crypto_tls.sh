@@ -2,14 +2,7 @@
 # End-to-end test of the parties' channel: TLS 1.3 by default (PSK, certificates from `pinas keygen`), refused
 # without authentication, a wrong PSK, a man in the middle flipping one byte, a peer dripping bytes, a forged
 # handshake (role 0xFFFFFFFF), a stray connection before the real client, --insecure. Usage: e2e_crypto_tls.sh PINAS
-set -u
-PINAS=${1:?usage: e2e_crypto_tls.sh PATH/TO/pinas}
-T=$(mktemp -d /tmp/pinas-e2e-tls-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib_e2e.sh"
 
 "$PINAS" model random tests/golden/tiny_space.json --arch all-relu --seed 4 --out "$T/m" >/dev/null || { echo "model random failed"; exit 1; }
 python3 - "$T/x.safetensors" <<'PY'
@@ -187,4 +180,4 @@ wait $S; SRC=$?
 [ $CRC = 0 ] && [ $SRC = 0 ] && grep -q "refused a connection" "$T/stray.s.err" && ok "stray connection refused, the real client served: $(head -1 "$T/stray.s.err")" \
     || bad "stray connection (server $SRC, client $CRC): $(cat "$T/stray.s.err" "$T/stray.c.err")"
 
-[ $fails = 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }
+e2e_done e2e_crypto_tls
