@@ -180,20 +180,19 @@ pinas_status pinas_model_meta_copy(pinas_ctx *ctx, const pinas_model_meta *src, 
 
 /* ------------------------------------------------------------ meta.json: writing */
 
-/* A number as today's writers put it: NaN and infinities become null (cJSON prints them so). */
-static void add_num(cJSON *o, const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
+/* Numbers go through cJSON_AddNumberToObject, which prints NaN and infinities as null. */
 
 static cJSON *latency_row_json(const pinas_meta_latency *r)
 {
     cJSON *o = cJSON_CreateObject();
-    add_num(o, "online_ms", r->online_ms);
-    add_num(o, "offline_ms", r->offline_ms);
-    add_num(o, "total_ms", r->total_ms);
-    add_num(o, "compute_ms", r->compute_ms);
-    add_num(o, "comm_ms", r->comm_ms);
-    add_num(o, "rounds", (double)r->rounds);
-    add_num(o, "online_bytes", (double)r->online_bytes);
-    add_num(o, "preprocessing_bytes", (double)r->preprocessing_bytes);
+    cJSON_AddNumberToObject(o, "online_ms", r->online_ms);
+    cJSON_AddNumberToObject(o, "offline_ms", r->offline_ms);
+    cJSON_AddNumberToObject(o, "total_ms", r->total_ms);
+    cJSON_AddNumberToObject(o, "compute_ms", r->compute_ms);
+    cJSON_AddNumberToObject(o, "comm_ms", r->comm_ms);
+    cJSON_AddNumberToObject(o, "rounds", (double)r->rounds);
+    cJSON_AddNumberToObject(o, "online_bytes", (double)r->online_bytes);
+    cJSON_AddNumberToObject(o, "preprocessing_bytes", (double)r->preprocessing_bytes);
     return o;
 }
 
@@ -208,26 +207,26 @@ static cJSON *train_json(const pinas_meta_train *t)
 {
     cJSON *tr = cJSON_CreateObject();
     cJSON_AddStringToObject(tr, "phase", t->phase ? t->phase : "train");
-    add_num(tr, "epochs", t->epochs);
-    add_num(tr, "batch_size", t->batch_size);
-    add_num(tr, "lr", t->lr);
+    cJSON_AddNumberToObject(tr, "epochs", t->epochs);
+    cJSON_AddNumberToObject(tr, "batch_size", t->batch_size);
+    cJSON_AddNumberToObject(tr, "lr", t->lr);
     cJSON_AddStringToObject(tr, "schedule", t->cosine ? "cosine" : "constant");
-    add_num(tr, "momentum", t->momentum);
+    cJSON_AddNumberToObject(tr, "momentum", t->momentum);
     cJSON_AddBoolToObject(tr, "nesterov", t->nesterov);
-    add_num(tr, "weight_decay", t->weight_decay);
-    add_num(tr, "label_smoothing", t->label_smoothing);
+    cJSON_AddNumberToObject(tr, "weight_decay", t->weight_decay);
+    cJSON_AddNumberToObject(tr, "label_smoothing", t->label_smoothing);
     cJSON_AddBoolToObject(tr, "augment", t->augment);
-    if (t->grad_clip > 0) add_num(tr, "grad_clip", t->grad_clip);
+    if (t->grad_clip > 0) cJSON_AddNumberToObject(tr, "grad_clip", t->grad_clip);
     if (t->teacher) {
         cJSON_AddStringToObject(tr, "teacher", t->teacher);
-        add_num(tr, "kd_alpha", t->kd_alpha);
-        add_num(tr, "kd_temperature", t->kd_temperature);
+        cJSON_AddNumberToObject(tr, "kd_alpha", t->kd_alpha);
+        cJSON_AddNumberToObject(tr, "kd_temperature", t->kd_temperature);
     }
-    add_num(tr, "seed", (double)t->seed);
+    cJSON_AddNumberToObject(tr, "seed", (double)t->seed);
     cJSON_AddStringToObject(tr, "eval_split", t->eval_split ? t->eval_split : "");
-    add_num(tr, "eval_loss", t->eval_loss);
-    add_num(tr, "train_loss", t->train_loss);
-    add_num(tr, "train_acc", t->train_acc);
+    cJSON_AddNumberToObject(tr, "eval_loss", t->eval_loss);
+    cJSON_AddNumberToObject(tr, "train_loss", t->train_loss);
+    cJSON_AddNumberToObject(tr, "train_acc", t->train_acc);
     return tr;
 }
 
@@ -235,8 +234,8 @@ static cJSON *export_json(const pinas_meta_export *e)
 {
     cJSON *from = cJSON_CreateObject();
     cJSON_AddStringToObject(from, "run_dir", e->run_dir ? e->run_dir : "");
-    add_num(from, "candidate", e->candidate);
-    if (e->sweep_key) add_num(cJSON_AddObjectToObject(from, "sweep"), e->sweep_key, e->sweep_value);
+    cJSON_AddNumberToObject(from, "candidate", e->candidate);
+    if (e->sweep_key) cJSON_AddNumberToObject(cJSON_AddObjectToObject(from, "sweep"), e->sweep_key, e->sweep_value);
     cJSON *arch = cJSON_AddObjectToObject(from, "arch");
     for (int i = 0; i < e->n_arch; i++) cJSON_AddStringToObject(arch, e->arch[i].slot, e->arch[i].choice);
     return from;
@@ -249,7 +248,7 @@ cJSON *pinas_model_meta_to_json(const pinas_model_meta *m)
     cJSON_AddStringToObject(o, "format", PINAS_MODEL_FORMAT);
     cJSON_AddStringToObject(o, "name", m->name ? m->name : "");
     cJSON_AddItemToObject(o, "input", cJSON_CreateIntArray(m->input, 3));
-    add_num(o, "num_classes", m->num_classes);
+    cJSON_AddNumberToObject(o, "num_classes", m->num_classes);
     cJSON *norm = cJSON_AddObjectToObject(o, "normalize");
     cJSON *mean = cJSON_AddArrayToObject(norm, "mean"), *std = cJSON_AddArrayToObject(norm, "std");
     for (int c = 0; m->mean && c < m->input[0]; c++) {
@@ -257,12 +256,12 @@ cJSON *pinas_model_meta_to_json(const pinas_model_meta *m)
         cJSON_AddItemToArray(std, cJSON_CreateNumber(m->std[c]));
     }
     if (isnan(m->accuracy)) cJSON_AddNullToObject(o, "accuracy");
-    else add_num(o, "accuracy", m->accuracy);
+    else cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
     if (m->dataset) cJSON_AddStringToObject(o, "dataset", m->dataset);
     if (m->train.present) cJSON_AddItemToObject(o, "train", train_json(&m->train));
     cJSON *mpc = cJSON_AddObjectToObject(o, "mpc");
-    add_num(mpc, "frac_bits", m->frac_bits);
-    add_num(mpc, "cmp_bits", m->cmp_bits);
+    cJSON_AddNumberToObject(mpc, "frac_bits", m->frac_bits);
+    cJSON_AddNumberToObject(mpc, "cmp_bits", m->cmp_bits);
     cJSON_AddItemToObject(o, "predicted_latency", pinas_model_meta_latency_json(m->latency, m->n_latency));
     cJSON_AddStringToObject(o, "source", m->source ? m->source : "");
     if (m->config) cJSON_AddItemToObject(o, "config", cJSON_Duplicate(m->config, 1));
