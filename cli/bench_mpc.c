@@ -8,8 +8,8 @@
 #include <string.h>
 
 typedef struct {
-    long n, reps, cmp_bits, frac_bits, batch;
-    int json, drelu;
+    long n, reps, cmp_bits, frac_bits, batch, threads;
+    int json, drelu, eval_only, keygen;
     const char *model;
 } bopts;
 
@@ -30,6 +30,12 @@ static int parse(const char *cmd, int argc, char **argv, bopts *o, int want_mode
             o->json = 1;
         } else if (!strcmp(argv[i], "--drelu")) {
             o->drelu = 1;
+        } else if (!strcmp(argv[i], "--eval-only")) {
+            o->eval_only = 1;
+        } else if (!strcmp(argv[i], "--keygen")) {
+            o->keygen = 1;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (cli_parse_int(cmd, "--threads", argv[++i], 1, 1024, &o->threads)) return 2;
         } else if (argv[i][0] != '-' && want_model && !o->model) {
             o->model = argv[i];
         } else {
@@ -39,31 +45,72 @@ static int parse(const char *cmd, int argc, char **argv, bopts *o, int want_mode
     return 0;
 }
 
+/* `pinas bench relu --eval-only | --keygen`: the ReLU gate's key work alone, no network. */
+static int bench_gate(pinas_ctx *ctx, const bopts *o)
+{
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.cmp_bits = (int)o->cmp_bits;
+    p.threads = (int)o->threads;
+    pinas_mpc_gate_bench g;
+    if (pinas_mpc_bench_gate(ctx, o->keygen, o->n, (int)o->reps, &p, &g)) return cli_fail(ctx);
+    const char *mode = o->keygen ? "keygen" : "eval-only";
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "op", "relu");
+        cJSON_AddStringToObject(j, "mode", mode);
+        cJSON_AddNumberToObject(j, "n", (double)o->n);
+        cJSON_AddNumberToObject(j, "threads", (double)o->threads);
+        cJSON_AddNumberToObject(j, "reps", (double)o->reps);
+        cJSON_AddNumberToObject(j, "cmp_bits", (double)o->cmp_bits);
+        cJSON_AddNumberToObject(j, "median_s", g.median_s);
+        cJSON_AddNumberToObject(j, "key_bytes", (double)g.key_bytes);
+        cJSON_AddNumberToObject(j, "aes_blocks", (double)g.aes_blocks);
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("relu %s x %ld (cmp_bits %ld, %ld thread(s)): %.4f s median of %ld (%.1f ns/gate); %llu B of "
+               "preprocessing per gate per party; %.1f AES blocks/gate\n",
+               mode, o->n, o->cmp_bits, o->threads, g.median_s, o->reps, g.median_s / (double)o->n * 1e9,
+               (unsigned long long)g.key_bytes, (double)g.aes_blocks / (double)o->n);
+    }
+    return 0;
+}
+
 /* The elementwise activations: relu (or drelu), poly, patch_relu:2x2. */
 static int bench_elementwise(pinas_ctx *ctx, const char *name, const char *kind, int argc, char **argv)
 {
-    bopts o = {.n = 1000000, .reps = 3, .cmp_bits = PINAS_CMP_BITS_DEFAULT, .frac_bits = PINAS_FRAC_BITS_DEFAULT};
+    bopts o = {.n = 1000000, .reps = 3, .cmp_bits = PINAS_CMP_BITS_DEFAULT, .frac_bits = PINAS_FRAC_BITS_DEFAULT,
+               .threads = 1};
     if (cli_wants_help(argc, argv)) {
-        printf("usage: pinas bench %s [--n N] [--reps R] [--cmp-bits B] [--frac-bits F]%s [--json]\n\n"
+        printf("usage: pinas bench %s [--n N] [--reps R] [--cmp-bits B] [--frac-bits F] [--threads T]%s [--json]\n\n"
                "Runs N private %s elements between two threads (one core each) over loopback TCP, with fresh\n"
                "preprocessing per repeat, and prints the median online time, the bytes each party sends per\n"
                "element, the rounds, the AES blocks per element and the preprocessing size and time.\n\n"
                "  --n N          elements (default 1000000)\n"
                "  --reps R       repeats; figures are medians (default 3)\n"
                "  --cmp-bits B   comparison bits (default 64)\n"
-               "  --frac-bits F  fixed-point fractional bits (default 16)\n%s"
+               "  --frac-bits F  fixed-point fractional bits (default 16)\n"
+               "  --threads T    threads of key generation and evaluation per party (default 1)\n%s"
                "  --json         print JSON\n",
-               name, strcmp(name, "relu") ? "" : " [--drelu]", kind,
-               strcmp(name, "relu") ? "" : "  --drelu        the DReLU gate alone (sign bit, no multiplication)\n");
+               name, strcmp(name, "relu") ? "" : " [--drelu | --eval-only | --keygen]", kind,
+               strcmp(name, "relu") ? ""
+                                    : "  --drelu        the DReLU gate alone (sign bit, no multiplication)\n"
+                                      "  --eval-only    one party's key evaluation and select of N gates, no network\n"
+                                      "                 (JSON: {op, mode, n, threads, median_s, key_bytes})\n"
+                                      "  --keygen       the dealer's key generation for N ReLU gates, no network\n");
         return 0;
     }
     int rc = parse(name, argc, argv, &o, 0);
     if (rc) return rc;
+    if ((o.eval_only || o.keygen) && strcmp(name, "relu") == 0) return bench_gate(ctx, &o);
+    if (o.eval_only || o.keygen) return cli_usage_error(name, "--eval-only and --keygen are for `pinas bench relu`");
     if (o.drelu) kind = "drelu";
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
     p.cmp_bits = (int)o.cmp_bits;
     p.frac_bits = (int)o.frac_bits;
+    p.threads = (int)o.threads;
     pinas_mpc_bench_result res;
     if (pinas_mpc_bench_op(ctx, kind, o.n, (int)o.reps, &p, &res)) return cli_fail(ctx);
     const pinas_mpc_cost c = res.counts;

@@ -13,6 +13,7 @@ PINAS_CMD(pinas_cmd_dealer);
 PINAS_CMD(pinas_cmd_party);
 PINAS_CMD(pinas_cmd_keygen);
 PINAS_CMD(pinas_cmd_infer);
+PINAS_CMD(pinas_cmd_stream);
 PINAS_CMD(pinas_cmd_train);
 PINAS_CMD(pinas_cmd_predict);
 PINAS_CMD(pinas_cmd_calibrate);

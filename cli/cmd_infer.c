@@ -1,6 +1,7 @@
 /* `pinas infer`: dealer + server + client as separate processes over loopback TCP, checked against plaintext. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "pinas_bitcut.h"
 #include "pinas_mpc.h"
 
 #include <errno.h>
@@ -21,7 +22,7 @@
 static void help(void)
 {
     printf("usage: pinas infer MODEL_DIR (--input X.safetensors | --random N) [--json] [--seed S]\n"
-           "                  [--frac-bits F] [--cmp-bits B] [--timeout SECONDS] [--chunk N] [--keep DIR]\n\n"
+           "                  [--frac-bits F] [--cmp-bits B] [--timeout SECONDS] [--chunk N] [--keep DIR] [--threads T]\n\n"
            "Runs a private inference locally: the dealer writes both preprocessing files, then the server\n"
            "and the client run as two `pinas party` processes (one core each when there are two) over\n"
            "loopback TCP. Prints the predicted classes, the max abs logit error against the plaintext\n"
@@ -32,8 +33,12 @@ static void help(void)
            "  --random N       N random inputs (standard normal, seeded)\n"
            "  --seed S         seed of --random (default 0)\n"
            "  --frac-bits F    fixed-point fractional bits (default: meta.json mpc.frac_bits, else 16)\n"
-           "  --cmp-bits B     comparison bits (default: meta.json mpc.cmp_bits, else 64)\n"
+           "  --cmp-bits B     comparison bits (default: meta.json mpc.cmp_bits, else 64, and the per-slot\n"
+           "                   windows of a bit-cut model, meta.json mpc.layers; B applies to every slot)\n"
            "  --timeout S      the parties' timeout in seconds (default 60)\n"
+           "  --threads T      threads of the dealer and of each party (default 1: each party pinned to a core\n"
+           "                   of its own when there are two; T > 1 leaves placement to the OS). The results\n"
+           "                   are the same for every T\n"
            "  --chunk N        images per dealer + party run (default: 16, fewer when one image's\n"
            "                   preprocessing is over 64 MiB, so that a chunk's stays under ~1 GiB); the\n"
            "                   chunks run one after the other and their logits are concatenated, so\n"
@@ -43,13 +48,16 @@ static void help(void)
            "The temporary directory is made under $TMPDIR (default /tmp). SIGINT/SIGTERM stop the parties\n"
            "and remove it (with --keep, the temporary *.tmp.* files in DIR).\n"
            "  --json           print {\"logits\", \"plaintext_logits\", \"classes\", \"max_abs_error\", \"layers\",\n"
-           "                   \"totals\"}\n");
+           "                   \"totals\", \"threads\", \"peak_rss_bytes\": {\"dealer\", \"server\", \"client\"},\n"
+           "                   \"prep_bytes_max_layer\": {\"server\", \"client\"}, \"prep_read_s\"}: peak RSS of each\n"
+           "                   process (the dealer runs in this one, which also holds the model and inputs)\n");
 }
 
 typedef struct {
     const char *dir, *input, *keep;
     long nrand, seed, frac_bits, cmp_bits; /* bits: -1 = meta.json's */
     long chunk;                            /* 0: the default (infer_chunk_size) */
+    long threads;                          /* 0: 1 */
     double timeout;
     int json;
 } infer_opts;
@@ -73,6 +81,8 @@ static int parse_args(int argc, char **argv, infer_opts *o)
             if (cli_parse_double("infer", "--timeout", argv[++i], 0.001, 86400, &o->timeout)) return 2;
         } else if (!strcmp(a, "--chunk") && has) {
             if (cli_parse_int("infer", "--chunk", argv[++i], 1, 1 << 20, &o->chunk)) return 2;
+        } else if (!strcmp(a, "--threads") && has) {
+            if (cli_parse_int("infer", "--threads", argv[++i], 1, PINAS_MPC_MAX_THREADS, &o->threads)) return 2;
         } else if (!strcmp(a, "--keep") && has) o->keep = argv[++i];
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (a[0] == '-') return cli_usage_error("infer", "unknown option %s", a);
@@ -92,8 +102,11 @@ typedef struct {
     const int64_t *labels;    /* borrowed from xt; NULL when the input has none */
     float *x, *plain, *logits; /* all images: inputs, plaintext and private logits */
     int batch, nc;
+    int cmp_bits_given;       /* --cmp-bits: every slot, meta.json's mpc.layers ignored */
     int chunk, b0, n;         /* images per chunk; the current chunk's first image and size */
     double t_deal;
+    uint64_t rss[2], max_node[2]; /* the parties' peak RSS and largest layer's material (max over chunks) */
+    double read_s[2];             /* the parties' seconds reading preprocessing (summed over chunks) */
     pinas_mpc_report *rep;    /* the client's, with the server's own work merged in; summed over chunks */
     char *work;               /* the directory of the files below */
     char *f0, *f1, *fx, *fl, *fsr, *fcr; /* the current chunk's prep files, input, logits, reports */
@@ -223,6 +236,8 @@ static pinas_status infer_load(pinas_ctx *ctx, const infer_opts *o, infer_run *r
     pinas_mpc_params_from_meta(&r->m->meta, &r->p);
     if (o->frac_bits > 0) r->p.frac_bits = (int)o->frac_bits;
     if (o->cmp_bits > 0) r->p.cmp_bits = (int)o->cmp_bits;
+    r->cmp_bits_given = o->cmp_bits > 0;
+    r->p.threads = o->threads > 0 ? (int)o->threads : 1;
     r->nc = pinas_net_num_classes(r->m->net);
     if (o->input) {
         s = input_from_file(ctx, o->input, r);
@@ -242,8 +257,8 @@ static pinas_status infer_load(pinas_ctx *ctx, const infer_opts *o, infer_run *r
     return s;
 }
 
-/* Images per chunk: --chunk, else 16, or fewer so that a chunk's preprocessing (both parties' files,
- * held in memory by the dealer and written to disk) stays under ~1 GiB. */
+/* Images per chunk: --chunk, else 16, or fewer so that a chunk's preprocessing (both parties' files on
+ * disk; the dealer and the parties hold one layer of it at a time) stays under ~1 GiB. */
 static pinas_status infer_chunk_size(pinas_ctx *ctx, const infer_opts *o, infer_run *r)
 {
     if (o->chunk > 0) {
@@ -302,19 +317,27 @@ static pinas_status infer_deal(pinas_ctx *ctx, infer_run *r)
 {
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
     r->p.batch = r->n;
-    double t0 = pinas_now();
-    pinas_status s = pinas_mpc_deal(ctx, r->m->net, &r->p, NULL, &p0, &p1);
-    r->t_deal += pinas_now() - t0;
     /* a fresh dealer key per run, in the work dir (0600), for the parties to check the files with */
     char *dkp = pinas_path_join(r->work, "dealer.key");
     uint8_t dk[PINAS_MPC_DEALER_KEY_BYTES];
-    if (!s && !dkp) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = dkp ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s && !pinas_path_exists(dkp)) s = pinas_mpc_dealer_keygen(ctx, dkp);
     if (!s) s = pinas_mpc_dealer_key_load(ctx, dkp, dk);
-    if (!s) s = pinas_mpc_prep_save(ctx, p0, r->f0, dk);
-    if (!s) s = pinas_mpc_prep_save(ctx, p1, r->f1, dk);
+    double t0 = pinas_now();
+    pinas_mpc_layer_bits *lb = NULL; /* a bit-cut model's windows (meta.json mpc.layers), unless --cmp-bits */
+    int n_lb = r->cmp_bits_given ? 0 : pinas_bitcut_layer_bits(&r->m->meta, &lb);
+    pinas_mpc_deal_opts dopts = {.layer_bits = lb, .n_layer_bits = n_lb > 0 ? n_lb : 0};
+    if (!s && n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    /* streamed to the two files, one layer at a time */
+    if (!s) s = pinas_mpc_deal_files(ctx, r->m->net, &r->p, &dopts, r->f0, r->f1, dk, &p0, &p1);
+    free(lb);
+    r->t_deal += pinas_now() - t0;
     OPENSSL_cleanse(dk, sizeof dk);
     free(dkp);
+    for (int q = 0; q < 2 && !s; q++) {
+        uint64_t mx = pinas_mpc_prep_max_node_bytes(q ? p1 : p0);
+        if (mx > r->max_node[q]) r->max_node[q] = mx;
+    }
     pinas_mpc_prep_free(p0);
     pinas_mpc_prep_free(p1);
     if (!s) {
@@ -363,9 +386,10 @@ static pid_t spawn(char **args, int cpu)
 /* Runs `pinas party` as server and as client, and waits for both. */
 static pinas_status infer_parties(pinas_ctx *ctx, const infer_opts *o, const infer_run *r)
 {
-    char hp[64], tm[32];
+    char hp[64], tm[32], th[16];
     snprintf(hp, sizeof hp, "127.0.0.1:%d", free_port());
     snprintf(tm, sizeof tm, "%g", o->timeout);
+    snprintf(th, sizeof th, "%ld", o->threads > 0 ? o->threads : 1);
     /* TLS by default with no setup: a fresh PSK in the run's private directory, for these two only */
     char *psk = pinas_path_join(r->work, "channel.psk");
     pinas_status s = psk ? pinas_chan_keygen_psk(ctx, psk) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -376,10 +400,12 @@ static pinas_status infer_parties(pinas_ctx *ctx, const infer_opts *o, const inf
     char *dkp = pinas_path_join(r->work, "dealer.key"); /* written by infer_deal */
     if (!dkp) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     char *sa[] = {"pinas", "party", "--role", "server", "--model", (char *)o->dir, "--prep", r->f0, "--dealer-key", dkp, "--listen", hp,
-                  "--report", r->fsr, "--timeout", tm, "--psk", psk, NULL};
+                  "--report", r->fsr, "--timeout", tm, "--psk", psk, "--threads", th,
+                  "--no-preverify", NULL}; /* just dealt here; each layer is still verified as it is read */
     char *ca[] = {"pinas", "party", "--role", "client", "--model", (char *)o->dir, "--prep", r->f1, "--dealer-key", dkp, "--connect", hp,
-                  "--input", r->fx, "--output", r->fl, "--report", r->fcr, "--timeout", tm, "--psk", psk, NULL};
-    int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+                  "--input", r->fx, "--output", r->fl, "--report", r->fcr, "--timeout", tm, "--psk", psk, "--threads", th,
+                  "--no-preverify", NULL};
+    int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2 && o->threads <= 1; /* a core each; with threads the OS places them */
     fflush(NULL);
     pid_t ps = spawn(sa, two ? 0 : -1), pc = spawn(ca, two ? 1 : -1);
     g_party[0] = ps, g_party[1] = pc; /* a signal between fork and here: the parties see their peer go */
@@ -434,6 +460,11 @@ static pinas_status infer_collect(pinas_ctx *ctx, infer_run *r)
         s = pinas_error(ctx, PINAS_EFORMAT, "%s: %d layers, the first chunk's report has %d", r->fcr, cr->n_layers,
                         r->rep->n_layers);
     if (!s) {
+        const pinas_mpc_report *pr[2] = {sr, cr};
+        for (int q = 0; q < 2; q++) {
+            if (pr[q]->peak_rss > r->rss[q]) r->rss[q] = pr[q]->peak_rss;
+            r->read_s[q] += pr[q]->prep_read_s;
+        }
         pinas_mpc_report_merge(cr, sr);
         report_accumulate(r, cr);
         cr = NULL;
@@ -537,6 +568,16 @@ static cJSON *result_json(const infer_run *r, const infer_cmp *c)
     cJSON_AddNumberToObject(out, "frac_bits", r->p.frac_bits);
     cJSON_AddNumberToObject(out, "cmp_bits", r->p.cmp_bits);
     cJSON_AddNumberToObject(out, "dealer_seconds", r->t_deal);
+    cJSON_AddNumberToObject(out, "threads", r->p.threads);
+    cJSON *rss = cJSON_AddObjectToObject(out, "peak_rss_bytes"), *mx = cJSON_AddObjectToObject(out, "prep_bytes_max_layer"),
+          *rd = cJSON_AddObjectToObject(out, "prep_read_s");
+    cJSON_AddNumberToObject(rss, "dealer", (double)pinas_mpc_peak_rss());
+    const char *who[2] = {"server", "client"};
+    for (int q = 0; q < 2; q++) {
+        cJSON_AddNumberToObject(rss, who[q], (double)r->rss[q]);
+        cJSON_AddNumberToObject(mx, who[q], (double)r->max_node[q]);
+        cJSON_AddNumberToObject(rd, who[q], r->read_s[q]);
+    }
     cJSON *rj = pinas_mpc_report_json(r->rep);
     cJSON_AddItemToObject(out, "layers", cJSON_DetachItemFromObject(rj, "layers"));
     cJSON_AddItemToObject(out, "totals", cJSON_DetachItemFromObject(rj, "totals"));
@@ -548,6 +589,9 @@ static void print_table(const infer_run *r, const infer_cmp *c)
 {
     int batch = r->batch;
     cli_print_mpc_report(stdout, r->rep);
+    printf("peak RSS: dealer (this process) %.1f MB, server %.1f MB, client %.1f MB; largest layer's preprocessing %.1f MB "
+           "server, %.1f MB client\n",
+           pinas_mpc_peak_rss() / 1e6, r->rss[0] / 1e6, r->rss[1] / 1e6, r->max_node[0] / 1e6, r->max_node[1] / 1e6);
     printf("dealer %.3f s; predicted classes:", r->t_deal);
     for (int b = 0; b < batch && b < 64; b++) printf(" %d", c->best[b]);
     if (c->finite)

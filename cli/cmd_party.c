@@ -13,7 +13,7 @@ static void help(void)
     printf("usage: pinas party --role server|client --model DIR --prep FILE --dealer-key FILE (--listen|--connect) H:P\n"
            "                   (--psk FILE | --cert FILE --key FILE --peer-ca FILE | --insecure)\n"
            "                   [--input X.safetensors] [--output LOGITS.safetensors] [--report FILE.json]\n"
-           "                   [--timeout SECONDS] [--json]\n\n"
+           "                   [--timeout SECONDS] [--threads T] [--no-preverify] [--json]\n\n"
            "Runs one party of a private inference; the two parties may be on different hosts. The server\n"
            "(party 0) holds the weights (DIR must hold weights.safetensors); the client (party 1) holds the\n"
            "input and receives the logits (it reads only DIR/net.json and meta.json). Each party needs its\n"
@@ -46,7 +46,17 @@ static void help(void)
            "  --timeout S       timeout in seconds (default 30): the longest silence, the TLS handshake's total,\n"
            "                    and each message's total deadline S + its size at 1 MB/s\n"
            "  --debug-delay L:MS  testing: sleep MS milliseconds before layer L (to kill a peer mid-protocol)\n"
-           "  --json            print the report (client: with \"logits\" and \"classes\") as JSON\n");
+           "  --threads T       threads for key evaluation, the ring products and truncation (default 1; the\n"
+           "                    results are the same for every T)\n"
+           "  --json            print the report (client: with \"logits\" and \"classes\") as JSON, with this\n"
+           "                    process's \"peak_rss_bytes\" and \"threads\"\n\n"
+           "  --no-preverify    do not read and verify the whole preprocessing file before connecting (each\n"
+           "                    layer is verified anyway when it is read; saves one pass over the file)\n\n"
+           "The preprocessing file is read one layer at a time (format 4): the party verifies a layer's\n"
+           "section when it needs it and keeps only that layer's material, so its memory is about the largest\n"
+           "layer's material plus the model, not the file. Before connecting it reads and verifies every\n"
+           "section once, one at a time (unless --no-preverify), so that a bad file fails before the peer\n"
+           "waits. A section altered or cut short is refused with a message naming the file and the layer.\n");
 }
 
 void cli_print_mpc_report(FILE *f, const pinas_mpc_report *r)
@@ -68,13 +78,17 @@ void cli_print_mpc_report(FILE *f, const pinas_mpc_report *r)
             (double)t->setup.bytes[1], (double)t->setup.rounds);
     fprintf(f, "online %.3f s; offline (dealer + setup) %.3f s; preprocessing %.2f MB server, %.2f MB client\n", r->online_s,
             r->offline_s, (double)t->offline.bytes[0] / 1e6, (double)t->offline.bytes[1] / 1e6);
+    if (r->peak_rss || r->prep_read_s > 0)
+        fprintf(f, "peak RSS %.1f MB; %.3f s reading and verifying preprocessing; %d thread%s\n", r->peak_rss / 1e6,
+                r->prep_read_s, r->threads, r->threads == 1 ? "" : "s");
 }
 
 typedef struct {
     const char *role_s, *dir, *prep, *dealer_key, *listen, *connect, *input, *output, *report, *mask_cache, *delay_layer;
     pinas_chan_auth auth;
     double timeout;
-    int role, json, delay_ms;
+    int role, json, delay_ms, no_preverify;
+    long threads;
 } party_opts;
 
 /* The channel's authentication: exactly one of --psk, --cert/--key/--peer-ca, --insecure. */
@@ -123,7 +137,10 @@ static int parse_args(int argc, char **argv, party_opts *o)
             *c = 0;
             o->delay_layer = d;
             o->delay_ms = (int)ms;
-        } else if (!strcmp(a, "--json")) o->json = 1;
+        } else if (!strcmp(a, "--threads") && v) {
+            if (cli_parse_int("party", "--threads", argv[++i], 1, PINAS_MPC_MAX_THREADS, &o->threads)) return 2;
+        } else if (!strcmp(a, "--no-preverify")) o->no_preverify = 1;
+        else if (!strcmp(a, "--json")) o->json = 1;
         else return cli_usage_error("party", a[0] == '-' ? "unknown option %s" : "unexpected argument %s", a);
     }
     if (!o->role_s || (strcmp(o->role_s, "server") && strcmp(o->role_s, "client")))
@@ -187,6 +204,7 @@ static pinas_status party_load(pinas_ctx *ctx, const party_opts *o, party_state 
         if (!s && !st->logits) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
     if (!s) s = pinas_mpc_prep_check(ctx, st->pp, *arch, o->role); /* before making the peer wait */
+    if (!s && !o->no_preverify) s = pinas_mpc_prep_verify(ctx, st->pp); /* one layer at a time */
     return s;
 }
 
@@ -206,7 +224,8 @@ static pinas_status party_connect_run(pinas_ctx *ctx, const party_opts *o, party
     if (!s) {
         pinas_mpc_party_args a = {.role = o->role, .model = st->model, .net = st->net, .prep = st->pp,
                                   .x = o->role ? st->xv.data : NULL, .logits = st->logits, .timeout_ms = tmo,
-                                  .mask_cache = o->mask_cache, .delay_layer = o->delay_layer, .delay_ms = o->delay_ms};
+                                  .mask_cache = o->mask_cache, .delay_layer = o->delay_layer, .delay_ms = o->delay_ms,
+                                  .threads = (int)o->threads};
         s = pinas_mpc_party_run(ctx, ch, &a, &st->rep);
         snprintf(st->security, sizeof st->security, "%s", pinas_chan_security(ch));
         pinas_chan_wire_bytes(ch, &st->wire[0], &st->wire[1]);

@@ -27,6 +27,7 @@ static const command commands[] = {
     {"dealer", pinas_cmd_dealer, "write each party's preprocessing file for a model"},
     {"party", pinas_cmd_party, "run one party (server or client) of a private inference"},
     {"infer", pinas_cmd_infer, "run a private inference locally (dealer + two processes over TCP)"},
+    {"stream", pinas_cmd_stream, "a stream of private inferences with on-the-fly preprocessing, against the e2e model"},
     {"keygen", pinas_cmd_keygen, "write a pre-shared key or certificates for the parties' TLS channel"},
     {"bench", pinas_cmd_bench, "benchmarks with JSON output (medians)"},
 };

@@ -49,6 +49,10 @@ static const field schema[] = {
     {"seed", T_INT, "0", 0, 4294967295.0, NULL, "seed for data order, init, augmentation and sampling", AT(S_U64, seed)},
     {"device", T_ENUM, "\"cpu\"", 0, 0, "cpu|cuda", "libtorch device for training", AT(S_STR, device)},
     {"threads", T_INT, "0", 0, 256, NULL, "CPU threads for training (0 = all cores)", AT(S_INT, threads)},
+    {"dist.timeout_s", T_NUM, "300", 1, 86400, NULL,
+     "data-parallel runs: seconds a collective or the rendezvous may wait before the run fails naming the missing rank (--dist-timeout)", AT(S_DBL, dist.timeout_s)},
+    {"dist.world_size", T_INT, "1", 1, 65536, NULL,
+     "data-parallel processes of the run (recorded by pinas search in config.json; a resume with another count says so)", AT(S_INT, dist.world_size)},
     {"out_dir", T_STR, "\"results\"", 0, 0, NULL, "parent directory of run directories", AT(S_STR, out_dir)},
     {"space", T_SPACE, "\"search_spaces/spaces/quickstart.json\"", 0, 0, NULL,
      "search space: a pinas-net/1 file (relative to the config file or the working directory) or an inline object", AT(S_SPACE, space_path)},
@@ -112,6 +116,19 @@ static const field schema[] = {
      "what naive baselines put in the slots without relu/maxpool: the slot's cheapest candidate (identity where there is one), and/or poly/avgpool", ATN(S_EFIX, search.naive_bases, search.n_naive_bases)},
     {"search.naive_random", T_INT, "0", 0, 1000, NULL,
      "naive baselines at matched latency: per candidate, N random placements of relu/maxpool filled up to its latency", AT(S_INT, search.naive_random)},
+    {"search.method", T_ENUM, "\"gradient\"", 0, 0, "gradient|knapsack",
+     "gradient: the bi-level search (one candidate per search.lambdas / search.targets_ms value); knapsack: Gorski et al.'s patch-ReLU selection (per act slot and option of search.knapsack_candidates a measured distortion and a LUT cost, one option per slot by an exact multiple-choice knapsack per search.budgets_ms value)", AT(S_ENUM, search.method)},
+    {"search.budgets_ms", T_NUMS, "[]", 0, INF, NULL,
+     "knapsack: one candidate per latency budget, in ms of the whole net's predicted latency under search.hw / search.net (the LUT's latency.metric)", ATN(S_DARR, search.budgets_ms, search.n_budgets)},
+    {"search.knapsack_candidates", T_STRS,
+     "[\"relu\", \"patch_relu:1x2\", \"patch_relu:2x1\", \"patch_relu:2x2\", \"patch_relu:2x3\", \"patch_relu:3x2\", \"patch_relu:3x3\", \"patch_relu:4x4\"]", 0, 0, NULL,
+     "knapsack: the options of every act slot (relu = 1x1, patch_relu:HxW, identity, poly; at most 8, relu among them); they replace the act slots' candidate lists of the space", ATN(S_SARR, search.knapsack_candidates, search.n_knapsack_candidates)},
+    {"search.knapsack_resolution_ms", T_NUM, "0", 0, INF, NULL,
+     "knapsack: the DP grid step in ms (costs rounded up to it; the answer is within one step per slot of the optimum); 0 = each budget / 10000", AT(S_DBL, search.knapsack_resolution_ms)},
+    {"search.distortion", T_ENUM, "\"loss\"", 0, 0, "loss",
+     "knapsack: a slot option's distortion is the increase of the all-ReLU net's mean cross-entropy on the held-out images when only that slot takes the option (the seed's per-channel distortion is not implemented)", AT(S_ENUM, search.distortion)},
+    {"search.knapsack_images", T_INT, "512", 1, 1e6, NULL,
+     "knapsack: held-out images (the first N of the validation split, at most all of it) the distortions are measured on", AT(S_INT, search.knapsack_images)},
     {"finetune.mode", T_ENUM, "\"supernet\"", 0, 0, "supernet|scratch", "derived nets start from supernet weights or from scratch", AT(S_ENUM, finetune.mode)},
     {"finetune.epochs", T_INT, "4", 0, 100000, NULL, "fine-tuning (or retraining) epochs per derived net", AT(S_INT, finetune.epochs)},
     {"finetune.lr", T_NUM, "0.02", 0, 10, NULL, "initial learning rate of fine-tuning", AT(S_DBL, finetune.lr)},
@@ -119,9 +136,18 @@ static const field schema[] = {
      "knowledge distillation from the run's trained all-ReLU baseline (trained first) when fine-tuning every other point (train.kd_alpha, train.kd_temperature)", AT(S_BOOL, finetune.distill)},
     {"latency.hw", T_STRS, "[\"cpu\", \"fpga-zcu104\", \"pasnet\"]", 0, 0, NULL, "hardware profiles every candidate is priced under", ATN(S_SARR, latency.hw, latency.n_hw)},
     {"latency.net", T_STRS, "[\"lan\", \"wan\"]", 0, 0, NULL, "network profiles every candidate is priced under", ATN(S_SARR, latency.net, latency.n_net)},
+    {"latency.metric", T_ENUM, "\"online\"", 0, 0, "online|total|e2e",
+     "what the search's LUT and E[latency] price (search.hw/search.net): the online phase; online + offline compute + preprocessing transfer; or the end-to-end latency under latency.client_storage_bytes and latency.rate_per_min (simulated, linearised per slot)", AT(S_ENUM, latency.metric)},
+    {"latency.client_storage_bytes", T_NUM, "2e9", 0, 1e18, NULL, "metric e2e: the client's storage budget for preprocessing in bytes (below one inference's material: every inference waits for its own)", AT(S_DBL, latency.client_storage_bytes)},
+    {"latency.rate_per_min", T_NUM, "6", 1e-6, 1e9, NULL, "metric e2e: inferences per minute (Poisson arrivals)", AT(S_DBL, latency.rate_per_min)},
     {"mpc.frac_bits", T_INT, STR(PINAS_FRAC_BITS_DEFAULT), PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, NULL, "fixed-point fractional bits of the 2PC runtime", AT(S_INT, mpc.frac_bits)},
     {"mpc.cmp_bits", T_INT, STR(PINAS_CMP_BITS_DEFAULT), PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, NULL, "bits compared by ReLU/DReLU (top bits of the 64)", AT(S_INT, mpc.cmp_bits)},
     {"export.budget_ms", T_NUM, "0", 0, INF, NULL, "pick the most accurate candidate under this latency (0 = the most accurate)", AT(S_DBL, export_.budget_ms)},
+    {"export.bit_cut", T_BOOL, "false", 0, 0, NULL,
+     "bit cutting: per act/pool slot, the fewest comparison bits (cmp_bits) and window top (cmp_high) whose sign error rate on held-out images is <= export.bit_cut_eps; written to meta.json mpc.layers", AT(S_BOOL, export_.bit_cut)},
+    {"export.bit_cut_eps", T_NUM, "0.001", 0, 0.5, NULL, "bit cutting: largest share of a slot's comparisons whose sign may differ (counted conservatively)", AT(S_DBL, export_.bit_cut_eps)},
+    {"export.bit_cut_margin_bits", T_INT, "2", 0, 32, NULL, "bit cutting: top bits kept above the largest measured magnitude (the held-out images are not the test set)", AT(S_INT, export_.bit_cut_margin_bits)},
+    {"export.bit_cut_images", T_INT, "256", 1, 100000, NULL, "bit cutting: held-out images (validation split) the ranges are measured on", AT(S_INT, export_.bit_cut_images)},
     {"infer.images", T_INT, "64", 1, 100000, NULL, "test images run privately at the end of the demo", AT(S_INT, infer.images)},
 };
 #define N_FIELDS (int)(sizeof schema / sizeof schema[0])
@@ -446,7 +472,15 @@ static pinas_status check_across(pinas_ctx *ctx, const pinas_config *c, const ch
                            d->n_std);
     const pinas_cfg_search *se = &c->search;
     int mult = se->loss == PINAS_LOSS_MULTIPLICATIVE;
-    if ((mult ? se->n_targets : se->n_lambdas) < 1)
+    int knapsack = se->method == PINAS_SEARCH_KNAPSACK;
+    if (knapsack && se->n_budgets < 1)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: search.budgets_ms: search.method \"knapsack\" needs at least one latency budget (ms)", where);
+    for (int i = 0; i < se->n_budgets; i++)
+        if (!(se->budgets_ms[i] > 0))
+            return pinas_error(ctx, PINAS_EINVAL, "%s: search.budgets_ms: budgets must be > 0 ms, got %g", where, se->budgets_ms[i]);
+    if (knapsack && se->n_knapsack_candidates < 1)
+        return pinas_error(ctx, PINAS_EINVAL, "%s: search.knapsack_candidates: search.method \"knapsack\" needs at least one option", where);
+    if (!knapsack && (mult ? se->n_targets : se->n_lambdas) < 1)
         return pinas_error(ctx, PINAS_EINVAL, "%s: %s: the %s loss needs at least one value to search with", where,
                            mult ? "search.targets_ms" : "search.lambdas", mult ? "multiplicative" : "additive");
     for (int i = 0; mult && i < se->n_targets; i++)

@@ -99,6 +99,8 @@ typedef struct {
 
 typedef enum { PINAS_LOSS_ADDITIVE = 0, PINAS_LOSS_MULTIPLICATIVE } pinas_search_loss;
 typedef enum { PINAS_NAIVE_BASE_CHEAPEST = 0, PINAS_NAIVE_BASE_POLY } pinas_naive_base;
+typedef enum { PINAS_SEARCH_GRADIENT = 0, PINAS_SEARCH_KNAPSACK } pinas_search_method;
+typedef enum { PINAS_DISTORTION_LOSS = 0 } pinas_distortion;
 #define PINAS_CFG_MAX_BASES 2
 
 /* "search": the bi-level search and its baselines. */
@@ -116,6 +118,15 @@ typedef struct {
     int baselines, naive_first_k, naive_random;
     int n_naive_bases;
     pinas_naive_base naive_bases[PINAS_CFG_MAX_BASES];
+    /* search.method and the knapsack method's fields (nas/pinas_knapsack.h) */
+    pinas_search_method method;
+    const double *budgets_ms;   /* owned by the config */
+    int n_budgets;
+    const char *const *knapsack_candidates;   /* owned; names as in pinas_cand_parse */
+    int n_knapsack_candidates;
+    double knapsack_resolution_ms;            /* 0 = each budget / 10000 */
+    pinas_distortion distortion;
+    int knapsack_images;
 } pinas_cfg_search;
 
 typedef enum { PINAS_FINETUNE_SUPERNET = 0, PINAS_FINETUNE_SCRATCH } pinas_finetune_mode;
@@ -128,12 +139,21 @@ typedef struct {
     int distill;
 } pinas_cfg_finetune;
 
-/* "latency": the profiles every candidate is priced under. */
+/* What the search's LUT and E[latency] price (latency.metric): the online phase alone; online +
+ * offline (dealer compute + preprocessing transfer, per inference); or the end-to-end latency of a
+ * stream of inferences under a client storage budget and an arrival rate (latency_model/pinas_e2e.h;
+ * linearised per slot, see pinas_cost_lut_set_metric). */
+typedef enum { PINAS_METRIC_ONLINE = 0, PINAS_METRIC_TOTAL, PINAS_METRIC_E2E } pinas_latency_metric;
+
+/* "latency": the profiles every candidate is priced under, and the metric the search ranks by. */
 typedef struct {
     const char *const *hw;
     int n_hw;
     const char *const *net;
     int n_net;
+    pinas_latency_metric metric;
+    double client_storage_bytes; /* e2e: the client's preprocessing budget (0: nothing stored) */
+    double rate_per_min;         /* e2e: Poisson arrival rate */
 } pinas_cfg_latency;
 
 /* "mpc": the runtime's fixed-point parameters. */
@@ -144,12 +164,22 @@ typedef struct {
 /* "export": which candidate `pinas export` picks. */
 typedef struct {
     double budget_ms;           /* 0 = the most accurate candidate */
+    int bit_cut;                /* choose per-slot comparison windows (nas/pinas_bitcut.h) */
+    double bit_cut_eps;         /* largest tolerated share of sign errors per slot */
+    int bit_cut_margin_bits;    /* extra top bits kept above the measured range */
+    int bit_cut_images;         /* held-out images the ranges are measured on */
 } pinas_cfg_export;
 
 /* "infer": the private inference at the end of the demo. */
 typedef struct {
     int images;                 /* test images run privately */
 } pinas_cfg_infer;
+
+/* "dist": data-parallel runs over several processes (train/pinas_dist.h). */
+typedef struct {
+    double timeout_s;           /* a collective (or the rendezvous) waiting longer fails the run */
+    int world_size;             /* recorded by pinas search: the processes the run was started with */
+} pinas_cfg_dist;
 
 /* The whole config. Every string and array is owned by the config and lives as long as it. Treat
  * the records as read-only: pinas_config_json (what config.json records) does not follow changes. */
@@ -172,14 +202,17 @@ typedef struct pinas_config {
     pinas_cfg_mpc mpc;
     pinas_cfg_export export_;
     pinas_cfg_infer infer;
+    pinas_cfg_dist dist;
     struct pinas_config_store *store;   /* private: the effective JSON and owned storage */
 } pinas_config;
 
 /* Loads `path` (may be NULL for the defaults alone) and applies `sets` ("key.path=value"; the value
  * is parsed as JSON when it parses, else taken as a string). Every field is checked against the
  * schema (type, range, choices), then across fields: data.mean and data.std have equally many
- * values, at most PINAS_CFG_MAX_CHANNELS; the chosen search.loss has at least one value to search
- * with (search.lambdas, or search.targets_ms, each > 0); search.naive_bases lists each base at most
+ * values, at most PINAS_CFG_MAX_CHANNELS; the gradient method's search.loss has at least one value
+ * to search with (search.lambdas, or search.targets_ms, each > 0); search.method "knapsack" has at
+ * least one search.budgets_ms value (each > 0) and one search.knapsack_candidates name (the names
+ * are checked by the search, nas/knapsack_search.c); search.naive_bases lists each base at most
  * once. Errors (PINAS_EINVAL; PINAS_EFORMAT for a wrong "format"; file errors from pinas_json_load)
  * name the file (or "--set") and the field; unknown keys get a did-you-mean suggestion.
  * *out: new, NULL on error; caller frees with pinas_config_free. */

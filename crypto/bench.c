@@ -64,13 +64,14 @@ static pinas_status bench_net(pinas_ctx *ctx, const char *kind, int64_t n, pinas
     return pinas_nb_finish(ctx, b, "benchmark net", out);
 }
 
-/* DReLU alone is not an IR node: this runs the open + gate evaluation directly between two threads. */
+/* DReLU alone is not an IR node: this runs the open + key evaluation directly between two threads
+ * (one round; each party ends with its XOR share of DReLU xor t). */
 typedef struct {
-    int cmp_bits;
+    int cmp_bits, cmp_high, threads;
     size_t n;
     const uint64_t *x, *r;
     const uint8_t *keys;
-    uint64_t *d;
+    uint8_t *d;
     double secs;
     pinas_mpc_counts counts;
 } drelu_job;
@@ -90,7 +91,8 @@ static pinas_status drelu_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *use
         s = pinas_chan_exchange(ctx, ch, 2, mine, 8 * j->n, xh, 8 * j->n);
         if (!s) {
             for (size_t i = 0; i < j->n; i++) xh[i] += mine[i];
-            j->counts.aes_blocks[role] = pinas_sign_eval(role, j->cmp_bits, 0, j->keys, j->n, xh, NULL, j->d);
+            j->counts.aes_blocks[role] =
+                pinas_drelu_eval(role, j->cmp_bits, j->cmp_high, j->keys, j->n, xh, j->d, j->threads);
             j->counts.bytes[0] = j->counts.bytes[1] = 8 * j->n;
             j->counts.rounds = 1;
         }
@@ -104,13 +106,15 @@ static pinas_status drelu_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *use
 static pinas_status bench_drelu(pinas_ctx *ctx, int64_t n, const pinas_mpc_params *p, double *secs,
                                 pinas_mpc_cost *counts, double *offline_s)
 {
-    size_t N = (size_t)n, ks = pinas_sign_key_size(p->cmp_bits, 0);
+    size_t N = (size_t)n, ks = pinas_drelu_key_size(p->cmp_bits);
     uint64_t *x0 = malloc(8 * N), *x1 = malloc(8 * N), *r = malloc(8 * N), *r0 = malloc(8 * N), *r1 = malloc(8 * N);
-    uint64_t *d0 = malloc(8 * N), *d1 = malloc(8 * N);
+    uint8_t *d0 = malloc(N), *d1 = malloc(N), *t = malloc(N);
     uint8_t *k0 = malloc(ks * N), *k1 = malloc(ks * N);
     pinas_prg *prg = NULL;
-    pinas_status s = (x0 && x1 && r && r0 && r1 && d0 && d1 && k0 && k1) ? pinas_prg_create_os(ctx, &prg)
-                                                                          : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = (x0 && x1 && r && r0 && r1 && d0 && d1 && t && k0 && k1)
+                         ? pinas_prg_create_os(ctx, &prg)
+                         : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    int th = p->threads > 1 ? p->threads : 1;
     if (!s) {
         pinas_prg_bytes(prg, x0, 8 * N);
         pinas_prg_bytes(prg, x1, 8 * N);
@@ -119,29 +123,33 @@ static pinas_status bench_drelu(pinas_ctx *ctx, int64_t n, const pinas_mpc_param
         for (size_t i = 0; i < N; i++) r1[i] = r[i] - r0[i];
         uint64_t b0 = pinas_prg_blocks(prg);
         double t0 = pinas_now();
-        pinas_sign_gen_batch(prg, p->cmp_bits, 0, N, r, NULL, k0, k1);
+        uint64_t aes = pinas_drelu_gen(prg, p->cmp_bits, p->cmp_high, N, r, k0, k1, t, th);
         *offline_s = pinas_now() - t0;
         memset(counts, 0, sizeof *counts);
-        counts->offline.aes_blocks[0] = pinas_prg_blocks(prg) - b0 + N * pinas_sign_gen_aes_blocks(p->cmp_bits, 0);
+        counts->offline.aes_blocks[0] = pinas_prg_blocks(prg) - b0 + aes;
         counts->offline.bytes[0] = counts->offline.bytes[1] = N * (8 + ks);
     }
-    drelu_job a = {.cmp_bits = p->cmp_bits, .n = N, .x = x0, .r = r0, .keys = k0, .d = d0};
-    drelu_job b = {.cmp_bits = p->cmp_bits, .n = N, .x = x1, .r = r1, .keys = k1, .d = d1};
+    drelu_job a = {.cmp_bits = p->cmp_bits, .cmp_high = p->cmp_high, .threads = th, .n = N, .x = x0, .r = r0, .keys = k0, .d = d0};
+    drelu_job b = {.cmp_bits = p->cmp_bits, .cmp_high = p->cmp_high, .threads = th, .n = N, .x = x1, .r = r1, .keys = k1, .d = d1};
     if (!s) s = pinas_mpc_loopback_pair(ctx, 30000, drelu_fn, &a, &b);
     if (!s) {
         *secs = a.secs > b.secs ? a.secs : b.secs;
         counts->online = a.counts;
         counts->online.aes_blocks[1] = b.counts.aes_blocks[1];
-        for (size_t i = 0; i < N && !s; i++)
-            if (d0[i] + d1[i] != (uint64_t)((int64_t)(x0[i] + x1[i]) >= 0))
+        int high = p->cmp_high ? p->cmp_high : 64;
+        for (size_t i = 0; i < N && !s; i++) {
+            uint64_t x = x0[i] + x1[i];
+            int want = !((x >> (high - 1)) & 1);
+            if ((d0[i] ^ d1[i] ^ t[i]) != want && p->cmp_bits == 64 && high == 64)
                 s = pinas_error(ctx, PINAS_EINTERNAL, "drelu benchmark: wrong result at element %zu", i);
+        }
     }
     pinas_prg_free(prg);
     if (r && r0 && r1 && k0 && k1) { /* benchmark material, but masks and keys all the same */
         OPENSSL_cleanse(r, 8 * N), OPENSSL_cleanse(r0, 8 * N), OPENSSL_cleanse(r1, 8 * N);
         OPENSSL_cleanse(k0, ks * N), OPENSSL_cleanse(k1, ks * N);
     }
-    free(x0), free(x1), free(r), free(r0), free(r1), free(d0), free(d1), free(k0), free(k1);
+    free(x0), free(x1), free(r), free(r0), free(r1), free(d0), free(d1), free(t), free(k0), free(k1);
     return s;
 }
 
@@ -212,5 +220,64 @@ pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int
     }
     free(t);
     free(toff);
+    return s;
+}
+
+/* The dealer's work for n ReLU gates, as deal_relu does it: r, its shares, the keys, shares of t and t·r. */
+static uint64_t gate_keygen(pinas_prg *prg, const pinas_mpc_params *p, size_t n, uint64_t *u0, uint64_t *u1, uint64_t *R,
+                            uint8_t *t, uint8_t *k0, uint8_t *k1)
+{
+    uint64_t b0 = pinas_prg_blocks(prg);
+    pinas_prg_bytes(prg, R, 8 * n);
+    pinas_prg_bytes(prg, u0, 8 * n);
+    for (size_t i = 0; i < n; i++) u1[i] = R[i] - u0[i];
+    uint64_t aes = pinas_drelu_gen(prg, p->cmp_bits, p->cmp_high, n, R, k0, k1, t, p->threads);
+    pinas_prg_bytes(prg, u0 + n, 8 * n);
+    for (size_t i = 0; i < n; i++) u1[n + i] = t[i] - u0[n + i];
+    pinas_prg_bytes(prg, u0 + 2 * n, 8 * n);
+    for (size_t i = 0; i < n; i++) u1[2 * n + i] = t[i] * R[i] - u0[2 * n + i];
+    return aes + pinas_prg_blocks(prg) - b0;
+}
+
+pinas_status pinas_mpc_bench_gate(pinas_ctx *ctx, int keygen, int64_t n, int reps, const pinas_mpc_params *p,
+                                  pinas_mpc_gate_bench *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n < 1 || reps < 1) return pinas_error(ctx, PINAS_EINVAL, "benchmark: n and reps must be >= 1");
+    size_t N = (size_t)n, ks = pinas_drelu_key_size(p->cmp_bits);
+    int th = p->threads > 1 ? p->threads : 1;
+    uint64_t *u0 = malloc(24 * N), *u1 = malloc(24 * N), *R = malloc(8 * N), *ph = malloc(8 * N), *y = malloc(8 * N);
+    uint8_t *k0 = malloc(ks * N), *k1 = malloc(ks * N), *t = malloc(N), *e = malloc(N);
+    double *secs = calloc((size_t)reps, sizeof *secs);
+    pinas_prg *prg = NULL;
+    pinas_status s = u0 && u1 && R && ph && y && k0 && k1 && t && e && secs
+                         ? pinas_prg_create_os(ctx, &prg)
+                         : pinas_error(ctx, PINAS_ENOMEM, "out of memory (%lld gates)", (long long)n);
+    pinas_mpc_params q = *p;
+    q.threads = th;
+    if (!s && !keygen) {
+        gate_keygen(prg, &q, N, u0, u1, R, t, k0, k1);
+        pinas_prg_bytes(prg, ph, 8 * N);
+    }
+    for (int r = 0; r < reps && !s; r++) {
+        double t0 = pinas_now();
+        if (keygen) {
+            out->aes_blocks = gate_keygen(prg, &q, N, u0, u1, R, t, k0, k1);
+        } else {
+            out->aes_blocks = pinas_drelu_eval(0, p->cmp_bits, p->cmp_high, k0, N, ph, e, th);
+            const uint64_t *rs = u0, *ts = u0 + N, *trs = u0 + 2 * N;
+#pragma omp parallel for num_threads(th) schedule(static)
+            for (size_t i = 0; i < N; i++) y[i] = pinas_select_share(0, e[i], ph[i], rs[i], ts[i], trs[i]);
+        }
+        secs[r] = pinas_now() - t0;
+    }
+    if (!s) {
+        out->median_s = median(secs, reps);
+        out->key_bytes = 24 + ks;
+    }
+    pinas_prg_free(prg);
+    if (u0) OPENSSL_cleanse(u0, 24 * N);
+    if (u1) OPENSSL_cleanse(u1, 24 * N);
+    free(u0), free(u1), free(R), free(ph), free(y), free(k0), free(k1), free(t), free(e), free(secs);
     return s;
 }

@@ -1,42 +1,51 @@
-/* FSS: the distributed comparison function of Boyle et al. 2021 (eprint 2020/1392, Fig. 3) and the
- * sign-select gate (ReLU, DReLU, patch ReLU) built on one DCF key. */
+/* FSS: DReLU keys -- a distributed comparison function with 1-bit outputs and early termination
+ * (Boyle et al. 2021, eprint 2020/1392, Fig. 3, over Z_2; the last 7 levels folded into one block as
+ * in SIGMA, Gupta et al. 2023) -- giving each party an XOR share of DReLU(p) xor t for a dealer bit t. */
 #define _GNU_SOURCE
-#include "pinas_mpc.h"
+#include "mpc_internal.h"
 
 #include <openssl/crypto.h>
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Key layout (n levels, payload of m ring elements, nb = ceil(m/2) AES blocks of payload):
- *   s0[16] | tL mask u64 | tR mask u64 | n x (s_cw[16] | v_cw[8m]) | cw_final[8m]
- * The PRG G is fixed-key AES in Matyas-Meyer-Oseas mode, H(x) = AES_k(x) xor x, on the seed with a
- * tweak xored into its high word: tweak side*(nb+1) is the child seed (its low bit is the control
- * bit t), side*(nb+1)+1+j the j-th payload block; the final conversion uses tweaks 2(nb+1)+j. */
+/* Key layout (L = cmp_bits - 1 - NU tree levels over the top bits of the n = cmp_bits - 1 compared bits):
+ *   s0[16] | tL cw mask u64 | tR cw mask u64 | v cw mask u64 (bit 63: the party's offset bit c_b) |
+ *   L x s_cw[16] | cw_final[16]
+ * Bit i of a mask belongs to level i. The PRG G is fixed-key AES in Matyas-Meyer-Oseas mode,
+ * H(x) = AES_k(x) xor x, with a tweak xored into the seed's high word: tweak `side` (0, 1) gives that
+ * child: its bit 0 is the control bit t, bit 1 the value bit v, the rest (bits 0-1 cleared) the child
+ * seed (126 bits); tweak 2 at the last level gives the 128-bit leaf block whose bit j covers the
+ * leaf j of the last NU = 7 input bits. */
 
-typedef struct { uint64_t lo, hi; } blk;
-
-#define MAX_M 257 /* payload elements: a 16x16 patch plus one */
-#define MAX_NB ((MAX_M + 1) / 2)
+#define NU 7
+#define K_TL 16
+#define K_TR 24
+#define K_V 32
+#define K_LV 40
+#define GEN_STEP 4096  /* gates per randomness chunk of key generation (one seed from the caller's PRG) */
+#define EVAL_STEP 1024 /* gates per parallel task of evaluation */
+#define CHUNK 64       /* gates evaluated level by level together, so that AES calls cover many blocks */
 
 static const uint8_t fixed_key[16] = {0x70, 0x69, 0x6e, 0x61, 0x73, 0x2d, 0x64, 0x63,
                                       0x66, 0x2d, 0x66, 0x69, 0x78, 0x65, 0x64, 0x31}; /* "pinas-dcf-fixed1" */
 
-static int nblocks(int m) { return (m + 1) / 2; }
+static int levels(int cmp_bits) { return cmp_bits - 1 - NU; }
 
-size_t pinas_dcf_key_size(int n, int m) { return 32 + (size_t)n * (16 + 8 * (size_t)m) + 8 * (size_t)m; }
+size_t pinas_drelu_key_size(int cmp_bits) { return K_LV + 16 * (size_t)levels(cmp_bits) + 16; }
 
-uint64_t pinas_dcf_eval_aes_blocks(int n, int m) { return (uint64_t)n * (1 + nblocks(m)) + nblocks(m); }
+uint64_t pinas_drelu_eval_aes_blocks(int cmp_bits) { return (uint64_t)levels(cmp_bits) + 1; }
 
-uint64_t pinas_dcf_gen_aes_blocks(int n, int m) { return 2 * (2 * (uint64_t)n * (1 + nblocks(m)) + nblocks(m)); }
+uint64_t pinas_drelu_gen_prg_blocks(size_t count) { return (count + GEN_STEP - 1) / GEN_STEP; }
 
-uint64_t pinas_sign_gen_aes_blocks(int cmp_bits, int k) { return pinas_dcf_gen_aes_blocks(cmp_bits - 1, k + 1); }
-uint64_t pinas_sign_eval_aes_blocks(int cmp_bits, int k) { return pinas_dcf_eval_aes_blocks(cmp_bits - 1, k + 1); }
+/* per gate: 2 blocks of the chunk PRG (root seeds), 4 per level (both parties, both sides), 2 leaves */
+uint64_t pinas_drelu_gen_aes_blocks(int cmp_bits, size_t count)
+{
+    return (uint64_t)count * (2 + 4 * (uint64_t)levels(cmp_bits) + 2);
+}
 
 /* The fixed-key hash runs on AES-NI directly: it is called on a few blocks at a time in key
  * generation, where the EVP call overhead would dominate. (The CTR-mode PRG in prg.c uses EVP.) */
-typedef struct { __m128i rk[11]; } aes_key;
-
 #define EXPAND_STEP(i, rcon)                                                    \
     do {                                                                        \
         __m128i t = _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, rcon), 0xff); \
@@ -47,7 +56,6 @@ typedef struct { __m128i rk[11]; } aes_key;
         ek->rk[i] = k;                                                          \
     } while (0)
 
-void pinas_aes128_expand(aes_key *ek, const uint8_t key[16]);
 void pinas_aes128_expand(aes_key *ek, const uint8_t key[16])
 {
     __m128i k = _mm_loadu_si128((const __m128i *)(const void *)key);
@@ -93,7 +101,6 @@ static int have_vaes(void)
 }
 
 /* out[i] = AES_k(in[i]), 8 blocks interleaved to fill the AES pipeline (VAES first where present). */
-void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n);
 void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n)
 {
     const __m128i *src = in;
@@ -126,384 +133,244 @@ static const aes_key *fixed_aes(void)
     return &k;
 }
 
-/* out[i] = AES(in[i]) xor in[i] */
-static void mmo(const aes_key *e, const blk *in, blk *out, size_t n)
+
+static const __m128i *key_lv(const uint8_t *key, int i) { return (const __m128i *)(const void *)(key + K_LV + 16 * (size_t)i); }
+
+/* The compared bits of v: window [high - cmp_bits, high); the sign is bit high - 1, the DCF input the
+ * cmp_bits - 1 bits below it. */
+static uint64_t win_low(uint64_t v, int cmp_bits, int high)
 {
-    pinas_aes128_ecb(e, in, out, n);
-    for (size_t i = 0; i < n; i++) {
-        out[i].lo ^= in[i].lo;
-        out[i].hi ^= in[i].hi;
+    return (v >> (high - cmp_bits)) & ((1ULL << (cmp_bits - 1)) - 1);
+}
+static int win_msb(uint64_t v, int high) { return (int)((v >> (high - 1)) & 1); }
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static int leaf_bit(__m128i w, unsigned j)
+{
+    uint64_t part = (uint64_t)_mm_cvtsi128_si64(j < 64 ? w : _mm_unpackhi_epi64(w, w));
+    return (int)((part >> (j & 63)) & 1);
+}
+
+/* Gates [0, cn) of one generation group (cn <= CHUNK): rnd holds 32 random bytes per gate (two root
+ * seeds; bit 0 of the first word is t, of the third the offset bit c_0). alpha: the DCF points;
+ * rh: MSB of each mask. Writes both keys and t. */
+static void gen_group(const aes_key *e, int cmp_bits, size_t cn, const uint8_t *rnd, const uint64_t *alpha,
+                      const uint8_t *rh, uint8_t *k0, uint8_t *k1, size_t ks, uint8_t *tout)
+{
+    const int L = levels(cmp_bits), n = cmp_bits - 1;
+    const __m128i clear2 = _mm_set_epi64x(-1, ~3LL), tw1 = _mm_set_epi64x(1, 0), tw2 = _mm_set_epi64x(2, 0);
+    __m128i s[2][CHUNK], in[4 * CHUNK], ob[4 * CHUNK];
+    uint8_t t[2][CHUNK], vd[CHUNK];
+    uint64_t tl[CHUNK], tr[CHUNK], vm[CHUNK];
+    for (size_t c = 0; c < cn; c++) {
+        uint64_t w0 = get64(rnd + 32 * c), w2 = get64(rnd + 32 * c + 16);
+        tout[c] = (uint8_t)(w0 & 1);
+        s[0][c] = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(rnd + 32 * c)), clear2);
+        s[1][c] = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(rnd + 32 * c + 16)), clear2);
+        t[0][c] = 0;
+        t[1][c] = 1;
+        vd[c] = 0;
+        tl[c] = tr[c] = 0;
+        uint64_t c0 = (w2 & 1), c1 = c0 ^ tout[c] ^ rh[c]; /* c_0 xor c_1 = t xor MSB(r) */
+        vm[c] = c0 << 63 | c1 << 62;                        /* split below */
+        _mm_storeu_si128((__m128i *)(void *)(k0 + c * ks), s[0][c]);
+        _mm_storeu_si128((__m128i *)(void *)(k1 + c * ks), s[1][c]);
     }
-}
-
-static void convert_final(const aes_key *e, blk s, int m, uint64_t *v)
-{
-    int nb = nblocks(m);
-    blk in[MAX_NB], out[MAX_NB];
-    for (int j = 0; j < nb; j++) {
-        in[j] = s;
-        in[j].hi ^= (uint64_t)(2 * (nb + 1) + j);
-    }
-    mmo(e, in, out, (size_t)nb);
-    memcpy(v, out, 8 * (size_t)m);
-}
-
-/* Key generation from two given root seeds (low bit cleared here). */
-static void dcf_gen_seeded(const blk seeds[2], int n, int m, uint64_t alpha, const uint64_t *beta, uint8_t *k0,
-                           uint8_t *k1)
-{
-    const aes_key *e = fixed_aes();
-    int nb = nblocks(m), per = 1 + nb;
-    blk s[2] = {seeds[0], seeds[1]};
-    s[0].lo &= ~1ULL;
-    s[1].lo &= ~1ULL;
-    int t[2] = {0, 1};
-    uint64_t V[MAX_M] = {0}, vcw[MAX_M];
-    memcpy(k0, &s[0], 16);
-    memcpy(k1, &s[1], 16);
-    uint64_t tLm = 0, tRm = 0;
-    size_t rec = 16 + 8 * (size_t)m;
-    blk in[4 * (MAX_NB + 1)], ob[4 * (MAX_NB + 1)]; /* [party][side][per] */
-    for (int i = 0; i < n; i++) {
-        int a = (int)((alpha >> (n - 1 - i)) & 1);
-        for (int b = 0; b < 2; b++)
-            for (int side = 0; side < 2; side++)
-                for (int j = 0; j < per; j++) {
-                    blk *p = &in[(b * 2 + side) * per + j];
-                    *p = s[b];
-                    p->hi ^= (uint64_t)(side * (nb + 1) + j);
-                }
-        mmo(e, in, ob, (size_t)4 * per);
-        blk cs[2][2];
-        int ct[2][2];
-        const uint64_t *vv[2][2];
-        for (int b = 0; b < 2; b++)
-            for (int side = 0; side < 2; side++) {
-                blk *o = &ob[(b * 2 + side) * per];
-                ct[b][side] = (int)(o[0].lo & 1);
-                cs[b][side] = o[0];
-                cs[b][side].lo &= ~1ULL;
-                vv[b][side] = (const uint64_t *)(const void *)(o + 1);
-            }
-        int keep = a, lose = 1 - a;
-        blk scw = {cs[0][lose].lo ^ cs[1][lose].lo, cs[0][lose].hi ^ cs[1][lose].hi};
-        uint64_t sign = t[1] ? (uint64_t)-1 : 1;
-        for (int j = 0; j < m; j++) {
-            vcw[j] = sign * (vv[1][lose][j] - vv[0][lose][j] - V[j]);
-            if (a) vcw[j] += sign * beta[j]; /* the lost (left) subtree lies entirely below alpha */
-            V[j] = V[j] - vv[1][keep][j] + vv[0][keep][j] + sign * vcw[j];
-        }
-        int tLcw = ct[0][0] ^ ct[1][0] ^ a ^ 1, tRcw = ct[0][1] ^ ct[1][1] ^ a;
-        tLm |= (uint64_t)tLcw << i;
-        tRm |= (uint64_t)tRcw << i;
-        uint8_t *r0 = k0 + 32 + (size_t)i * rec, *r1 = k1 + 32 + (size_t)i * rec;
-        memcpy(r0, &scw, 16);
-        memcpy(r1, &scw, 16);
-        memcpy(r0 + 16, vcw, 8 * (size_t)m);
-        memcpy(r1 + 16, vcw, 8 * (size_t)m);
-        int tkcw = a ? tRcw : tLcw;
-        for (int b = 0; b < 2; b++) {
-            blk ns = cs[b][keep];
-            if (t[b]) {
-                ns.lo ^= scw.lo;
-                ns.hi ^= scw.hi;
-            }
-            t[b] = ct[b][keep] ^ (t[b] & tkcw);
-            s[b] = ns;
-        }
-    }
-    memcpy(k0 + 16, &tLm, 8);
-    memcpy(k1 + 16, &tLm, 8);
-    memcpy(k0 + 24, &tRm, 8);
-    memcpy(k1 + 24, &tRm, 8);
-    uint64_t c0[MAX_M + 1], c1[MAX_M + 1], fin[MAX_M];
-    convert_final(e, s[0], m, c0);
-    convert_final(e, s[1], m, c1);
-    uint64_t sign = t[1] ? (uint64_t)-1 : 1;
-    for (int j = 0; j < m; j++) fin[j] = sign * (c1[j] - c0[j] - V[j]);
-    memcpy(k0 + 32 + (size_t)n * rec, fin, 8 * (size_t)m);
-    memcpy(k1 + 32 + (size_t)n * rec, fin, 8 * (size_t)m);
-    OPENSSL_cleanse(s, sizeof s);
-    OPENSSL_cleanse(V, 8 * (size_t)m);
-    OPENSSL_cleanse(ob, sizeof(blk) * 4 * (size_t)per);
-}
-
-void pinas_dcf_gen(pinas_prg *prg, int n, int m, uint64_t alpha, const uint64_t *beta, uint8_t *k0, uint8_t *k1)
-{
-    blk s[2];
-    pinas_prg_bytes(prg, s, sizeof s);
-    dcf_gen_seeded(s, n, m, alpha, beta, k0, k1);
-    OPENSSL_cleanse(s, sizeof s);
-}
-
-#define CHUNK 64
-
-/* The ReLU case (payload of 2 ring elements, one AES block): the same algorithm on 128-bit registers,
- * without the generic loops; this is the hot loop of every ReLU and maxpool. */
-static uint64_t dcf_eval_m2(int b, int m, int n, const uint8_t *keys, size_t stride, size_t count, const uint64_t *xs,
-                            uint64_t *out, size_t out_stride)
-{
-    const aes_key *e = fixed_aes();
-    const size_t rec = 16 + 8 * (size_t)m; /* m = 1 (DReLU) or 2 (ReLU): one payload block either way */
-    __m128i *in = aligned_alloc(64, sizeof(__m128i) * CHUNK * 2), *ob = aligned_alloc(64, sizeof(__m128i) * CHUNK * 2);
-    __m128i s[CHUNK], V[CHUNK];
-    uint64_t t[CHUNK], aes = 0;
-    const __m128i tw[2][2] = {{_mm_set_epi64x(0, 0), _mm_set_epi64x(1, 0)}, {_mm_set_epi64x(2, 0), _mm_set_epi64x(3, 0)}};
-    const __m128i clear_lsb = _mm_set_epi64x(-1, ~1LL), lsb = _mm_set_epi64x(0, 1);
-    for (size_t c0 = 0; c0 < count; c0 += CHUNK) {
-        size_t cn = count - c0 < CHUNK ? count - c0 : CHUNK;
-        for (size_t c = 0; c < cn; c++) {
-            s[c] = _mm_loadu_si128((const __m128i *)(const void *)(keys + (c0 + c) * stride));
-            t[c] = (uint64_t)b;
-            V[c] = _mm_setzero_si128();
-        }
-        for (int i = 0; i < n; i++) {
-            int shift = n - 1 - i;
-            for (size_t c = 0; c < cn; c++) {
-                int side = (int)((xs[c0 + c] >> shift) & 1);
-                in[2 * c] = _mm_xor_si128(s[c], tw[side][0]);
-                in[2 * c + 1] = _mm_xor_si128(s[c], tw[side][1]);
-                /* two levels ahead: see dcf_eval_strided (4.0x faster than none on 1M keys) */
-                __builtin_prefetch(keys + (c0 + c) * stride + 32 + (size_t)(i + 2) * rec);
-            }
-            pinas_aes128_ecb(e, in, ob, cn * 2);
-            aes += cn * 2;
-            for (size_t c = 0; c < cn; c++) {
-                const uint8_t *key = keys + (c0 + c) * stride;
-                int side = (int)((xs[c0 + c] >> shift) & 1);
-                __m128i o0 = _mm_xor_si128(ob[2 * c], in[2 * c]), o1 = _mm_xor_si128(ob[2 * c + 1], in[2 * c + 1]);
-                __m128i tm = _mm_set1_epi64x(-(long long)t[c]);
-                const __m128i *r = (const __m128i *)(const void *)(key + 32 + (size_t)i * rec);
-                __m128i vraw = m == 2 ? _mm_loadu_si128(r + 1) : _mm_loadl_epi64(r + 1);
-                __m128i scw = _mm_and_si128(_mm_loadu_si128(r), tm), vcw = _mm_and_si128(vraw, tm);
-                uint64_t tbits;
-                memcpy(&tbits, key + 16 + 8 * side, 8);
-                uint64_t nt = ((uint64_t)_mm_cvtsi128_si64(o0) & 1) ^ (t[c] & (tbits >> i) & 1);
-                s[c] = _mm_and_si128(_mm_xor_si128(o0, scw), clear_lsb);
-                __m128i add = _mm_add_epi64(o1, vcw);
-                V[c] = b ? _mm_sub_epi64(V[c], add) : _mm_add_epi64(V[c], add);
-                t[c] = nt;
-            }
-        }
-        for (size_t c = 0; c < cn; c++) in[c] = _mm_xor_si128(s[c], tw[1][1]); /* final tweak 2(nb+1) = 4 */
-        for (size_t c = 0; c < cn; c++) in[c] = _mm_xor_si128(in[c], _mm_set_epi64x(3 ^ 4, 0));
-        pinas_aes128_ecb(e, in, ob, cn);
-        aes += cn;
-        for (size_t c = 0; c < cn; c++) {
-            const uint8_t *fin = keys + (c0 + c) * stride + 32 + (size_t)n * rec;
-            __m128i cv = _mm_xor_si128(ob[c], in[c]);
-            const __m128i *fp = (const __m128i *)(const void *)fin;
-            __m128i f = _mm_and_si128(m == 2 ? _mm_loadu_si128(fp) : _mm_loadl_epi64(fp), _mm_set1_epi64x(-(long long)t[c]));
-            __m128i add = _mm_add_epi64(cv, f);
-            __m128i v = b ? _mm_sub_epi64(V[c], add) : _mm_add_epi64(V[c], add);
-            if (m == 2)
-                _mm_storeu_si128((__m128i *)(void *)(out + (c0 + c) * out_stride), v);
-            else
-                _mm_storel_epi64((__m128i *)(void *)(out + (c0 + c) * out_stride), v);
-        }
-    }
-    (void)lsb;
-    OPENSSL_cleanse(s, sizeof s);
-    free(in);
-    free(ob);
-    return aes;
-}
-
-/* Batched evaluation, level by level over a chunk of keys so that each AES call covers many blocks
- * (OpenSSL pipelines them). Keys at `keys + i*stride`. Returns the AES blocks evaluated. */
-static uint64_t dcf_eval_strided(int b, int n, int m, const uint8_t *keys, size_t stride, size_t count,
-                                 const uint64_t *xs, uint64_t *out, size_t out_stride)
-{
-    if (m <= 2) return dcf_eval_m2(b, m, n, keys, stride, count, xs, out, out_stride);
-    const aes_key *e = fixed_aes();
-    int nb = nblocks(m), per = 1 + nb;
-    size_t rec = 16 + 8 * (size_t)m;
-    blk *in = malloc(sizeof(blk) * CHUNK * per), *ob = malloc(sizeof(blk) * CHUNK * per);
-    blk *s = malloc(sizeof(blk) * CHUNK);
-    uint8_t *t = malloc(CHUNK);
-    uint64_t aes = 0;
-    uint64_t sign = b ? (uint64_t)-1 : 1;
-    for (size_t c0 = 0; c0 < count; c0 += CHUNK) {
-        size_t cn = count - c0 < CHUNK ? count - c0 : CHUNK;
-        for (size_t c = 0; c < cn; c++) {
-            memcpy(&s[c], keys + (c0 + c) * stride, 16);
-            t[c] = (uint8_t)b;
-            uint64_t *V = out + (c0 + c) * out_stride;
-            for (int j = 0; j < m; j++) V[j] = 0;
-        }
-        for (int i = 0; i < n; i++) {
-            int shift = n - 1 - i;
-            for (size_t c = 0; c < cn; c++) {
-                int side = (int)((xs[c0 + c] >> shift) & 1);
-                blk *p = in + c * per;
-                uint64_t tw = (uint64_t)(side * (nb + 1));
-                /* the records are a key-size apart: the hardware prefetcher does not follow, so
-                 * fetch the record two levels ahead (one level ahead leaves the loads exposed) */
-                __builtin_prefetch(keys + (c0 + c) * stride + 32 + (size_t)(i + 2) * rec);
-                __builtin_prefetch(keys + (c0 + c) * stride + 32 + (size_t)(i + 2) * rec + rec - 1);
-                for (int j = 0; j < per; j++) {
-                    p[j].lo = s[c].lo;
-                    p[j].hi = s[c].hi ^ (tw + (uint64_t)j);
-                }
-            }
-            pinas_aes128_ecb(e, in, ob, cn * per);
-            aes += cn * per;
-            for (size_t c = 0; c < cn; c++) {
-                const uint8_t *key = keys + (c0 + c) * stride;
-                int side = (int)((xs[c0 + c] >> shift) & 1);
-                const blk *o = ob + c * per, *p = in + c * per;
-                uint64_t tmask = (uint64_t)0 - t[c];
-                const uint64_t *r = (const uint64_t *)(const void *)(key + 32 + (size_t)i * rec);
-                const uint64_t *hdr = (const uint64_t *)(const void *)(key + 16);
-                uint64_t lo = o[0].lo ^ p[0].lo, hi = o[0].hi ^ p[0].hi;
-                uint64_t nt = (lo & 1) ^ (t[c] & (hdr[side] >> i) & 1);
-                s[c].lo = (lo ^ (r[0] & tmask)) & ~1ULL;
-                s[c].hi = hi ^ (r[1] & tmask);
-                uint64_t *V = out + (c0 + c) * out_stride;
-                const uint64_t *vo = (const uint64_t *)(const void *)(o + 1), *vi = (const uint64_t *)(const void *)(p + 1);
-                for (int j = 0; j < m; j++) V[j] += sign * ((vo[j] ^ vi[j]) + (r[2 + j] & tmask));
-                t[c] = (uint8_t)nt;
-            }
-        }
-        /* final conversion */
+    uint64_t vk[CHUNK];
+    for (size_t c = 0; c < cn; c++) vk[c] = 0;
+    for (int i = 0; i < L; i++) {
         for (size_t c = 0; c < cn; c++)
-            for (int j = 0; j < nb; j++) {
-                in[c * nb + j] = s[c];
-                in[c * nb + j].hi ^= (uint64_t)(2 * (nb + 1) + j);
+            for (int b = 0; b < 2; b++) {
+                in[4 * c + 2 * b] = s[b][c];
+                in[4 * c + 2 * b + 1] = _mm_xor_si128(s[b][c], tw1);
             }
-        mmo(e, in, ob, cn * nb);
-        aes += cn * nb;
+        pinas_aes128_ecb(e, in, ob, 4 * cn);
         for (size_t c = 0; c < cn; c++) {
-            const uint8_t *fin = keys + (c0 + c) * stride + 32 + (size_t)n * rec;
-            const uint64_t *cv = (const uint64_t *)(void *)(ob + c * nb);
-            uint64_t *V = out + (c0 + c) * out_stride;
-            for (int j = 0; j < m; j++) {
-                uint64_t f;
-                memcpy(&f, fin + 8 * j, 8);
-                V[j] += sign * (cv[j] + (t[c] ? f : 0));
+            int a = (int)((alpha[c] >> (n - 1 - i)) & 1), keep = a, lose = 1 - a;
+            __m128i cs[2][2];
+            int ct[2][2], cv[2][2];
+            for (int b = 0; b < 2; b++)
+                for (int side = 0; side < 2; side++) {
+                    __m128i o = _mm_xor_si128(ob[4 * c + 2 * b + side], in[4 * c + 2 * b + side]);
+                    uint64_t lo = (uint64_t)_mm_cvtsi128_si64(o);
+                    ct[b][side] = (int)(lo & 1);
+                    cv[b][side] = (int)((lo >> 1) & 1);
+                    cs[b][side] = _mm_and_si128(o, clear2);
+                }
+            __m128i scw = _mm_xor_si128(cs[0][lose], cs[1][lose]);
+            int vcw = vd[c] ^ cv[0][lose] ^ cv[1][lose] ^ a; /* the lost subtree is below alpha iff a = 1 */
+            vd[c] = (uint8_t)(vd[c] ^ cv[0][keep] ^ cv[1][keep] ^ vcw);
+            int tlcw = ct[0][0] ^ ct[1][0] ^ a ^ 1, trcw = ct[0][1] ^ ct[1][1] ^ a, tkcw = a ? trcw : tlcw;
+            tl[c] |= (uint64_t)tlcw << i;
+            tr[c] |= (uint64_t)trcw << i;
+            vk[c] |= (uint64_t)vcw << i;
+            _mm_storeu_si128((__m128i *)(void *)(k0 + c * ks + K_LV + 16 * (size_t)i), scw);
+            _mm_storeu_si128((__m128i *)(void *)(k1 + c * ks + K_LV + 16 * (size_t)i), scw);
+            for (int b = 0; b < 2; b++) {
+                s[b][c] = t[b][c] ? _mm_xor_si128(cs[b][keep], scw) : cs[b][keep];
+                t[b][c] = (uint8_t)(ct[b][keep] ^ (t[b][c] & tkcw));
             }
         }
     }
-    OPENSSL_cleanse(s, sizeof(blk) * CHUNK);
-    free(in);
-    free(ob);
-    free(s);
-    free(t);
-    return aes;
-}
-
-uint64_t pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, const uint64_t *xs, uint64_t *out)
-{
-    return dcf_eval_strided(b, n, m, keys, pinas_dcf_key_size(n, m), count, xs, out, (size_t)m);
-}
-
-/* ------------------------------------------------------------------ sign-select gate */
-
-/* For p̂ = p + r_p: MSB(p) = MSB(p̂) xor MSB(r_p) xor borrow, borrow = 1[p̂_low < r_low] on the 63 low bits
- * (here: on bits 62 .. 64-cmp_bits, ignoring the rest). d = 1 - MSB(p) = c xor t with public
- * c = 1 - MSB(p̂) and secret t = MSB(r_p) xor borrow = r_h + (1 - 2 r_h) borrow. The DCF payload
- * (1-2r_h)(1, r_1..r_k) and constant shares of r_h (1, r_1..r_k) give shares of t and t·r_j; then
- * d = t (c = 0) or 1 - t (c = 1), and d·r_j = t·r_j or r_j - t·r_j. Gate key: DCF key | const[m]. */
-
-size_t pinas_sign_key_size(int cmp_bits, int k) { return pinas_dcf_key_size(cmp_bits - 1, k + 1) + 8 * (size_t)(k + 1); }
-
-static uint64_t low_bits(uint64_t v, int cmp_bits)
-{
-    int n = cmp_bits - 1;
-    return (v >> (64 - cmp_bits)) & ((1ULL << n) - 1);
-}
-
-/* Randomness per gate: two root seeds (32 bytes) and m constant shares (8m bytes). */
-static void sign_gen_one(const uint8_t *rnd, int cmp_bits, int k, uint64_t r_p, const uint64_t *r, uint8_t *k0,
-                         uint8_t *k1)
-{
-    int m = k + 1, n = cmp_bits - 1;
-    uint64_t beta[MAX_M], cst[MAX_M];
-    uint64_t rh = r_p >> 63, sgn = rh ? (uint64_t)-1 : 1;
-    beta[0] = sgn;
-    cst[0] = rh;
-    for (int j = 0; j < k; j++) {
-        beta[1 + j] = sgn * r[j];
-        cst[1 + j] = rh * r[j];
+    for (size_t c = 0; c < cn; c++)
+        for (int b = 0; b < 2; b++) in[2 * c + b] = _mm_xor_si128(s[b][c], tw2);
+    pinas_aes128_ecb(e, in, ob, 2 * cn);
+    for (size_t c = 0; c < cn; c++) {
+        /* on the path t_0 xor t_1 = 1: cw_final makes the two leaf blocks differ by 1[j < alpha_low] xor V */
+        unsigned al = (unsigned)(alpha[c] & ((1u << NU) - 1));
+        uint64_t lo = al >= 64 ? ~0ULL : (al ? (1ULL << al) - 1 : 0), hi = al > 64 ? (1ULL << (al - 64)) - 1 : 0;
+        __m128i lt = _mm_set_epi64x((long long)hi, (long long)lo), vall = _mm_set1_epi64x(-(long long)vd[c]);
+        __m128i l0 = _mm_xor_si128(ob[2 * c], in[2 * c]), l1 = _mm_xor_si128(ob[2 * c + 1], in[2 * c + 1]);
+        __m128i cw = _mm_xor_si128(_mm_xor_si128(l0, l1), _mm_xor_si128(lt, vall));
+        _mm_storeu_si128((__m128i *)(void *)(k0 + c * ks + K_LV + 16 * (size_t)L), cw);
+        _mm_storeu_si128((__m128i *)(void *)(k1 + c * ks + K_LV + 16 * (size_t)L), cw);
+        uint64_t v = vk[c];
+        put64(k0 + c * ks + K_TL, tl[c]);
+        put64(k1 + c * ks + K_TL, tl[c]);
+        put64(k0 + c * ks + K_TR, tr[c]);
+        put64(k1 + c * ks + K_TR, tr[c]);
+        put64(k0 + c * ks + K_V, v | (vm[c] >> 63) << 63);
+        put64(k1 + c * ks + K_V, v | ((vm[c] >> 62) & 1) << 63);
     }
-    blk seeds[2];
-    memcpy(seeds, rnd, 32);
-    dcf_gen_seeded(seeds, n, m, low_bits(r_p, cmp_bits), beta, k0, k1);
-    size_t ds = pinas_dcf_key_size(n, m);
-    for (int j = 0; j < m; j++) {
-        uint64_t sh, other;
-        memcpy(&sh, rnd + 32 + 8 * j, 8);
-        other = cst[j] - sh;
-        memcpy(k0 + ds + 8 * j, &sh, 8);
-        memcpy(k1 + ds + 8 * j, &other, 8);
-    }
-    OPENSSL_cleanse(cst, sizeof cst);
-    OPENSSL_cleanse(seeds, sizeof seeds);
+    OPENSSL_cleanse(s, sizeof s);
+    OPENSSL_cleanse(in, sizeof in);
+    OPENSSL_cleanse(ob, sizeof ob);
+    OPENSSL_cleanse(vm, sizeof vm);
 }
 
-void pinas_sign_gen(pinas_prg *prg, int cmp_bits, int k, uint64_t r_p, const uint64_t *r, uint8_t *k0, uint8_t *k1)
+/* One randomness chunk: expands its seed (AES-128-CTR keyed by it, 2 blocks per gate) and generates. */
+static void gen_chunk(int cmp_bits, int high, const uint8_t seed[16], size_t cn, const uint64_t *r, uint8_t *k0,
+                      uint8_t *k1, size_t ks, uint8_t *t)
 {
-    pinas_sign_gen_batch(prg, cmp_bits, k, 1, &r_p, r, k0, k1);
-}
-
-void pinas_sign_gen_batch(pinas_prg *prg, int cmp_bits, int k, size_t count, const uint64_t *r_p, const uint64_t *r,
-                          uint8_t *k0, uint8_t *k1)
-{
-    size_t per = 32 + 8 * (size_t)(k + 1), ks = pinas_sign_key_size(cmp_bits, k);
-    size_t step = 4096;
-    uint8_t *rnd = malloc(per * step);
-    if (!rnd) { /* out of memory: draw per gate; slower, same keys' distribution */
-        uint8_t one[32 + 8 * MAX_M];
-        for (size_t i = 0; i < count; i++) {
-            pinas_prg_bytes(prg, one, per);
-            sign_gen_one(one, cmp_bits, k, r_p[i], r + i * (size_t)k, k0 + i * ks, k1 + i * ks);
+    const aes_key *e = fixed_aes();
+    aes_key ck;
+    pinas_aes128_expand(&ck, seed);
+    __m128i ctr[2 * CHUNK];
+    uint8_t rnd[32 * CHUNK], rh[CHUNK];
+    uint64_t alpha[CHUNK];
+    for (size_t g0 = 0; g0 < cn; g0 += CHUNK) {
+        size_t gn = cn - g0 < CHUNK ? cn - g0 : CHUNK;
+        for (size_t j = 0; j < 2 * gn; j++) ctr[j] = _mm_set_epi64x(0, (long long)(2 * g0 + j));
+        pinas_aes128_ecb(&ck, ctr, rnd, 2 * gn);
+        for (size_t c = 0; c < gn; c++) {
+            alpha[c] = win_low(r[g0 + c], cmp_bits, high);
+            rh[c] = (uint8_t)win_msb(r[g0 + c], high);
         }
-        return;
+        gen_group(e, cmp_bits, gn, rnd, alpha, rh, k0 + g0 * ks, k1 + g0 * ks, ks, t + g0);
     }
-    for (size_t i0 = 0; i0 < count; i0 += step) {
-        size_t cn = count - i0 < step ? count - i0 : step;
-        pinas_prg_bytes(prg, rnd, per * cn);
-        for (size_t i = 0; i < cn; i++)
-            sign_gen_one(rnd + i * per, cmp_bits, k, r_p[i0 + i], r + (i0 + i) * (size_t)k, k0 + (i0 + i) * ks,
-                         k1 + (i0 + i) * ks);
-    }
-    OPENSSL_cleanse(rnd, per * step);
-    free(rnd);
+    OPENSSL_cleanse(&ck, sizeof ck);
+    OPENSSL_cleanse(rnd, sizeof rnd);
+    OPENSSL_cleanse(alpha, sizeof alpha);
+    OPENSSL_cleanse(rh, sizeof rh);
 }
 
-/* PRG blocks pinas_sign_gen_batch draws for `count` gates. */
-uint64_t pinas_sign_gen_prg_blocks(int k, size_t count)
+uint64_t pinas_drelu_gen(pinas_prg *prg, int cmp_bits, int cmp_high, size_t count, const uint64_t *r, uint8_t *k0,
+                         uint8_t *k1, uint8_t *t, int threads)
 {
-    size_t per = 32 + 8 * (size_t)(k + 1), step = 4096;
-    uint64_t blocks = 0;
-    for (size_t i0 = 0; i0 < count; i0 += step) {
-        size_t cn = count - i0 < step ? count - i0 : step;
-        blocks += (per * cn + 15) / 16;
-    }
-    return blocks;
-}
-
-uint64_t pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
-                         const uint64_t *rsh, uint64_t *out)
-{
-    int m = k + 1, n = cmp_bits - 1;
-    size_t ks = pinas_sign_key_size(cmp_bits, k), ds = pinas_dcf_key_size(n, m);
-    uint64_t *xs = calloc(count ? count : 1, sizeof(uint64_t));
-    for (size_t i = 0; i < count; i++) xs[i] = low_bits(phat[i], cmp_bits);
-    uint64_t aes = dcf_eval_strided(b, n, m, keys, ks, count, xs, out, (size_t)m);
-    free(xs);
-    for (size_t i = 0; i < count; i++) {
-        uint64_t *o = out + i * m;
-        const uint8_t *cst = keys + i * ks + ds;
-        for (int j = 0; j < m; j++) {
-            uint64_t c;
-            memcpy(&c, cst + 8 * j, 8);
-            o[j] += c;
+    size_t nch = (count + GEN_STEP - 1) / GEN_STEP, ks = pinas_drelu_key_size(cmp_bits);
+    int high = cmp_high ? cmp_high : 64;
+    uint8_t stack_seeds[16 * 4], *seeds = nch <= 4 ? stack_seeds : malloc(16 * nch);
+    if (!seeds) { /* out of memory: one chunk seed at a time, serially; the same keys */
+        uint8_t one[16];
+        for (size_t c = 0; c < nch; c++) {
+            size_t c0 = c * GEN_STEP, cn = count - c0 < GEN_STEP ? count - c0 : GEN_STEP;
+            pinas_prg_bytes(prg, one, 16);
+            gen_chunk(cmp_bits, high, one, cn, r + c0, k0 + c0 * ks, k1 + c0 * ks, ks, t + c0);
         }
-        if (!(phat[i] >> 63)) { /* c = 1 - MSB(p̂) = 1: d = 1 - t, d·r_j = r_j - t·r_j */
-            o[0] = (b == 0 ? 1 : 0) - o[0];
-            for (int j = 0; j < k; j++) o[1 + j] = rsh[i * k + j] - o[1 + j];
+        OPENSSL_cleanse(one, sizeof one);
+        return pinas_drelu_gen_aes_blocks(cmp_bits, count);
+    }
+    if (nch) pinas_prg_bytes(prg, seeds, 16 * nch);
+    (void)threads;
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(dynamic, 1) if (nch > 1)
+    for (size_t c = 0; c < nch; c++) {
+        size_t c0 = c * GEN_STEP, cn = count - c0 < GEN_STEP ? count - c0 : GEN_STEP;
+        gen_chunk(cmp_bits, high, seeds + 16 * c, cn, r + c0, k0 + c0 * ks, k1 + c0 * ks, ks, t + c0);
+    }
+    OPENSSL_cleanse(seeds, 16 * nch);
+    if (seeds != stack_seeds) free(seeds);
+    return pinas_drelu_gen_aes_blocks(cmp_bits, count);
+}
+
+/* Gates [0, cn) (cn <= CHUNK) of party b: out[c] = this party's bit of DReLU(p) xor t. */
+static void eval_group(const aes_key *e, int b, int cmp_bits, int high, const uint8_t *keys, size_t ks, size_t cn,
+                       const uint64_t *phat, uint8_t *out)
+{
+    const int L = levels(cmp_bits), n = cmp_bits - 1;
+    const __m128i clear2 = _mm_set_epi64x(-1, ~3LL), tw2 = _mm_set_epi64x(2, 0);
+    __m128i s[CHUNK], in[CHUNK], ob[CHUNK];
+    uint64_t x[CHUNK];
+    uint8_t t[CHUNK], v[CHUNK];
+    for (size_t c = 0; c < cn; c++) {
+        s[c] = _mm_loadu_si128((const __m128i *)(const void *)(keys + c * ks));
+        x[c] = win_low(phat[c], cmp_bits, high);
+        t[c] = (uint8_t)b;
+        v[c] = 0;
+    }
+    for (int i = 0; i < L; i++) {
+        int shift = n - 1 - i;
+        for (size_t c = 0; c < cn; c++) {
+            in[c] = _mm_xor_si128(s[c], _mm_set_epi64x((long long)((x[c] >> shift) & 1), 0));
+            /* the records are a key apart: the hardware prefetcher does not follow; two levels ahead */
+            __builtin_prefetch(keys + c * ks + K_LV + 16 * (size_t)(i + 2));
+        }
+        pinas_aes128_ecb(e, in, ob, cn);
+        for (size_t c = 0; c < cn; c++) {
+            const uint8_t *key = keys + c * ks;
+            int side = (int)((x[c] >> shift) & 1);
+            __m128i o = _mm_xor_si128(ob[c], in[c]);
+            uint64_t lo = (uint64_t)_mm_cvtsi128_si64(o), tm = (uint64_t)0 - t[c];
+            uint64_t tcw = get64(key + (side ? K_TR : K_TL)), vcw = get64(key + K_V);
+            __m128i scw = _mm_and_si128(_mm_loadu_si128(key_lv(key, i)), _mm_set1_epi64x((long long)tm));
+            v[c] = (uint8_t)(v[c] ^ ((lo >> 1) & 1) ^ (t[c] & (vcw >> i) & 1));
+            s[c] = _mm_and_si128(_mm_xor_si128(o, scw), clear2);
+            t[c] = (uint8_t)((lo & 1) ^ (t[c] & (tcw >> i) & 1));
         }
     }
-    return aes;
+    for (size_t c = 0; c < cn; c++) in[c] = _mm_xor_si128(s[c], tw2);
+    pinas_aes128_ecb(e, in, ob, cn);
+    for (size_t c = 0; c < cn; c++) {
+        const uint8_t *key = keys + c * ks;
+        __m128i cw = _mm_and_si128(_mm_loadu_si128(key_lv(key, L)), _mm_set1_epi64x(-(long long)t[c]));
+        __m128i w = _mm_xor_si128(_mm_xor_si128(ob[c], in[c]), cw);
+        int bit = v[c] ^ leaf_bit(w, (unsigned)(x[c] & ((1u << NU) - 1))) ^ (int)(get64(key + K_V) >> 63);
+        if (b == 0) bit ^= 1 ^ win_msb(phat[c], high); /* the public part of DReLU: 1 - MSB(p̂) */
+        out[c] = (uint8_t)bit;
+    }
+    OPENSSL_cleanse(s, sizeof s);
+    OPENSSL_cleanse(v, sizeof v);
+}
+
+uint64_t pinas_drelu_eval(int b, int cmp_bits, int cmp_high, const uint8_t *keys, size_t count, const uint64_t *phat,
+                          uint8_t *out, int threads)
+{
+    const aes_key *e = fixed_aes();
+    size_t ks = pinas_drelu_key_size(cmp_bits), ntask = (count + EVAL_STEP - 1) / EVAL_STEP;
+    int high = cmp_high ? cmp_high : 64;
+    (void)threads;
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(dynamic, 1) if (ntask > 1)
+    for (size_t q = 0; q < ntask; q++) {
+        size_t q0 = q * EVAL_STEP, qn = count - q0 < EVAL_STEP ? count - q0 : EVAL_STEP;
+        for (size_t c0 = q0; c0 < q0 + qn; c0 += CHUNK) {
+            size_t cn = q0 + qn - c0 < CHUNK ? q0 + qn - c0 : CHUNK;
+            eval_group(e, b, cmp_bits, high, keys + c0 * ks, ks, cn, phat + c0, out + c0);
+        }
+    }
+    return (uint64_t)count * pinas_drelu_eval_aes_blocks(cmp_bits);
+}
+
+uint64_t pinas_select_share(int b, int bh, uint64_t xh, uint64_t r, uint64_t t, uint64_t tr)
+{
+    /* b·x with b = bh xor t = bh + t - 2 bh t and x = x̂ - r:
+     * bh x̂ - bh r + (1 - 2 bh)(t x̂ - t r); party 0 adds the public bh x̂ */
+    uint64_t m = (uint64_t)0 - (uint64_t)bh, y = t * xh - tr;
+    y = (y ^ m) - m; /* (1 - 2 bh) y */
+    return y - (r & m) + (b == 0 ? (xh & m) : 0);
 }

@@ -90,10 +90,12 @@ static pinas_status party_fn(pinas_ctx *ctx, pinas_chan *ch, int role, void *use
 
 /* Runs both parties on prepared material; returns the client's report. */
 static pinas_status run_pair(pinas_ctx *ctx, const pinas_model *m, const pinas_mpc_prep *p0, const pinas_mpc_prep *p1,
-                             const float *x, float *logits, int timeout_ms, pinas_mpc_report **client_report)
+                             const float *x, float *logits, const pinas_mpc_params *p, pinas_mpc_report **client_report)
 {
-    party_job js = {.a = {.role = 0, .model = m, .prep = p0, .timeout_ms = timeout_ms}};
-    party_job jc = {.a = {.role = 1, .net = m->net, .prep = p1, .x = x, .logits = logits, .timeout_ms = timeout_ms}};
+    int timeout_ms = p->timeout_ms, th = p->threads;
+    party_job js = {.a = {.role = 0, .model = m, .prep = p0, .timeout_ms = timeout_ms, .threads = th}};
+    party_job jc = {.a = {.role = 1, .net = m->net, .prep = p1, .x = x, .logits = logits, .timeout_ms = timeout_ms,
+                          .threads = th}};
     pinas_status s = pinas_mpc_loopback_pair(ctx, timeout_ms, party_fn, &js, &jc);
     if (s) {
         pinas_mpc_report_free(js.report);
@@ -132,13 +134,13 @@ static pinas_status infer_local_runs(pinas_ctx *ctx, const pinas_model *m, const
 {
     pinas_mpc_params q = *p;
     q.batch = batch;
-    openblas_set_num_threads(1); /* one core per party */
+    openblas_set_num_threads(1); /* one core per party; p->threads are OpenMP's (ring.c, dcf.c) */
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
     pinas_status s = pinas_mpc_deal(ctx, m->net, &q, opts, &p0, &p1);
     for (int r = 0; r < runs && !s; r++) {
         pinas_mpc_report *rep = NULL;
         if (cold) evict_caches();
-        s = run_pair(ctx, m, p0, p1, x, logits, q.timeout_ms, &rep);
+        s = run_pair(ctx, m, p0, p1, x, logits, &q, &rep);
         if (s) break;
         if (reports)
             reports[r] = rep; /* the client's report already counts the dealer's time (gen_s) */

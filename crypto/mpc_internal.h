@@ -18,10 +18,10 @@ void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n);
 typedef enum {
     PL_NONE = 0,   /* input, and nodes whose value is another node's (flatten, identity, folded BN) */
     PL_MATMUL,     /* conv2d / linear: Beaver matrix triple with the server's masked weights */
-    PL_RELU,       /* sign-select gate, k = 1 */
+    PL_RELU,       /* DReLU key + select per element (2 rounds) */
     PL_POLY,       /* square pair */
-    PL_PATCH,      /* sign-select gate per patch, k = patch elements */
-    PL_MAXPOOL,    /* rounds of ReLU(a - b) + b */
+    PL_PATCH,      /* DReLU key per patch (k = patch elements) + select per element */
+    PL_MAXPOOL,    /* rounds of ReLU(a - b) + b (2 online rounds each) */
     PL_AVGPOOL,    /* local: window sum x 1/(kh kw), truncate */
     PL_GAP,        /* local: mean over H x W, truncate */
     PL_ADD,        /* local */
@@ -32,7 +32,9 @@ typedef enum {
 typedef struct {
     pl_kind kind;
     int alias;          /* PL_NONE: the node whose value this node takes (-1 for the input) */
-    int cmp_bits;       /* comparisons of this node */
+    int cmp_bits;       /* comparisons of this node: bits [cmp_high - cmp_bits, cmp_high) of x */
+    int cmp_high;       /* the window's top, cmp_bits..64 (pinas_mpc_params.cmp_high; never 0 here) */
+    int threads;        /* the plan's threads (copied here for the dealer's node functions) */
     int64_t n_in;       /* elements of the (first) input, whole batch */
     int64_t n_out;      /* elements of the output, whole batch */
     /* PL_MATMUL: per group, Y[M x N] = W[M x K] · cols[K x N]; N = batch x output pixels (conv) or batch (linear) */
@@ -51,6 +53,7 @@ typedef struct {
 
 typedef struct {
     int n_nodes, batch, frac_bits;
+    int threads;        /* key generation / evaluation threads (p->threads, at least 1) */
     pl_node *nodes;
 } pl_plan;
 
@@ -59,6 +62,10 @@ typedef struct {
  * p->cmp_bits everywhere). Errors name the node. */
 pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
                       int cand, pl_plan *out) PINAS_WUR;
+/* The same with per-node window tops too (highs: NULL = p->cmp_high everywhere; 0 entries mean 64).
+ * pl_build is pl_build_win with highs = NULL. */
+pinas_status pl_build_win(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits,
+                          const int *highs, int as_node, int cand, pl_plan *out) PINAS_WUR;
 void pl_free(pl_plan *pl);
 /* Elements the plan truncates (conv/linear outputs, squares, average pools), whole batch. */
 int64_t pl_trunc_elems(const pl_plan *pl);
@@ -66,7 +73,7 @@ int64_t pl_trunc_elems(const pl_plan *pl);
 int pl_frac_bound(int64_t n_trunc);
 /* Plans one node alone (inputs from the net). */
 pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
-                           int cmp_bits, pl_node *out) PINAS_WUR;
+                           int cmp_bits, int cmp_high, pl_node *out) PINAS_WUR;
 
 /* Maxpool window schedule: for output window w (of n_out/batch per sample), the valid input offsets.
  * Fills idx (kh*kw max) and returns the count. */
@@ -80,31 +87,69 @@ void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *out);
 
 /* ------------------------------------------------------------------ preprocessing */
 
+/* A preprocessing file opened for reading node by node (prep.c): only the node being evaluated is in
+ * memory. The mutable state of a const pinas_mpc_prep. */
+typedef struct {
+    int fd;
+    char *path;
+    uint8_t key[PINAS_MPC_DEALER_KEY_BYTES]; /* the dealer key (wiped on free) */
+    uint8_t htag[32];   /* the header's tag, which every node's tag covers */
+    uint64_t *foff;     /* per node: its section's offset in the file */
+    uint8_t *buf;       /* the current node's material (64-byte aligned), cap bytes */
+    size_t cap;
+    int cur;            /* the node in buf, -1 for none */
+    double read_s;      /* seconds spent reading and verifying sections */
+} prep_file;
+
 struct pinas_mpc_prep {
-    int party, batch, frac_bits, cmp_bits, n_nodes;
+    int party, batch, frac_bits, cmp_bits, cmp_high, n_nodes;
     uint64_t hash;
     uint8_t session[16];
     uint64_t mask_id;      /* names the per-model weight mask A (both parties) */
     uint8_t mask_seed[16]; /* the seed A is expanded from (the server's file only; zeros in the client's) */
-    int *node_bits;     /* per node comparison widths */
+    int *node_bits, *node_high; /* per node comparison windows */
     uint64_t *off, *len;/* per node: offset into data, bytes */
-    uint8_t *data;      /* all material, 64-byte aligned */
+    uint8_t *data;      /* all material, 64-byte aligned (in memory; NULL for a file read node by node) */
     size_t data_len;
+    prep_file *file;    /* a file read node by node (NULL in memory) */
     double gen_s;       /* dealer seconds (in memory only) */
     pinas_mpc_cost dealer; /* dealer work, per run (in memory only) */
-    pinas_mpc_cost *node_dealer; /* per node (in memory only; may be NULL) */
+    pinas_mpc_cost *node_dealer; /* per node (in memory; from a file, filled as each node is fetched) */
 };
 
 /* Allocates a prep for the plan, sizes from pl_prep_bytes. */
 pinas_status prep_alloc(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out) PINAS_WUR;
-static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i) { return pp->data + pp->off[i]; }
+/* The same without the material (the streaming dealer's header fields and sizes). */
+pinas_status prep_alloc_shell(pinas_ctx *ctx, const pl_plan *pl, int party, pinas_mpc_prep **out) PINAS_WUR;
+/* Makes node i's material available at prep_node(pp, i): nothing to do in memory; from a file, reads
+ * node i's section into the node buffer (replacing the node there) and verifies its tag in constant
+ * time, and fills pp->node_dealer[i]. Errors (PINAS_EFORMAT, PINAS_EIO) name the file and the node index. */
+pinas_status prep_fetch(pinas_ctx *ctx, const pinas_mpc_prep *pp, int i) PINAS_WUR;
+/* Node i's material: in memory, or the node buffer of a file (after prep_fetch(pp, i)). */
+static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i)
+{
+    return pp->file ? pp->file->buf : pp->data + pp->off[i];
+}
+
+/* Writes a preprocessing file node by node (prep.c): open writes the header and its tag, node()
+ * appends node i's section (in order), commit fsyncs and renames it into place, abort removes the
+ * temporary file (abort(NULL) is a no-op). pp: the header fields and sizes (borrowed until commit). */
+typedef struct prep_writer prep_writer;
+pinas_status prep_writer_open(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path,
+                              const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES], prep_writer **out) PINAS_WUR;
+pinas_status prep_writer_node(pinas_ctx *ctx, prep_writer *w, int i, const uint8_t *mat,
+                              const pinas_mpc_cost *work) PINAS_WUR;
+/* Frees w whatever happens. */
+pinas_status prep_writer_commit(pinas_ctx *ctx, prep_writer *w) PINAS_WUR;
+void prep_writer_abort(prep_writer *w);
 
 /* Material layout of a node, in order, for both the dealer and the parties:
  *   MATMUL  P0: C0[groups*M*N] (A comes from mask_seed)  P1: B[n_in] | C1[groups*M*N]
- *   RELU    r share[n] | gate keys[n]
+ *   RELU    r share[n] | t share[n] | t·r share[n] | DReLU keys[n]
  *   POLY    r share[n] | r^2 share[n]
- *   PATCH   r share[n_in] | gate keys[gates]
- *   MAXPOOL per round: r share[pairs] | gate keys[pairs] */
+ *   PATCH   r share[n_in] | t·r share[n_in] (t of the element's patch) | t share[gates] | DReLU keys[gates]
+ *   MAXPOOL per round: the RELU layout for its pairs
+ * (t: the dealer's output-mask bit of each DReLU key, as a ring element; see pinas_drelu_gen.) */
 
 /* ------------------------------------------------------------------ data movement (ops.c) */
 

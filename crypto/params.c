@@ -9,6 +9,7 @@ void pinas_mpc_params_default(pinas_mpc_params *p)
 {
     p->frac_bits = PINAS_FRAC_BITS_DEFAULT;
     p->cmp_bits = PINAS_CMP_BITS_DEFAULT;
+    p->cmp_high = 64;
     p->batch = 1;
     p->timeout_ms = 30000;
     p->threads = 1;
@@ -22,6 +23,17 @@ pinas_status pinas_mpc_cmp_bits_check(pinas_ctx *ctx, const char *field, int bit
     return PINAS_OK;
 }
 
+pinas_status pinas_mpc_cmp_window_check(pinas_ctx *ctx, const char *field, int bits, int high)
+{
+    pinas_status s = pinas_mpc_cmp_bits_check(ctx, field, bits);
+    if (s) return s;
+    if (high != 0 && (high < bits || high > 64))
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "%s: comparison window top cmp_high = %d must lie in [cmp_bits, 64] = [%d, 64] (0 = 64)", field,
+                           high, bits);
+    return PINAS_OK;
+}
+
 pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
 {
     if (p->frac_bits < PINAS_FRAC_BITS_MIN || p->frac_bits > PINAS_FRAC_BITS_MAX)
@@ -30,13 +42,15 @@ pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p)
                            "frac_bits fractional bits in the 64-bit ring, and 2 x frac_bits + %d <= 64 keeps local "
                            "truncation exact with high probability; see pinas_config.h)",
                            PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, p->frac_bits, PINAS_RING_HEADROOM_BITS);
-    pinas_status s = pinas_mpc_cmp_bits_check(ctx, "mpc.cmp_bits", p->cmp_bits);
+    pinas_status s = pinas_mpc_cmp_window_check(ctx, "mpc.cmp_bits", p->cmp_bits, p->cmp_high);
     if (s) return s;
     if (p->batch < 1 || p->batch > PINAS_MPC_MAX_BATCH)
         return pinas_error(ctx, PINAS_EINVAL, "batch: expected an integer in [1, %d], got %d", PINAS_MPC_MAX_BATCH,
                            p->batch);
     if (p->timeout_ms < 1)
         return pinas_error(ctx, PINAS_EINVAL, "timeout: expected a positive number of milliseconds, got %d", p->timeout_ms);
+    if (p->threads < 1 || p->threads > PINAS_MPC_MAX_THREADS)
+        return pinas_error(ctx, PINAS_EINVAL, "threads: expected an integer in [1, %d], got %d", PINAS_MPC_MAX_THREADS, p->threads);
     return PINAS_OK;
 }
 
@@ -44,6 +58,7 @@ void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *
 {
     p->frac_bits = meta->frac_bits;
     p->cmp_bits = meta->cmp_bits;
+    p->cmp_high = 64; /* the meta's global width is at the top; per-layer windows are in meta->layers */
 }
 
 pinas_status pinas_mpc_arch_load(pinas_ctx *ctx, const char *dir, pinas_net **net, pinas_mpc_params *p)

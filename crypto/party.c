@@ -38,6 +38,9 @@ pinas_status pinas_mpc_prep_check(pinas_ctx *ctx, const pinas_mpc_prep *pp, cons
     if (pp->party != role)
         return pinas_error(ctx, PINAS_EINVAL, "the preprocessing file is party %d's (%s), this is the %s", pp->party,
                            role_name(pp->party), role_name(role));
+    if (!pp->data && !pp->file)
+        return pinas_error(ctx, PINAS_EINVAL, "this preprocessing holds no material (the streaming dealer's summary): "
+                                              "load the file it wrote");
     pinas_mpc_params p;
     pinas_mpc_prep_params(pp, &p);
     if (pinas_mpc_arch_hash(net, &p) != pp->hash)
@@ -49,7 +52,7 @@ pinas_status pinas_mpc_prep_check(pinas_ctx *ctx, const pinas_mpc_prep *pp, cons
         return pinas_error(ctx, PINAS_EINVAL, "the preprocessing has %d nodes, the model %d", pp->n_nodes,
                            pinas_net_n_nodes(net));
     pl_plan pl;
-    pinas_status s = pl_build(ctx, net, &p, pp->node_bits, -1, -1, &pl);
+    pinas_status s = pl_build_win(ctx, net, &p, pp->node_bits, pp->node_high, -1, -1, &pl);
     if (s) return s;
     for (int i = 0; i < pl.n_nodes && !s; i++)
         if (pl_prep_bytes(&pl.nodes[i], role) != pp->len[i])
@@ -80,7 +83,10 @@ static pinas_status eng_init(eng *e, pinas_ctx *ctx, pinas_chan *chan, const pin
     pinas_mpc_prep_params(e->pp, &p);
     e->f = p.frac_bits;
     e->batch = p.batch;
-    s = pl_build(ctx, e->net, &p, e->pp->node_bits, -1, -1, &e->pl);
+    p.threads = a->threads > 1 ? a->threads : 1;
+    if (p.threads > PINAS_MPC_MAX_THREADS)
+        return pinas_error(ctx, PINAS_EINVAL, "threads: expected 1..%d, got %d", PINAS_MPC_MAX_THREADS, a->threads);
+    s = pl_build_win(ctx, e->net, &p, e->pp->node_bits, e->pp->node_high, -1, -1, &e->pl);
     if (s) return s;
     size_t nn = (size_t)e->pl.n_nodes;
     e->val = calloc(nn, sizeof *e->val);
@@ -153,6 +159,10 @@ static pinas_status run_nodes(eng *e, const pinas_mpc_party_args *a)
             struct timespec ts = {a->delay_ms / 1000, (long)(a->delay_ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
+        s = prep_fetch(e->ctx, e->pp, i); /* from a file: this node's section alone, verified */
+        if (s) return pinas_error_prefix(e->ctx, s, "%s: node %s", role_name(e->role), n->id);
+        e->rows[i].measured.offline.aes_blocks[0] = e->pp->node_dealer[i].offline.aes_blocks[0];
+        e->rows[i].measured.offline.ring_macs[0] = e->pp->node_dealer[i].offline.ring_macs[0];
         memset(&e->cur, 0, sizeof e->cur);
         double t0 = pinas_now();
         s = eng_run_node(e, i, a->x, e->val[i]);
@@ -212,6 +222,9 @@ static pinas_status make_report(eng *e, const pinas_mpc_counts *session, double 
     r->session = *session;
     r->online_s = t_online;
     r->offline_s = t_setup + e->pp->gen_s;
+    r->prep_read_s = pinas_mpc_prep_read_seconds(e->pp);
+    r->threads = e->pl.threads;
+    r->peak_rss = pinas_mpc_peak_rss();
     *out = r;
     return PINAS_OK;
 }

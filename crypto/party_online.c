@@ -46,28 +46,46 @@ static pinas_status open_masked(eng *e, uint32_t tag, const uint64_t *x, const u
     return s;
 }
 
-/* y = ReLU(x) for n elements with material [r share | keys]. */
-static pinas_status relu_batch(eng *e, uint32_t tag, int cmp_bits, const uint64_t *x, size_t n, const uint8_t *mat,
+/* Round 2 of the select gates: each party sends its bits of b̂ = DReLU xor t packed 8 to a byte
+ * (bit q of byte q/8) and xors in the peer's, leaving b̂ in e8 (one byte per gate). */
+static pinas_status open_bits(eng *e, uint32_t tag, uint8_t *e8, size_t n)
+{
+    size_t nb = (n + 7) / 8;
+    uint8_t *mine = calloc(nb ? nb : 1, 1), *theirs = malloc(nb ? nb : 1);
+    pinas_status s = mine && theirs ? PINAS_OK : pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) {
+        for (size_t q = 0; q < n; q++) mine[q >> 3] |= (uint8_t)((e8[q] & 1) << (q & 7));
+        s = eng_exchange(e, tag, mine, theirs, nb);
+    }
+    if (!s)
+        for (size_t q = 0; q < n; q++) e8[q] = (uint8_t)((e8[q] ^ (theirs[q >> 3] >> (q & 7))) & 1);
+    free(mine), free(theirs);
+    return s;
+}
+
+/* The DReLU keys of `gates` gates at the public p̂, then round 2: b̂ into bh (one byte per gate). */
+static pinas_status select_bits(eng *e, uint32_t tag, const pl_node *pn, const uint8_t *keys, size_t gates,
+                                const uint64_t *ph, uint8_t *bh)
+{
+    e->cur.aes_blocks[e->role] += pinas_drelu_eval(e->role, pn->cmp_bits, pn->cmp_high, keys, gates, ph, bh, e->pl.threads);
+    return open_bits(e, tag, bh, gates);
+}
+
+/* y = ReLU(x) for n elements with material r | t | t·r | keys (two rounds: x̂, then b̂). */
+static pinas_status relu_batch(eng *e, uint32_t tag, const pl_node *pn, const uint64_t *x, size_t n, const uint8_t *mat,
                                uint64_t *y)
 {
-    const uint64_t *r = (const uint64_t *)(const void *)mat;
-    const uint8_t *keys = mat + 8 * n;
-    uint64_t *xh = malloc(8 * (n ? n : 1)), *o = malloc(16 * (n ? n : 1));
-    if (!xh || !o) {
-        free(xh);
-        free(o);
-        return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
-    }
-    pinas_status s = open_masked(e, tag, x, r, n, xh);
+    const uint64_t *r = (const uint64_t *)(const void *)mat, *t = r + n, *tr = r + 2 * n;
+    uint64_t *xh = malloc(8 * (n ? n : 1));
+    uint8_t *bh = malloc(n ? n : 1);
+    pinas_status s = xh && bh ? PINAS_OK : pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) s = open_masked(e, tag, x, r, n, xh);
+    if (!s) s = select_bits(e, tag, pn, mat + 24 * n, n, xh, bh);
     if (!s) {
-        e->cur.aes_blocks[e->role] += pinas_sign_eval(e->role, cmp_bits, 1, keys, n, xh, r, o);
-        /* x = x̂ - r, so d·x = d·x̂ - d·r */
-        for (size_t i = 0; i < n; i++) y[i] = o[2 * i] * xh[i] - o[2 * i + 1];
+        for (size_t q = 0; q < n; q++) y[q] = pinas_select_share(e->role, bh[q], xh[q], r[q], t[q], tr[q]);
         e->cur.ring_macs[e->role] += n;
     }
-    OPENSSL_cleanse(o, 16 * (n ? n : 1)); /* shares of d and d·r */
-    free(xh);
-    free(o);
+    free(xh), free(bh);
     return s;
 }
 
@@ -107,8 +125,8 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
             memcpy(T, C0, 8 * mn);
             for (int g = 0; g < pn->groups; g++) {
                 mm_cols(e->net, i, pn, Z, g, cols);
-                pinas_ring_gemm_small_a(pn->M, (int)pn->N, pn->K, e->W[i] + (size_t)g * pn->M * pn->K, pn->K, e->wbits[i],
-                                        cols, (int)pn->N, T + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
+                pinas_ring_gemm_small_a_mt(e->pl.threads, pn->M, (int)pn->N, pn->K, e->W[i] + (size_t)g * pn->M * pn->K,
+                                           pn->K, e->wbits[i], cols, (int)pn->N, T + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
             }
             e->cur.ring_macs[0] += (uint64_t)pn->groups * pn->M * pn->K * (uint64_t)pn->N;
             if (e->bias[i])
@@ -123,7 +141,7 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
     }
     if (!s) {
         mm_scatter(e->net, i, pn, T, Y);
-        pinas_ring_trunc_share(Y, (size_t)pn->n_out, e->f, e->role);
+        pinas_ring_trunc_share_mt(Y, (size_t)pn->n_out, e->f, e->role, e->pl.threads);
     }
     OPENSSL_cleanse(T, 8 * (mn ? mn : 1)); /* this party's share of the product */
     free(T);
@@ -145,60 +163,59 @@ static pinas_status run_poly(eng *e, int i, const pl_node *pn, uint64_t *Y)
             uint64_t x2 = (e->role == 0 ? xh[q] * xh[q] : 0) - 2 * xh[q] * r[q] + r2[q];
             Y[q] = x2;
         }
-        pinas_ring_trunc_share(Y, N, e->f, e->role);
+        pinas_ring_trunc_share_mt(Y, N, e->f, e->role, e->pl.threads);
         for (size_t q = 0; q < N; q++) {
             size_t c = pn->poly_channels > 1 ? (q / hw) % (size_t)n->c : 0;
             Y[q] = e->pa[i][c] * Y[q] + e->pw1[i][c] * X[q] + (e->role == 0 ? e->pb[i][c] : 0);
         }
-        pinas_ring_trunc_share(Y, N, e->f, e->role);
+        pinas_ring_trunc_share_mt(Y, N, e->f, e->role, e->pl.threads);
         e->cur.ring_macs[e->role] += (e->role == 0 ? 4 : 3) * (uint64_t)N;
     }
     free(xh);
     return s;
 }
 
+/* One select gate per patch on the patch sum: y_e = DReLU(sum) x_e (two rounds). Material
+ * r | t·r (per element) | t | keys (per patch). */
 static pinas_status run_patch(eng *e, int i, const pl_node *pn, uint64_t *Y)
 {
     const pinas_node *n = pinas_net_node(e->net, i);
     const uint64_t *X = node_val(e, n->inputs[0]);
     size_t N = (size_t)pn->n_in, gates = (size_t)pn->gates, k = (size_t)pn->k;
     const uint8_t *mat = prep_node(e->pp, i);
-    const uint64_t *r = (const uint64_t *)(const void *)mat;
-    uint64_t *xh = malloc(8 * N), *ph = malloc(8 * gates), *rs = calloc(gates * k, 8), *o = malloc(8 * gates * (k + 1));
-    int64_t *idx = malloc(sizeof(int64_t) * gates * k);
+    const uint64_t *r = (const uint64_t *)(const void *)mat, *tr = r + N, *t = r + 2 * N;
+    uint64_t *xh = malloc(8 * (N ? N : 1)), *ph = malloc(8 * (gates ? gates : 1));
+    uint8_t *bh = malloc(gates ? gates : 1);
+    int64_t *idx = malloc(sizeof(int64_t) * (gates * k > 0 ? gates * k : 1));
     pinas_status s = PINAS_OK;
-    if (!xh || !ph || !rs || !o || !idx) s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
+    if (!xh || !ph || !bh || !idx) s = pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
     if (!s) s = open_masked(e, (uint32_t)i, X, r, N, xh);
     if (!s) {
         /* the patch sum of x̂ is the patch sum of x masked by the sum of the element masks */
         patch_index(e->net, i, pn, e->batch, idx);
         for (size_t g = 0; g < gates; g++) {
             uint64_t sum = 0;
-            for (size_t j = 0; j < k; j++) {
-                int64_t el = idx[g * k + j];
-                if (el < 0) continue;
-                sum += xh[el];
-                rs[g * k + j] = r[el];
-            }
+            for (size_t j = 0; j < k; j++)
+                if (idx[g * k + j] >= 0) sum += xh[idx[g * k + j]];
             /* The IR keeps a patch when its sum is > 0 (as the trainer and the plaintext executor do);
              * over the integers that is sum - 1 >= 0, and subtracting the public 1 is local. */
             ph[g] = sum - 1;
         }
-        e->cur.aes_blocks[e->role] += pinas_sign_eval(e->role, pn->cmp_bits, pn->k, mat + 8 * N, gates, ph, rs, o);
+        s = select_bits(e, (uint32_t)i, pn, mat + 16 * N + 8 * gates, gates, ph, bh);
+    }
+    if (!s) {
         for (size_t g = 0; g < gates; g++)
             for (size_t j = 0; j < k; j++) {
                 int64_t el = idx[g * k + j];
-                if (el >= 0) Y[el] = o[g * (k + 1)] * xh[el] - o[g * (k + 1) + 1 + j];
+                if (el >= 0) Y[el] = pinas_select_share(e->role, bh[g], xh[el], r[el], t[g], tr[el]);
             }
         e->cur.ring_macs[e->role] += N;
     }
-    if (rs) OPENSSL_cleanse(rs, 8 * gates * k);
-    if (o) OPENSSL_cleanse(o, 8 * gates * (k + 1));
-    free(xh), free(ph), free(rs), free(o), free(idx);
+    free(xh), free(ph), free(bh), free(idx);
     return s;
 }
 
-/* max(a, b) = b + ReLU(a - b), pairwise per window, one round per tree level. */
+/* max(a, b) = b + ReLU(a - b), pairwise per window, one ReLU batch (two rounds) per tree level. */
 static pinas_status run_maxpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
 {
     const pinas_node *n = pinas_net_node(e->net, i), *a = pinas_net_node(e->net, n->inputs[0]);
@@ -215,7 +232,7 @@ static pinas_status run_maxpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
         cnt[w] = pl_pool_window(n, a, (int)c, (int)(p / (size_t)n->w), (int)(p % (size_t)n->w), idx);
         for (int j = 0; j < cnt[w]; j++) cur[w * win + j] = X[b * in_sz + (size_t)idx[j]];
     }
-    size_t off = 0, ks = pinas_sign_key_size(pn->cmp_bits, 1);
+    size_t off = 0, ks = pinas_drelu_key_size(pn->cmp_bits);
     const uint8_t *mat = prep_node(e->pp, i);
     for (int r = 0; r < pn->rounds && !s; r++) {
         size_t P = 0;
@@ -226,8 +243,8 @@ static pinas_status run_maxpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
                             (long long)pn->pairs[r]);
             break;
         }
-        s = relu_batch(e, (uint32_t)i, pn->cmp_bits, d, P, mat + off, y);
-        off += P * (8 + ks);
+        s = relu_batch(e, (uint32_t)i, pn, d, P, mat + off, y);
+        off += P * (24 + ks);
         P = 0;
         for (size_t w = 0; w < nw && !s; w++) {
             int nc = 0;
@@ -265,7 +282,7 @@ static void run_avgpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
         for (int j = 0; j < cnt; j++) sum += X[b * in_sz + (size_t)idx[j]]; /* padding counts as zero */
         Y[w] = sum * inv;
     }
-    pinas_ring_trunc_share(Y, nw, e->f, e->role);
+    pinas_ring_trunc_share_mt(Y, nw, e->f, e->role, e->pl.threads);
     e->cur.ring_macs[e->role] += nw;
 }
 
@@ -280,7 +297,7 @@ static void run_gap(eng *e, int i, const pl_node *pn, uint64_t *Y)
         for (size_t q = 0; q < hw; q++) sum += X[w * hw + q];
         Y[w] = sum * inv;
     }
-    pinas_ring_trunc_share(Y, nw, e->f, e->role);
+    pinas_ring_trunc_share_mt(Y, nw, e->f, e->role, e->pl.threads);
     e->cur.ring_macs[e->role] += nw;
 }
 
@@ -303,7 +320,7 @@ pinas_status eng_run_node(eng *e, int i, const float *x, uint64_t *Y)
     }
     case PL_MATMUL: return run_matmul(e, i, pn, Y);
     case PL_RELU:
-        return relu_batch(e, (uint32_t)i, pn->cmp_bits, node_val(e, n->inputs[0]), (size_t)pn->n_out, prep_node(e->pp, i), Y);
+        return relu_batch(e, (uint32_t)i, pn, node_val(e, n->inputs[0]), (size_t)pn->n_out, prep_node(e->pp, i), Y);
     case PL_POLY: return run_poly(e, i, pn, Y);
     case PL_PATCH: return run_patch(e, i, pn, Y);
     case PL_MAXPOOL: return run_maxpool(e, i, pn, Y);

@@ -306,6 +306,8 @@ static pinas_status server_setup_msg(eng *e, int send_masked, uint64_t *msg)
 static pinas_status client_product(eng *e, int i, const pl_node *pn, const uint64_t *masked)
 {
     size_t mn = (size_t)pn->groups * pn->M * pn->N;
+    pinas_status s = prep_fetch(e->ctx, e->pp, i); /* from a file: this node's section alone, verified */
+    if (s) return pinas_error_prefix(e->ctx, s, "client: node %s", pinas_net_node(e->net, i)->id);
     const uint64_t *B = (const uint64_t *)(const void *)prep_node(e->pp, i), *C1 = B + pn->n_in;
     uint64_t *cols = malloc(8 * (size_t)pn->K * (size_t)pn->N);
     e->Y1[i] = malloc(8 * (mn ? mn : 1));
@@ -316,8 +318,8 @@ static pinas_status client_product(eng *e, int i, const pl_node *pn, const uint6
     memcpy(e->Y1[i], C1, 8 * mn);
     for (int g = 0; g < pn->groups; g++) {
         mm_cols(e->net, i, pn, B, g, cols);
-        pinas_ring_gemm(pn->M, (int)pn->N, pn->K, masked + (size_t)g * pn->M * pn->K, pn->K, cols, (int)pn->N,
-                        e->Y1[i] + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
+        pinas_ring_gemm_mt(e->pl.threads, pn->M, (int)pn->N, pn->K, masked + (size_t)g * pn->M * pn->K, pn->K, cols,
+                           (int)pn->N, e->Y1[i] + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
     }
     free(cols);
     return PINAS_OK;

@@ -21,9 +21,10 @@ extern "C" {
  * pair protocol one round); conv/linear weights stay hidden behind the mask A (W - A is sent). */
 
 #define PINAS_MPC_PROTOCOL_VERSION 1
-#define PINAS_MPC_PREP_VERSION 3 /* 3: HMAC-SHA256 with the dealer key instead of a bare SHA-256 */
+#define PINAS_MPC_PREP_VERSION 4 /* 4: header and node sections authenticated apart, read node by node (3: one
+                                    HMAC-SHA256 over the whole file; 2: a bare SHA-256) */
 #define PINAS_MPC_PREP_MAGIC "PINASPRE"
-#define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (payload of one DCF key) */
+#define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (one DReLU key per patch; r, t·r per element) */
 
 /* ------------------------------------------------------------------ counters (the cost contract) */
 
@@ -75,10 +76,20 @@ typedef struct {
                        [2^63 - 2^(64-n), 2^63) (in ulps; the second band is far beyond the fixed-point
                        range); for x in the first band DReLU may return 1, so ReLU returns x instead
                        of 0, an absolute error below 2^(64-n-frac_bits). */
+    int cmp_high;   /* the comparison window's top: comparisons look at bits [cmp_high - cmp_bits, cmp_high)
+                       of x, the sign being bit cmp_high - 1, i.e. DReLU of x mod 2^cmp_high (read as a
+                       signed cmp_high-bit integer). Range [cmp_bits, 64] (default 64 = the top bits, as
+                       described above). Exact when |x| < 2^(cmp_high-1) ulps (and the low band of cmp_bits
+                       above, now 2^(cmp_high-cmp_bits) wide, applies); outside that range the sign read is
+                       that of the wrapped value. 0 is read as 64 (records made before this field).
+                       Carried per node (pinas_mpc_layer_bits, the plan, the preprocessing file). */
     int batch;      /* samples per inference, 1..PINAS_MPC_MAX_BATCH (default 1) */
     int timeout_ms; /* channel send/receive timeout (default 30000) */
-    int threads;    /* reserved, not read yet: each party runs on one thread whatever it says (default 1;
-                       issue 14 will honour it) */
+    int threads;    /* threads of each party and of the dealer, 1..PINAS_MPC_MAX_THREADS (default 1): key
+                       generation and evaluation (dcf.c), the ring GEMM and truncation (ring.c) run on this
+                       many threads (OpenMP); every output is bit-identical for every thread count (work is
+                       split by fixed-size chunks, never by thread). Not part of the preprocessing: each
+                       process picks its own. */
 } pinas_mpc_params;
 /* The defaults above (frac_bits and cmp_bits from pinas_config.h). */
 void pinas_mpc_params_default(pinas_mpc_params *p);
@@ -88,6 +99,7 @@ void pinas_mpc_params_default(pinas_mpc_params *p);
  * bound. -1 when the net cannot be planned (message on ctx). */
 int pinas_mpc_frac_bits_bound(pinas_ctx *ctx, const pinas_net *net);
 #define PINAS_MPC_MAX_BATCH (1 << 20)
+#define PINAS_MPC_MAX_THREADS 256
 /* Checks ranges (frac_bits within the ring's bound of pinas_config.h, cmp_bits, batch, timeout);
  * errors name the field (PINAS_EINVAL). The one check of these values: the dealer, the parties and
  * the preprocessing reader (which prefixes the file's name) run it; the command lines and the meta
@@ -96,11 +108,16 @@ pinas_status pinas_mpc_params_check(pinas_ctx *ctx, const pinas_mpc_params *p) P
 /* Checks one comparison width (a per-layer entry too) against PINAS_CMP_BITS_MIN..MAX; the message
  * starts with `field`. */
 pinas_status pinas_mpc_cmp_bits_check(pinas_ctx *ctx, const char *field, int bits) PINAS_WUR;
-/* Takes frac_bits and cmp_bits from a model's meta (its "mpc" section; validated by the meta reader). */
+/* Checks a comparison window: bits as pinas_mpc_cmp_bits_check, and high in [bits, 64]; the message
+ * starts with `field` and names both values. */
+pinas_status pinas_mpc_cmp_window_check(pinas_ctx *ctx, const char *field, int bits, int high) PINAS_WUR;
+/* Takes frac_bits and cmp_bits from a model's meta (its "mpc" section; validated by the meta reader), with
+ * cmp_high 64 (the per-layer windows, meta->layers, go to pinas_mpc_deal_opts.layer_bits). */
 void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *p);
-/* Per-layer comparison bits: a node whose id matches an entry of this optional table uses its
- * own cmp_bits (pinas_mpc_deal_opts.layer_bits). Ids borrowed. */
-typedef struct { const char *id; int cmp_bits; } pinas_mpc_layer_bits;
+/* Per-layer comparison windows: a node whose id matches an entry of this optional table uses its
+ * own cmp_bits and cmp_high (pinas_mpc_deal_opts.layer_bits; cmp_high 0 means 64, the top bits).
+ * Ids borrowed. */
+typedef struct { const char *id; int cmp_bits; int cmp_high; } pinas_mpc_layer_bits;
 
 /* ------------------------------------------------------------------ ring and fixed point */
 
@@ -112,6 +129,8 @@ double pinas_ring_decode(uint64_t v, int f);
  * party 1 shifts the negation of its share. The reconstruction equals floor(x/2^f) or floor(x/2^f)+1,
  * except with probability at most |x|/2^64 (x read as signed), when it is off by about 2^(64-f). */
 void pinas_ring_trunc_share(uint64_t *v, size_t n, int f, int party);
+/* The same on `threads` threads (OpenMP; the result does not depend on the count). */
+void pinas_ring_trunc_share_mt(uint64_t *v, size_t n, int f, int party, int threads);
 /* The largest input magnitude the client accepts at frac_bits f, for a net with products (conv,
  * linear, poly, avgpool, global_avgpool: anything truncated after a multiplication): 2^(44 - 2f)
  * (4096 at f = 16, 256 at f = 18). An input x enters those products as |x| * 2^(2f) in the ring; at
@@ -134,6 +153,13 @@ void pinas_ring_gemm(int m, int n, int k, const uint64_t *A, int lda, const uint
  * falls back to pinas_ring_gemm. */
 void pinas_ring_gemm_small_a(int m, int n, int k, const uint64_t *A, int lda, int a_bits, const uint64_t *B, int ldb,
                              uint64_t *C, int ldc, int accumulate);
+/* pinas_ring_gemm and pinas_ring_gemm_small_a on `threads` threads (OpenMP; <= 1: the calling thread
+ * alone): C is split into row or column blocks, one per thread, each computed exactly as the
+ * one-thread kernel computes it, so the result is bit-identical for every thread count. */
+void pinas_ring_gemm_mt(int threads, int m, int n, int k, const uint64_t *A, int lda, const uint64_t *B, int ldb,
+                        uint64_t *C, int ldc, int accumulate);
+void pinas_ring_gemm_small_a_mt(int threads, int m, int n, int k, const uint64_t *A, int lda, int a_bits,
+                                const uint64_t *B, int ldb, uint64_t *C, int ldc, int accumulate);
 /* Which kernel the general product uses: 0 = the tuned integer kernel, 1 = dgemm on 16-bit limbs. */
 typedef enum { PINAS_GEMM_INT = 0, PINAS_GEMM_DGEMM_LIMBS = 1, PINAS_GEMM_DGEMM_SMALL_A = 2 } pinas_gemm_kind;
 /* Runs one specific kernel (benchmarks and tests). SMALL_A needs a_bits as above. */
@@ -156,44 +182,59 @@ uint64_t pinas_prg_blocks(const pinas_prg *g);
 /* Fills buf with len random bytes from the OS (getrandom; retried on EINTR). Errors: PINAS_EIO. */
 pinas_status pinas_os_random(pinas_ctx *ctx, void *buf, size_t len) PINAS_WUR;
 
-/* ------------------------------------------------------------------ FSS: distributed comparison function */
+/* ------------------------------------------------------------------ FSS: DReLU keys and the select gate */
 
-/* DCF (Boyle et al. 2021, eprint 2020/1392, Fig. 3) over n-bit inputs with a payload in Z_2^64^m:
- * f(x) = beta if x < alpha (as n-bit unsigned), else 0. Keys are byte strings of pinas_dcf_key_size(n, m)
- * bytes. The PRG is fixed-key AES-128 (Matyas-Meyer-Oseas: H(s) = AES_k(s) xor s, on 4 tweaked inputs
- * node); evaluation uses 1 + ceil(m/2) AES blocks per level plus ceil(m/2) for the final conversion
- * (pinas_dcf_eval_aes_blocks), key generation evaluates both sides for both parties. */
-size_t pinas_dcf_key_size(int n, int m);
-uint64_t pinas_dcf_eval_aes_blocks(int n, int m);
-uint64_t pinas_dcf_gen_aes_blocks(int n, int m); /* both keys */
-/* Writes both keys (k0, k1: key_size bytes each). Seeds are drawn from prg. */
-void pinas_dcf_gen(pinas_prg *prg, int n, int m, uint64_t alpha, const uint64_t *beta, uint8_t *k0, uint8_t *k1);
-/* Evaluates `count` keys of party b (keys back to back, stride key_size) at xs[i] (low n bits used),
- * writing m shares per key to out[i*m .. i*m+m). Returns the AES blocks evaluated. */
-uint64_t pinas_dcf_eval(int b, int n, int m, const uint8_t *keys, size_t count, const uint64_t *xs, uint64_t *out);
+/* The comparison gate (issue 14; SIGMA-style, Gupta et al. 2023, on the DCF of Boyle et al. 2021, eprint
+ * 2020/1392, Fig. 3, with outputs in Z_2 and early termination).
+ *
+ * DReLU key: for a secret p with mask r (both parties know p̂ = p + r), and a comparison window of
+ * cmp_bits bits with top cmp_high (pinas_mpc_params), party b's key evaluates at p̂ to a bit e_b with
+ * e_0 xor e_1 = DReLU(p) xor t, DReLU(p) = 1[p mod 2^cmp_high, read as signed, >= 0] (with the low
+ * bits below the window ignored: see pinas_mpc_params.cmp_bits), t a uniform bit the dealer draws.
+ * How: MSB(p) = MSB(p̂) xor MSB(r) xor borrow, borrow = 1[p̂_low < r_low] on the n = cmp_bits - 1 bits
+ * below the sign; borrow comes from a DCF on n bits with 1-bit outputs whose tree stops NU = 7
+ * levels early (the last seed expands to a 128-bit block, bit j for the leaf j of the last 7 bits); each
+ * key carries an offset bit c_b with c_0 xor c_1 = t xor MSB(r), and party 0 adds the public
+ * 1 xor MSB(p̂). Key: 16 (root seed) + 24 (control and value correction bits, packed, and c_b) +
+ * 16 per level (L = cmp_bits - 8 levels) + 16 (leaf correction) = 56 + 16 (cmp_bits - 8) bytes: 952 B
+ * at 64 bits, 440 B at 32. Evaluation: L + 1 fixed-key AES blocks; generation of both keys 4 L + 2
+ * plus 2 PRG blocks for the root seeds.
+ * Security (semi-honest, dealer trusted): each party's key alone is pseudorandom (DCF security: the
+ * correction words are xors of PRG outputs the party cannot compute off its path, its root seed is
+ * random, c_b is uniform), so a key reveals nothing of r or t; the opened bit DReLU xor t is uniform
+ * because t is.
+ *
+ * The select (ReLU y = DReLU(x) x in 2 online rounds): round 1 opens x̂ = x + r (8 B per party per
+ * element), each party evaluates its key, round 2 opens b̂ = DReLU xor t (one bit per party per gate,
+ * packed 8 to a byte); then, with additive shares of r, t and t·r from the dealer (24 B per element),
+ * y = b̂ x̂ - b̂ r + (1 - 2 b̂)(t x̂ - t r) is local (pinas_select_share). ReLU material per element
+ * per party: 24 + 952 = 976 B at 64 bits, 464 B at 32 (was 2,088 B in one round with a ring-payload
+ * DCF). Patch ReLU: one key and one t per patch on the patch sum, r and t·r per element. */
 
-/* ------------------------------------------------------------------ sign gates built on the DCF */
-
-/* The sign-select gate: for a secret p with mask r_p (both parties know p̂ = p + r_p), and k secret
- * values r_1..r_k known to the dealer, gives shares of d = 1[p >= 0] (p read as signed) and of d·r_i.
- * One DCF key on cmp_bits-1 bits with payload (1, r_1..r_k). This is ReLU (k = 1, r_1 = r_p), DReLU
- * (k = 0) and patch ReLU (k = patch elements). Key material per party: pinas_sign_key_size. */
-size_t pinas_sign_key_size(int cmp_bits, int k);
-/* Generates keys for one gate into k0, k1 (pinas_sign_key_size bytes each). */
-void pinas_sign_gen(pinas_prg *prg, int cmp_bits, int k, uint64_t r_p, const uint64_t *r, uint8_t *k0, uint8_t *k1);
-/* `count` gates at once (r: k per gate; keys back to back), drawing the randomness in bulk:
- * pinas_sign_gen_prg_blocks(k, count) PRG blocks plus count x pinas_sign_gen_aes_blocks(cmp_bits, k)
- * fixed-key AES blocks. */
-void pinas_sign_gen_batch(pinas_prg *prg, int cmp_bits, int k, size_t count, const uint64_t *r_p, const uint64_t *r,
-                          uint8_t *k0, uint8_t *k1);
-uint64_t pinas_sign_gen_prg_blocks(int k, size_t count);
-uint64_t pinas_sign_gen_aes_blocks(int cmp_bits, int k);
-uint64_t pinas_sign_eval_aes_blocks(int cmp_bits, int k);
-/* Evaluates `count` gates of party b at the public p̂[i]; writes (k+1) shares per gate to out:
- * out[i*(k+1)] = [d], out[i*(k+1)+1+j] = [d·r_j]. rsh: this party's shares of r_1..r_k (k per gate;
- * NULL when k = 0). Returns the AES blocks evaluated. */
-uint64_t pinas_sign_eval(int b, int cmp_bits, int k, const uint8_t *keys, size_t count, const uint64_t *phat,
-                         const uint64_t *rsh, uint64_t *out);
+/* Bytes of one DReLU key (each party's): 56 + 16 (cmp_bits - 8). cmp_bits in [8, 64]. */
+size_t pinas_drelu_key_size(int cmp_bits);
+/* Fixed-key AES blocks one key evaluation runs: cmp_bits - 7. */
+uint64_t pinas_drelu_eval_aes_blocks(int cmp_bits);
+/* AES blocks pinas_drelu_gen runs for `count` gates beyond the caller's PRG: count x (4 (cmp_bits - 8) + 4)
+ * (2 for the root seeds from the chunk PRG, 4 per level, 2 for the leaves). */
+uint64_t pinas_drelu_gen_aes_blocks(int cmp_bits, size_t count);
+/* Blocks pinas_drelu_gen draws from the caller's PRG for `count` gates: one 16-byte chunk seed per
+ * 4,096 gates (one request). */
+uint64_t pinas_drelu_gen_prg_blocks(size_t count);
+/* Generates `count` key pairs for the masks r[i] (window cmp_bits / cmp_high; cmp_high 0 = 64) into k0 and
+ * k1 (pinas_drelu_key_size bytes each, back to back) and the dealer's bits t[i] (0 or 1). Randomness:
+ * one 16-byte seed per chunk of 4,096 gates from prg, expanded by AES-128-CTR under that seed, so the
+ * keys are the same for every thread count; chunks run on `threads` threads (OpenMP). Returns the
+ * AES blocks run beyond prg (pinas_drelu_gen_aes_blocks). */
+uint64_t pinas_drelu_gen(pinas_prg *prg, int cmp_bits, int cmp_high, size_t count, const uint64_t *r, uint8_t *k0,
+                         uint8_t *k1, uint8_t *t, int threads);
+/* Evaluates `count` keys of party b at the public p̂[i]; out[i] = this party's bit (0/1) of
+ * DReLU(p_i) xor t_i. Runs on `threads` threads; results do not depend on it. Returns the AES blocks. */
+uint64_t pinas_drelu_eval(int b, int cmp_bits, int cmp_high, const uint8_t *keys, size_t count, const uint64_t *phat,
+                          uint8_t *out, int threads);
+/* Party b's share of y = DReLU · x from the opened bit bh = DReLU xor t, the public x̂ = x + r and this
+ * party's shares of r, t and t·r (see above). */
+uint64_t pinas_select_share(int b, int bh, uint64_t xh, uint64_t r, uint64_t t, uint64_t tr);
 
 /* ------------------------------------------------------------------ channel (TLS 1.3 over TCP, framed, full duplex) */
 
@@ -308,6 +349,11 @@ typedef struct {
     int n_layer_bits;
     const pinas_mpc_mask *mask; /* the per-model weight mask (borrowed); NULL: a fresh mask for this
                                    run alone. The server's file holds its seed (16 bytes) instead of A. */
+    const uint8_t *seed;        /* 32 bytes (borrowed) or NULL (the OS's randomness: always, in use). For
+                                   tests and reproducibility only: the main PRG (first 16 bytes), the
+                                   session id and a fresh mask seed (last 16) all come from it, so two
+                                   runs with one seed deal the same bytes, whatever p->threads says. A
+                                   fixed seed makes the masks predictable: never deploy with one. */
 } pinas_mpc_deal_opts;
 
 /* Generates both parties' preprocessing in memory for `net` (decided) and p->batch. opts may be
@@ -316,6 +362,18 @@ typedef struct {
  * caller frees each with pinas_mpc_prep_free. */
 pinas_status pinas_mpc_deal(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
                             const pinas_mpc_deal_opts *opts, pinas_mpc_prep **p0, pinas_mpc_prep **p1) PINAS_WUR;
+/* The dealer streaming to disk: writes party 0's file at path0 and party 1's at path1 (format
+ * PINAS_MPC_PREP_VERSION, authenticated under key, mode 0600) node by node, generating both parties'
+ * material of node i, appending it to the two temporary files and dropping it before node i + 1, so
+ * that it holds one node's material (the largest), never a file. Both files are fsynced and renamed
+ * into place at the end; when either fails, neither target is replaced (the first is put back). Same
+ * generator as pinas_mpc_deal: with the same opts->seed both write what pinas_mpc_prep_save writes of
+ * pinas_mpc_deal's output. *p0, *p1: new header-only preps (sizes, ids, the dealer's counts and
+ * gen_s; no material: a party cannot run on them, it loads the files); caller frees. Errors as
+ * pinas_mpc_deal, and PINAS_EIO naming the file. */
+pinas_status pinas_mpc_deal_files(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p,
+                                  const pinas_mpc_deal_opts *opts, const char *path0, const char *path1,
+                                  const uint8_t key[32], pinas_mpc_prep **p0, pinas_mpc_prep **p1) PINAS_WUR;
 /* The id of the weight mask a preprocessing file uses (the same in both parties' files). */
 uint64_t pinas_mpc_prep_mask_id(const pinas_mpc_prep *pp);
 void pinas_mpc_prep_free(pinas_mpc_prep *pp);
@@ -323,32 +381,51 @@ void pinas_mpc_prep_free(pinas_mpc_prep *pp);
 /* The dealer key: preprocessing files are authenticated, not only checksummed. The dealer and both
  * parties hold the same 32-byte secret key (a file of 64 hex digits, mode 0600 or stricter; the same
  * format as `pinas keygen --psk`, but use a separate key: it authenticates the dealer, not the peer).
- * A file (format version PINAS_MPC_PREP_VERSION = 3) ends in HMAC-SHA256(key, every byte before
- * the tag), 32 bytes. The reader checks magic, version and the framing (node count -> header
- * length; header + data + tag = file size), then verifies the tag in constant time, and only then
- * parses anything: a forged file is rejected as "not made by the holder of this dealer key" before a
- * single value of it is used. Version 2 files (bare SHA-256, anyone could make one) are rejected,
- * naming the version. What it protects: the parties' preprocessing cannot be forged or altered by
- * whoever can write the file or the path in between (a file of 64 comparison bits or of another
- * session made by an attacker); it does not hide the material (files are 0600 and the client's is
- * useless without the server's) and does not stop replay of an older genuine file of the same key
- * (the handshake's session id pairs the two parties' files). */
+ * A file (format version PINAS_MPC_PREP_VERSION = 4; layout in crypto/prep.c) is a header (magic,
+ * version, party, model hash, session id, batch, parameters, per node: comparison window, material
+ * bytes, section offset and size) with its own HMAC-SHA256 tag, then one section per node (the
+ * material, the dealer's counts for that node, and an HMAC-SHA256 over the header's tag, the node
+ * index and the section), so that a party reads and verifies one node at a time and holds only the
+ * node it evaluates. The reader checks magic and version, reads the header and verifies its tag in
+ * constant time before parsing a field, checks the framing against the file size (a short file is
+ * refused naming the first node it cuts), and verifies each node's tag when the node is read: an
+ * altered, moved or foreign section is refused naming the file and the node before a byte of it is
+ * used. Files of format 3 and older are refused naming the version ("re-run pinas dealer"). What it
+ * protects: the parties' preprocessing cannot be forged or altered by whoever can write the file or
+ * the path in between (a file of 64 comparison bits or of another session made by an attacker); it
+ * does not hide the material (files are 0600 and the client's is useless without the server's) and
+ * does not stop replay of an older genuine file of the same key (the handshake's session id pairs
+ * the two parties' files). */
 #define PINAS_MPC_DEALER_KEY_BYTES 32
 /* Reads a dealer key file (64 hex digits, optional trailing newline; refused when group or others
  * may read it). Errors name the file: PINAS_EIO, PINAS_EFORMAT, PINAS_EINVAL (mode). */
 pinas_status pinas_mpc_dealer_key_load(pinas_ctx *ctx, const char *path, uint8_t key[PINAS_MPC_DEALER_KEY_BYTES]) PINAS_WUR;
 /* Writes a fresh key (32 bytes from the OS) to path, mode 0600, atomically. */
 pinas_status pinas_mpc_dealer_keygen(pinas_ctx *ctx, const char *path) PINAS_WUR;
-/* Writes a preprocessing file: magic, version, party, arch hash, session id, batch, parameters,
- * per-layer sections, the HMAC-SHA256 tag under `key`; mode 0600, atomically. */
+/* Writes an in-memory preprocessing (pinas_mpc_deal's) to a file: header, its tag, the node sections
+ * (above); mode 0600, atomically. Errors: PINAS_EIO naming the file; PINAS_EINVAL for a prep read from
+ * a file or returned by pinas_mpc_deal_files (no material in memory). */
 pinas_status pinas_mpc_prep_save(pinas_ctx *ctx, const pinas_mpc_prep *pp, const char *path,
                                  const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES]) PINAS_WUR;
-/* Reads and checks a file: magic, version, framing, the tag under `key` (first), then every field:
- * the parameters through pinas_mpc_params_check, each node's cmp_bits, node count, section bounds.
- * Errors (PINAS_EFORMAT) name the file and the field. Agreement with a model is checked by
- * pinas_mpc_prep_check / pinas_mpc_party_run. */
+/* Opens a file for reading node by node: magic, version, the header's tag under `key` (first), then
+ * every field (the parameters through pinas_mpc_params_check, each node's comparison window, node
+ * count, section framing) and the file size. The material is not read here: pinas_mpc_party_run reads
+ * and verifies each node's section when it needs it (holding one node at a time; the file stays
+ * open, and key is copied, until pinas_mpc_prep_free). Errors (PINAS_EFORMAT) name the file and the
+ * field or node. Agreement with a model is checked by pinas_mpc_prep_check / pinas_mpc_party_run. */
 pinas_status pinas_mpc_prep_load(pinas_ctx *ctx, const char *path, const uint8_t key[PINAS_MPC_DEALER_KEY_BYTES],
                                  pinas_mpc_prep **out) PINAS_WUR;
+/* Reads and verifies every node's section of a loaded file, one at a time (memory: the largest
+ * node); nothing to do in memory. Not counted in pinas_mpc_prep_read_seconds. `pinas party` runs it
+ * before it connects, so that a bad file fails before the peer waits. Errors (PINAS_EFORMAT) name the
+ * file and the node index. */
+pinas_status pinas_mpc_prep_verify(pinas_ctx *ctx, const pinas_mpc_prep *pp) PINAS_WUR;
+/* Seconds spent reading and verifying node sections so far (0 in memory). */
+double pinas_mpc_prep_read_seconds(const pinas_mpc_prep *pp);
+/* The dealer's generation seconds (in memory, or pinas_mpc_deal_files's summary; 0 for a loaded file). */
+double pinas_mpc_prep_gen_seconds(const pinas_mpc_prep *pp);
+/* The largest node's material, bytes (what a party reading node by node holds of it at once). */
+uint64_t pinas_mpc_prep_max_node_bytes(const pinas_mpc_prep *pp);
 int pinas_mpc_prep_party(const pinas_mpc_prep *pp);
 int pinas_mpc_prep_batch(const pinas_mpc_prep *pp);
 uint64_t pinas_mpc_prep_hash(const pinas_mpc_prep *pp);
@@ -390,18 +467,26 @@ typedef struct pinas_mpc_report {
     double online_s, offline_s;     /* the online phase; dealer + setup */
     pinas_mpc_cost totals;          /* the rows, plus the session in setup */
     pinas_mpc_counts session;       /* handshake + the setup message's rounds (its bytes are in the rows) */
+    double prep_read_s;             /* of online_s and the setup: reading and verifying preprocessing sections */
+    uint64_t peak_rss;              /* the process's peak resident set, bytes (VmHWM: since its last exec;
+                                       0 if unknown), when the report was made */
+    int threads;                    /* the threads this party ran with */
 } pinas_mpc_report;
 /* pinas_mpc_report_free(NULL) is a no-op. */
 void pinas_mpc_report_free(pinas_mpc_report *r);
 /* The report as JSON ({"layers": [{"id", "online_ms", "prep_bytes_server", "prep_bytes_client",
  * "sent_bytes_server", "sent_bytes_client", "rounds", "measured": {"online", "offline", "setup"}}],
- * "totals": {"online", "offline", "setup", "online_s", "offline_s"}}). New; caller frees. */
+ * "totals": {"online", "offline", "setup", "online_s", "offline_s"}, "peak_rss_bytes", "prep_read_s",
+ * "threads"}). New; caller frees. */
 cJSON *pinas_mpc_report_json(const pinas_mpc_report *r);
 /* Reads back what pinas_mpc_report_json wrote (other keys are ignored; the session counts are what
  * the totals' setup holds beyond the rows). `where` names the source in messages; errors
  * (PINAS_EFORMAT) name the layer and field. *out: new; caller frees. */
 pinas_status pinas_mpc_report_from_json(pinas_ctx *ctx, const cJSON *j, const char *where,
                                         pinas_mpc_report **out) PINAS_WUR;
+/* This process's peak resident set in bytes (Linux: VmHWM, the peak since the last exec; elsewhere
+ * getrusage's ru_maxrss). 0 when unknown. */
+uint64_t pinas_mpc_peak_rss(void);
 /* The same from a file (a party's --report). */
 pinas_status pinas_mpc_report_load(pinas_ctx *ctx, const char *path, pinas_mpc_report **out) PINAS_WUR;
 /* Each party counts only its own work: takes the server's online AES blocks and ring MACs (party 0)
@@ -423,6 +508,7 @@ typedef struct {
                                    and mask id, so that they cross the network once per model (NULL = none) */
     const char *delay_layer;    /* testing: sleep delay_ms before running this layer (fault injection) */
     int delay_ms;
+    int threads;                /* 0 or 1: one thread; else as pinas_mpc_params.threads */
 } pinas_mpc_party_args;
 /* Runs one party over an accepted/connected channel: handshake (protocol version, arch hash,
  * session id, batch, role), setup (masked weights), online layer by layer, output to the client.
@@ -471,6 +557,19 @@ typedef struct {
  * kind, n < 1 or reps < 1. */
 pinas_status pinas_mpc_bench_op(pinas_ctx *ctx, const char *kind, int64_t n, int reps, const pinas_mpc_params *p,
                                 pinas_mpc_bench_result *out) PINAS_WUR;
+/* What pinas_mpc_bench_gate measured. */
+typedef struct {
+    double median_s;     /* median seconds of one repeat */
+    uint64_t key_bytes;  /* one ReLU's preprocessing per party: 24 + pinas_drelu_key_size(cmp_bits) */
+    uint64_t aes_blocks; /* AES blocks of one repeat (evaluation: party 0's; key generation: the dealer's) */
+} pinas_mpc_gate_bench;
+/* Times the ReLU gate's key work without the network, on p->threads threads (p->cmp_bits, p->cmp_high):
+ * keygen = 0: one party's evaluation of n DReLU keys at random p̂ and the local select (party 0, the
+ * peer's bits taken as zeros); keygen = 1: the dealer's generation of n key pairs with their shares of
+ * r, t and t·r. Keys are made once (untimed) for evaluation; reps repeats, median. Errors: PINAS_EINVAL
+ * for n < 1 or reps < 1, PINAS_ENOMEM. */
+pinas_status pinas_mpc_bench_gate(pinas_ctx *ctx, int keygen, int64_t n, int reps, const pinas_mpc_params *p,
+                                  pinas_mpc_gate_bench *out) PINAS_WUR;
 
 /* ------------------------------------------------------------------ model dirs */
 

@@ -97,7 +97,7 @@ static pinas_status plan_slot(pinas_ctx *ctx, const pinas_node *n, const pinas_n
 }
 
 pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pinas_cand *choice, int batch,
-                           int cmp_bits, pl_node *out)
+                           int cmp_bits, int cmp_high, pl_node *out)
 {
     memset(out, 0, sizeof *out);
     const pinas_node *n = pinas_net_node(net, i);
@@ -105,6 +105,7 @@ pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pi
     out->alias = n->n_inputs > 0 ? n->inputs[0] : -1;
     out->bn_node = -1;
     out->cmp_bits = cmp_bits;
+    out->cmp_high = cmp_high ? cmp_high : 64;
     out->n_in = (int64_t)batch * a->c * a->h * a->w;
     out->n_out = (int64_t)batch * n->c * n->h * n->w;
     pinas_status s = PINAS_OK;
@@ -145,14 +146,20 @@ pinas_status pl_node_build(pinas_ctx *ctx, const pinas_net *net, int i, const pi
 pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits, int as_node,
                       int cand, pl_plan *out)
 {
+    return pl_build_win(ctx, net, p, bits, NULL, as_node, cand, out);
+}
+
+pinas_status pl_build_win(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const int *bits,
+                          const int *highs, int as_node, int cand, pl_plan *out)
+{
     memset(out, 0, sizeof *out);
     /* the widths reach shifts by 64 - cmp_bits and 2 x frac_bits (dcf.c, ring.c): out of range is UB */
     pinas_mpc_params chk = *p;
     chk.timeout_ms = 1;
     pinas_status cs = pinas_mpc_params_check(ctx, &chk);
     int nn = pinas_net_n_nodes(net);
-    for (int i = 0; !cs && bits && i < nn; i++)
-        if (pinas_mpc_cmp_bits_check(ctx, "cmp_bits", bits[i]))
+    for (int i = 0; !cs && (bits || highs) && i < nn; i++)
+        if (pinas_mpc_cmp_window_check(ctx, "cmp_bits", bits ? bits[i] : p->cmp_bits, highs ? highs[i] : p->cmp_high))
             cs = pinas_error_prefix(ctx, PINAS_EINVAL, "node %s", pinas_net_node(net, i)->id);
     if (cs) return cs;
     out->nodes = calloc(nn > 0 ? (size_t)nn : 1, sizeof *out->nodes);
@@ -160,6 +167,7 @@ pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_para
     out->n_nodes = nn;
     out->batch = p->batch;
     out->frac_bits = p->frac_bits;
+    out->threads = p->threads > 1 ? p->threads : 1;
     for (int i = 0; i < nn; i++) {
         const pinas_node *n = pinas_net_node(net, i);
         const pinas_cand *ch = NULL;
@@ -170,7 +178,9 @@ pinas_status pl_build(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_para
             }
             ch = &n->cands[cand];
         }
-        pinas_status s = pl_node_build(ctx, net, i, ch, p->batch, bits ? bits[i] : p->cmp_bits, &out->nodes[i]);
+        pinas_status s = pl_node_build(ctx, net, i, ch, p->batch, bits ? bits[i] : p->cmp_bits,
+                                       highs ? highs[i] : p->cmp_high, &out->nodes[i]);
+        out->nodes[i].threads = out->threads;
         if (s) {
             pl_free(out);
             return s;
@@ -235,12 +245,12 @@ uint64_t pl_prep_bytes(const pl_node *pn, int party)
         uint64_t mn = (uint64_t)pn->groups * pn->M * (uint64_t)pn->N;
         return 8 * (party == 0 ? mn : (uint64_t)pn->n_in + mn);
     }
-    case PL_RELU: return n * (8 + pinas_sign_key_size(pn->cmp_bits, 1));
+    case PL_RELU: return n * (24 + pinas_drelu_key_size(pn->cmp_bits));
     case PL_POLY: return 16 * n;
-    case PL_PATCH: return 8 * (uint64_t)pn->n_in + (uint64_t)pn->gates * pinas_sign_key_size(pn->cmp_bits, pn->k);
+    case PL_PATCH: return 16 * (uint64_t)pn->n_in + (uint64_t)pn->gates * (8 + pinas_drelu_key_size(pn->cmp_bits));
     case PL_MAXPOOL: {
         uint64_t b = 0;
-        for (int r = 0; r < pn->rounds; r++) b += (uint64_t)pn->pairs[r] * (8 + pinas_sign_key_size(pn->cmp_bits, 1));
+        for (int r = 0; r < pn->rounds; r++) b += (uint64_t)pn->pairs[r] * (24 + pinas_drelu_key_size(pn->cmp_bits));
         return b;
     }
     default: return 0;
@@ -248,6 +258,21 @@ uint64_t pl_prep_bytes(const pl_node *pn, int party)
 }
 
 static uint64_t half_up(uint64_t n) { return (n + 1) / 2; } /* PRG blocks for n ring elements */
+
+/* Online counts of `gates` select gates over `elems` elements (ReLU: gates = elems): open x̂ (8 B per
+ * element), then the packed bits of b̂ (1 bit per gate); 2 rounds. The dealer: pinas_drelu_gen for the
+ * gates, with its chunk seeds, and the shares of t (per gate) and t·r (per element). */
+static void select_cost(const pl_node *pn, uint64_t gates, uint64_t elems, pinas_mpc_cost *o)
+{
+    uint64_t b = 8 * elems + (gates + 7) / 8;
+    o->online.bytes[0] += b;
+    o->online.bytes[1] += b;
+    o->online.rounds += 2;
+    o->online.aes_blocks[0] += gates * pinas_drelu_eval_aes_blocks(pn->cmp_bits);
+    o->online.ring_macs[0] += elems;
+    o->offline.aes_blocks[0] += pinas_drelu_gen_prg_blocks(gates) + pinas_drelu_gen_aes_blocks(pn->cmp_bits, gates) +
+                                half_up(gates) + half_up(elems);
+}
 
 void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
 {
@@ -271,15 +296,12 @@ void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
         o->setup.aes_blocks[0] = half_up(mk); /* the server expands A from the mask seed */
         break;
     }
-    case PL_RELU: {
-        uint64_t ev = pinas_sign_eval_aes_blocks(pn->cmp_bits, 1);
-        on->bytes[0] = on->bytes[1] = 8 * n;
-        on->rounds = 1;
-        on->aes_blocks[0] = on->aes_blocks[1] = n * ev;
-        on->ring_macs[0] = on->ring_macs[1] = n;
-        off->aes_blocks[0] = 2 * half_up(n) + pinas_sign_gen_prg_blocks(1, n) + n * pinas_sign_gen_aes_blocks(pn->cmp_bits, 1);
+    case PL_RELU: /* the masks r and their shares, then the select gates */
+        off->aes_blocks[0] = 2 * half_up(n);
+        select_cost(pn, n, n, o);
+        on->aes_blocks[1] = on->aes_blocks[0];
+        on->ring_macs[1] = on->ring_macs[0];
         break;
-    }
     case PL_POLY:
         on->bytes[0] = on->bytes[1] = 8 * n;
         on->rounds = 1;
@@ -289,26 +311,17 @@ void pl_cost(const pl_node *pn, int frac_bits, pinas_mpc_cost *o)
         off->ring_macs[0] = n;
         o->setup.bytes[0] = 8 * 3 * (uint64_t)pn->poly_channels;
         break;
-    case PL_PATCH: {
-        uint64_t ni = (uint64_t)pn->n_in, gts = (uint64_t)pn->gates;
-        on->bytes[0] = on->bytes[1] = 8 * ni;
-        on->rounds = 1;
-        on->aes_blocks[0] = on->aes_blocks[1] = gts * pinas_sign_eval_aes_blocks(pn->cmp_bits, pn->k);
-        on->ring_macs[0] = on->ring_macs[1] = ni;
-        off->aes_blocks[0] =
-            2 * half_up(ni) + pinas_sign_gen_prg_blocks(pn->k, gts) + gts * pinas_sign_gen_aes_blocks(pn->cmp_bits, pn->k);
+    case PL_PATCH:
+        off->aes_blocks[0] = 2 * half_up((uint64_t)pn->n_in);
+        select_cost(pn, (uint64_t)pn->gates, (uint64_t)pn->n_in, o);
+        on->aes_blocks[1] = on->aes_blocks[0];
+        on->ring_macs[1] = on->ring_macs[0];
         break;
-    }
     case PL_MAXPOOL:
         for (int r = 0; r < pn->rounds; r++) {
             uint64_t pr = (uint64_t)pn->pairs[r];
-            on->bytes[0] += 8 * pr;
-            on->bytes[1] += 8 * pr;
-            on->rounds += 1;
-            on->aes_blocks[0] += pr * pinas_sign_eval_aes_blocks(pn->cmp_bits, 1);
-            on->ring_macs[0] += pr;
-            off->aes_blocks[0] +=
-                2 * half_up(pr) + pinas_sign_gen_prg_blocks(1, pr) + pr * pinas_sign_gen_aes_blocks(pn->cmp_bits, 1);
+            off->aes_blocks[0] += 2 * half_up(pr);
+            select_cost(pn, pr, pr, o);
         }
         on->aes_blocks[1] = on->aes_blocks[0];
         on->ring_macs[1] = on->ring_macs[0];
@@ -339,7 +352,7 @@ pinas_status pinas_mpc_cost_node(pinas_ctx *ctx, const pinas_net *net, int node,
         return pinas_error(ctx, PINAS_EINVAL, "node %s: slot is open; pass a candidate index", n->id);
     }
     pl_node pn;
-    s = pl_node_build(ctx, net, node, ch, p->batch, p->cmp_bits, &pn);
+    s = pl_node_build(ctx, net, node, ch, p->batch, p->cmp_bits, p->cmp_high, &pn);
     if (s) return s;
     pl_cost(&pn, p->frac_bits, out);
     return PINAS_OK;

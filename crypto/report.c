@@ -3,8 +3,10 @@
 #include "mpc_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void pinas_mpc_counts_add(pinas_mpc_counts *acc, const pinas_mpc_counts *c)
 {
@@ -96,6 +98,9 @@ cJSON *pinas_mpc_report_json(const pinas_mpc_report *r)
     cJSON_AddNumberToObject(t, "online_s", r->online_s);
     cJSON_AddNumberToObject(t, "offline_s", r->offline_s);
     cJSON_AddItemToObject(o, "totals", t);
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)r->peak_rss);
+    cJSON_AddNumberToObject(o, "prep_read_s", r->prep_read_s);
+    cJSON_AddNumberToObject(o, "threads", r->threads);
     return o;
 }
 
@@ -192,6 +197,10 @@ pinas_status pinas_mpc_report_from_json(pinas_ctx *ctx, const cJSON *j, const ch
     }
     r->online_s = num_or_zero(t, "online_s");
     r->offline_s = num_or_zero(t, "offline_s");
+    double rss = num_or_zero(j, "peak_rss_bytes"); /* absent in reports of older versions: 0, unknown */
+    r->peak_rss = rss > 0 && rss < 9007199254740992.0 ? (uint64_t)rss : 0;
+    r->prep_read_s = num_or_zero(j, "prep_read_s");
+    r->threads = (int)num_or_zero(j, "threads");
     /* the session's counts are what the totals hold beyond the rows (see make_report in party.c) */
     pinas_mpc_cost rows = {0};
     for (int i = 0; i < r->n_layers; i++) pinas_mpc_cost_add(&rows, &r->layers[i].measured);
@@ -213,4 +222,20 @@ pinas_status pinas_mpc_report_load(pinas_ctx *ctx, const char *path, pinas_mpc_r
     if (!s) s = pinas_mpc_report_from_json(ctx, j, path, out);
     cJSON_Delete(j);
     return s;
+}
+
+/* VmHWM of /proc/self/status: the peak of this process image, reset by exec. getrusage's ru_maxrss is
+ * not: Linux carries the pre-exec image's peak over, so a party forked from a large parent (pinas
+ * infer) would report its parent's size. ru_maxrss is the fallback where /proc is missing. */
+uint64_t pinas_mpc_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb) return (uint64_t)kb * 1024;
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
 }

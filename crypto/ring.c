@@ -31,6 +31,23 @@ void pinas_ring_trunc_share(uint64_t *v, size_t n, int f, int party)
     }
 }
 
+/* Below this many elements a thread team costs more than it saves. */
+#define TRUNC_PAR_MIN (1 << 16)
+
+void pinas_ring_trunc_share_mt(uint64_t *v, size_t n, int f, int party, int threads)
+{
+    if (threads <= 1 || n < TRUNC_PAR_MIN) {
+        pinas_ring_trunc_share(v, n, f, party);
+        return;
+    }
+    size_t chunk = (n + (size_t)threads - 1) / (size_t)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; t++) {
+        size_t a = (size_t)t * chunk, b = a + chunk < n ? a + chunk : n;
+        if (a < b) pinas_ring_trunc_share(v + a, b - a, f, party);
+    }
+}
+
 /* ------------------------------------------------------------------ integer kernel */
 
 #define MR 8
@@ -251,6 +268,57 @@ void pinas_ring_gemm_small_a(int m, int n, int k, const uint64_t *A, int lda, in
 {
     if (have_avx512() || gemm_small_a(m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate) != 0)
         gemm_int(m, n, k, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+/* ------------------------------------------------------------------ on several threads */
+
+/* Below this many multiply-adds a product runs on the calling thread alone. */
+#define GEMM_PAR_MIN ((int64_t)1 << 18)
+
+static void gemm_one(int small, int m, int n, int k, const uint64_t *A, int lda, int a_bits, const uint64_t *B, int ldb,
+                     uint64_t *C, int ldc, int accumulate)
+{
+    if (small)
+        pinas_ring_gemm_small_a(m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate);
+    else
+        pinas_ring_gemm(m, n, k, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+/* C split along its larger dimension into one block per thread (whole MR rows or NR columns), each
+ * block the one-thread product of its rows of A or columns of B: every entry is computed by exactly
+ * the same sequence of operations as without threads, so the result does not depend on the count. */
+static void gemm_split(int threads, int small, int m, int n, int k, const uint64_t *A, int lda, int a_bits,
+                       const uint64_t *B, int ldb, uint64_t *C, int ldc, int accumulate)
+{
+    int by_rows = m >= n, unit = by_rows ? MR : NR, dim = by_rows ? m : n, blocks = (dim + unit - 1) / unit;
+    int t = threads < blocks ? threads : blocks;
+    (void)have_avx512(); /* its cache is filled here, not raced for by the team */
+    if (t <= 1 || (int64_t)m * n * k < GEMM_PAR_MIN) {
+        gemm_one(small, m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate);
+        return;
+    }
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (int q = 0; q < t; q++) {
+        int b0 = (int)((int64_t)blocks * q / t) * unit, b1 = (int)((int64_t)blocks * (q + 1) / t) * unit;
+        if (b1 > dim) b1 = dim;
+        if (b1 <= b0) continue;
+        if (by_rows)
+            gemm_one(small, b1 - b0, n, k, A + (size_t)b0 * lda, lda, a_bits, B, ldb, C + (size_t)b0 * ldc, ldc, accumulate);
+        else
+            gemm_one(small, m, b1 - b0, k, A, lda, a_bits, B + b0, ldb, C + b0, ldc, accumulate);
+    }
+}
+
+void pinas_ring_gemm_mt(int threads, int m, int n, int k, const uint64_t *A, int lda, const uint64_t *B, int ldb,
+                        uint64_t *C, int ldc, int accumulate)
+{
+    gemm_split(threads, 0, m, n, k, A, lda, 0, B, ldb, C, ldc, accumulate);
+}
+
+void pinas_ring_gemm_small_a_mt(int threads, int m, int n, int k, const uint64_t *A, int lda, int a_bits,
+                                const uint64_t *B, int ldb, uint64_t *C, int ldc, int accumulate)
+{
+    gemm_split(threads, 1, m, n, k, A, lda, a_bits, B, ldb, C, ldc, accumulate);
 }
 
 double pinas_mpc_input_limit(int frac_bits, int products)

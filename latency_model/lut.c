@@ -2,6 +2,7 @@
  * the other nodes; JSON save/load; lookups for decided architectures; the plain arrays E[latency] reads. */
 #define _GNU_SOURCE
 #include "cost_internal.h"
+#include "pinas_e2e.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ typedef struct {
     double online_ms, offline_ms, compute_ms, comm_ms;
     double rounds;
     double online_bytes[2], offline_bytes[2];
+    double gen_ms;   /* the dealer's compute (offline less its transfers; built LUTs and priced ones) */
+    double price_ms; /* under the LUT's metric: online_ms for "online" */
 } lut_cand;
 
 typedef struct {
@@ -30,6 +33,12 @@ struct pinas_cost_lut {
     char space_hash[24];
     pinas_mpc_params params;
     double fixed_ms, fixed_offline_ms;
+    /* The metric (pinas_cost_lut_build_metric): fixed nodes' dealer compute and bytes, the priced
+     * fixed cost, the link, and for e2e the reference and slopes written in the header. */
+    pinas_cost_metric metric;
+    double fixed_gen_ms, fixed_off_bytes[2], fixed_price_ms;
+    double bw, rtt;
+    double ref[5], slope[4]; /* ref: online_ms, gen_ms, server bytes, client bytes, E (ms) */
     int n_slots;
     lut_slot *slots;
     cJSON *hw_json, *link_json; /* the profiles, recorded in the header */
@@ -57,11 +66,11 @@ static int make_arrays(pinas_cost_lut *lut)
         lut->arr_n[k] = sl->n_cands;
         lut->arr_id[k] = sl->id;
         float *row = lut->arr_ms + (size_t)k * PINAS_MAX_CANDS;
-        for (int j = 0; j < sl->n_cands; j++) row[j] = (float)sl->cands[j].online_ms;
+        for (int j = 0; j < sl->n_cands; j++) row[j] = (float)sl->cands[j].price_ms;
         lut->arr_rows[k] = row;
     }
     lut->arrays.space = lut->space;
-    lut->arrays.fixed_ms = (float)lut->fixed_ms;
+    lut->arrays.fixed_ms = (float)lut->fixed_price_ms;
     lut->arrays.n_slots = lut->n_slots;
     lut->arrays.node = lut->arr_node;
     lut->arrays.id = lut->arr_id;
@@ -74,11 +83,11 @@ const pinas_cost_lut_arrays *pinas_cost_lut_get_arrays(const pinas_cost_lut *lut
 
 void pinas_cost_lut_range(const pinas_cost_lut *lut, double *lo_ms, double *hi_ms)
 {
-    double lo = lut->fixed_ms, hi = lo;
+    double lo = lut->fixed_price_ms, hi = lo;
     for (int k = 0; k < lut->n_slots; k++) {
-        double mn = lut->slots[k].cands[0].online_ms, mx = mn;
+        double mn = lut->slots[k].cands[0].price_ms, mx = mn;
         for (int j = 1; j < lut->slots[k].n_cands; j++) {
-            double v = lut->slots[k].cands[j].online_ms;
+            double v = lut->slots[k].cands[j].price_ms;
             if (v < mn) mn = v;
             if (v > mx) mx = v;
         }
@@ -89,10 +98,21 @@ void pinas_cost_lut_range(const pinas_cost_lut *lut, double *lo_ms, double *hi_m
     *hi_ms = hi;
 }
 
-static void cand_from_row(lut_cand *c, const pinas_cost_row *r)
+static double umax2(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
+
+/* The dealer's compute of a row: its offline seconds less the transfers predict.c adds to them. */
+static double row_gen_ms(const pinas_cost_row *r, const pinas_cost_link *link)
+{
+    double g = r->offline_s - umax2(r->counts.offline.bytes) / link->bandwidth - umax2(r->counts.setup.bytes) / link->bandwidth;
+    return r->node < 0 || g < 0 ? 0 : g * 1e3;
+}
+
+static void cand_from_row(lut_cand *c, const pinas_cost_row *r, const pinas_cost_link *link)
 {
     snprintf(c->op, sizeof c->op, "%s", r->op);
     c->online_ms = r->online_s * 1e3;
+    c->price_ms = c->online_ms;
+    c->gen_ms = row_gen_ms(r, link);
     c->offline_ms = r->offline_s * 1e3;
     c->compute_ms = r->compute_s * 1e3;
     c->comm_ms = r->comm_s * 1e3;
@@ -101,6 +121,15 @@ static void cand_from_row(lut_cand *c, const pinas_cost_row *r)
         c->online_bytes[p] = (double)r->counts.online.bytes[p];
         c->offline_bytes[p] = (double)r->counts.offline.bytes[p];
     }
+}
+
+static void fixed_add(pinas_cost_lut *lut, const pinas_cost_row *r, const pinas_cost_link *link)
+{
+    lut->fixed_ms += r->online_s * 1e3;
+    lut->fixed_price_ms = lut->fixed_ms;
+    lut->fixed_offline_ms += r->offline_s * 1e3;
+    lut->fixed_gen_ms += row_gen_ms(r, link);
+    for (int q = 0; q < 2; q++) lut->fixed_off_bytes[q] += (double)r->counts.offline.bytes[q];
 }
 
 pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
@@ -120,6 +149,8 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
     snprintf(lut->version, sizeof lut->version, "%s", PINAS_VERSION);
     snprintf(lut->space_hash, sizeof lut->space_hash, "%016llx", (unsigned long long)pinas_net_hash(space));
     lut->params = *p;
+    lut->bw = link->bandwidth;
+    lut->rtt = link->rtt;
     lut->hw_json = pinas_cost_hw_to_json(hw);
     lut->link_json = pinas_cost_link_to_json(link);
     pinas_status s = PINAS_OK;
@@ -128,10 +159,7 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
         pinas_cost_row r;
         if (!pinas_node_is_open(nd)) {
             s = pinas_cost_predict_node(ctx, space, i, -1, hw, link, p, &r);
-            if (!s) {
-                lut->fixed_ms += r.online_s * 1e3;
-                lut->fixed_offline_ms += r.offline_s * 1e3;
-            }
+            if (!s) fixed_add(lut, &r, link);
             continue;
         }
         lut_slot *sl = &lut->slots[lut->n_slots++];
@@ -145,7 +173,7 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
         sl->n_cands = nd->n_cands;
         for (int k = 0; k < nd->n_cands && !s; k++) {
             s = pinas_cost_predict_node(ctx, space, i, k, hw, link, p, &r);
-            if (!s) cand_from_row(&sl->cands[k], &r);
+            if (!s) cand_from_row(&sl->cands[k], &r, link);
         }
     }
     if (!s && pinas_cost_hw_kind(hw) != PINAS_HW_PASNET) {
@@ -156,10 +184,7 @@ pinas_status pinas_cost_lut_build(pinas_ctx *ctx, const pinas_net *space, const 
         for (int k = 0; k < lut->n_slots && !s; k++) s = pinas_net_decide(ctx, arch, lut->slots[k].node, 0);
         pinas_cost_row r;
         if (!s) s = cost_session_row(ctx, arch, link, p, &r);
-        if (!s) {
-            lut->fixed_ms += r.online_s * 1e3;
-            lut->fixed_offline_ms += r.offline_s * 1e3;
-        }
+        if (!s) fixed_add(lut, &r, link);
         pinas_net_free(arch);
     }
     if (!s && (!lut->hw_json || !lut->link_json || make_arrays(lut))) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -193,6 +218,53 @@ static cJSON *num_pair(const double v[2])
     return a;
 }
 
+const char *pinas_cost_metric_name(pinas_latency_metric m)
+{
+    return m == PINAS_METRIC_ONLINE ? "online" : m == PINAS_METRIC_TOTAL ? "total" : m == PINAS_METRIC_E2E ? "e2e" : "?";
+}
+
+static cJSON *metric_to_json(const pinas_cost_lut *lut)
+{
+    cJSON *m = cJSON_CreateObject();
+    const pinas_cost_metric *mt = &lut->metric;
+    if (mt->metric != PINAS_METRIC_E2E) return m;
+    cJSON_AddNumberToObject(m, "client_storage_bytes", isfinite(mt->client_storage_bytes) ? mt->client_storage_bytes : -1);
+    cJSON_AddNumberToObject(m, "rate_per_min", mt->rate_per_s * 60);
+    cJSON_AddNumberToObject(m, "inferences", (double)mt->n);
+    cJSON_AddNumberToObject(m, "seed", (double)mt->seed);
+    cJSON *r = cJSON_AddObjectToObject(m, "reference");
+    const char *rk[5] = {"online_ms", "gen_ms", "server_bytes", "client_bytes", "e2e_ms"};
+    for (int i = 0; i < 5; i++) cJSON_AddNumberToObject(r, rk[i], lut->ref[i]);
+    cJSON *g = cJSON_AddObjectToObject(m, "slopes");
+    const char *gk[4] = {"online", "gen", "server_bytes_ms", "client_bytes_ms"};
+    for (int i = 0; i < 4; i++) cJSON_AddNumberToObject(g, gk[i], lut->slope[i]);
+    return m;
+}
+
+/* The header's "latency" and "metric" (priced LUTs); the prices are read with the slots. */
+static pinas_status metric_from_json(pinas_ctx *ctx, const cJSON *h, const char *where, pinas_cost_lut *lut)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(h, "latency");
+    lut->metric.metric = PINAS_METRIC_ONLINE;
+    if (!l) return PINAS_OK;
+    int m = !cJSON_IsString(l) ? -1 : !strcmp(l->valuestring, "online") ? 0 : !strcmp(l->valuestring, "total") ? 1 : !strcmp(l->valuestring, "e2e") ? 2 : -1;
+    if (m < 0) return pinas_error(ctx, PINAS_EFORMAT, "%s: header.latency: expected \"online\", \"total\" or \"e2e\"", where);
+    lut->metric.metric = (pinas_latency_metric)m;
+    if (m != PINAS_METRIC_E2E) return PINAS_OK;
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(h, "metric");
+    double st = 0, rate = 0, n = 0, seed = 0;
+    pinas_status s = cJSON_IsObject(mo) ? PINAS_OK : pinas_error(ctx, PINAS_EFORMAT, "%s: header.metric: expected an object (an e2e LUT)", where);
+    if (!s) s = pinas_json_get_num(ctx, mo, where, "header.metric", "client_storage_bytes", -1, INFINITY, &st);
+    if (!s) s = pinas_json_get_num(ctx, mo, where, "header.metric", "rate_per_min", 0, INFINITY, &rate);
+    if (!s) s = pinas_json_get_num(ctx, mo, where, "header.metric", "inferences", 1, 1e12, &n);
+    if (!s) s = pinas_json_get_num(ctx, mo, where, "header.metric", "seed", 0, 1.8e19, &seed);
+    lut->metric.client_storage_bytes = st < 0 ? INFINITY : st;
+    lut->metric.rate_per_s = rate / 60;
+    lut->metric.n = (long)n;
+    lut->metric.seed = (uint64_t)seed;
+    return s;
+}
+
 cJSON *pinas_cost_lut_to_json(const pinas_cost_lut *lut)
 {
     cJSON *o = cJSON_CreateObject();
@@ -208,12 +280,19 @@ cJSON *pinas_cost_lut_to_json(const pinas_cost_lut *lut)
     cJSON_AddStringToObject(h, "space", lut->space);
     cJSON_AddStringToObject(h, "space_hash", lut->space_hash);
     cJSON_AddStringToObject(h, "unit", "ms");
-    cJSON_AddStringToObject(h, "latency", "online");
+    cJSON_AddStringToObject(h, "latency", pinas_cost_metric_name(lut->metric.metric));
+    int priced = lut->metric.metric != PINAS_METRIC_ONLINE;
+    if (priced) cJSON_AddItemToObject(h, "metric", metric_to_json(lut));
     if (lut->hw_json) cJSON_AddItemToObject(h, "hw_profile", cJSON_Duplicate(lut->hw_json, 1));
     if (lut->link_json) cJSON_AddItemToObject(h, "net_profile", cJSON_Duplicate(lut->link_json, 1));
     cJSON *f = cJSON_AddObjectToObject(o, "fixed");
     cJSON_AddNumberToObject(f, "online_ms", lut->fixed_ms);
     cJSON_AddNumberToObject(f, "offline_ms", lut->fixed_offline_ms);
+    if (priced) {
+        cJSON_AddNumberToObject(f, "latency_ms", lut->fixed_price_ms);
+        cJSON_AddNumberToObject(f, "gen_ms", lut->fixed_gen_ms);
+        cJSON_AddItemToObject(f, "offline_bytes", num_pair(lut->fixed_off_bytes));
+    }
     cJSON *slots = cJSON_AddArrayToObject(o, "slots");
     for (int k = 0; k < lut->n_slots; k++) {
         const lut_slot *sl = &lut->slots[k];
@@ -236,6 +315,10 @@ cJSON *pinas_cost_lut_to_json(const pinas_cost_lut *lut)
             cJSON_AddNumberToObject(co, "rounds", c->rounds);
             cJSON_AddItemToObject(co, "online_bytes", num_pair(c->online_bytes));
             cJSON_AddItemToObject(co, "offline_bytes", num_pair(c->offline_bytes));
+            if (priced) {
+                cJSON_AddNumberToObject(co, "latency_ms", c->price_ms);
+                cJSON_AddNumberToObject(co, "gen_ms", c->gen_ms);
+            }
             cJSON_AddItemToArray(cs, co);
         }
         cJSON_AddItemToArray(slots, so);
@@ -319,6 +402,10 @@ pinas_status pinas_cost_lut_from_json(pinas_ctx *ctx, const cJSON *json, const c
     if (lp) lut->link_json = cJSON_Duplicate(lp, 1);
     if (!s) s = pinas_json_get_num(ctx, f, where, "fixed", "online_ms", 0, INFINITY, &lut->fixed_ms);
     if (!s) s = pinas_json_get_num(ctx, f, where, "fixed", "offline_ms", 0, INFINITY, &lut->fixed_offline_ms);
+    if (!s) s = metric_from_json(ctx, h, where, lut);
+    int priced = lut->metric.metric != PINAS_METRIC_ONLINE;
+    lut->fixed_price_ms = lut->fixed_ms;
+    if (!s && priced) s = pinas_json_get_num(ctx, f, where, "fixed", "latency_ms", -INFINITY, INFINITY, &lut->fixed_price_ms);
     for (int k = 0; k < ns && !s; k++) {
         const cJSON *so = cJSON_GetArrayItem(slots, k);
         lut_slot *sl = &lut->slots[k];
@@ -348,6 +435,8 @@ pinas_status pinas_cost_lut_from_json(pinas_ctx *ctx, const cJSON *json, const c
             if (!(s = pinas_json_get_str(ctx, co, where, cp, "op", &str))) snprintf(c->op, sizeof c->op, "%s", str);
             if (!s) s = pinas_json_get_num(ctx, co, where, cp, "online_ms", 0, INFINITY, &c->online_ms);
             if (!s) s = pinas_json_get_num(ctx, co, where, cp, "offline_ms", 0, INFINITY, &c->offline_ms);
+            c->price_ms = c->online_ms;
+            if (!s && priced) s = pinas_json_get_num(ctx, co, where, cp, "latency_ms", -INFINITY, INFINITY, &c->price_ms);
             if (!s) s = pinas_json_get_num_opt(ctx, co, where, cp, "compute_ms", 0, INFINITY, &c->compute_ms);
             if (!s) s = pinas_json_get_num_opt(ctx, co, where, cp, "comm_ms", 0, INFINITY, &c->comm_ms);
             if (!s) s = pinas_json_get_num_opt(ctx, co, where, cp, "rounds", 0, INFINITY, &c->rounds);
@@ -418,20 +507,20 @@ int pinas_cost_lut_n_cands(const pinas_cost_lut *lut, int k) { return k >= 0 && 
 double pinas_cost_lut_cand_ms(const pinas_cost_lut *lut, int k, int j)
 {
     if (k < 0 || k >= lut->n_slots || j < 0 || j >= lut->slots[k].n_cands) return NAN;
-    return lut->slots[k].cands[j].online_ms;
+    return lut->slots[k].cands[j].price_ms;
 }
-double pinas_cost_lut_fixed_ms(const pinas_cost_lut *lut) { return lut->fixed_ms; }
+double pinas_cost_lut_fixed_ms(const pinas_cost_lut *lut) { return lut->fixed_price_ms; }
 const char *pinas_cost_lut_hw(const pinas_cost_lut *lut) { return lut->hw; }
 const char *pinas_cost_lut_link(const pinas_cost_lut *lut) { return lut->link; }
 
 pinas_status pinas_cost_lut_latency_choices(pinas_ctx *ctx, const pinas_cost_lut *lut, const int *choices, double *ms)
 {
-    double t = lut->fixed_ms;
+    double t = lut->fixed_price_ms;
     for (int k = 0; k < lut->n_slots; k++) {
         if (choices[k] < 0 || choices[k] >= lut->slots[k].n_cands)
             return pinas_error(ctx, PINAS_EINVAL, "slot %s: choice %d out of range (%d candidates)", lut->slots[k].id, choices[k],
                                lut->slots[k].n_cands);
-        t += lut->slots[k].cands[choices[k]].online_ms;
+        t += lut->slots[k].cands[choices[k]].price_ms;
     }
     *ms = t;
     return PINAS_OK;
@@ -439,7 +528,7 @@ pinas_status pinas_cost_lut_latency_choices(pinas_ctx *ctx, const pinas_cost_lut
 
 pinas_status pinas_cost_lut_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, const pinas_net *arch, double *ms)
 {
-    double t = lut->fixed_ms;
+    double t = lut->fixed_price_ms;
     for (int k = 0; k < lut->n_slots; k++) {
         const lut_slot *sl = &lut->slots[k];
         int idx = sl->node < pinas_net_n_nodes(arch) && strcmp(pinas_net_node(arch, sl->node)->id, sl->id) == 0 ? sl->node
@@ -453,8 +542,134 @@ pinas_status pinas_cost_lut_latency(pinas_ctx *ctx, const pinas_cost_lut *lut, c
         int j = 0;
         while (j < sl->n_cands && strcmp(sl->cands[j].op, nm) != 0) j++;
         if (j == sl->n_cands) return pinas_error(ctx, PINAS_EINVAL, "%s: node %s chose %s, which the LUT's slot does not list", pinas_net_name(arch), n->id, nm);
-        t += sl->cands[j].online_ms;
+        t += sl->cands[j].price_ms;
     }
     *ms = t;
+    return PINAS_OK;
+}
+
+/* ------------------------------------------------------------ metrics: total and e2e */
+
+pinas_latency_metric pinas_cost_lut_metric(const pinas_cost_lut *lut) { return lut->metric.metric; }
+
+/* The simulated mean e2e latency (ms) of an inference costing x = {online ms, dealer ms, server
+ * bytes, client bytes} on the LUT's link. */
+static pinas_status e2e_at(pinas_ctx *ctx, const pinas_cost_lut *lut, const double x[4], double *ms)
+{
+    pinas_e2e_params ep;
+    pinas_e2e_params_default(&ep);
+    ep.costs.online_s = x[0] / 1e3;
+    ep.costs.gen_s = x[1] / 1e3;
+    ep.costs.server_bytes = x[2];
+    ep.costs.client_bytes = x[3];
+    ep.costs.xfer_s = (x[2] > x[3] ? x[2] : x[3]) / lut->bw + lut->rtt;
+    ep.storage_bytes = lut->metric.client_storage_bytes;
+    ep.rate_per_s = lut->metric.rate_per_s;
+    ep.n = lut->metric.n;
+    ep.seed = lut->metric.seed;
+    pinas_e2e_result r;
+    pinas_status s = pinas_e2e_simulate(ctx, &ep, &r);
+    if (s) return pinas_error_prefix(ctx, s, "pricing the e2e LUT of %s", lut->space);
+    *ms = r.mean_s * 1e3;
+    return PINAS_OK;
+}
+
+/* The four costs of candidate j of slot k (or the slot's mean when j < 0). */
+static void cand_costs(const lut_slot *sl, int j, double x[4])
+{
+    memset(x, 0, 4 * sizeof *x);
+    int lo = j < 0 ? 0 : j, hi = j < 0 ? sl->n_cands : j + 1;
+    for (int q = lo; q < hi; q++) {
+        const lut_cand *c = &sl->cands[q];
+        x[0] += c->online_ms / (hi - lo);
+        x[1] += c->gen_ms / (hi - lo);
+        x[2] += c->offline_bytes[0] / (hi - lo);
+        x[3] += c->offline_bytes[1] / (hi - lo);
+    }
+}
+
+/* Linearises the e2e latency around the mean architecture (pinas_cost.h has the formulas). */
+static pinas_status price_e2e(pinas_ctx *ctx, pinas_cost_lut *lut)
+{
+    double *ref = lut->ref, x[4];
+    ref[0] = lut->fixed_ms, ref[1] = lut->fixed_gen_ms, ref[2] = lut->fixed_off_bytes[0], ref[3] = lut->fixed_off_bytes[1];
+    for (int k = 0; k < lut->n_slots; k++) {
+        cand_costs(&lut->slots[k], -1, x);
+        for (int i = 0; i < 4; i++) ref[i] += x[i];
+    }
+    pinas_status s = e2e_at(ctx, lut, ref, &ref[4]);
+    for (int i = 0; i < 4 && !s; i++) {
+        double up[4], dn[4], eu = 0, ed = 0, h = 0.1 * ref[i];
+        memcpy(up, ref, sizeof up);
+        memcpy(dn, ref, sizeof dn);
+        up[i] += h;
+        dn[i] -= h;
+        lut->slope[i] = 0;
+        if (h <= 0) continue;
+        if (!(s = e2e_at(ctx, lut, up, &eu))) s = e2e_at(ctx, lut, dn, &ed);
+        if (!s && eu > ed) lut->slope[i] = (eu - ed) / (2 * h);
+    }
+    if (s) return s;
+    double mean_sum = 0;
+    for (int k = 0; k < lut->n_slots; k++) {
+        lut_slot *sl = &lut->slots[k];
+        for (int j = 0; j < sl->n_cands; j++) {
+            cand_costs(sl, j, x);
+            sl->cands[j].price_ms = 0;
+            for (int i = 0; i < 4; i++) sl->cands[j].price_ms += lut->slope[i] * x[i];
+            mean_sum += sl->cands[j].price_ms / sl->n_cands;
+        }
+    }
+    lut->fixed_price_ms = ref[4] - mean_sum;
+    return PINAS_OK;
+}
+
+pinas_status pinas_cost_lut_build_metric(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                                         const pinas_mpc_params *p, const pinas_cost_metric *m, pinas_cost_lut **out)
+{
+    pinas_cost_lut *lut = NULL;
+    pinas_status s = pinas_cost_lut_build(ctx, space, hw, link, p, &lut);
+    if (s || !m || m->metric == PINAS_METRIC_ONLINE) {
+        *out = lut;
+        return s;
+    }
+    *out = NULL;
+    lut->metric = *m;
+    if (lut->metric.n <= 0) lut->metric.n = PINAS_E2E_DEFAULT_N;
+    if (m->metric == PINAS_METRIC_TOTAL) {
+        lut->fixed_price_ms = lut->fixed_ms + lut->fixed_offline_ms;
+        for (int k = 0; k < lut->n_slots; k++)
+            for (int j = 0; j < lut->slots[k].n_cands; j++) lut->slots[k].cands[j].price_ms = lut->slots[k].cands[j].online_ms + lut->slots[k].cands[j].offline_ms;
+    } else if (m->metric == PINAS_METRIC_E2E) {
+        s = price_e2e(ctx, lut);
+    } else {
+        s = pinas_error(ctx, PINAS_EINVAL, "LUT metric %d: expected online, total or e2e", (int)m->metric);
+    }
+    /* The arrays were made from the online prices: remake them. */
+    if (!s) {
+        free(lut->arr_node), free(lut->arr_n), free(lut->arr_id), free(lut->arr_ms), free(lut->arr_rows);
+        if (make_arrays(lut)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    }
+    if (s) {
+        pinas_cost_lut_free(lut);
+        return s;
+    }
+    *out = lut;
+    return PINAS_OK;
+}
+
+static int same(double a, double b) { return a == b || fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
+
+pinas_status pinas_cost_lut_check_metric(pinas_ctx *ctx, const pinas_cost_lut *lut, const pinas_cost_metric *m)
+{
+    pinas_latency_metric want = m ? m->metric : PINAS_METRIC_ONLINE;
+    if (lut->metric.metric != want)
+        return pinas_error(ctx, PINAS_EINVAL, "the LUT of %s prices latency \"%s\"; latency.metric is \"%s\" (delete the LUT to re-price it)", lut->space,
+                           pinas_cost_metric_name(lut->metric.metric), pinas_cost_metric_name(want));
+    if (want != PINAS_METRIC_E2E) return PINAS_OK;
+    if (!same(lut->metric.client_storage_bytes, m->client_storage_bytes) || !same(lut->metric.rate_per_s, m->rate_per_s))
+        return pinas_error(ctx, PINAS_EINVAL,
+                           "the e2e LUT of %s was priced for %g bytes of client storage at %g/min; the config asks %g bytes at %g/min (delete the LUT to re-price it)",
+                           lut->space, lut->metric.client_storage_bytes, lut->metric.rate_per_s * 60, m->client_storage_bytes, m->rate_per_s * 60);
     return PINAS_OK;
 }

@@ -8,6 +8,7 @@
 #define PINAS_COST_H
 
 #include "pinas_common.h"
+#include "pinas_config.h"
 #include "pinas_mpc.h"
 #include "pinas_net.h"
 
@@ -152,6 +153,13 @@ pinas_status pinas_cost_predict_node(pinas_ctx *ctx, const pinas_net *net, int n
 pinas_status pinas_cost_predict(pinas_ctx *ctx, const pinas_net *net, const pinas_cost_hw *hw,
                                 const pinas_cost_link *link, const pinas_mpc_params *p,
                                 pinas_cost_prediction **out) PINAS_WUR;
+/* The same with per-node comparison windows (bit cutting): a node named by an entry of lb (n_lb of
+ * them, borrowed; NULL/0 = none) is priced with that entry's cmp_bits and cmp_high, the others with
+ * p's, as the dealer does with pinas_mpc_deal_opts.layer_bits. Ids naming no node are ignored here
+ * (the dealer refuses them). */
+pinas_status pinas_cost_predict_layers(pinas_ctx *ctx, const pinas_net *net, const pinas_cost_hw *hw,
+                                       const pinas_cost_link *link, const pinas_mpc_params *p,
+                                       const pinas_mpc_layer_bits *lb, int n_lb, pinas_cost_prediction **out) PINAS_WUR;
 /* pinas_cost_prediction_free(NULL) is a no-op. */
 void pinas_cost_prediction_free(pinas_cost_prediction *pr);
 /* {"hw", "net", "mpc": {...}, "nodes": [{id, op, compute_ms, comm_ms, online_ms, offline_ms, rounds,
@@ -186,6 +194,47 @@ pinas_status pinas_cost_lut_from_json(pinas_ctx *ctx, const cJSON *json, const c
 /* pinas_cost_lut_free(NULL) is a no-op. */
 void pinas_cost_lut_free(pinas_cost_lut *lut);
 
+/* What a LUT prices (latency.metric of the run config): PINAS_METRIC_ONLINE (the default: what
+ * pinas_cost_lut_build makes), PINAS_METRIC_TOTAL (online + offline per candidate: additive), or
+ * PINAS_METRIC_E2E (the end-to-end latency of latency_model/pinas_e2e.h under a client storage budget
+ * and a Poisson rate). E2E is not additive; the LUT linearises it per slot around the reference
+ * architecture whose every cost is the mean over each slot's candidates (plus the fixed nodes):
+ *     price(k, j) = g_on * online(k, j) + g_gen * dealer(k, j) + g_srv * srv_bytes(k, j) + g_cli * cli_bytes(k, j)
+ *     fixed       = E(reference) - sum over slots of the mean price of the slot's candidates
+ * where E is the simulated mean latency and the slopes g are central differences of E (+-10% of each
+ * reference cost, the same seed for both sides: common random numbers), clamped at >= 0. So the LUT
+ * is exact at the reference and first-order around it; tests/test_latency_model_e2e.c measures its
+ * error on random architectures against the simulation of each one (mean 4 %, worst 9 % with 3 stored
+ * sets and the bottleneck 60 % busy; 0.2 % / 1 % with no storage). Far from the reference under heavy
+ * queueing the slopes are steep (online slope ~10 at a server 74 % busy) and the fixed term can go
+ * negative, so cheap architectures are priced below their online latency, even below 0: the order and
+ * the gradient stay right (every slope >= 0), the absolute figures do not; `pinas pareto --metric e2e`
+ * simulates each architecture instead. */
+typedef struct {
+    pinas_latency_metric metric;
+    double client_storage_bytes;  /* e2e: S (INFINITY allowed) */
+    double rate_per_s;            /* e2e: Poisson rate */
+    long n;                       /* e2e: inferences simulated per evaluation (0 = PINAS_E2E_DEFAULT_N) */
+    uint64_t seed;                /* e2e: arrival seed */
+} pinas_cost_metric;
+
+/* "online", "total", "e2e" ("?" out of range). Static string. */
+const char *pinas_cost_metric_name(pinas_latency_metric m);
+/* Builds a LUT priced under metric m (NULL or PINAS_METRIC_ONLINE: pinas_cost_lut_build). The
+ * candidates keep their online/offline figures; the priced value of each (the one cand_ms, the arrays
+ * and the latency lookups return) is written as "latency_ms" with the header's "latency": metric and
+ * "metric": {client_storage_bytes, rate_per_min, inferences, seed, reference, slopes}. Errors: those of
+ * pinas_cost_lut_build and pinas_e2e_simulate. *out: new; caller frees. */
+pinas_status pinas_cost_lut_build_metric(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw,
+                                         const pinas_cost_link *link, const pinas_mpc_params *p,
+                                         const pinas_cost_metric *m, pinas_cost_lut **out) PINAS_WUR;
+/* The metric the LUT prices. */
+pinas_latency_metric pinas_cost_lut_metric(const pinas_cost_lut *lut);
+/* PINAS_OK when the LUT was priced under m (the metric and, for e2e, the storage and the rate up to
+ * 1e-9 relative); otherwise an error naming the difference (a LUT of another metric is refused: delete
+ * it to have it re-priced). */
+pinas_status pinas_cost_lut_check_metric(pinas_ctx *ctx, const pinas_cost_lut *lut, const pinas_cost_metric *m) PINAS_WUR;
+
 /* Checks that the LUT was built for this space (same nodes, shapes and candidates); an error names
  * the first mismatch. */
 pinas_status pinas_cost_lut_check(pinas_ctx *ctx, const pinas_cost_lut *lut, const pinas_net *space) PINAS_WUR;
@@ -196,7 +245,8 @@ int pinas_cost_lut_slot_node(const pinas_cost_lut *lut, int k);
 /* Slot k of node index `node`, or -1. */
 int pinas_cost_lut_find_slot(const pinas_cost_lut *lut, int node);
 int pinas_cost_lut_n_cands(const pinas_cost_lut *lut, int k);
-/* Online latency in ms of candidate j of slot k (NAN when out of range). */
+/* Latency in ms of candidate j of slot k under the LUT's metric (online unless built with
+ * pinas_cost_lut_build_metric; NAN when out of range). The same holds for every lookup below. */
 double pinas_cost_lut_cand_ms(const pinas_cost_lut *lut, int k, int j);
 /* Fixed online latency in ms (every node that is not an open slot). */
 double pinas_cost_lut_fixed_ms(const pinas_cost_lut *lut);

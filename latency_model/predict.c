@@ -243,8 +243,27 @@ static int row_is_empty(const pinas_cost_row *r)
     return r->online_s == 0 && r->offline_s == 0;
 }
 
+/* Node i's parameters: p, with the comparison window of the layer_bits entry naming it. */
+static void node_params(const pinas_net *net, int i, const pinas_mpc_params *p, const pinas_mpc_layer_bits *lb, int n_lb,
+                        pinas_mpc_params *out)
+{
+    *out = *p;
+    for (int j = 0; j < n_lb; j++)
+        if (!strcmp(lb[j].id, pinas_net_node(net, i)->id)) {
+            out->cmp_bits = lb[j].cmp_bits;
+            out->cmp_high = lb[j].cmp_high ? lb[j].cmp_high : 64;
+        }
+}
+
 pinas_status pinas_cost_predict(pinas_ctx *ctx, const pinas_net *net, const pinas_cost_hw *hw, const pinas_cost_link *link,
                                 const pinas_mpc_params *p, pinas_cost_prediction **out)
+{
+    return pinas_cost_predict_layers(ctx, net, hw, link, p, NULL, 0, out);
+}
+
+pinas_status pinas_cost_predict_layers(pinas_ctx *ctx, const pinas_net *net, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                                       const pinas_mpc_params *p, const pinas_mpc_layer_bits *lb, int n_lb,
+                                       pinas_cost_prediction **out)
 {
     *out = NULL;
     if (pinas_net_n_open(net) > 0)
@@ -267,7 +286,9 @@ pinas_status pinas_cost_predict(pinas_ctx *ctx, const pinas_net *net, const pina
     /* Node 0 (the input) is listed only when sharing the client's input costs anything. */
     for (int i = 0; i < n; i++) {
         pinas_cost_row *r = &pr->rows[pr->n_rows];
-        pinas_status s = pinas_cost_predict_node(ctx, net, i, -1, hw, link, p, r);
+        pinas_mpc_params pi;
+        node_params(net, i, p, lb, n_lb, &pi);
+        pinas_status s = pinas_cost_predict_node(ctx, net, i, -1, hw, link, &pi, r);
         if (s) {
             pinas_cost_prediction_free(pr);
             return s;

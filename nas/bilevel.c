@@ -74,7 +74,7 @@ pinas_status nas_warmup(pinas_ctx *ctx, nas_run *r)
         s = pinas_train_tnet(ctx, t, r->data, &o, NULL);
     }
     if (!s) s = pinas_tnet_export(ctx, t, NULL, &r->warm);
-    if (!s) s = pinas_safetensors_save(ctx, wpath, r->warm, NULL);
+    if (!s && pinas_dist_is_writer(r->dist)) s = pinas_safetensors_save(ctx, wpath, r->warm, NULL);
     pinas_tnet_free(t);
     free(wpath);
     return s;
@@ -85,6 +85,7 @@ pinas_status nas_warmup(pinas_ctx *ctx, nas_run *r)
 typedef struct {
     double ce, val_ce, elat, acc;
     int steps;
+    double comm_s;         /* data-parallel: this rank's seconds in collectives during the epoch */
 } epoch_sums;
 
 /* The state of one bi-level search: optimisers, loaders, the slots' nodes, where it resumes. */
@@ -99,6 +100,7 @@ typedef struct {
     pinas_sgd_opts so;
     pinas_optim *wopt, *aopt;
     pinas_loader *lt, *lv;
+    pinas_dist_group *dist;  /* data-parallel group (borrowed; NULL = alone) */
 } bilevel_state;
 
 /* loss = CE + lambda*E/ref (additive) or CE*max(1, E/target)^beta (multiplicative; the literal
@@ -132,11 +134,26 @@ static double tau_at(const nas_run *r, int epoch, int epochs)
     return t0 * pow(t1 / t0, (double)epoch / (epochs - 1));
 }
 
-static pinas_status search_step(pinas_ctx *ctx, const nas_run *r, pinas_tnet *t, pinas_optim *wopt, pinas_optim *aopt, double value,
-                                int n_alpha, pt_tensor *const *alphas, const int *slot_nodes, pt_tensor *xt, pt_tensor *yt,
+/* Data-parallel: the gradients of params become those of the global batch (of which y is this
+ * rank's shard). No-op alone. */
+static pinas_status average_grads(pinas_ctx *ctx, const bilevel_state *b, pt_tensor *const *params, int n, const pt_tensor *y,
+                                  const pinas_loader *l)
+{
+    int64_t local = 0;
+    if (!b->dist) return PINAS_OK;
+    if (pt_numel(y, &local)) return torch_fail(ctx, "search: batch size");
+    return pinas_dist_average_grads(ctx, b->dist, params, n, local, pinas_loader_last_global(l));
+}
+
+static pinas_status search_step(pinas_ctx *ctx, const nas_run *r, pinas_tnet *t, const bilevel_state *b, pt_tensor *xt, pt_tensor *yt,
                                 pt_tensor *xv, pt_tensor *yv, epoch_sums *sums)
 {
     pt_tensor *logits = NULL, *ce = NULL, *elat = NULL, *loss = NULL;
+    pinas_optim *wopt = b->wopt, *aopt = b->aopt;
+    const double value = b->value;
+    const int n_alpha = b->n_alpha;
+    pt_tensor *const *alphas = pinas_tnet_alphas(t);
+    const int *slot_nodes = b->slot_nodes;
     double v;
     int64_t correct = 0;
     pinas_status s = PINAS_OK;
@@ -146,6 +163,7 @@ static pinas_status search_step(pinas_ctx *ctx, const nas_run *r, pinas_tnet *t,
         !(s = pinas_nas_expected_latency(ctx, pinas_cost_lut_get_arrays(r->lut), n_alpha, alphas, slot_nodes, 0, &elat)) &&
         !(s = arch_loss(ctx, r, value, ce, elat, &loss))) {
         if (pt_backward(loss)) s = torch_fail(ctx, "search: alpha backward");
+        if (!s) s = average_grads(ctx, b, alphas, n_alpha, yv, b->lv);
         if (!s) s = pinas_optim_step(ctx, aopt);
         if (!s && !pt_item(ce, &v)) sums->val_ce += v;
         if (!s && !pt_item(elat, &v)) sums->elat += v;
@@ -161,6 +179,7 @@ static pinas_status search_step(pinas_ctx *ctx, const nas_run *r, pinas_tnet *t,
     if (!(s = pinas_optim_zero_grad(ctx, wopt)) && !(s = pinas_optim_zero_grad(ctx, aopt)) &&
         !(s = pinas_tnet_forward(ctx, t, xt, 1, &logits)) && !(s = pinas_loss_ce(ctx, logits, yt, ls, &ce))) {
         if (pt_backward(ce)) s = torch_fail(ctx, "search: weight backward");
+        if (!s) s = average_grads(ctx, b, pinas_tnet_weights(t), pinas_tnet_n_weights(t), yt, b->lt);
         if (!s) s = pinas_optim_step(ctx, wopt);
         if (!s && !pt_item(ce, &v)) sums->ce += v;
         if (!s) s = pinas_count_correct(ctx, logits, yt, &correct);
@@ -197,9 +216,12 @@ static pinas_status bilevel_open(pinas_ctx *ctx, const nas_run *r, int k, double
     pinas_adam_opts ao = {.lr = cfg->search.arch_lr, .beta1 = 0.5, .beta2 = 0.999, .weight_decay = cfg->search.arch_weight_decay};
     if (!s) s = pinas_optim_sgd(ctx, pinas_tnet_weights(t), pinas_tnet_n_weights(t), &b->so, &b->wopt);
     if (!s) s = pinas_optim_adam(ctx, pinas_tnet_alphas(t), b->n_alpha, &ao, &b->aopt);
-    int bs = cfg->train.batch_size;
-    pinas_loader_opts lo_t = {.batch_size = bs, .shuffle = 1, .augment = cfg->data.augment, .drop_last = 0, .seed = r->seed};
-    pinas_loader_opts lo_v = {.batch_size = bs, .shuffle = 1, .augment = 0, .drop_last = 0, .seed = r->seed ^ 0x76616cULL};
+    int bs = cfg->train.batch_size, rank = pinas_dist_rank(r->dist), world = pinas_dist_world(r->dist);
+    b->dist = r->dist;
+    pinas_loader_opts lo_t = {
+        .batch_size = bs, .shuffle = 1, .augment = cfg->data.augment, .drop_last = 0, .seed = r->seed, .rank = rank, .world = world};
+    pinas_loader_opts lo_v = {
+        .batch_size = bs, .shuffle = 1, .augment = 0, .drop_last = 0, .seed = r->seed ^ 0x76616cULL, .rank = rank, .world = world};
     if (!s) s = pinas_loader_create(ctx, r->data, PINAS_SPLIT_TRAIN, &lo_t, &b->lt);
     if (!s) s = pinas_loader_create(ctx, r->data, PINAS_SPLIT_VAL, &lo_v, &b->lv);
     if (!s && pinas_path_exists(b->ckpt)) {
@@ -234,6 +256,7 @@ static pinas_status bilevel_epoch_end(pinas_ctx *ctx, const nas_run *r, const bi
 {
     const int steps = b->steps;
     pinas_optim *both[2] = {b->wopt, b->aopt};
+    if (!pinas_dist_is_writer(b->dist)) return PINAS_OK;
     pinas_status s = pinas_checkpoint_save(ctx, b->ckpt, t, both, 2, e, NULL);
     if (s) return s;
     cJSON *line = cJSON_CreateObject();
@@ -249,6 +272,10 @@ static pinas_status bilevel_epoch_end(pinas_ctx *ctx, const nas_run *r, const bi
     if (b->gumbel) cJSON_AddNumberToObject(line, "tau", tau);
     cJSON_AddNumberToObject(line, "lr", pinas_optim_lr(b->wopt, 0));
     cJSON_AddNumberToObject(line, "seconds", pinas_now() - t0);
+    if (b->dist) {
+        cJSON_AddNumberToObject(line, "world_size", pinas_dist_world(b->dist));
+        cJSON_AddNumberToObject(line, "allreduce_seconds", sums->comm_s);
+    }
     s = nas_log_line(ctx, r, line);
     if (!s && r->opts && r->opts->on_epoch && r->opts->on_epoch(r->opts->user, b->phase, e, line))
         s = pinas_error(ctx, PINAS_EINTERNAL, "stopped after %s epoch %d (resume with pinas search --resume %s)", b->phase, e, r->run_dir);
@@ -268,7 +295,7 @@ static pinas_status bilevel_epoch(pinas_ctx *ctx, const nas_run *r, bilevel_stat
     snprintf(label, sizeof label, "%s %s=%g ep %d/%d", b->phase, r->multiplicative ? "target" : "lambda", b->value, e + 1, epochs);
     pinas_progress *pg = pinas_progress_create(ctx, nas_progress_out(r), label, steps);
     epoch_sums sums = {0};
-    double t0 = pinas_now();
+    double t0 = pinas_now(), c0 = pinas_dist_comm_seconds(b->dist);
     pinas_status s = PINAS_OK;
     for (int i = 0; i < steps && !s; i++) {
         pt_tensor *xt = NULL, *yt = NULL, *xv = NULL, *yv = NULL;
@@ -279,7 +306,7 @@ static pinas_status bilevel_epoch(pinas_ctx *ctx, const nas_run *r, bilevel_stat
         if (!s) s = pinas_optim_set_lr(ctx, b->wopt, -1,
                                        r->cfg->train.schedule == PINAS_SCHEDULE_COSINE ? pinas_cosine_lr(b->so.lr, 0, step, (int64_t)epochs * steps)
                                                                                          : b->so.lr);
-        if (!s) s = search_step(ctx, r, t, b->wopt, b->aopt, b->value, b->n_alpha, pinas_tnet_alphas(t), b->slot_nodes, xt, yt, xv, yv, &sums);
+        if (!s) s = search_step(ctx, r, t, b, xt, yt, xv, yv, &sums);
         pt_free(xt);
         pt_free(yt);
         pt_free(xv);
@@ -290,6 +317,12 @@ static pinas_status bilevel_epoch(pinas_ctx *ctx, const nas_run *r, bilevel_stat
     }
     double h = 0, am = NAN;
     pinas_net *arch = NULL;
+    if (!s && b->dist) { /* the epoch's figures over every rank's shard: the mean of the ranks' means */
+        double v[4] = {sums.ce, sums.val_ce, sums.elat, sums.acc}, w = pinas_dist_world(b->dist);
+        s = pinas_dist_sum(ctx, b->dist, v, 4);
+        sums.ce = v[0] / w, sums.val_ce = v[1] / w, sums.elat = v[2] / w, sums.acc = v[3] / w;
+    }
+    sums.comm_s = pinas_dist_comm_seconds(b->dist) - c0;
     if (!s) s = nas_alpha_state(ctx, r, t, &h, &arch, NULL);
     if (!s) s = pinas_cost_lut_latency(ctx, r->lut, arch, &am);
     char st[160];

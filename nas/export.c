@@ -1,6 +1,7 @@
 /* Export: pick a candidate of a finished run (by index or under a latency budget) and write its model dir. */
 #define _GNU_SOURCE
 #include "nas_internal.h"
+#include "pinas_bitcut.h"
 #include "pinas_config.h"
 #include "pinas_train.h"
 
@@ -172,6 +173,7 @@ cJSON *pinas_nas_verify_report_json(const pinas_nas_verify_report *r)
     cJSON_AddNumberToObject(o, "max_abs_logit_error", r->max_abs_logit_error);
     cJSON_AddNumberToObject(o, "frac_bits", r->frac_bits);
     cJSON_AddNumberToObject(o, "cmp_bits", r->cmp_bits);
+    cJSON_AddNumberToObject(o, "layer_windows", r->layer_windows);
     cJSON_AddNumberToObject(o, "online_s", r->online_s);
     cJSON_AddNumberToObject(o, "offline_s", r->offline_s);
     cJSON_AddNumberToObject(o, "wall_s", r->wall_s);
@@ -236,13 +238,19 @@ pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, con
         p.frac_bits = m->meta.frac_bits;
         p.cmp_bits = m->meta.cmp_bits;
     }
+    pinas_mpc_layer_bits *lb = NULL; /* a bit-cut model's per-node windows (meta.json mpc.layers) */
+    int n_lb = s ? 0 : pinas_bitcut_layer_bits(&m->meta, &lb);
+    if (n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_mpc_deal_opts opts = {.layer_bits = lb, .n_layer_bits = n_lb > 0 ? n_lb : 0};
     double t0 = pinas_now();
-    if (!s) s = pinas_mpc_infer_loopback(ctx, m, x.data, n, &p, NULL, priv, &rep);
+    if (!s) s = pinas_mpc_infer_loopback(ctx, m, x.data, n, &p, &opts, priv, &rep);
+    free(lb);
     double wall = pinas_now() - t0;
     if (!s) {
         compare_logits(plain, priv, y.data, n, k, cp, cq, report);
         report->frac_bits = p.frac_bits;
         report->cmp_bits = p.cmp_bits;
+        report->layer_windows = n_lb;
         report->online_s = rep->online_s;
         report->offline_s = rep->offline_s;
         report->wall_s = wall;

@@ -88,7 +88,8 @@ static pinas_status write_metrics(pinas_ctx *ctx, const nas_run *r, const pinas_
     cJSON_AddStringToObject(mt, "kind", pt->kind);
     if (pt->k >= 0) {
         cJSON_AddNumberToObject(mt, "k", pt->k);
-        cJSON_AddNumberToObject(cJSON_AddObjectToObject(mt, "sweep"), r->multiplicative ? "target_ms" : "lambda", pt->value);
+        const char *sk = pt->sweep_key ? pt->sweep_key : r->multiplicative ? "target_ms" : "lambda";
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(mt, "sweep"), sk, pt->value);
     }
     if (pt->naive) cJSON_AddItemToObject(mt, "naive", cJSON_Duplicate(pt->naive, 1));
     cJSON_AddNumberToObject(mt, "accuracy", acc);

@@ -1,4 +1,5 @@
-/* E[latency] = fixed + sum over slots of softmax(alpha) . LUT row, as a libtorch scalar for the search's loss. */
+/* E[latency] = fixed + sum over slots of softmax(alpha) . LUT row, as a libtorch scalar for the search's loss.
+ * The rows are in the LUT's metric (latency.metric: online, total, or e2e linearised per slot; pinas_cost.h). */
 #define _GNU_SOURCE
 #include "nas_latency.h"
 

@@ -5,6 +5,14 @@
 #include "pinas_config.h"
 #include "pinas_mpc.h"
 #include "pinas_nas.h"
+#include "pinas_e2e.h"
+
+/* The stream an end-to-end latency is simulated under (latency_model/pinas_e2e.h). */
+typedef struct {
+    double client_storage_bytes; /* S (INFINITY allowed) */
+    double rate_per_s;           /* Poisson rate; <= 0 = not set */
+    uint64_t seed;
+} nas_e2e_view;
 
 typedef struct {
     pinas_pareto_entry e; /* the public view; its strings point at the fields below */
@@ -16,6 +24,7 @@ struct pinas_pareto {
     pareto_item *items;
     int n, cap;
     char *hw, *net, *metric; /* the selection of the last compute */
+    nas_e2e_view e2e;        /* metric "e2e": the stream it is priced under (pinas_pareto_set_e2e) */
     double hv, ref_lat;
     int n_front;
 };
@@ -52,10 +61,23 @@ pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw
  * every field of *row but profile. */
 pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
                            const pinas_mpc_params *params, pinas_meta_latency *row) PINAS_WUR;
+/* The same with per-node comparison windows (lb: n_lb entries, NULL = none; a bit-cut model's
+ * mpc.layers, pinas_bitcut_layer_bits). */
+pinas_status nas_price_net_layers(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
+                                  const pinas_mpc_params *params, const pinas_mpc_layer_bits *lb, int n_lb,
+                                  pinas_meta_latency *row) PINAS_WUR;
 /* Prices under search->hw/net, then every latency->hw x latency->net pair not priced yet, into m's
  * predicted_latency (rows "<hw>/<net>" appended in that order). */
 pinas_status nas_price_all(pinas_ctx *ctx, const pinas_net *arch, const pinas_cfg_search *search, const pinas_cfg_latency *latency,
                            const pinas_cfg_mpc *mpc, pinas_model_meta *m) PINAS_WUR;
+/* The end-to-end latency of the decided net in model dir `dir` (net.json, meta.json's fixed-point and
+ * bit-cut parameters) under (hw, net) and the stream v: *costs the per-inference costs, *res the
+ * simulation (nas/e2e.c). Errors name the dir. */
+pinas_status nas_e2e_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, const nas_e2e_view *v,
+                               pinas_e2e_costs *costs, pinas_e2e_result *res) PINAS_WUR;
+/* The front of a run under its own view: search.hw / search.net under latency.metric (e2e: the
+ * config's client_storage_bytes, rate_per_min and seed). nas/runs.c. */
+pinas_status nas_pareto_compute_own(pinas_ctx *ctx, pinas_pareto *p, const pinas_config *cfg) PINAS_WUR;
 /* The runtime's parameters for a config's mpc section: frac_bits, cmp_bits, batch 1. */
 void nas_mpc_params_from_config(const pinas_cfg_mpc *mpc, pinas_mpc_params *p);
 

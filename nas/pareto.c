@@ -100,13 +100,15 @@ double pinas_pareto_hv(const pinas_pareto *p, double *ref_lat_ms, int *n_front)
     return p->hv;
 }
 
-/* "lambda=0.5" / "target=3ms" from the metrics' "sweep" object; "" when absent. */
+/* "lambda=0.5" / "target=3ms" / "budget=3ms" (knapsack) from the metrics' "sweep" object; "" when absent. */
 static char *sweep_label(const cJSON *sweep)
 {
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(sweep, "lambda");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(sweep, "target_ms");
     if (cJSON_IsNumber(l)) return pinas_strfmt("lambda=%g", l->valuedouble);
     if (cJSON_IsNumber(t)) return pinas_strfmt("target=%gms", t->valuedouble);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(sweep, "budget_ms");
+    if (cJSON_IsNumber(b)) return pinas_strfmt("budget=%gms", b->valuedouble);
     return pinas_strdup("");
 }
 
@@ -291,12 +293,32 @@ static int find_latency(const cJSON *metrics, const char *key, double *on, doubl
     return 0;
 }
 
+void pinas_pareto_set_e2e(pinas_pareto *p, double client_storage_bytes, double rate_per_s, uint64_t seed)
+{
+    p->e2e = (nas_e2e_view){client_storage_bytes, rate_per_s, seed};
+}
+
+/* Metric "e2e": the simulated mean latency of the entry's model dir (ms). */
+static pinas_status entry_e2e(pinas_ctx *ctx, const pinas_pareto *p, pareto_item *it, const char *hw, const char *net)
+{
+    if (!it->dir[0]) return pinas_error(ctx, PINAS_EINVAL, "%s: no model dir to simulate its end-to-end latency", it->label);
+    pinas_e2e_costs c;
+    pinas_e2e_result r;
+    pinas_status s = nas_e2e_model_dir(ctx, it->dir, hw, net, &p->e2e, &c, &r);
+    if (s) return pinas_error_prefix(ctx, s, "%s", it->label);
+    it->e.latency_ms = r.mean_s * 1e3;
+    return PINAS_OK;
+}
+
 pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *hw, const char *net, const char *metric)
 {
     if (!p->n) return pinas_error(ctx, PINAS_EINVAL, "no candidates to compare");
-    int total = 0;
+    int total = 0, e2e = 0;
     if (!strcmp(metric, "total")) total = 1;
-    else if (strcmp(metric, "online") != 0) return pinas_error(ctx, PINAS_EINVAL, "metric: expected \"online\" or \"total\", got \"%s\"", metric);
+    else if (!strcmp(metric, "e2e")) e2e = 1;
+    else if (strcmp(metric, "online") != 0)
+        return pinas_error(ctx, PINAS_EINVAL, "metric: expected \"online\", \"total\" or \"e2e\", got \"%s\"", metric);
+    if (e2e && !(p->e2e.rate_per_s > 0)) return pinas_error(ctx, PINAS_EINVAL, "metric e2e: no client storage budget and arrival rate set");
     char *key = pinas_strfmt("%s/%s", hw, net);
     pinas_status s = PINAS_OK;
     for (int i = 0; i < p->n && !s; i++) {
@@ -323,6 +345,7 @@ pinas_status pinas_pareto_compute(pinas_ctx *ctx, pinas_pareto *p, const char *h
         it->e.online_ms = on;
         it->e.offline_ms = off;
         it->e.latency_ms = total ? on + off : on;
+        if (e2e) s = entry_e2e(ctx, p, it, hw, net);
     }
     free(key);
     if (s) return s;
@@ -405,6 +428,10 @@ cJSON *pinas_pareto_to_json(const pinas_pareto *p)
     cJSON_AddStringToObject(prof, "hw", p->hw ? p->hw : "");
     cJSON_AddStringToObject(prof, "net", p->net ? p->net : "");
     cJSON_AddStringToObject(prof, "metric", p->metric ? p->metric : "");
+    if (p->metric && !strcmp(p->metric, "e2e")) { /* the stream the points were simulated under */
+        cJSON_AddNumberToObject(prof, "client_storage_bytes", isfinite(p->e2e.client_storage_bytes) ? p->e2e.client_storage_bytes : -1);
+        cJSON_AddNumberToObject(prof, "rate_per_min", p->e2e.rate_per_s * 60);
+    }
     cJSON *hv = cJSON_AddObjectToObject(j, "hypervolume");
     cJSON_AddItemToObject(hv, "value", isnan(p->hv) ? cJSON_CreateNull() : cJSON_CreateNumber(p->hv));
     cJSON_AddStringToObject(hv, "units", "accuracy x ms");

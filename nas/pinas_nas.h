@@ -4,6 +4,7 @@
 
 #include "pinas_common.h"
 #include "pinas_cost.h"
+#include "pinas_dist.h"
 #include "pinas_net.h"
 
 #ifdef __cplusplus
@@ -74,7 +75,11 @@ int pinas_pareto_count(const pinas_pareto *p);
 /* Borrowed; valid until the set changes or is freed. */
 const pinas_pareto_entry *pinas_pareto_get(const pinas_pareto *p, int i);
 
-/* Selects the profile pair (hw, net) and the metric ("online" or "total" = online + offline) for
+/* Sets the stream metric "e2e" is priced under: storage budget in bytes (INFINITY allowed), Poisson
+ * rate (> 0), arrival seed. Without it, compute refuses "e2e". */
+void pinas_pareto_set_e2e(pinas_pareto *p, double client_storage_bytes, double rate_per_s, uint64_t seed);
+/* Selects the profile pair (hw, net) and the metric ("online", "total" = online + offline, or "e2e":
+ * every entry re-priced from its model dir by the end-to-end simulation, see pinas_pareto_set_e2e) for
  * every entry, then marks the front and computes the hypervolume with the reference at the
  * slowest point's latency x 1.05 and accuracy 0. An entry whose metrics lack the pair is priced from its model dir's net.json with the cost
  * model; an error when that is impossible. */
@@ -94,7 +99,7 @@ void pinas_pareto_print_table(const pinas_pareto *p, FILE *f);
 /* After compute: the hypervolume, its reference latency, and the number of points on the front. */
 double pinas_pareto_hv(const pinas_pareto *p, double *ref_lat_ms, int *n_front);
 
-/* pareto.json: {"format", "profile": {"hw", "net", "metric"}, "hypervolume": {...}, "entries": [...],
+/* pareto.json: {"format", "profile": {"hw", "net", "metric" (e2e: + "client_storage_bytes" (-1 = unbounded), "rate_per_min")}, "hypervolume": {...}, "entries": [...],
  * "comparison": [...]} with every entry's accuracy, ReLU count, bytes, latency under every profile
  * its metrics hold, the non-dominated flag and (baselines that have one) the "naive" object.
  * "comparison" has one object per candidate, sorted by latency: {"candidate": label, "latency_ms",
@@ -152,6 +157,16 @@ typedef struct {
     FILE *progress;                   /* progress bars; NULL = stderr */
     pinas_search_epoch_fn on_epoch;   /* may be NULL */
     void *user;
+    /* Data-parallel (NULL or world 1: alone; borrowed): every rank joins the group, the warm-up and
+     * the bi-level searches run sharded (train.batch_size is the global batch; weight and alpha
+     * gradients averaged by all-reduce; BN statistics per rank, DDP's default), only rank 0 writes
+     * the run dir; then ranks > 0 return PINAS_OK and rank 0 alone fine-tunes, prices and writes the
+     * front. config.json records dist.world_size; a resume with another count says so. */
+    const pinas_dist *dist;
+    /* sweep_only = 1: run only sweep value sweep_index (0-based, of search.lambdas or
+     * search.targets_ms) into <out_dir>/<name>-sweep<I>/, a run of its own (config.json records the
+     * one value; the all-ReLU/all-poly baselines only in sweep 0); merge them with pinas pareto. */
+    int sweep_only, sweep_index;
 } pinas_search_opts;
 
 /* Runs the whole search of a config into the run dir <out_dir>/<name> (which must not hold a run
@@ -175,14 +190,17 @@ pinas_status pinas_nas_run_config(pinas_ctx *ctx, const char *run_dir, pinas_con
 /* ------------------------------------------------------------ finished runs */
 
 /* The front of a finished run under its own view: every candidates/<k> and baselines/<name>
- * metrics.json, priced under the run's search.hw / search.net, online latency. *out: new; caller
+ * metrics.json, priced under the run's search.hw / search.net, latency under its latency.metric. *out: new; caller
  * frees with pinas_pareto_free. */
 pinas_status pinas_nas_run_pareto(pinas_ctx *ctx, const char *run_dir, pinas_pareto **out) PINAS_WUR;
 
 /* What `pinas pareto` draws: the view and where it goes. */
 typedef struct {
     const char *hw, *net;   /* latency axis profiles; NULL = the first run's search.hw / search.net */
-    const char *metric;     /* "online" (NULL) or "total" (online + offline preprocessing) */
+    const char *metric;     /* "online" (NULL), "total" (online + offline preprocessing) or "e2e" (the
+                             * simulated mean end-to-end latency, latency_model/pinas_e2e.h) */
+    double client_storage_bytes; /* e2e: client storage budget; < 0 = the first run's latency.client_storage_bytes */
+    double rate_per_s;      /* e2e: Poisson rate; <= 0 = the first run's latency.rate_per_min / 60 */
     const char *out_dir;    /* NULL: for one run under its own view (its search profiles, online) the
                              * run dir itself; for one run under another view
                              * RUN_DIR/pareto-<hw>-<net>[-total] (a profile path by its file name
@@ -222,17 +240,20 @@ typedef struct {
     int argmax_agreement;                          /* images whose two argmaxes agree */
     double max_abs_logit_error;
     int frac_bits, cmp_bits;                       /* the fixed-point parameters used (meta.json's) */
+    int layer_windows;                             /* nodes with their own comparison window (meta.json
+                                                      mpc.layers, bit cutting; 0 = none) */
     double online_s, offline_s, wall_s;
     int64_t online_bytes, preprocessing_bytes, rounds;
 } pinas_nas_verify_report;
 
 /* Runs the model dir on the first n test images of the run's dataset twice: in plaintext
  * (pinas_plain_forward) and privately (dealer + two parties over loopback TCP, in this process,
- * with the fixed-point parameters of its meta.json), into *report. */
+ * with the fixed-point parameters of its meta.json and its per-node comparison windows, mpc.layers),
+ * into *report. */
 pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, const char *run_dir, int n,
                                       pinas_nas_verify_report *report) PINAS_WUR;
 /* {images, plaintext_accuracy, private_accuracy, argmax_agreement, max_abs_logit_error, frac_bits,
- * cmp_bits, online_s, offline_s, wall_s, online_bytes, preprocessing_bytes, rounds}. New (NULL when
+ * cmp_bits, layer_windows, online_s, offline_s, wall_s, online_bytes, preprocessing_bytes, rounds}. New (NULL when
  * out of memory); caller frees with cJSON_Delete. */
 cJSON *pinas_nas_verify_report_json(const pinas_nas_verify_report *report);
 

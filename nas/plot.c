@@ -294,7 +294,8 @@ static void draw_titles(cairo_t *cr, const pinas_pareto *p, const axes *ax, cons
     const double L = PLOT_L, R = PLOT_R, T = PLOT_T, B = PLOT_B;
     char buf[64];
     cairo_set_font_size(cr, 14);
-    char *xl = pinas_strfmt("predicted %s latency per inference (ms), %s / %s%s", p->metric && !strcmp(p->metric, "total") ? "online + offline" : "online",
+    char *xl = pinas_strfmt("predicted %s latency per inference (ms), %s / %s%s", p->metric && !strcmp(p->metric, "total") ? "online + offline"
+                            : p->metric && !strcmp(p->metric, "e2e") ? "mean end-to-end" : "online",
                             p->hw ? p->hw : "?", p->net ? p->net : "?", a.logx ? ", log scale" : "");
     text_at(cr, (L + R) / 2, PLOT_H - 18, xl, 0.5, 1.0);
     free(xl);

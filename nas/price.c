@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "nas_internal.h"
 #include "pinas_config.h"
+#include "pinas_bitcut.h"
 #include "pinas_cost.h"
 
 #include <stdlib.h>
@@ -10,6 +11,12 @@
 pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw_name, const char *net_name,
                            const pinas_mpc_params *params, pinas_meta_latency *row)
 {
+    return nas_price_net_layers(ctx, arch, hw_name, net_name, params, NULL, 0, row);
+}
+
+pinas_status nas_price_net_layers(pinas_ctx *ctx, const pinas_net *arch, const char *hw_name, const char *net_name,
+                                  const pinas_mpc_params *params, const pinas_mpc_layer_bits *lb, int n_lb, pinas_meta_latency *row)
+{
     pinas_cost_hw *hw = NULL;
     pinas_cost_link *link = NULL;
     pinas_cost_prediction *pr = NULL;
@@ -17,7 +24,7 @@ pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw
     if (!s) s = pinas_cost_link_load(ctx, net_name, &link);
     pinas_mpc_params p = *params;
     p.batch = 1; /* latencies and bytes are per inference of one sample */
-    if (!s) s = pinas_cost_predict(ctx, arch, hw, link, &p, &pr);
+    if (!s) s = pinas_cost_predict_layers(ctx, arch, hw, link, &p, lb, n_lb, &pr);
     if (!s) {
         const pinas_cost_row *t = &pr->total;
         row->online_ms = 1e3 * t->online_s;
@@ -49,7 +56,11 @@ pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw
     pinas_mpc_params_default(&p);
     p.frac_bits = meta.frac_bits;
     p.cmp_bits = meta.cmp_bits;
-    if (!s) s = nas_price_net(ctx, arch, hw, net, &p, row);
+    pinas_mpc_layer_bits *lb = NULL;
+    int n_lb = s ? 0 : pinas_bitcut_layer_bits(&meta, &lb); /* per-node windows of a bit-cut model */
+    if (n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) s = nas_price_net_layers(ctx, arch, hw, net, &p, lb, n_lb, row);
+    free(lb);
     pinas_net_free(arch);
     pinas_model_meta_free(&meta);
     free(np);

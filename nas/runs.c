@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+pinas_status nas_pareto_compute_own(pinas_ctx *ctx, pinas_pareto *p, const pinas_config *cfg)
+{
+    if (cfg->latency.metric == PINAS_METRIC_E2E)
+        pinas_pareto_set_e2e(p, cfg->latency.client_storage_bytes, cfg->latency.rate_per_min / 60, cfg->seed);
+    return pinas_pareto_compute(ctx, p, cfg->search.hw, cfg->search.net, pinas_cost_metric_name(cfg->latency.metric));
+}
+
 pinas_status pinas_nas_run_pareto(pinas_ctx *ctx, const char *run_dir, pinas_pareto **out)
 {
     *out = NULL;
@@ -14,7 +21,7 @@ pinas_status pinas_nas_run_pareto(pinas_ctx *ctx, const char *run_dir, pinas_par
     pinas_pareto *p = pinas_pareto_create();
     pinas_status s = p ? pinas_nas_run_config(ctx, run_dir, &cfg) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) s = pinas_pareto_load_run(ctx, p, run_dir);
-    if (!s) s = pinas_pareto_compute(ctx, p, cfg->search.hw, cfg->search.net, "online");
+    if (!s) s = nas_pareto_compute_own(ctx, p, cfg);
     pinas_config_free(cfg);
     if (s) pinas_pareto_free(p);
     else *out = p;
@@ -40,7 +47,7 @@ static char *default_out_dir(const char *const *runs, int n, int own, const char
     if (n == 1 && own) return pinas_strdup(runs[0]);
     if (n == 1) {
         char *h = profile_tag(hw), *t = profile_tag(net);
-        char *d = h && t ? pinas_strfmt("%s/pareto-%s-%s%s", runs[0], h, t, strcmp(metric, "online") ? "-total" : "") : NULL;
+        char *d = h && t ? pinas_strfmt("%s/pareto-%s-%s%s%s", runs[0], h, t, strcmp(metric, "online") ? "-" : "", strcmp(metric, "online") ? metric : "") : NULL;
         free(h);
         free(t);
         return d;
@@ -70,12 +77,18 @@ pinas_status pinas_nas_pareto_runs(pinas_ctx *ctx, const char *const *runs, int 
     pinas_status s = p ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (int i = 0; i < n && !s; i++) s = pinas_pareto_load_run(ctx, p, runs[i]);
     /* The first run's config gives the default profiles and tells whether the view is its own. */
-    if (!s && (!o->hw || !o->net || (!o->out_dir && n == 1))) s = pinas_nas_run_config(ctx, runs[0], &cfg);
+    int e2e = !strcmp(metric, "e2e");
+    if (!s && (!o->hw || !o->net || (!o->out_dir && n == 1) || e2e)) s = pinas_nas_run_config(ctx, runs[0], &cfg);
+    if (!s && e2e) /* the stream: the options, else the first run's latency section */
+        pinas_pareto_set_e2e(p, o->client_storage_bytes >= 0 ? o->client_storage_bytes : cfg->latency.client_storage_bytes,
+                             o->rate_per_s > 0 ? o->rate_per_s : cfg->latency.rate_per_min / 60, cfg->seed);
     const char *hw = o->hw ? o->hw : cfg ? cfg->search.hw : NULL, *net = o->net ? o->net : cfg ? cfg->search.net : NULL;
     if (!s) s = pinas_pareto_compute(ctx, p, hw, net, metric);
     char *dir = NULL, *title = NULL;
     if (!s) {
-        int own = cfg && !strcmp(hw, cfg->search.hw) && !strcmp(net, cfg->search.net) && !strcmp(metric, "online");
+        /* the run's own view: its search profiles under its latency.metric (for e2e, its storage and rate) */
+        int own = cfg && !strcmp(hw, cfg->search.hw) && !strcmp(net, cfg->search.net) &&
+                  !strcmp(metric, pinas_cost_metric_name(cfg->latency.metric)) && (!e2e || (o->client_storage_bytes < 0 && o->rate_per_s <= 0));
         dir = o->out_dir ? pinas_strdup(o->out_dir) : default_out_dir(runs, n, own, hw, net, metric);
         title = o->title ? pinas_strdup(o->title)
                 : n == 1 ? pinas_strfmt("%s: latency-accuracy Pareto front", pinas_pareto_get(p, 0)->run)

@@ -20,6 +20,7 @@ typedef struct {
     int multiplicative;
     double ref_ms;         /* additive: E[lat] is divided by this */
     uint64_t seed;
+    pinas_dist_group *dist;/* data-parallel group of the supernet phases; NULL = alone (or done) */
 } nas_run;
 
 /* The progress stream of the run's options (stderr by default). Borrowed. */
@@ -53,6 +54,7 @@ typedef struct {
     const char *name;       /* a baseline's dir name (phase and source); NULL = kind */
     int k;                  /* candidate index; -1 for baselines */
     double value;           /* a candidate's sweep value */
+    const char *sweep_key;  /* metrics.json's "sweep" key of value; NULL = the loss form's (lambda / target_ms) */
     const cJSON *search;    /* a candidate's search summary, copied into metrics.json; may be NULL */
     const cJSON *naive;     /* how a naive baseline was matched, copied into metrics.json; may be NULL */
     const char *dir;        /* where its model dir and metrics.json go */
@@ -64,6 +66,19 @@ typedef struct {
  * distils from it. */
 pinas_status nas_finish_arch(pinas_ctx *ctx, nas_run *r, const pinas_net *arch, const pinas_tensors *init,
                              const nas_point *pt) PINAS_WUR;
+
+/* ------------------------------------------------------------ knapsack_search.c (search.method "knapsack") */
+
+/* Replaces every open act slot's candidates of r->space by search.knapsack_candidates (checked:
+ * activation names, relu among them, at most PINAS_MAX_CANDS), before the LUT is built from it. */
+pinas_status nas_knapsack_space(pinas_ctx *ctx, nas_run *r) PINAS_WUR;
+/* After setup (the LUT): every search.budgets_ms value must reach the space's cheapest architecture;
+ * the error names the budget, the cheapest latency and by how much it misses. */
+pinas_status nas_knapsack_check(pinas_ctx *ctx, const nas_run *r) PINAS_WUR;
+/* After the warm-up: the all-ReLU net (knapsack/base/), the distortion table
+ * (knapsack/distortion.json), then candidates/<k>/ per budget k, each skipped when finished.
+ * *n_candidates gets the number of budgets. */
+pinas_status nas_knapsack_run(pinas_ctx *ctx, nas_run *r, int *n_candidates) PINAS_WUR;
 
 /* ------------------------------------------------------------ baselines.c */
 

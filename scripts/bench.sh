@@ -19,4 +19,18 @@ for k in $kinds; do
   mv "$OUT/$k.json.tmp" "$OUT/$k.json"
   cat "$OUT/$k.json"
 done
+# Data-parallel search: 2 local ranks against 1 process (issue 15); JSON like the others.
+echo "== scripts/bench-dist.sh  -> $OUT/dist.json"
+"$(dirname "$0")/bench-dist.sh" "$PINAS" > "$OUT/dist.json.tmp"
+mv "$OUT/dist.json.tmp" "$OUT/dist.json"
+cat "$OUT/dist.json"
+# End-to-end latency: real streams against the simulation (issue 16); JSON like the others.
+echo "== scripts/bench-e2e.sh  -> $OUT/e2e.json"
+"$(dirname "$0")/bench-e2e.sh" "$PINAS" > "$OUT/e2e.json.tmp"
+mv "$OUT/e2e.json.tmp" "$OUT/e2e.json"
+cat "$OUT/e2e.json"
+# The runtime before/after figures (issue 14): key bytes, 1e6 ReLUs, threads, ResNet-18 with peak RSS.
+echo "== scripts/bench-runtime.sh  -> $OUT/runtime.json"
+"$(dirname "$0")/bench-runtime.sh" "$PINAS" "$OUT/runtime.json" > /dev/null
+cat "$OUT/runtime.json"
 echo "bench: results in $OUT/"

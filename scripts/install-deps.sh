@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pinas needs, only those missing; safe to run again and again.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas-dev libcjson-dev libgsl-dev
+PKGS=(build-essential cmake pkg-config libtorch-dev libgloo-dev libopenblas-dev libcjson-dev libgsl-dev
       libcunit1-dev libssl-dev libcairo2-dev python3
       zlib1g-dev libturbojpeg0-dev libpng-dev dataset-fashion-mnist)
 # The fuzz harnesses (tests/fuzz/, `make fuzz`, the fuzz_* ctest entries) need libFuzzer:

@@ -49,6 +49,8 @@ void pinas_model_meta_free(pinas_model_meta *m)
     train_free(&m->train);
     for (int i = 0; i < m->n_latency; i++) free(m->latency[i].profile);
     free(m->latency);
+    for (int i = 0; i < m->n_layer_bits; i++) free(m->layer_bits[i].id);
+    free(m->layer_bits);
     free(m->source);
     cJSON_Delete(m->config);
     pinas_meta_export_free(&m->exported_from);
@@ -129,6 +131,30 @@ pinas_status pinas_model_meta_set_latency(pinas_ctx *ctx, pinas_model_meta *m, c
     return PINAS_OK;
 }
 
+pinas_status pinas_model_meta_set_layer_bits(pinas_ctx *ctx, pinas_model_meta *m, const char *id, int cmp_bits, int cmp_high)
+{
+    if (cmp_bits < PINAS_CMP_BITS_MIN || cmp_bits > PINAS_CMP_BITS_MAX || cmp_high < cmp_bits || cmp_high > 64)
+        return pinas_error(ctx, PINAS_EINVAL, "mpc.layers: node %s: cmp_bits %d / cmp_high %d out of range (bits in [%d, %d], high in [bits, 64])",
+                           id, cmp_bits, cmp_high, PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX);
+    pinas_meta_layer_bits *at = NULL;
+    for (int i = 0; i < m->n_layer_bits && !at; i++)
+        if (!strcmp(m->layer_bits[i].id, id)) at = &m->layer_bits[i];
+    if (!at) {
+        char *d = pinas_strdup(id);
+        pinas_meta_layer_bits *grown = d ? realloc(m->layer_bits, (size_t)(m->n_layer_bits + 1) * sizeof *grown) : NULL;
+        if (!grown) {
+            free(d);
+            return oom(ctx);
+        }
+        m->layer_bits = grown;
+        at = &m->layer_bits[m->n_layer_bits++];
+        at->id = d;
+    }
+    at->cmp_bits = cmp_bits;
+    at->cmp_high = cmp_high;
+    return PINAS_OK;
+}
+
 static pinas_status copy_export(pinas_ctx *ctx, const pinas_meta_export *src, pinas_meta_export *dst)
 {
     *dst = *src;
@@ -172,6 +198,13 @@ pinas_status pinas_model_meta_copy(pinas_ctx *ctx, const pinas_model_meta *src, 
         bad |= !(dst->latency[i].profile = pinas_strdup(src->latency[i].profile));
     }
     if (!dst->latency) dst->n_latency = 0;
+    dst->layer_bits = src->n_layer_bits ? calloc((size_t)src->n_layer_bits, sizeof *dst->layer_bits) : NULL;
+    bad |= src->n_layer_bits && !dst->layer_bits;
+    for (int i = 0; dst->layer_bits && i < src->n_layer_bits; i++) {
+        dst->layer_bits[i] = src->layer_bits[i];
+        bad |= !(dst->layer_bits[i].id = pinas_strdup(src->layer_bits[i].id));
+    }
+    if (!dst->layer_bits) dst->n_layer_bits = 0;
     pinas_status s = copy_export(ctx, &src->exported_from, &dst->exported_from);
     if (!s && bad) s = oom(ctx);
     if (s) pinas_model_meta_free(dst);
@@ -262,6 +295,14 @@ cJSON *pinas_model_meta_to_json(const pinas_model_meta *m)
     cJSON *mpc = cJSON_AddObjectToObject(o, "mpc");
     cJSON_AddNumberToObject(mpc, "frac_bits", m->frac_bits);
     cJSON_AddNumberToObject(mpc, "cmp_bits", m->cmp_bits);
+    cJSON *layers = m->n_layer_bits > 0 ? cJSON_AddArrayToObject(mpc, "layers") : NULL;
+    for (int i = 0; layers && i < m->n_layer_bits; i++) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "id", m->layer_bits[i].id);
+        cJSON_AddNumberToObject(l, "cmp_bits", m->layer_bits[i].cmp_bits);
+        cJSON_AddNumberToObject(l, "cmp_high", m->layer_bits[i].cmp_high);
+        cJSON_AddItemToArray(layers, l);
+    }
     cJSON_AddItemToObject(o, "predicted_latency", pinas_model_meta_latency_json(m->latency, m->n_latency));
     cJSON_AddStringToObject(o, "source", m->source ? m->source : "");
     if (m->config) cJSON_AddItemToObject(o, "config", cJSON_Duplicate(m->config, 1));
@@ -398,13 +439,41 @@ static pinas_status read_train(pinas_ctx *ctx, const cJSON *tr, const char *wher
     return s;
 }
 
+/* "mpc.layers": [{"id", "cmp_bits", "cmp_high"}, ...]; ids are checked against the net later. */
+static pinas_status read_layer_bits(pinas_ctx *ctx, const cJSON *arr, const char *where, pinas_model_meta *m)
+{
+    static const char *const keys[] = {"id", "cmp_bits", "cmp_high"};
+    if (!cJSON_IsArray(arr)) return pinas_error(ctx, PINAS_EFORMAT, "%s: mpc.layers: expected an array", where);
+    int n = cJSON_GetArraySize(arr);
+    m->layer_bits = n ? calloc((size_t)n, sizeof *m->layer_bits) : NULL;
+    if (n && !m->layer_bits) return oom(ctx);
+    pinas_status s = PINAS_OK;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        char path[48];
+        snprintf(path, sizeof path, "mpc.layers[%d]", m->n_layer_bits);
+        pinas_meta_layer_bits *l = &m->layer_bits[m->n_layer_bits++];
+        l->cmp_high = 64;
+        s = want_object(ctx, e, where, path);
+        if (!s) s = only_keys(ctx, e, where, path, keys, 3);
+        if (!s) s = get_strdup(ctx, e, where, path, "id", 0, &l->id);
+        if (!s) s = get_int32(ctx, e, where, path, "cmp_bits", PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, 0, &l->cmp_bits);
+        if (!s) s = get_int32(ctx, e, where, path, "cmp_high", l->cmp_bits, 64, 1, &l->cmp_high);
+        if (s) break;
+    }
+    return s;
+}
+
 static pinas_status read_mpc(pinas_ctx *ctx, const cJSON *mpc, const char *where, pinas_model_meta *m)
 {
-    static const char *const keys[] = {"frac_bits", "cmp_bits"};
+    static const char *const keys[] = {"frac_bits", "cmp_bits", "layers"};
     pinas_status s = want_object(ctx, mpc, where, "mpc");
-    if (!s) s = only_keys(ctx, mpc, where, "mpc", keys, 2);
+    if (!s) s = only_keys(ctx, mpc, where, "mpc", keys, 3);
     if (!s) s = get_int32(ctx, mpc, where, "mpc", "frac_bits", PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, 1, &m->frac_bits);
     if (!s) s = get_int32(ctx, mpc, where, "mpc", "cmp_bits", PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, 1, &m->cmp_bits);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(mpc, "layers");
+    if (!s && layers) s = read_layer_bits(ctx, layers, where, m);
     return s;
 }
 
@@ -526,6 +595,9 @@ static pinas_status check_against_net(pinas_ctx *ctx, const pinas_model_meta *m,
     if (m->cmp_bits < PINAS_CMP_BITS_MIN || m->cmp_bits > PINAS_CMP_BITS_MAX)
         return pinas_error(ctx, PINAS_EFORMAT, "%s: mpc.cmp_bits: expected an integer in [%d, %d], got %d", where, PINAS_CMP_BITS_MIN,
                            PINAS_CMP_BITS_MAX, m->cmp_bits);
+    for (int i = 0; i < m->n_layer_bits; i++)
+        if (pinas_net_find(net, m->layer_bits[i].id) < 0)
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: mpc.layers[%d].id: no node \"%s\" in net.json", where, i, m->layer_bits[i].id);
     return PINAS_OK;
 }
 

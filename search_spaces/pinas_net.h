@@ -240,7 +240,7 @@ pinas_status pinas_net_generate(pinas_ctx *ctx, const pinas_space_opts *opts, pi
  *   {"format": "pinas-model/1", "name": ..., "input": [C, H, W], "num_classes": N,
  *    "normalize": {"mean": [...C], "std": [...C]},   inputs to the net are already normalised
  *    "accuracy": number or null, "dataset"?: "...", "train"?: {...the training summary...},
- *    "mpc": {"frac_bits": 16, "cmp_bits": 64},
+ *    "mpc": {"frac_bits": 16, "cmp_bits": 64, "layers"?: [{"id", "cmp_bits", "cmp_high"}, ...]},
  *    "predicted_latency": {"<hw>/<net>": {"online_ms", "offline_ms", "total_ms", "compute_ms",
  *                          "comm_ms", "rounds", "online_bytes", "preprocessing_bytes"}, ...},
  *    "source": "...", "config"?: {...}, "exported_from"?: {"run_dir", "candidate", "sweep"?, "arch"},
@@ -297,6 +297,15 @@ typedef struct {
     pinas_meta_choice *arch;/* n_arch decisions, in slot order; owned */
 } pinas_meta_export;
 
+/* One node's comparison window in "mpc.layers" (bit cutting, nas/pinas_bitcut.h): the node's
+ * comparisons look at bits [cmp_high - cmp_bits, cmp_high) of the ring element (the sign is bit
+ * cmp_high - 1). On disk {"id": "...", "cmp_bits": B, "cmp_high": H}; B in [PINAS_CMP_BITS_MIN,
+ * PINAS_CMP_BITS_MAX], H in [B, 64]; the id must name a node of the net. */
+typedef struct {
+    char *id;               /* owned */
+    int cmp_bits, cmp_high;
+} pinas_meta_layer_bits;
+
 typedef struct {
     char *name;             /* owned */
     int input[3];           /* C, H, W */
@@ -307,6 +316,9 @@ typedef struct {
     char *dataset;          /* NULL = no "dataset" key; owned */
     pinas_meta_train train;
     int frac_bits, cmp_bits;/* "mpc" */
+    int n_layer_bits;       /* "mpc.layers": per-node windows (written only when n_layer_bits > 0;
+                             * nodes not listed use cmp_bits with cmp_high 64) */
+    pinas_meta_layer_bits *layer_bits;   /* owned */
     int n_latency;
     pinas_meta_latency *latency;   /* "predicted_latency", in file order; owned */
     char *source;           /* "" when unknown; owned */
@@ -338,6 +350,10 @@ void pinas_meta_export_free(pinas_meta_export *x);
 /* Adds (or replaces in place, when a row of the same profile exists) a predicted_latency row; the
  * row's profile string is copied. */
 pinas_status pinas_model_meta_set_latency(pinas_ctx *ctx, pinas_model_meta *m, const pinas_meta_latency *row) PINAS_WUR;
+/* Adds (or replaces in place, when the node is listed) the "mpc.layers" entry of node `id` (copied).
+ * Errors (PINAS_EINVAL): cmp_bits or cmp_high out of the ranges of pinas_meta_layer_bits. */
+pinas_status pinas_model_meta_set_layer_bits(pinas_ctx *ctx, pinas_model_meta *m, const char *id, int cmp_bits,
+                                             int cmp_high) PINAS_WUR;
 /* The row of profile "<hw>/<net>", or NULL. Borrowed. */
 const pinas_meta_latency *pinas_model_meta_latency(const pinas_model_meta *m, const char *profile);
 
@@ -405,6 +421,14 @@ const float *pinas_model_param(const pinas_model *m, int node, const char *suffi
  * logits [batch, num_classes]. Uses OpenBLAS for conv (im2col) and linear. */
 pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch,
                                  float *logits) PINAS_WUR;
+/* Called after node i (>= 1) ran over the batch: in = its first input's values, out = its own
+ * ([batch, C, H, W] each, borrowed for the call). A non-zero return stops the forward and is
+ * returned (leave the message on ctx). */
+typedef pinas_status (*pinas_plain_tap_fn)(pinas_ctx *ctx, void *user, int node, const float *in, const float *out, int batch);
+/* pinas_plain_forward, calling tap after every node (the values a node sees: bit cutting measures
+ * the pre-activation range of each slot with it). Errors: as pinas_plain_forward, or tap's. */
+pinas_status pinas_plain_forward_tap(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits,
+                                     pinas_plain_tap_fn tap, void *user) PINAS_WUR;
 
 #ifdef __cplusplus
 }

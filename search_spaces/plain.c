@@ -194,7 +194,8 @@ static size_t plan_buffers(const pinas_net *net, int *last)
     return col_max;
 }
 
-pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn)
+static pinas_status forward_run(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn,
+                                pinas_plain_tap_fn tap, void *user)
 {
     const pinas_net *net = m->net;
     int nn = pinas_net_n_nodes(net);
@@ -219,6 +220,7 @@ pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const floa
             break;
         }
         s = run_node(ctx, m, i, buf[n->inputs[0]], n->n_inputs > 1 ? buf[n->inputs[1]] : NULL, buf[i], batch, col, calibrate_bn);
+        if (!s && tap) s = tap(ctx, user, i, buf[n->inputs[0]], buf[i], batch);
         for (int k = 0; k < n->n_inputs; k++) {
             int src = n->inputs[k];
             if (src > 0 && last[src] == i && buf[src]) {
@@ -235,7 +237,18 @@ pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const floa
     return s;
 }
 
+pinas_status plain_forward_impl(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits, int calibrate_bn)
+{
+    return forward_run(ctx, m, x, batch, logits, calibrate_bn, NULL, NULL);
+}
+
 pinas_status pinas_plain_forward(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits)
 {
     return plain_forward_impl(ctx, m, x, batch, logits, 0);
+}
+
+pinas_status pinas_plain_forward_tap(pinas_ctx *ctx, const pinas_model *m, const float *x, int batch, float *logits,
+                                     pinas_plain_tap_fn tap, void *user)
+{
+    return forward_run(ctx, m, x, batch, logits, 0, tap, user);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of the dealer's authenticated files and the runtime's value checks: dealer key required
-# and 0600, a file under another key or with a forged field refused by the party naming the file, frac_bits
+# and 0600, a file under another key or with a forged field refused by the party naming the file, a file of
+# format 3 refused naming the version, a tampered or cut node section refused naming the file and node, frac_bits
 # above the ring's bound refused, NaN/Inf/huge inputs and NaN weights refused naming the tensor.
 # Usage: e2e_crypto_prep.sh PINAS
 source "$(dirname "$0")/lib_e2e.sh"
@@ -37,7 +38,7 @@ pair() {
         --insecure --timeout 4 > /dev/null 2> "$T/s.err" &
     local S=$!
     "$PINAS" party --role client --model "$T/m" --prep "$1" --dealer-key "$2" --connect 127.0.0.1:$P --insecure \
-        --input "$3" --timeout 4 > "$T/c.out" 2> "$T/c.err"
+        --input "$3" --timeout 4 ${CX:-} > "$T/c.out" 2> "$T/c.err"
     C=$?
     wait $S; SS=$?
 }
@@ -60,6 +61,39 @@ python3 -c "import sys; b=bytearray(open('$T/p/client.prep','rb').read()); b[48:
 "$PINAS" party --role client --model "$T/m" --prep "$T/forged.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
     --input "$T/x.st" >/dev/null 2> "$T/e"
 [ $? = 1 ] && grep -q "forged.prep: authentication failed" "$T/e" && ok "forged header refused" || bad "forged: $(cat "$T/e")"
+
+# format 4 (per-node sections): a file of format 3 is refused naming the version; a tampered node section
+# is refused when the party reaches it, naming the file and the node; a cut file at load, naming the node
+"$PINAS" dealer "$T/m" --batch 1 --out "$T/p" --dealer-key "$T/k" --threads 2 >/dev/null || bad "dealer --threads 2"
+python3 - "$T" <<'PY2'
+import struct, sys
+t = sys.argv[1]
+b = bytearray(open(t + "/p/client.prep", "rb").read())
+v3 = bytearray(b); v3[8:12] = struct.pack("<I", 3); open(t + "/v3.prep", "wb").write(v3)
+n = struct.unpack_from("<I", b, 52)[0]
+recs = [struct.unpack_from("<IIQQQ", b, 96 + 32 * i) for i in range(n)]
+i = max(range(n), key=lambda k: recs[k][2])                      # the node with the most material
+ln, off = recs[i][2], recs[i][3]
+tb = bytearray(b); tb[off + ln // 2] ^= 0x40; open(t + "/tampered.prep", "wb").write(tb)
+open(t + "/tampered.node", "w").write(str(i))
+cut = recs[i][3] + 100                                           # inside node i's section
+open(t + "/cut.prep", "wb").write(b[:cut])
+PY2
+I=$(cat "$T/tampered.node")
+"$PINAS" party --role client --model "$T/m" --prep "$T/v3.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
+    --input "$T/x.st" >/dev/null 2> "$T/e"
+[ $? = 1 ] && grep -q "v3.prep: preprocessing format version 3; this pinas reads 4: re-run pinas dealer" "$T/e" && ok "format 3 file refused naming the version" || bad "v3: $(cat "$T/e")"
+"$PINAS" party --role client --model "$T/m" --prep "$T/cut.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
+    --input "$T/x.st" >/dev/null 2> "$T/e"
+[ $? = 1 ] && grep -q "cut.prep: truncated: node $I's section ends at byte" "$T/e" && ok "truncated file refused naming the file and node $I" || bad "cut: $(cat "$T/e")"
+"$PINAS" party --role client --model "$T/m" --prep "$T/tampered.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
+    --input "$T/x.st" >/dev/null 2> "$T/e"
+[ $? = 1 ] && grep -q "tampered.prep: node $I: authentication failed" "$T/e" && ok "tampered section of node $I refused before connecting" || bad "tampered at load: $(cat "$T/e")"
+CX=--no-preverify pair "$T/tampered.prep" "$T/k" "$T/x.st"
+[ $C = 1 ] && [ $SS != 0 ] && grep -q "client: node [A-Za-z0-9_.]*: .*tampered.prep: node $I: authentication failed" "$T/c.err" \
+    && ok "--no-preverify: tampered section of node $I refused when reached, naming the file and the node" || bad "tampered (server $SS, client $C): $(cat "$T/c.err")"
+pair "$T/p/client.prep" "$T/k" "$T/x.st"
+[ $C = 0 ] && [ $SS = 0 ] && ok "the untouched pair (dealt with 2 threads) still runs" || bad "run after tamper (server $SS, client $C): $(cat "$T/c.err" "$T/s.err")"
 
 "$PINAS" dealer "$T/m" --batch 1 --out "$T/p" --dealer-key "$T/k" >/dev/null
 pair "$T/p/client.prep" "$T/k" "$T/nan.st"

@@ -242,7 +242,7 @@ static void test_layer_bits(void)
     pinas_mpc_params_default(&p);
     p.batch = 4;
     p.cmp_bits = 58; /* error band 2^6 ulps = 1/1024 at frac_bits 16 */
-    pinas_mpc_layer_bits bits[] = {{"a1", 56}}; /* band 1/256 */
+    pinas_mpc_layer_bits bits[] = {{"a1", 56, 0}}; /* band 1/256 */
     float x[4 * 192], a[16], b[16];
     random_input(x, 4 * 192, 77, 2.0);
     pinas_mpc_report *rep = NULL;
@@ -266,13 +266,13 @@ static void test_layer_bits(void)
         CU_ASSERT(pinas_mpc_counts_equal(&c.offline, &rep->layers[l].measured.offline));
         if (nb == 56) {
             seen = 1;
-            /* 55 DCF levels instead of 63: 2 x 55 + 1 AES blocks per element */
-            CU_ASSERT_EQUAL(c.online.aes_blocks[0], 4 * 4 * 64 * (2 * 55 + 1));
+            /* 48 DCF levels (56 - 1 - 7, early termination) instead of 56: 48 + 1 AES blocks per element */
+            CU_ASSERT_EQUAL(c.online.aes_blocks[0], 4 * 4 * 64 * (48 + 1));
         }
     }
     CU_ASSERT(seen);
     /* an unknown node in the table is an error naming it */
-    pinas_mpc_layer_bits badb[] = {{"nope", 40}};
+    pinas_mpc_layer_bits badb[] = {{"nope", 40, 0}};
     pinas_error_clear(ctx);
     opts.layer_bits = badb;
     TU_ASSERT_ERR(ctx, pinas_mpc_infer_loopback(ctx, m, x, 4, &p, &opts, a, NULL), "nope");
@@ -353,11 +353,11 @@ static void test_cost_of_candidates(void)
         CU_ASSERT(memcmp(&x, &y, sizeof x) == 0);
         pinas_net_free(d);
     }
-    /* relu costs 8 bytes per element per party in one round; identity costs nothing */
+    /* relu costs 8 bytes and 1 bit per element per party in two rounds; identity costs nothing */
     pinas_mpc_cost r;
     CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, space, a1, pinas_node_find_cand(nd, PINAS_CAND_RELU), &p, &r) == PINAS_OK);
-    CU_ASSERT_EQUAL(r.online.bytes[0], 8 * 2 * 4 * 8 * 8);
-    CU_ASSERT_EQUAL(r.online.rounds, 1);
+    CU_ASSERT_EQUAL(r.online.bytes[0], 8 * 2 * 4 * 8 * 8 + 2 * 4 * 8 * 8 / 8);
+    CU_ASSERT_EQUAL(r.online.rounds, 2);
     CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, space, a1, pinas_node_find_cand(nd, PINAS_CAND_IDENTITY), &p, &r) == PINAS_OK);
     CU_ASSERT_EQUAL(r.online.bytes[0] + r.online.bytes[1] + r.online.rounds + r.offline.bytes[0], 0);
     TU_ASSERT_ERR(ctx, pinas_mpc_cost_node(ctx, space, a1, -1, &p, &r), "open");
@@ -381,7 +381,8 @@ static void test_bench_op(void)
         CU_ASSERT_EQUAL(r.n, run_n[k]);
         CU_ASSERT(r.counts.online.rounds >= 1);
         CU_ASSERT(r.counts.online.bytes[1] > 0);
-        if (k < 2) CU_ASSERT_EQUAL(r.counts.online.bytes[0], 8 * (uint64_t)r.n);
+        if (k == 0) CU_ASSERT_EQUAL(r.counts.online.bytes[0], 8 * (uint64_t)r.n + ((uint64_t)r.n + 7) / 8);
+        if (k == 1) CU_ASSERT_EQUAL(r.counts.online.bytes[0], 8 * (uint64_t)r.n); /* DReLU alone: x̂ only */
         if (k >= 5) CU_ASSERT_EQUAL(r.counts.online.ring_macs[0], (uint64_t)r.n);
     }
     pinas_mpc_bench_result r;

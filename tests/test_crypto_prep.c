@@ -1,6 +1,8 @@
 /* Tests for crypto/prep.c, crypto/mask.c and the parties' checks: the preprocessing file round trip (mode
- * 0600, HMAC-SHA256 under the dealer key), forged fields rejected, the dealer key file, its header against a golden file (tests/golden/prep-header.bin), corrupt, truncated and foreign
- * files rejected, the weight-mask file, mismatched models and sessions refused; and the chi-square
+ * 0600, format 4: a tagged header and per-node sections read one at a time, HMAC-SHA256 under the dealer
+ * key), forged fields rejected, the streaming dealer, the dealer key file, its header against a golden
+ * file (tests/golden/prep-header.bin), corrupt, truncated, spliced and foreign files rejected naming the
+ * node, the weight-mask file, mismatched models and sessions refused; and the chi-square
  * uniformity of what the client receives (>= 1 MB). */
 #define _GNU_SOURCE
 #include "mpc_internal.h"
@@ -52,37 +54,119 @@ static void spit(const char *path, const uint8_t *b, size_t len)
     fclose(f);
 }
 
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* Format 4's layout (crypto/prep.c): header of 96 fixed bytes + 32 per node + 8, padded to 64; its tag
+ * (64 with padding); then per node a section whose file offset the node's record holds at +16. */
+static size_t hdr_len(const uint8_t *buf) { uint32_t n; memcpy(&n, buf + 52, 4); return (96 + 32 * (size_t)n + 8 + 63) / 64 * 64; }
+static uint64_t sec_off(const uint8_t *buf, int node) { return rd64(buf + 96 + 32 * (size_t)node + 16); }
+static uint64_t mat_len(const uint8_t *buf, int node) { return rd64(buf + 96 + 32 * (size_t)node + 8); }
+
+/* The round trip, node by node: each node's material and the dealer's counts read back as dealt. */
+static void check_roundtrip(const pinas_mpc_prep *a, const pinas_mpc_prep *c)
+{
+    CU_ASSERT(c->data == NULL && c->file != NULL); /* read node by node, never whole */
+    CU_ASSERT_EQUAL(pinas_mpc_prep_party(c), pinas_mpc_prep_party(a));
+    CU_ASSERT_EQUAL(pinas_mpc_prep_total_bytes(c), pinas_mpc_prep_total_bytes(a));
+    CU_ASSERT(memcmp(c->session, a->session, 16) == 0 && c->mask_id == a->mask_id && c->cmp_high == a->cmp_high);
+    for (int i = 0; i < a->n_nodes; i++) {
+        CU_ASSERT_FATAL(prep_fetch(ctx, c, i) == PINAS_OK);
+        CU_ASSERT_EQUAL(c->len[i], a->len[i]);
+        CU_ASSERT_EQUAL(c->node_bits[i], a->node_bits[i]);
+        CU_ASSERT_EQUAL(c->node_high[i], a->node_high[i]);
+        CU_ASSERT(a->len[i] == 0 || memcmp(prep_node(c, i), prep_node(a, i), a->len[i]) == 0);
+        CU_ASSERT(pinas_mpc_counts_equal(&c->node_dealer[i].offline, &a->node_dealer[i].offline));
+    }
+    CU_ASSERT(pinas_mpc_prep_read_seconds(c) > 0);
+}
+
 static void test_roundtrip_and_corruption(void)
 {
     pinas_net *net = tiny(PINAS_CAND_RELU);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
     p.batch = 2;
-    pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL;
+    pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL, *a2 = NULL, *b2 = NULL;
     CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a, &b) == PINAS_OK);
-    const char *path = tu_path("server.prep");
+    const char *path = tu_path("server.prep"), *path2 = tu_path("server2.prep");
     CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, a, path, KEY) == PINAS_OK);
     struct stat st;
     CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, path, KEY, &c) == PINAS_OK);
-    CU_ASSERT_EQUAL(pinas_mpc_prep_party(c), 0);
     CU_ASSERT_EQUAL(pinas_mpc_prep_batch(c), 2);
     CU_ASSERT_EQUAL(pinas_mpc_prep_hash(c), pinas_mpc_arch_hash(net, &p));
-    CU_ASSERT_EQUAL(pinas_mpc_prep_total_bytes(c), pinas_mpc_prep_total_bytes(a));
+    check_roundtrip(a, c);
+    CU_ASSERT(pinas_mpc_prep_verify(ctx, c) == PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_save(ctx, c, tu_path("again.prep"), KEY), "not held in memory");
     pinas_mpc_prep_free(c);
     c = NULL;
+    /* a second dealer run of the same model: sections of the same size, another session */
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a2, &b2) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, a2, path2, KEY) == PINAS_OK);
 
-    size_t len;
-    uint8_t *buf = slurp(path, &len);
+    size_t len, len2;
+    uint8_t *buf = slurp(path, &len), *buf2 = slurp(path2, &len2);
+    CU_ASSERT_FATAL(len == len2);
     const char *bad = tu_path("bad.prep");
-    /* one flipped bit in the material */
-    buf[len / 2] ^= 0x10;
+    /* one flipped bit in node 3's material: the header opens, node 3 is refused by index */
+    uint64_t o3 = sec_off(buf, 3);
+    CU_ASSERT_FATAL(mat_len(buf, 3) > 100);
+    buf[o3 + 77] ^= 0x10;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "authentication failed");
-    buf[len / 2] ^= 0x10;
-    /* truncated */
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, bad, KEY, &c) == PINAS_OK);
+    CU_ASSERT(prep_fetch(ctx, c, 1) == PINAS_OK);
+    TU_ASSERT_ERR(ctx, prep_fetch(ctx, c, 3), "bad.prep: node 3: authentication failed");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_verify(ctx, c), "node 3: authentication failed");
+    pinas_mpc_prep_free(c);
+    c = NULL;
+    buf[o3 + 77] ^= 0x10;
+    /* the dealer's count of a node altered (it sits in the section): refused too */
+    buf[o3 + mat_len(buf, 3)] ^= 1;
+    spit(bad, buf, len);
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, bad, KEY, &c) == PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_verify(ctx, c), "node 3: authentication failed");
+    pinas_mpc_prep_free(c);
+    c = NULL;
+    buf[o3 + mat_len(buf, 3)] ^= 1;
+    /* node 3's section taken from another genuine file of the same key: bound to its own header */
+    uint8_t *mix = malloc(len);
+    memcpy(mix, buf, len);
+    memcpy(mix + o3, buf2 + o3, sec_off(buf, 4) - o3);
+    spit(bad, mix, len);
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, bad, KEY, &c) == PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_verify(ctx, c), "node 3: authentication failed");
+    pinas_mpc_prep_free(c);
+    c = NULL;
+    /* two sections of one file swapped (nodes 2 and 6 carry no material: sections of the same size) */
+    CU_ASSERT_FATAL(mat_len(buf, 2) == 0 && mat_len(buf, 6) == 0);
+    memcpy(mix, buf, len);
+    memcpy(mix + sec_off(buf, 2), buf + sec_off(buf, 6), 64);
+    memcpy(mix + sec_off(buf, 6), buf + sec_off(buf, 2), 64);
+    spit(bad, mix, len);
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, bad, KEY, &c) == PINAS_OK);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_verify(ctx, c), "node 2: authentication failed");
+    pinas_mpc_prep_free(c);
+    c = NULL;
+    free(mix);
+    /* a flipped bit in the header: refused before a field is parsed */
+    buf[20] ^= 4;
+    spit(bad, buf, len);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "bad.prep: authentication failed");
+    buf[20] ^= 4;
+    /* truncated: named by the first node it cuts */
+    spit(bad, buf, (size_t)sec_off(buf, 4) + 10);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "bad.prep: truncated: node 4's section ends at byte");
     spit(bad, buf, len - 100);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "truncated: node 10's section");
+    spit(bad, buf, hdr_len(buf) + 20);
     TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "truncated");
+    /* padded */
+    uint8_t *pad = calloc(1, len + 64);
+    memcpy(pad, buf, len);
+    spit(bad, pad, len + 64);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "64 bytes past the last node's section");
+    free(pad);
     /* not a preprocessing file */
     uint8_t text[80];
     memset(text, ' ', sizeof text);
@@ -92,11 +176,11 @@ static void test_roundtrip_and_corruption(void)
     /* another version */
     buf[8] = 99;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "version");
-    /* an old (version 2, unauthenticated) file: named by its version */
-    buf[8] = 2;
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "version 99");
+    /* a file of the previous format (one tag over the whole file): named by its version */
+    buf[8] = 3;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 2, this pinas reads version 3");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 3; this pinas reads 4: re-run pinas dealer");
     buf[8] = PINAS_MPC_PREP_VERSION;
     /* the right file under another key */
     uint8_t other[PINAS_MPC_DEALER_KEY_BYTES];
@@ -104,26 +188,25 @@ static void test_roundtrip_and_corruption(void)
     other[31] ^= 1;
     spit(bad, buf, len);
     TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, other, &c), "not made by the holder of this dealer key");
-    /* the tag stripped (a file without one) */
-    spit(bad, buf, len - 32);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "truncated");
     CU_ASSERT(c == NULL);
     free(buf);
+    free(buf2);
     pinas_mpc_prep_free(a);
     pinas_mpc_prep_free(b);
+    pinas_mpc_prep_free(a2);
+    pinas_mpc_prep_free(b2);
     pinas_net_free(net);
 }
 
-/* Rewrites the tag of a file image under KEY (a forger who holds the key, or a dealer's bug: the
- * reader's field checks must hold on their own). */
-static void retag(uint8_t *buf, size_t len)
+/* Rewrites the header's tag of a file image under KEY (a forger who holds the key, or a dealer's bug:
+ * the reader's field checks must hold on their own). */
+static void retag(uint8_t *buf)
 {
     unsigned tl = 0;
-    HMAC(EVP_sha256(), KEY, sizeof KEY, buf, len - 32, buf + len - 32, &tl);
+    size_t hl = hdr_len(buf);
+    HMAC(EVP_sha256(), KEY, sizeof KEY, buf, hl, buf + hl, &tl);
     CU_ASSERT_EQUAL(tl, 32);
 }
-
-static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* Self-consistent forged files (tag valid) with out-of-range fields: each rejected naming the file
  * and the field, before any of it is used (65 or 0 comparison bits and 64 fractional bits reached
@@ -146,16 +229,20 @@ static void test_forged_fields_rejected(void)
         {48, 65, "header: mpc.cmp_bits: expected an integer in [8, 64], got 65"},
         {48, 0, "header: mpc.cmp_bits: expected an integer in [8, 64], got 0"},
         {48, 0xFFFFFFFFu, "mpc.cmp_bits"},
+        {80, 65, "cmp_high = 65"},
         {40, 0, "header: batch: expected an integer in [1, 1048576], got 0"},
         {40, 0x80000000u, "batch"},
-        {80 + 3 * 32, 65, "node 3: cmp_bits: expected an integer in [8, 64], got 65"},
-        {80 + 1 * 32, 0, "node 1: cmp_bits: expected an integer in [8, 64], got 0"},
-        {80 + 3 * 32 + 8, 8, "sections add up to"},
+        {96 + 3 * 32, 65, "node 3: cmp_bits: expected an integer in [8, 64], got 65"},
+        {96 + 1 * 32, 0, "node 1: cmp_bits: expected an integer in [8, 64], got 0"},
+        {96 + 3 * 32 + 4, 70, "node 3: cmp_bits: comparison window top cmp_high = 70"},
+        {96 + 3 * 32 + 8, 8, "node 3: section of 8 bytes"},
+        {96 + 5 * 32 + 16, 4096, "node 5: section of"},
+        {96 + 11 * 32, 8, "sections add up to"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         memcpy(buf, orig, len);
         put_u32(buf + cases[k].off, cases[k].v);
-        retag(buf, len);
+        retag(buf);
         spit(bad, buf, len);
         TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), cases[k].msg);
         CU_ASSERT(c == NULL);
@@ -179,6 +266,44 @@ static void test_forged_fields_rejected(void)
     free(buf);
     pinas_mpc_prep_free(a);
     pinas_mpc_prep_free(b);
+    pinas_net_free(net);
+}
+
+/* The streaming dealer: both files written, the dealer's summary holds no material (a party refuses
+ * it), the files load and verify; a failing second file leaves neither target replaced. */
+static void test_streaming_dealer(void)
+{
+    pinas_net *net = tiny(PINAS_CAND_RELU);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    p.batch = 2;
+    char *f0 = pinas_path_join(tu_tmpdir(), "s0.prep"), *f1 = pinas_path_join(tu_tmpdir(), "s1.prep");
+    pinas_mpc_prep *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_deal_files(ctx, net, &p, NULL, f0, f1, KEY, &a, &b) == PINAS_OK);
+    CU_ASSERT(a->data == NULL && a->file == NULL);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_check(ctx, a, net, 0), "holds no material");
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, f0, KEY, &c) == PINAS_OK);
+    CU_ASSERT_FATAL(pinas_mpc_prep_load(ctx, f1, KEY, &d) == PINAS_OK);
+    CU_ASSERT(pinas_mpc_prep_verify(ctx, c) == PINAS_OK && pinas_mpc_prep_verify(ctx, d) == PINAS_OK);
+    CU_ASSERT(memcmp(c->session, d->session, 16) == 0 && memcmp(c->session, a->session, 16) == 0);
+    CU_ASSERT(pinas_mpc_prep_check(ctx, c, net, 0) == PINAS_OK && pinas_mpc_prep_check(ctx, d, net, 1) == PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_mpc_prep_total_bytes(c), pinas_mpc_prep_total_bytes(a));
+    for (int i = 0; i < a->n_nodes; i++)
+        CU_ASSERT(pinas_mpc_counts_equal(&c->node_dealer[i].offline, &a->node_dealer[i].offline));
+    CU_ASSERT(pinas_mpc_prep_max_node_bytes(c) > 0 && pinas_mpc_prep_max_node_bytes(c) < pinas_mpc_prep_total_bytes(c));
+    /* the client's target cannot be written (a directory in its place): the server's file stays the old one */
+    size_t l0 = 0, l0b = 0;
+    uint8_t *before = slurp(f0, &l0);
+    char *dir = pinas_path_join(tu_tmpdir(), "blocked.prep");
+    CU_ASSERT_FATAL(pinas_mkdir_p(ctx, dir) == PINAS_OK);
+    pinas_mpc_prep *x = NULL, *y = NULL;
+    CU_ASSERT(pinas_mpc_deal_files(ctx, net, &p, NULL, f0, dir, KEY, &x, &y) != PINAS_OK);
+    CU_ASSERT(x == NULL && y == NULL);
+    uint8_t *after = slurp(f0, &l0b);
+    CU_ASSERT(l0 == l0b && memcmp(before, after, l0) == 0);
+    free(before), free(after), free(dir);
+    pinas_mpc_prep_free(a), pinas_mpc_prep_free(b), pinas_mpc_prep_free(c), pinas_mpc_prep_free(d);
+    free(f0), free(f1);
     pinas_net_free(net);
 }
 
@@ -251,10 +376,11 @@ static uint8_t *dealt_header(const pinas_net *net, size_t *len)
     return h;
 }
 
-/* Every field of the golden header, as literals (a change to the format, the architecture hash, the
- * mask id or the dealer's counts shows here) and as what the runtime computes for the net; the
- * dealer reproduces the file byte for byte, and so does writing back what was read. Set
- * PINAS_UPDATE_GOLDEN=1 to rewrite the file after an intended format change. */
+/* Every field of the golden header, as literals (a change to the format, the architecture hash or
+ * the mask id shows here) and as what the runtime computes for the net (material sizes: the plan's);
+ * the dealer reproduces the file byte for byte, and so does writing back what was read. The dealer's
+ * per-node counts live in the node sections (format 4), not here. Set PINAS_UPDATE_GOLDEN=1 to
+ * rewrite the file after an intended format change (or a change of the gates' key sizes). */
 static void test_golden_header(void)
 {
     pinas_net *net = tiny(PINAS_CAND_RELU);
@@ -262,7 +388,7 @@ static void test_golden_header(void)
     uint8_t *dealt = dealt_header(net, &dl);
     if (getenv("PINAS_UPDATE_GOLDEN")) spit(GOLDEN_HEADER, dealt, dl);
     uint8_t *golden = slurp(GOLDEN_HEADER, &gl);
-    CU_ASSERT_EQUAL_FATAL(gl, 448); /* 80 fixed + 11 nodes x 32 + 8, padded to 64 */
+    CU_ASSERT_EQUAL_FATAL(gl, 512); /* 96 fixed + 11 nodes x 32 + 8, padded to 64 */
     CU_ASSERT_EQUAL(dl, gl);
     CU_ASSERT(dl == gl && memcmp(dealt, golden, gl) == 0);
 
@@ -274,6 +400,7 @@ static void test_golden_header(void)
     uint8_t seed[16], session[16];
     golden_seed(seed, session);
     CU_ASSERT(memcmp(golden, "PINASPRE", 8) == 0);
+    CU_ASSERT_EQUAL(golden[8], 4);
     CU_ASSERT_EQUAL(golden[8], PINAS_MPC_PREP_VERSION);
     CU_ASSERT_EQUAL(pp.party, 0);
     CU_ASSERT_EQUAL(pp.hash, 0x419c07b5b1fdc71fULL);
@@ -282,42 +409,41 @@ static void test_golden_header(void)
     CU_ASSERT_EQUAL(pp.batch, 2);
     CU_ASSERT_EQUAL(pp.frac_bits, 16);
     CU_ASSERT_EQUAL(pp.cmp_bits, 64);
+    CU_ASSERT_EQUAL(pp.cmp_high, 64);
     CU_ASSERT_EQUAL(pp.n_nodes, 11);
     CU_ASSERT_EQUAL(pp.n_nodes, pinas_net_n_nodes(net));
     CU_ASSERT_EQUAL(pp.mask_id, 0x6e7719143777fa9eULL);
     CU_ASSERT_EQUAL(pp.mask_id, mask_id_of(seed, pp.hash));
     CU_ASSERT(memcmp(pp.mask_seed, seed, 16) == 0);
-    /* per node: comparison bits, material bytes, and the dealer's AES blocks and ring MACs */
-    static const uint64_t bytes[11] = {0, 4096, 0, 1069056, 801792, 1024, 0, 267264, 0, 0, 64};
-    static const uint64_t aes[11] = {0, 502, 0, 261120, 195840, 200, 0, 65280, 0, 0, 16};
-    static const uint64_t macs[11] = {0, 13824, 0, 0, 0, 4608, 0, 0, 0, 0, 32};
-    uint64_t total = 0;
+    /* per node: comparison window, material bytes (the plan's), section offset and size */
+    uint64_t total = 0, off = gl + 64;
     for (int i = 0; i < pp.n_nodes; i++) {
         pinas_mpc_cost c;
         CU_ASSERT_FATAL(pinas_mpc_cost_node(ctx, net, i, -1, &p, &c) == PINAS_OK);
+        const uint8_t *r = golden + 96 + 32 * (size_t)i;
         CU_ASSERT_EQUAL(pp.node_bits[i], 64);
-        CU_ASSERT_EQUAL(pp.len[i], bytes[i]);
+        CU_ASSERT_EQUAL(pp.node_high[i], 64);
         CU_ASSERT_EQUAL(pp.len[i], i ? c.offline.bytes[0] : 0);
-        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.aes_blocks[0], aes[i]);
-        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.ring_macs[0], macs[i]);
-        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.aes_blocks[0], i ? c.offline.aes_blocks[0] : 0);
-        CU_ASSERT_EQUAL(pp.node_dealer[i].offline.ring_macs[0], i ? c.offline.ring_macs[0] : 0);
+        CU_ASSERT_EQUAL(rd64(r + 16), off);
+        CU_ASSERT_EQUAL(rd64(r + 24), (pp.len[i] + 48 + 63) / 64 * 64);
         CU_ASSERT_EQUAL(pp.off[i], total);
         total = (total + pp.len[i] + 63) / 64 * 64;
+        off += rd64(r + 24);
     }
     CU_ASSERT_EQUAL(pp.data_len, total);
-    CU_ASSERT_EQUAL(pp.data_len, 2143296ULL);
-    for (size_t q = 80 + 11 * 32 + 8; q < gl; q++) CU_ASSERT_EQUAL(golden[q], 0); /* padding */
+    CU_ASSERT_EQUAL(rd64(golden + 96 + 11 * 32), off - gl - 64);
+    for (size_t q = 84; q < 96; q++) CU_ASSERT_EQUAL(golden[q], 0); /* reserved */
+    for (size_t q = 96 + 11 * 32 + 8; q < gl; q++) CU_ASSERT_EQUAL(golden[q], 0); /* padding */
     uint8_t *again = malloc(gl);
     prep_header_write(&pp, again);
     CU_ASSERT(memcmp(again, golden, gl) == 0);
     /* a header cut short or of another version is refused by name */
     pinas_mpc_prep q = {0};
     TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, 200, "h", &q), "truncated header");
-    golden[8] = 2; /* the unauthenticated format before the dealer key */
-    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "format version 2, this pinas reads version 3");
-    free(q.node_bits), free(q.off), free(q.len), free(q.node_dealer);
-    free(pp.node_bits), free(pp.off), free(pp.len), free(pp.node_dealer);
+    golden[8] = 3; /* one tag over the whole file */
+    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "format version 3; this pinas reads 4");
+    free(q.node_bits), free(q.node_high), free(q.off), free(q.len), free(q.node_dealer);
+    free(pp.node_bits), free(pp.node_high), free(pp.off), free(pp.len), free(pp.node_dealer);
     free(again);
     free(golden);
     free(dealt);
@@ -558,6 +684,7 @@ int main(void)
     ctx = pinas_ctx_create();
     tu_test t[] = {{"prep file: round trip, 0600, corruption rejected", test_roundtrip_and_corruption},
                    {"prep file: forged fields rejected naming file and field", test_forged_fields_rejected},
+                   {"streaming dealer: files verified, summary holds no material, both or neither", test_streaming_dealer},
                    {"dealer key file: 0600, fresh, mode and format checked", test_dealer_key_file},
                    {"prep header: golden file, every field, written back byte for byte", test_golden_header},
                    {"weight-mask file: 0600, kept, fresh, another model's refused", test_mask_file},
@@ -565,7 +692,7 @@ int main(void)
                    {"mismatched model, party or session refused", test_mismatches_refused},
                    {"client's received bytes pass chi-square", test_client_view_uniform},
                    {"frac_bits bounded per net, refused above it", test_frac_bits_bound_per_net}};
-    int rc = tu_run("crypto_prep", t, 9);
+    int rc = tu_run("crypto_prep", t, 10);
     pinas_ctx_free(ctx);
     return rc;
 }

@@ -35,8 +35,23 @@ static int same(const char *id, const char *part, const pinas_mpc_counts *pred, 
     return 0;
 }
 
-/* kind: 0 all-ReLU + maxpool, 1 all-poly + avgpool, 2 mixed (random), 3 all patch_relu:2x2 + maxpool */
-static void check_arch(int kind, int batch, int cmp_bits)
+/* Per-node comparison windows (bit cutting): every slot of the arch gets its own (cmp_bits,
+ * cmp_high), cycling over widths and tops, into lb (ids borrowed from arch). Returns the count. */
+static int mixed_windows(const pinas_net *arch, pinas_mpc_layer_bits *lb)
+{
+    static const int bits[] = {12, 20, 31, 44, 57, 64}, high[] = {64, 52, 40, 48, 60, 64};
+    int n = 0;
+    for (int i = 0; i < pinas_net_n_nodes(arch); i++) {
+        if (!pinas_node_is_slot(pinas_net_node(arch, i))) continue;
+        pinas_mpc_layer_bits e = {pinas_net_node(arch, i)->id, bits[n % 6], high[n % 6]};
+        lb[n++] = e;
+    }
+    return n;
+}
+
+/* kind: 0 all-ReLU + maxpool, 1 all-poly + avgpool, 2 mixed (random), 3 all patch_relu:2x2 + maxpool.
+ * windows: every slot with its own comparison window (mixed per-layer bits). */
+static void check_arch_w(int kind, int batch, int cmp_bits, int windows)
 {
     pinas_net *sp = space(), *arch = NULL;
     if (kind == 2) {
@@ -61,7 +76,10 @@ static void check_arch(int kind, int batch, int cmp_bits)
     float *x = malloc(nx * sizeof *x), *logits = malloc((size_t)batch * 10 * sizeof *logits);
     for (size_t i = 0; i < nx; i++) x[i] = (float)sin((double)i * 0.37);
     pinas_mpc_report *rep = NULL;
-    pinas_status s = pinas_mpc_infer_loopback(ctx, m, x, batch, &p, NULL, logits, &rep);
+    pinas_mpc_layer_bits *lb = calloc((size_t)pinas_net_n_nodes(arch), sizeof *lb);
+    int n_lb = windows ? mixed_windows(arch, lb) : 0;
+    pinas_mpc_deal_opts opts = {.layer_bits = lb, .n_layer_bits = n_lb};
+    pinas_status s = pinas_mpc_infer_loopback(ctx, m, x, batch, &p, &opts, logits, &rep);
     if (s) fprintf(stderr, "\n  %s\n", pinas_errmsg(ctx));
     CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
 
@@ -70,7 +88,7 @@ static void check_arch(int kind, int batch, int cmp_bits)
     CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_load(ctx, "fpga-zcu104", &hw), PINAS_OK);
     CU_ASSERT_EQUAL_FATAL(pinas_cost_link_load(ctx, "loopback", &link), PINAS_OK);
     pinas_cost_prediction *pr = NULL;
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict(ctx, arch, hw, link, &p, &pr), PINAS_OK);
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict_layers(ctx, arch, hw, link, &p, lb, n_lb, &pr), PINAS_OK);
 
     /* Per operator: every measured layer equals the accounting of its node. */
     int matched = 0, ops_seen[16] = {0};
@@ -111,7 +129,10 @@ static void check_arch(int kind, int batch, int cmp_bits)
     CU_ASSERT(same("whole net", "setup", &pr->total.counts.setup, &rep->totals.setup));
     pinas_mpc_cost net_cost;
     CU_ASSERT_EQUAL(pinas_mpc_cost_net(ctx, arch, &p, &net_cost), PINAS_OK);
-    CU_ASSERT(same("cost_net", "online", &net_cost.online, &rep->totals.online));
+    if (!n_lb) CU_ASSERT(same("cost_net", "online", &net_cost.online, &rep->totals.online));
+    /* the windows change what the slots cost: the plain prediction no longer matches the runtime */
+    if (n_lb) CU_ASSERT(!pinas_mpc_counts_equal(&net_cost.offline, &rep->totals.offline));
+    free(lb);
 
     pinas_cost_prediction_free(pr);
     pinas_cost_hw_free(hw);
@@ -124,6 +145,8 @@ static void check_arch(int kind, int batch, int cmp_bits)
     pinas_net_free(sp);
 }
 
+static void check_arch(int kind, int batch, int cmp_bits) { check_arch_w(kind, batch, cmp_bits, 0); }
+
 static void test_all_relu(void) { check_arch(0, 1, 64); }
 static void test_all_poly(void) { check_arch(1, 1, 64); }
 static void test_mixed(void) { check_arch(2, 2, 64); }
@@ -131,6 +154,10 @@ static void test_patch(void) { check_arch(3, 1, 64); }
 /* Protocol parameters change the counts: fewer comparison bits (smaller keys, fewer AES blocks). */
 static void test_cmp_bits(void) { check_arch(0, 1, 24); }
 static void test_patch_cmp_bits(void) { check_arch(3, 2, 40); }
+/* Mixed per-layer windows (bit cutting's mpc.layers): every row and the totals still equal the runtime. */
+static void test_windows_mixed(void) { check_arch_w(2, 2, 64, 1); }
+static void test_windows_relu(void) { check_arch_w(0, 1, 48, 1); }
+static void test_windows_patch(void) { check_arch_w(3, 1, 64, 1); }
 
 int main(void)
 {
@@ -143,6 +170,9 @@ int main(void)
         {"patch_relu:2x2 + maxpool", test_patch},
         {"all-ReLU, cmp_bits 24", test_cmp_bits},
         {"patch, cmp_bits 40, batch 2", test_patch_cmp_bits},
+        {"mixed arch, mixed per-layer windows, batch 2", test_windows_mixed},
+        {"all-ReLU + maxpool, mixed per-layer windows", test_windows_relu},
+        {"patch_relu:2x2 + maxpool, mixed per-layer windows", test_windows_patch},
     };
     int rc = tu_run("latency_model_accounting", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

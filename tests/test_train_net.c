@@ -217,6 +217,68 @@ static void test_poly_direct(void)
     for (int i = 0; i < 5; i++) pt_free(all[i]);
 }
 
+/* Exports t's weights as a model of net, runs it on xin (b images) in the plaintext executor and t on
+ * x in eval mode, and asserts the logits agree (1e-4 relative) and are not all zero. *lt: torch's
+ * logits (new; caller frees). Returns the model (new; caller frees). */
+static pinas_model *torch_vs_plain(pinas_tnet *t, const pinas_net *net, const pt_tensor *x, const float *xin, int b, const char *what,
+                                   float **lt)
+{
+    pinas_tensors *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(pinas_tnet_export(ctx, t, NULL, &w), PINAS_OK);
+    pinas_model *m = NULL;
+    pinas_status s = pinas_model_create(ctx, pinas_net_clone(net), w, NULL, &m);
+    if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
+    int n = b * pinas_net_num_classes(net);
+    float *plain = malloc((size_t)n * sizeof *plain);
+    CU_ASSERT_EQUAL_FATAL(pinas_plain_forward(ctx, m, xin, b, plain), PINAS_OK);
+    *lt = logits_of(t, x, 0, n);
+    double maxd = 0, maxv = 0;
+    for (int i = 0; i < n; i++) {
+        maxd = fmax(maxd, fabs((*lt)[i] - plain[i]));
+        maxv = fmax(maxv, fabs(plain[i]));
+    }
+    if (maxd > 1e-4 * (1 + maxv)) fprintf(stderr, "\n  %s: max |torch - plain| = %g (scale %g)\n", what, maxd, maxv);
+    CU_ASSERT(maxd <= 1e-4 * (1 + maxv));
+    CU_ASSERT(maxv > 0);
+    free(plain);
+    return m;
+}
+
+/* Every patch size (1x2, 2x1, 2x2, 2x3, 3x2, 3x3, 4x4) on odd feature maps (9x7, then 3x3 after a
+ * stride-3 conv: partial patches at the right and bottom, ceil mode, and a 4x4 patch larger than
+ * the map) agrees with the plaintext executor. */
+static void test_patch_sizes_match_plain(void)
+{
+    static const int sizes[][2] = {{1, 2}, {2, 1}, {2, 2}, {2, 3}, {3, 2}, {3, 3}, {4, 4}};
+    float xin[3 * 3 * 9 * 7];
+    pt_tensor *x = random_input(3, 3, 9, 7, 5, xin);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        pinas_cand p1 = {PINAS_CAND_PATCH_RELU, sizes[k][0], sizes[k][1]}, p2 = {PINAS_CAND_PATCH_RELU, sizes[k][1], sizes[k][0]};
+        pinas_net_builder *b = pinas_nb_create("patches", 3, 9, 7, 4);
+        int v = pinas_nb_conv(b, "c1", 0, 5, 3, 1, 1, 1);
+        v = pinas_nb_batchnorm(b, "b1", v);
+        v = pinas_nb_act(b, "a1", v, &p1, 1);
+        v = pinas_nb_conv(b, "c2", v, 5, 3, 3, 1, 1); /* 3x3: a patch larger than the map (4x4) */
+        v = pinas_nb_act(b, "a2", v, &p2, 1);
+        v = pinas_nb_flatten(b, "f", v);
+        pinas_nb_linear(b, "fc", v, 4, 1);
+        pinas_net *net = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_nb_finish(ctx, b, NULL, &net), PINAS_OK);
+        pinas_tnet *t = NULL;
+        CU_ASSERT_EQUAL_FATAL(pinas_tnet_create(ctx, net, 11 + k, &t), PINAS_OK);
+        char what[32];
+        snprintf(what, sizeof what, "patch %dx%d", sizes[k][0], sizes[k][1]);
+        float *lt = NULL;
+        pinas_model *m = torch_vs_plain(t, net, x, xin, 3, what, &lt);
+        free(lt);
+        pinas_model_free(m);
+        pinas_tnet_free(t);
+        pinas_net_free(net);
+    }
+    pt_free(x);
+}
+
 /* Every decided variant of the supernet agrees with the plaintext executor (search_spaces/plain.c). */
 static void test_matches_plain_executor(void)
 {
@@ -231,27 +293,15 @@ static void test_matches_plain_executor(void)
         pinas_tnet *t = NULL;
         CU_ASSERT_EQUAL_FATAL(pinas_tnet_create(ctx, net, 3, &t), PINAS_OK);
         perturb(t);
-        pinas_tensors *w = NULL;
-        CU_ASSERT_EQUAL_FATAL(pinas_tnet_export(ctx, t, NULL, &w), PINAS_OK);
-        pinas_model *m = NULL;
-        pinas_status s = pinas_model_create(ctx, pinas_net_clone(net), w, NULL, &m);
-        if (s) fprintf(stderr, "%s\n", pinas_errmsg(ctx));
-        CU_ASSERT_EQUAL_FATAL(s, PINAS_OK);
-        float plain[20];
-        CU_ASSERT_EQUAL_FATAL(pinas_plain_forward(ctx, m, xin, 4, plain), PINAS_OK);
-        float *lt = logits_of(t, x, 0, 20);
-        double maxd = 0, maxv = 0;
-        for (int i = 0; i < 20; i++) {
-            maxd = fmax(maxd, fabs(lt[i] - plain[i]));
-            maxv = fmax(maxv, fabs(plain[i]));
-        }
-        if (maxd > 1e-4 * (1 + maxv)) fprintf(stderr, "\n  variant %d: max |torch - plain| = %g (scale %g)\n", k, maxd, maxv);
-        CU_ASSERT(maxd <= 1e-4 * (1 + maxv));
+        char what[32];
+        snprintf(what, sizeof what, "variant %d", k);
+        float *lt = NULL;
+        pinas_model *m = torch_vs_plain(t, net, x, xin, 4, what, &lt);
         /* The model dir round trip through pinas_tnet_from_model gives the same logits exactly. */
         pinas_tnet *t2 = NULL;
         CU_ASSERT_EQUAL_FATAL(pinas_tnet_from_model(ctx, m, &t2), PINAS_OK);
         float *l2 = logits_of(t2, x, 0, 20);
-        CU_ASSERT_EQUAL(memcmp(lt, l2, sizeof plain), 0);
+        CU_ASSERT_EQUAL(memcmp(lt, l2, 20 * sizeof *lt), 0);
         free(l2);
         free(lt);
         pinas_tnet_free(t2);
@@ -407,6 +457,7 @@ int main(void)
         {"patch_relu matches a direct C computation", test_patch_relu_direct},
         {"poly per channel by hand", test_poly_direct},
         {"decided nets match the plaintext executor", test_matches_plain_executor},
+        {"every patch size, odd sizes, matches the plaintext executor", test_patch_sizes_match_plain},
         {"seeded init, export/load, errors", test_init_export_errors},
         {"Gumbel noise, alpha gradients, derive", test_gumbel_and_alpha_grads},
     };

@@ -8,4 +8,9 @@
  * generator refuses. New; caller frees. */
 pinas_net *tu_resnet(pinas_ctx *ctx, int depth, int width, const char *stem, int hw, int classes, const char *const *act,
                      int n_act, const char *const *pool, int n_pool);
+/* n values uniform in [lo, hi) from a seeded LCG (the same seed, the same values). */
+void tu_uniform(float *x, size_t n, uint64_t seed, double lo, double hi);
+/* Finishes builder b (fails the test, fatally, when it refuses) and gives the net random weights
+ * (pinas_model_random with seed). New; caller frees with pinas_model_free. */
+pinas_model *tu_random_model(pinas_ctx *ctx, pinas_net_builder *b, uint64_t seed);
 #endif

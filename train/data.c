@@ -556,6 +556,19 @@ static pinas_status item_image(pinas_ctx *ctx, const pinas_dataset *d, int set, 
     return PINAS_OK;
 }
 
+/* The augmentation draws item_image makes for an in-memory image, without the image: another rank's
+ * element of a sharded batch, so that every rank's draws stay those of the unsharded loader. */
+static void skip_augment(const pinas_dataset *d, pinas_rng *aug)
+{
+    if (!aug || d->folder) return;
+    int pad = d->crop_pad;
+    if (pad) {
+        (void)pinas_rng_below(aug, (uint64_t)(2 * pad + 1));
+        (void)pinas_rng_below(aug, (uint64_t)(2 * pad + 1));
+    }
+    (void)pinas_rng_next(aug);
+}
+
 static int item_label(const pinas_dataset *d, int set, int idx)
 {
     return d->folder ? tr_imagefolder_label(d->folder, set, idx) : d->y[set][idx];
@@ -584,6 +597,7 @@ struct pinas_loader {
     pinas_split split;
     pinas_loader_opts o;
     int n, epoch, pos, started;
+    int last_global;        /* global size of the last batch returned */
     int *order;
     float *xbuf;
     int64_t *ybuf;
@@ -599,6 +613,16 @@ pinas_status pinas_loader_create(pinas_ctx *ctx, const pinas_dataset *d, pinas_s
     if (o->batch_size < 1) return pinas_error(ctx, PINAS_EINVAL, "loader: batch size must be positive, got %d", o->batch_size);
     int n = split_size(d, split);
     if (n < 1) return pinas_error(ctx, PINAS_EINVAL, "loader: the %s split of %s is empty", tr_split_name(split), d->name);
+    if (o->world > 1) {
+        if (o->rank < 0 || o->rank >= o->world) return pinas_error(ctx, PINAS_EINVAL, "loader: rank %d out of a world of %d", o->rank, o->world);
+        int b = o->batch_size < n ? o->batch_size : n, last = n % b;
+        /* Every rank needs at least one element of every batch it steps on. */
+        if (b < o->world || (!o->drop_last && last && last < o->world))
+            return pinas_error(ctx, PINAS_EINVAL,
+                               "loader: the %s split of %s (%d images) in global batches of %d leaves a batch of %d, fewer than the %d "
+                               "ranks; change train.batch_size or the split's size",
+                               tr_split_name(split), d->name, n, o->batch_size, b < o->world ? b : last, o->world);
+    }
     pinas_loader *l = calloc(1, sizeof *l);
     if (!l) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     l->d = d;
@@ -635,6 +659,8 @@ int pinas_loader_n_batches(const pinas_loader *l)
     return (l->n + b - 1) / b;
 }
 
+int pinas_loader_last_global(const pinas_loader *l) { return l->last_global; }
+
 void pinas_loader_start_epoch(pinas_loader *l, int epoch)
 {
     l->epoch = epoch;
@@ -665,13 +691,20 @@ pinas_status pinas_loader_next(pinas_ctx *ctx, pinas_loader *l, pt_tensor **x, p
     if (b > left) b = left;
     const pinas_dataset *d = l->d;
     size_t img = (size_t)d->c * d->h * d->w;
+    int world = l->o.world > 1 ? l->o.world : 1, mine = 0;
     for (int i = 0; i < b; i++) {
+        if (i % world != l->o.rank % world) {
+            skip_augment(d, l->o.augment ? &l->aug : NULL);
+            continue;
+        }
         int set, idx = split_index(d, l->split, l->order[l->pos + i], &set);
-        pinas_status s = item_image(ctx, d, set, idx, l->o.augment ? &l->aug : NULL, l->xbuf + (size_t)i * img);
+        pinas_status s = item_image(ctx, d, set, idx, l->o.augment ? &l->aug : NULL, l->xbuf + (size_t)mine * img);
         if (s) return s;
-        l->ybuf[i] = item_label(d, set, idx);
+        l->ybuf[mine++] = item_label(d, set, idx);
     }
     l->pos += b;
+    l->last_global = b;
+    b = mine;
     int64_t xs[4] = {b, d->c, d->h, d->w}, ys[1] = {b};
     pt_tensor *tx = NULL, *ty = NULL;
     if (pt_from_f32(l->xbuf, 4, xs, &tx) || pt_from_i64(l->ybuf, 1, ys, &ty)) {

@@ -4,6 +4,7 @@
 
 #include "pinas_common.h"
 #include "pinas_config.h"
+#include "pinas_dist.h"
 #include "pinas_net.h"
 #include "torch_shim.h"
 
@@ -109,6 +110,11 @@ typedef struct {
     int augment;            /* crop + flip */
     int drop_last;          /* skip a last incomplete batch */
     uint64_t seed;
+    /* Data-parallel shard (DistributedSampler semantics): every rank draws the same seeded order and
+     * batches of batch_size (the GLOBAL batch), and rank `rank` of `world` keeps the elements rank,
+     * rank + world, ... of each. world 0 or 1: the whole batch. Augmentation draws are those of the
+     * unsharded loader for in-memory sets (imagefolder: each rank draws its own). */
+    int rank, world;
 } pinas_loader_opts;
 
 /* The loader borrows d, which must outlive it. Batches are made on the ctx's device. */
@@ -117,6 +123,9 @@ pinas_status pinas_loader_create(pinas_ctx *ctx, const pinas_dataset *d, pinas_s
 void pinas_loader_free(pinas_loader *l);
 /* Batches per epoch. */
 int pinas_loader_n_batches(const pinas_loader *l);
+/* The global size of the batch the last pinas_loader_next returned (all ranks' elements together;
+ * equals that batch's size without sharding). */
+int pinas_loader_last_global(const pinas_loader *l);
 /* Starts epoch `epoch` (0-based): fixes the order and augmentation of its batches. */
 void pinas_loader_start_epoch(pinas_loader *l, int epoch);
 /* The next batch of the current epoch: *x float [B, C, H, W] (normalised), *y int64 [B]; both new.
@@ -279,6 +288,12 @@ typedef struct {
     const char *phase;      /* label in log lines and the checkpoint name ("train", "finetune-3") */
     int resume;             /* continue from run_dir's checkpoint of this phase when present */
     FILE *progress;         /* progress bar stream (NULL = stderr) */
+    /* Data-parallel: the group this process trains in (borrowed; NULL = alone). batch_size is then
+     * the global batch: each rank takes its shard, weight gradients are averaged over the global
+     * batch by all-reduce before every step, BN uses each rank's local batch statistics (DDP's
+     * default; the running statistics saved are rank 0's), evaluation runs on every rank over the
+     * whole split, and only rank 0 writes log lines and checkpoints. */
+    pinas_dist_group *dist;
 } pinas_train_opts;
 
 /* Fills opts from a config's train section, data.augment and the run's seed (cfg->seed);
@@ -318,6 +333,10 @@ typedef struct {
     const char *model_dir;      /* NULL = <out_dir>/<name>/model */
     int resume;                 /* continue from the run dir's checkpoint */
     FILE *progress;             /* progress bar stream (NULL = stderr) */
+    /* Data-parallel (NULL or world 1: this process alone): joins the group of this record, trains
+     * as pinas_train_opts.dist says, and only rank 0 writes config.json, the log, checkpoints and
+     * the model dir. Borrowed. */
+    const pinas_dist *dist;
 } pinas_train_run_opts;
 
 typedef struct {

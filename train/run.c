@@ -139,11 +139,12 @@ static pinas_status run_meta(pinas_ctx *ctx, const pinas_config *cfg, const pina
 
 /* Trains arch on d into res->model_dir. */
 static pinas_status train_and_save(pinas_ctx *ctx, const pinas_config *cfg, const pinas_train_run_opts *o, const pinas_net *arch,
-                                   const pinas_dataset *d, pinas_train_run_result *res)
+                                   const pinas_dataset *d, pinas_dist_group *g, pinas_train_run_result *res)
 {
     pinas_train_opts to;
     pinas_train_opts_from_cfg(&cfg->train, &cfg->data, cfg->seed, &to);
     to.run_dir = res->run_dir;
+    to.dist = g;
     to.resume = o->resume;
     to.progress = o->progress ? o->progress : stderr;
     pinas_model_meta base;
@@ -153,7 +154,7 @@ static pinas_status train_and_save(pinas_ctx *ctx, const pinas_config *cfg, cons
         pinas_info(ctx, "training %s on %s for %d epochs (run dir %s)", pinas_net_name(arch), cfg->data.dataset_name, to.epochs, res->run_dir);
         s = pinas_train_model(ctx, arch, NULL, d, &to, &base, &m);
     }
-    if (!s) s = pinas_model_save(ctx, res->model_dir, m);
+    if (!s && pinas_dist_is_writer(g)) s = pinas_model_save(ctx, res->model_dir, m);
     if (!s) {
         res->accuracy = m->meta.accuracy;
         res->epochs = to.epochs;
@@ -168,10 +169,14 @@ pinas_status pinas_train_run(pinas_ctx *ctx, const pinas_config *cfg, const pina
     memset(res, 0, sizeof *res);
     pinas_ctx_set_seed(ctx, cfg->seed);
     pinas_ctx_set_threads(ctx, cfg->threads);
-    pinas_ctx_set_device(ctx, cfg->device);
+    pinas_dist_set_device(ctx, o->dist, cfg->device);
     pinas_net *arch = NULL;
     pinas_dataset *d = NULL;
+    pinas_dist_group *g = NULL;
     pinas_status s = pinas_torch_setup(ctx);
+    if (!s && o->dist && o->dist->world > 1) s = pinas_dist_group_create(ctx, o->dist, &g);
+    if (!s && g) pinas_info(ctx, "rank %d of %d (%s rendezvous at %s:%d): global batch %d, %d per rank", o->dist->rank, o->dist->world,
+                           o->dist->backend, o->dist->addr, o->dist->port, cfg->train.batch_size, cfg->train.batch_size / o->dist->world);
     if (!s) s = load_arch(ctx, cfg, o, &arch);
     if (!s) {
         pinas_data_opts dopts;
@@ -184,8 +189,10 @@ pinas_status pinas_train_run(pinas_ctx *ctx, const pinas_config *cfg, const pina
         res->net = pinas_strdup(pinas_net_name(arch));
         if (!res->run_dir || !res->model_dir || !res->net) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
-    if (!s) s = write_run_config(ctx, cfg, res->run_dir);
-    if (!s) s = train_and_save(ctx, cfg, o, arch, d, res);
+    if (!s && pinas_dist_is_writer(g)) s = write_run_config(ctx, cfg, res->run_dir);
+    if (!s) s = train_and_save(ctx, cfg, o, arch, d, g, res);
+    if (!s) s = pinas_dist_group_close(ctx, g);
+    else pinas_dist_group_free(g);
     if (s) pinas_train_run_result_free(res);
     pinas_dataset_free(d);
     pinas_net_free(arch);

@@ -13,6 +13,28 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+/* c10d: Gloo always (Debian's libtorch has it; the headers come from libgloo-dev), NCCL only in a
+ * CUDA build of libtorch (CMake defines PINAS_WITH_NCCL there), so the CPU build never needs NCCL. */
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if defined(PINAS_WITH_NCCL)
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <thread>
+
 struct pt_tensor {
     at::Tensor t;
 };
@@ -603,5 +625,295 @@ int pt_load_named(const char *path, const char *name, pt_tensor **out)
         *out = new pt_tensor{t};
     })
 }
+
+} // extern "C"
+
+/* ------------------------------------------------------------------ data-parallel (c10d) */
+
+/* A c10d process group over a TCPStore rendezvous, with a heartbeat so that a failed collective can
+ * name the rank that died or stalled. The store is hosted by rank 0. */
+struct pt_dist {
+    int rank = 0, world = 1;
+    std::string addr, backend;
+    int port = 0;
+    std::chrono::milliseconds timeout{300000};
+    c10::intrusive_ptr<c10d::Store> store;
+    c10::intrusive_ptr<c10d::ProcessGroup> pg;
+    std::atomic<int64_t> seq{0};          /* collectives entered */
+    std::atomic<bool> stop{false};
+    std::thread hb;
+    double comm_s = 0;
+    ~pt_dist()
+    {
+        stop = true;
+        if (hb.joinable()) hb.join();
+    }
+};
+
+static std::string dist_key(const char *what, int r) { return std::string("pinas/") + what + "/" + std::to_string(r); }
+
+static c10::intrusive_ptr<c10d::Store> dist_client(const std::string &addr, int port, std::chrono::milliseconds timeout)
+{
+    c10d::TCPStoreOptions so;
+    so.port = (std::uint16_t)port;
+    so.isServer = false;
+    so.waitWorkers = false;
+    so.timeout = timeout;
+    return c10::make_intrusive<c10d::TCPStore>(addr, so);
+}
+
+/* Every 300 ms: bump this rank's heartbeat and publish how many collectives it has entered. Uses
+ * its own store connection; stops quietly when the store is gone. */
+static void dist_heartbeat(pt_dist *d)
+{
+    try {
+        auto st = dist_client(d->addr, d->port, d->timeout);
+        int64_t published = -1;
+        while (!d->stop) {
+            st->add(dist_key("hb", d->rank), 1);
+            int64_t q = d->seq.load();
+            if (q != published) {
+                std::string v = std::to_string(q);
+                st->set(dist_key("seq", d->rank), std::vector<uint8_t>(v.begin(), v.end()));
+                published = q;
+            }
+            for (int i = 0; i < 6 && !d->stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    } catch (...) {
+    }
+}
+
+/* Which rank is to blame for a failed collective: the ranks whose heartbeat stopped (dead or
+ * frozen), else those behind this rank's collective count (stalled), else the rendezvous host when
+ * the store cannot be reached. */
+static std::string dist_diagnose(pt_dist *d)
+{
+    try {
+        auto st = dist_client(d->addr, d->port, std::chrono::milliseconds(3000));
+        std::vector<int64_t> h0(d->world), h1(d->world);
+        for (int r = 0; r < d->world; r++) h0[r] = st->add(dist_key("hb", r), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        for (int r = 0; r < d->world; r++) h1[r] = st->add(dist_key("hb", r), 0);
+        std::string dead, behind;
+        int64_t mine = d->seq.load();
+        for (int r = 0; r < d->world; r++) {
+            if (r == d->rank) continue;
+            if (h1[r] == h0[r]) {
+                dead += (dead.empty() ? "" : ", ") + std::to_string(r);
+                continue;
+            }
+            int64_t q = -1;
+            if (st->check({dist_key("seq", r)})) {
+                auto v = st->get(dist_key("seq", r));
+                q = std::stoll(std::string(v.begin(), v.end()));
+            }
+            if (q < mine) behind += (behind.empty() ? "" : ", ") + std::to_string(r) + " (at collective " + std::to_string(q) + ")";
+        }
+        if (!dead.empty()) return "rank " + dead + " died or froze (no heartbeat)";
+        if (!behind.empty()) return "rank " + behind + " stalled before collective " + std::to_string(mine);
+        return "no rank is known to have failed";
+    } catch (...) {
+        return "rank 0 (hosting the rendezvous store at " + d->addr + ":" + std::to_string(d->port) + ") is unreachable";
+    }
+}
+
+/* Runs one collective; on failure the error names the rank to blame, then the backend's message. */
+template <class F> static void dist_run(pt_dist *d, const char *what, F &&f)
+{
+    d->seq++;
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        auto w = f();
+        w->wait();
+    } catch (const std::exception &e) {
+        std::string m = e.what();
+        size_t nl = m.find('\n');
+        if (nl != std::string::npos) m.resize(nl);
+        throw std::runtime_error("rank " + std::to_string(d->rank) + ": " + what + " failed: " + dist_diagnose(d) + " [" + d->backend + ": " + m + "]");
+    }
+    d->comm_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+static c10::intrusive_ptr<c10d::ProcessGroup> dist_make_pg(pt_dist *d)
+{
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("pinas/pg", d->store);
+#if defined(PINAS_WITH_NCCL)
+    if (d->backend == "nccl") {
+        /* Without blocking wait NCCL's wait() ignores the timeout and a dead peer hangs the rank. */
+        setenv("NCCL_BLOCKING_WAIT", "1", 0);
+        auto o = c10d::ProcessGroupNCCL::Options::create();
+        o->timeout = d->timeout;
+        return c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, d->rank, d->world, o);
+    }
+#endif
+    if (d->backend != "gloo") throw std::runtime_error("backend " + d->backend + " is not in this libtorch build (gloo is; nccl needs CUDA libtorch)");
+    auto o = c10d::ProcessGroupGloo::Options::create(d->timeout);
+    /* Loopback rendezvous stays on loopback; otherwise the address this host resolves to. */
+    bool local = d->addr == "127.0.0.1" || d->addr == "localhost";
+    o->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                               : c10d::ProcessGroupGloo::createDefaultDevice());
+    o->threads = 1;
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, d->rank, d->world, o);
+}
+
+/* The ranks that have not joined the rendezvous (for a timed-out start). */
+static std::string dist_missing(pt_dist *d)
+{
+    std::string m;
+    try {
+        for (int r = 0; r < d->world; r++)
+            if (!d->store->check({dist_key("join", r)})) m += (m.empty() ? "" : ", ") + std::to_string(r);
+    } catch (...) {
+        return "?";
+    }
+    return m.empty() ? "none" : m;
+}
+
+static void dist_join(pt_dist *d)
+{
+    c10d::TCPStoreOptions so;
+    so.port = (std::uint16_t)d->port;
+    so.isServer = d->rank == 0;
+    so.waitWorkers = false;
+    so.timeout = d->timeout;
+    try {
+        d->store = c10::make_intrusive<c10d::TCPStore>(d->addr, so);
+    } catch (const std::exception &e) {
+        std::string m = e.what();
+        m.resize(std::min(m.find('\n'), m.size()));
+        throw std::runtime_error("rank " + std::to_string(d->rank) + ": cannot reach the rendezvous store at " + d->addr + ":" +
+                                 std::to_string(d->port) + (d->rank == 0 ? " (hosting it)" : " (hosted by rank 0)") + ": " + m);
+    }
+    std::string one = "1";
+    d->store->set(dist_key("join", d->rank), std::vector<uint8_t>(one.begin(), one.end()));
+    /* A watchdog over the process group's connection: if the backend hangs past the timeout, fail. */
+    auto done = std::make_shared<std::promise<c10::intrusive_ptr<c10d::ProcessGroup>>>();
+    auto fut = done->get_future();
+    std::thread([d, done]() {
+        try {
+            done->set_value(dist_make_pg(d));
+        } catch (...) {
+            try {
+                done->set_exception(std::current_exception());
+            } catch (...) {
+            }
+        }
+    }).detach();
+    auto grace = d->timeout + std::chrono::milliseconds(5000);
+    std::string why;
+    if (fut.wait_for(grace) != std::future_status::ready) why = "timed out";
+    else
+        try {
+            d->pg = fut.get();
+        } catch (const std::exception &e) {
+            why = e.what();
+            why.resize(std::min(why.find('\n'), why.size()));
+        }
+    if (!why.empty())
+        throw std::runtime_error("rank " + std::to_string(d->rank) + ": rendezvous of " + std::to_string(d->world) + " ranks at " + d->addr + ":" +
+                                 std::to_string(d->port) + " failed after " + std::to_string(d->timeout.count() / 1000) +
+                                 " s; ranks not joined: " + dist_missing(d) + " [" + why + "]");
+}
+
+extern "C" {
+
+int pt_dist_create(const char *backend, const char *addr, int port, int rank, int world, int64_t timeout_ms, pt_dist **out)
+{
+    *out = nullptr;
+    PT_GUARD({
+        if (world < 1 || rank < 0 || rank >= world) throw std::runtime_error("rank " + std::to_string(rank) + " out of a world of " + std::to_string(world));
+        if (port < 1 || port > 65535) throw std::runtime_error("rendezvous port " + std::to_string(port) + " out of range");
+        std::unique_ptr<pt_dist> d(new pt_dist);
+        d->rank = rank;
+        d->world = world;
+        d->addr = addr;
+        d->port = port;
+        d->backend = backend;
+        d->timeout = std::chrono::milliseconds(timeout_ms);
+        dist_join(d.get());
+        d->hb = std::thread(dist_heartbeat, d.get());
+        *out = d.release();
+    })
+}
+
+void pt_dist_free(pt_dist *d) { delete d; }
+
+int pt_dist_backend_built(const char *backend)
+{
+    std::string b = backend ? backend : "";
+#if defined(PINAS_WITH_NCCL)
+    if (b == "nccl") return 1;
+#endif
+    return b == "gloo";
+}
+
+/* Flattens ts into one bucket, all-reduces (sum) it and copies the sums back. */
+static void dist_allreduce_bucket(pt_dist *d, const std::vector<at::Tensor> &ts, const char *what)
+{
+    if (ts.empty()) return;
+    std::vector<at::Tensor> flat;
+    flat.reserve(ts.size());
+    for (auto &t : ts) flat.push_back(t.detach().reshape({-1}));
+    std::vector<at::Tensor> bucket{at::cat(flat)};
+    dist_run(d, what, [&]() { return d->pg->allreduce(bucket); });
+    int64_t off = 0;
+    for (auto &t : ts) {
+        int64_t n = t.numel();
+        t.detach().copy_(bucket[0].narrow(0, off, n).view_as(t));
+        off += n;
+    }
+}
+
+int pt_dist_allreduce_grads(pt_dist *d, pt_tensor *const *params, int n, double scale)
+{
+    PT_GUARD({
+        std::vector<at::Tensor> gs;
+        for (int i = 0; i < n; i++) {
+            at::Tensor g = params[i]->t.grad();
+            if (!g.defined()) continue;
+            if (scale != 1.0) g.mul_(scale);
+            gs.push_back(g);
+        }
+        dist_allreduce_bucket(d, gs, "all-reduce of gradients");
+    })
+}
+
+int pt_dist_allreduce_f64(pt_dist *d, double *v, int n)
+{
+    PT_GUARD({
+        at::Tensor t = torch::from_blob(v, {n}, torch::kFloat64).clone();
+        if (d->backend == "nccl") t = t.to(torch::kCUDA);
+        std::vector<at::Tensor> one{t};
+        dist_run(d, "all-reduce of statistics", [&]() { return d->pg->allreduce(one); });
+        at::Tensor c = one[0].cpu().contiguous();
+        std::memcpy(v, c.data_ptr<double>(), (size_t)n * sizeof(double));
+    })
+}
+
+int pt_dist_broadcast(pt_dist *d, pt_tensor *const *ts, int n, int root)
+{
+    PT_GUARD({
+        for (int i = 0; i < n; i++) {
+            std::vector<at::Tensor> one{ts[i]->t.detach()};
+            c10d::BroadcastOptions bo;
+            bo.rootRank = root;
+            dist_run(d, "broadcast", [&]() { return d->pg->broadcast(one, bo); });
+        }
+    })
+}
+
+int pt_dist_barrier(pt_dist *d)
+{
+    PT_GUARD({
+        /* A one-element all-reduce: the same timeout and diagnosis as every other collective. */
+        double one = 1;
+        at::Tensor t = torch::from_blob(&one, {1}, torch::kFloat64).clone();
+        if (d->backend == "nccl") t = t.to(torch::kCUDA);
+        std::vector<at::Tensor> v{t};
+        dist_run(d, "barrier", [&]() { return d->pg->allreduce(v); });
+    })
+}
+
+double pt_dist_comm_seconds(const pt_dist *d) { return d ? d->comm_s : 0; }
 
 } // extern "C"

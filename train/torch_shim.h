@@ -178,6 +178,33 @@ int pt_save_named(const char *path, const char *const *names, const pt_tensor *c
 /* Reads the tensor `name` from such a file; a new handle. */
 int pt_load_named(const char *path, const char *name, pt_tensor **out);
 
+/* ---------------------------------------------------------------- data-parallel (c10d) */
+
+/* A member of a c10d process group: `backend` "gloo" (CPU tensors) or "nccl" (CUDA tensors; only in a
+ * CUDA build of libtorch), rendezvous through a TCPStore at addr:port that rank 0 hosts. Blocks until
+ * all `world` ranks have joined; fails after timeout_ms naming the ranks that did not join (a watchdog
+ * covers a backend that hangs while connecting). Every collective below waits at most timeout_ms; a
+ * failure's message names the rank to blame (no heartbeat: died or frozen; behind: stalled; the store
+ * gone: rank 0). Owned by the caller; pt_dist_free(NULL) is a no-op. Free it on every rank only after
+ * a last collective (rank 0's store must outlive the others' use of it). */
+typedef struct pt_dist pt_dist;
+int pt_dist_create(const char *backend, const char *addr, int port, int rank, int world, int64_t timeout_ms, pt_dist **out);
+void pt_dist_free(pt_dist *d);
+/* 1 when this build has the backend ("gloo" always; "nccl" with CUDA libtorch), else 0. */
+int pt_dist_backend_built(const char *backend);
+/* Scales the gradients of params[0..n) by `scale`, then sums them over the ranks in place, as one
+ * flattened bucket; parameters without a gradient are skipped (they must be the same on every
+ * rank). With scale = local batch / global batch the result is the global batch's mean gradient. */
+int pt_dist_allreduce_grads(pt_dist *d, pt_tensor *const *params, int n, double scale);
+/* Sums v[0..n) over the ranks in place. */
+int pt_dist_allreduce_f64(pt_dist *d, double *v, int n);
+/* Overwrites ts[0..n) (no autograd record) with root's values. */
+int pt_dist_broadcast(pt_dist *d, pt_tensor *const *ts, int n, int root);
+/* Waits until every rank gets here (under the timeout). */
+int pt_dist_barrier(pt_dist *d);
+/* Seconds this rank has spent in collectives so far (for the all-reduce share of a step). */
+double pt_dist_comm_seconds(const pt_dist *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,7 +71,7 @@ static pinas_status check_data(pinas_ctx *ctx, const pinas_net *net, const pinas
 
 /* One training step; adds the batch loss (times its size) and correct count. */
 static pinas_status train_step(pinas_ctx *ctx, pinas_tnet *t, pinas_tnet *teacher, pinas_optim *opt, const pinas_train_opts *o,
-                               const pt_tensor *x, const pt_tensor *y, double *loss_sum, int64_t *correct, int64_t *seen)
+                               const pt_tensor *x, const pt_tensor *y, int global, double *loss_sum, int64_t *correct, int64_t *seen)
 {
     pt_tensor *logits = NULL, *loss = NULL, *tl = NULL;
     pinas_status s = pinas_tnet_forward(ctx, t, x, 1, &logits);
@@ -86,10 +86,11 @@ static pinas_status train_step(pinas_ctx *ctx, pinas_tnet *t, pinas_tnet *teache
     }
     if (!s) s = pinas_optim_zero_grad(ctx, opt);
     if (!s && pt_backward(loss)) s = pinas_torch_error(ctx, "backward");
-    if (!s) s = pinas_optim_step(ctx, opt);
     double v = 0;
     int64_t b = 0, c = 0;
     if (!s && (pt_item(loss, &v) || pt_numel(y, &b))) s = pinas_torch_error(ctx, "loss");
+    if (!s) s = pinas_dist_average_grads(ctx, o->dist, pinas_tnet_weights(t), pinas_tnet_n_weights(t), b, global);
+    if (!s) s = pinas_optim_step(ctx, opt);
     if (!s) s = pinas_count_correct(ctx, logits, y, &c);
     if (!s) {
         *loss_sum += v * (double)b;
@@ -140,7 +141,7 @@ static pinas_status open_checkpoint(pinas_ctx *ctx, tr_session *ss)
     ss->log = pinas_path_join(o->run_dir, "log.jsonl");
     if (!ss->ckpt_dir || !ss->ckpt_name || !ss->log || !(ss->ckpt = pinas_path_join(ss->ckpt_dir, ss->ckpt_name)))
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    pinas_status s = pinas_mkdir_p(ctx, ss->ckpt_dir);
+    pinas_status s = pinas_dist_is_writer(o->dist) ? pinas_mkdir_p(ctx, ss->ckpt_dir) : PINAS_OK;
     if (s || !o->resume || !pinas_path_exists(ss->ckpt)) return s;
     if ((s = pinas_checkpoint_load(ctx, ss->ckpt, ss->t, &ss->opt, 1, &ss->start, NULL))) return s;
     if (ss->start > o->epochs)
@@ -153,7 +154,8 @@ static pinas_status open_checkpoint(pinas_ctx *ctx, tr_session *ss)
 static pinas_status open_session(pinas_ctx *ctx, tr_session *ss)
 {
     const pinas_train_opts *o = ss->o;
-    pinas_loader_opts lo = {.batch_size = o->batch_size, .shuffle = 1, .augment = o->augment, .drop_last = 1, .seed = o->seed};
+    pinas_loader_opts lo = {.batch_size = o->batch_size, .shuffle = 1, .augment = o->augment, .drop_last = 1, .seed = o->seed,
+                            .rank = pinas_dist_rank(o->dist), .world = pinas_dist_world(o->dist)};
     pinas_status s = pinas_loader_create(ctx, ss->d, o->train_split, &lo, &ss->l);
     if (s) return s;
     pinas_sgd_opts so = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay, .nesterov = o->nesterov && o->momentum > 0,
@@ -190,7 +192,7 @@ static pinas_status run_epoch(pinas_ctx *ctx, tr_session *ss, int e, pinas_train
         pt_tensor *x = NULL, *y = NULL;
         if ((s = pinas_loader_next(ctx, ss->l, &x, &y))) return s;
         if (!x) break;
-        s = train_step(ctx, ss->t, ss->teacher, ss->opt, o, x, y, &loss_sum, &correct, &seen);
+        s = train_step(ctx, ss->t, ss->teacher, ss->opt, o, x, y, pinas_loader_last_global(ss->l), &loss_sum, &correct, &seen);
         pt_free(x);
         pt_free(y);
         if (s) return s;
@@ -201,6 +203,11 @@ static pinas_status run_epoch(pinas_ctx *ctx, tr_session *ss, int e, pinas_train
             pinas_progress_update(ss->bar, step + 1 - (int64_t)ss->steps * ss->start, st);
         }
     }
+    double sums[3] = {loss_sum, (double)correct, (double)seen};
+    if ((s = pinas_dist_sum(ctx, o->dist, sums, 3))) return s;
+    loss_sum = sums[0];
+    correct = (int64_t)sums[1];
+    seen = (int64_t)sums[2];
     res->train_loss = seen ? loss_sum / (double)seen : 0;
     res->train_acc = seen ? (double)correct / (double)seen : 0;
     return PINAS_OK;
@@ -237,8 +244,9 @@ static pinas_status run_epochs(pinas_ctx *ctx, tr_session *ss, pinas_train_resul
         if ((s = run_epoch(ctx, ss, e, res, &lr))) return s;
         if ((s = pinas_evaluate(ctx, ss->t, ss->d, o->eval_split, o->batch_size, &res->eval_acc, &res->eval_loss))) return s;
         res->epochs_run++;
-        if (ss->ckpt && (s = pinas_checkpoint_save(ctx, ss->ckpt, ss->t, &ss->opt, 1, e + 1, NULL))) return s;
-        if (ss->log && (s = log_epoch(ctx, ss, e, lr, res, pinas_now() - te))) return s;
+        int writer = pinas_dist_is_writer(o->dist);
+        if (writer && ss->ckpt && (s = pinas_checkpoint_save(ctx, ss->ckpt, ss->t, &ss->opt, 1, e + 1, NULL))) return s;
+        if (writer && ss->log && (s = log_epoch(ctx, ss, e, lr, res, pinas_now() - te))) return s;
         pinas_debug(ctx, "%s: epoch %d/%d loss %.4f acc %.4f %s acc %.4f", ss->phase, e + 1, o->epochs, res->train_loss, res->train_acc,
                     tr_split_name(o->eval_split), res->eval_acc);
     }
