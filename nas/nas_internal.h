@@ -55,6 +55,19 @@ int nas_place_labels(int n_marks, const double *mx, const double *my, int n_labe
 /* Prices the decided net of a model dir under (hw, net), with the fixed-point parameters of its
  * meta.json (read by pinas_model_meta_read; the defaults when it has none). Fills every field of
  * *row but profile. */
+/* A model dir as the pricers read it: the decided net, its meta (optional file), the fixed-point
+ * parameters it was made for and a bit-cut model's per-node windows (layer_bits, n_layer_bits; ids point
+ * into meta). Errors: missing/invalid net.json or meta.json (named), open slots. Close with
+ * nas_model_dir_close (also after a failed open: it is then already closed). */
+typedef struct {
+    pinas_net *arch;
+    pinas_model_meta meta;
+    pinas_mpc_params params;
+    pinas_mpc_layer_bits *layer_bits;
+    int n_layer_bits;
+} nas_model_dir;
+pinas_status nas_model_dir_open(pinas_ctx *ctx, const char *dir, nas_model_dir *md) PINAS_WUR;
+void nas_model_dir_close(nas_model_dir *md);
 pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, pinas_meta_latency *row) PINAS_WUR;
 
 /* Prices a decided net under one (hw, net) pair with batch 1 (params' batch is ignored). Fills

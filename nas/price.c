@@ -42,29 +42,40 @@ pinas_status nas_price_net_layers(pinas_ctx *ctx, const pinas_net *arch, const c
     return s;
 }
 
-pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, pinas_meta_latency *row)
+pinas_status nas_model_dir_open(pinas_ctx *ctx, const char *dir, nas_model_dir *md)
 {
+    memset(md, 0, sizeof *md);
+    pinas_model_meta_init(&md->meta);
+    pinas_mpc_params_default(&md->params);
     char *np = pinas_path_join(dir, "net.json"), *mp = pinas_path_join(dir, "meta.json");
-    pinas_net *arch = NULL;
-    pinas_model_meta meta;
-    pinas_model_meta_init(&meta);
-    pinas_status s = pinas_net_load(ctx, np, &arch);
-    if (!s && pinas_net_n_open(arch) > 0) s = pinas_error(ctx, PINAS_EINVAL, "%s: the net has open slots; only decided nets are priced", np);
+    pinas_status s = np && mp ? pinas_net_load(ctx, np, &md->arch) : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && pinas_net_n_open(md->arch) > 0) s = pinas_error(ctx, PINAS_EINVAL, "%s: the net has open slots; only decided nets are priced", np);
     /* The fixed-point parameters the model was made for change the comparison cost. */
-    if (!s && pinas_path_exists(mp)) s = pinas_model_meta_read(ctx, mp, arch, &meta);
-    pinas_mpc_params p;
-    pinas_mpc_params_default(&p);
-    p.frac_bits = meta.frac_bits;
-    p.cmp_bits = meta.cmp_bits;
-    pinas_mpc_layer_bits *lb = NULL;
-    int n_lb = s ? 0 : pinas_bitcut_layer_bits(&meta, &lb); /* per-node windows of a bit-cut model */
-    if (n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) s = nas_price_net_layers(ctx, arch, hw, net, &p, lb, n_lb, row);
-    free(lb);
-    pinas_net_free(arch);
-    pinas_model_meta_free(&meta);
+    if (!s && pinas_path_exists(mp)) s = pinas_model_meta_read(ctx, mp, md->arch, &md->meta);
+    md->params.frac_bits = md->meta.frac_bits;
+    md->params.cmp_bits = md->meta.cmp_bits;
+    md->n_layer_bits = s ? 0 : pinas_bitcut_layer_bits(&md->meta, &md->layer_bits); /* a bit-cut model's per-node windows */
+    if (md->n_layer_bits < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     free(np);
     free(mp);
+    if (s) nas_model_dir_close(md);
+    return s;
+}
+
+void nas_model_dir_close(nas_model_dir *md)
+{
+    free(md->layer_bits);
+    pinas_net_free(md->arch);
+    pinas_model_meta_free(&md->meta);
+    memset(md, 0, sizeof *md);
+}
+
+pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw, const char *net, pinas_meta_latency *row)
+{
+    nas_model_dir md;
+    pinas_status s = nas_model_dir_open(ctx, dir, &md);
+    if (!s) s = nas_price_net_layers(ctx, md.arch, hw, net, &md.params, md.layer_bits, md.n_layer_bits, row);
+    nas_model_dir_close(&md);
     return s;
 }
 
