@@ -198,7 +198,7 @@ static pinas_status meta_windows(pinas_ctx *ctx, dealer_args *o, const pinas_net
     pinas_model_meta_init(&meta);
     pinas_status s = mp && pinas_path_exists(mp) ? pinas_model_meta_read(ctx, mp, net, &meta) : PINAS_OK;
     pinas_mpc_layer_bits *lb = NULL;
-    int n = s ? 0 : pinas_bitcut_layer_bits(&meta, &lb);
+    int n = s ? 0 : pinas_mpc_layer_bits_from_meta(&meta, &lb);
     pinas_mpc_layer_bits *all = n > 0 ? calloc((size_t)(n + o->n_bits), sizeof *all) : NULL;
     o->ids = n > 0 ? calloc((size_t)n, sizeof *o->ids) : NULL;
     if (n < 0 || (n > 0 && (!all || !o->ids))) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");

@@ -325,7 +325,7 @@ static pinas_status infer_deal(pinas_ctx *ctx, infer_run *r)
     if (!s) s = pinas_mpc_dealer_key_load(ctx, dkp, dk);
     double t0 = pinas_now();
     pinas_mpc_layer_bits *lb = NULL; /* a bit-cut model's windows (meta.json mpc.layers), unless --cmp-bits */
-    int n_lb = r->cmp_bits_given ? 0 : pinas_bitcut_layer_bits(&r->m->meta, &lb);
+    int n_lb = r->cmp_bits_given ? 0 : pinas_mpc_layer_bits_from_meta(&r->m->meta, &lb);
     pinas_mpc_deal_opts dopts = {.layer_bits = lb, .n_layer_bits = n_lb > 0 ? n_lb : 0};
     if (!s && n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     /* streamed to the two files, one layer at a time */

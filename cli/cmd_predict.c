@@ -205,7 +205,7 @@ int pinas_cmd_predict(pinas_ctx *ctx, int argc, char **argv)
         free(eo.times);
         return cli_fail(ctx);
     }
-    int n_lb = cb > 0 ? 0 : pinas_bitcut_layer_bits(&meta, &lb); /* --cmp-bits: every slot */
+    int n_lb = cb > 0 ? 0 : pinas_mpc_layer_bits_from_meta(&meta, &lb); /* --cmp-bits: every slot */
     p.batch = (int)batch;
     if (fb > 0) p.frac_bits = (int)fb;
     if (cb > 0) p.cmp_bits = (int)cb;

@@ -61,6 +61,21 @@ void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *
     p->cmp_high = 64; /* the meta's global width is at the top; per-layer windows are in meta->layers */
 }
 
+int pinas_mpc_layer_bits_from_meta(const pinas_model_meta *meta, pinas_mpc_layer_bits **out)
+{
+    *out = NULL;
+    if (meta->n_layer_bits <= 0) return 0;
+    pinas_mpc_layer_bits *t = calloc((size_t)meta->n_layer_bits, sizeof *t);
+    if (!t) return -1;
+    for (int i = 0; i < meta->n_layer_bits; i++) {
+        t[i].id = meta->layer_bits[i].id;
+        t[i].cmp_bits = meta->layer_bits[i].cmp_bits;
+        t[i].cmp_high = meta->layer_bits[i].cmp_high;
+    }
+    *out = t;
+    return meta->n_layer_bits;
+}
+
 pinas_status pinas_mpc_arch_load(pinas_ctx *ctx, const char *dir, pinas_net **net, pinas_mpc_params *p)
 {
     *net = NULL;

@@ -118,6 +118,10 @@ void pinas_mpc_params_from_meta(const pinas_model_meta *meta, pinas_mpc_params *
  * own cmp_bits and cmp_high (pinas_mpc_deal_opts.layer_bits; cmp_high 0 means 64, the top bits).
  * Ids borrowed. */
 typedef struct { const char *id; int cmp_bits; int cmp_high; } pinas_mpc_layer_bits;
+/* The per-node comparison windows of a meta record's "mpc.layers" (a bit-cut model) as the dealer's
+ * table: *out (new array of meta->n_layer_bits entries, ids borrowed from meta; caller frees with
+ * free(); NULL when there are none). Returns the count, or -1 when out of memory. */
+int pinas_mpc_layer_bits_from_meta(const pinas_model_meta *meta, pinas_mpc_layer_bits **out);
 
 /* ------------------------------------------------------------------ ring and fixed point */
 

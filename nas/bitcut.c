@@ -198,21 +198,6 @@ pinas_status pinas_bitcut_apply(pinas_ctx *ctx, const pinas_bitcut_result *r, pi
     return PINAS_OK;
 }
 
-int pinas_bitcut_layer_bits(const pinas_model_meta *meta, pinas_mpc_layer_bits **out)
-{
-    *out = NULL;
-    if (meta->n_layer_bits <= 0) return 0;
-    pinas_mpc_layer_bits *t = calloc((size_t)meta->n_layer_bits, sizeof *t);
-    if (!t) return -1;
-    for (int i = 0; i < meta->n_layer_bits; i++) {
-        t[i].id = meta->layer_bits[i].id;
-        t[i].cmp_bits = meta->layer_bits[i].cmp_bits;
-        t[i].cmp_high = meta->layer_bits[i].cmp_high;
-    }
-    *out = t;
-    return meta->n_layer_bits;
-}
-
 cJSON *pinas_bitcut_result_json(const pinas_bitcut_result *r)
 {
     cJSON *o = cJSON_CreateObject(), *slots = o ? cJSON_CreateArray() : NULL;
@@ -270,7 +255,7 @@ static pinas_status reprice(pinas_ctx *ctx, pinas_model *m)
     pinas_mpc_params_default(&p);
     pinas_mpc_params_from_meta(&m->meta, &p);
     pinas_mpc_layer_bits *lb = NULL;
-    int n_lb = pinas_bitcut_layer_bits(&m->meta, &lb);
+    int n_lb = pinas_mpc_layer_bits_from_meta(&m->meta, &lb);
     pinas_status s = n_lb < 0 ? pinas_error(ctx, PINAS_ENOMEM, "out of memory") : PINAS_OK;
     for (int i = 0; i < m->meta.n_latency && !s; i++) {
         pinas_meta_latency *row = &m->meta.latency[i];

@@ -239,7 +239,7 @@ pinas_status pinas_nas_verify_private(pinas_ctx *ctx, const char *model_dir, con
         p.cmp_bits = m->meta.cmp_bits;
     }
     pinas_mpc_layer_bits *lb = NULL; /* a bit-cut model's per-node windows (meta.json mpc.layers) */
-    int n_lb = s ? 0 : pinas_bitcut_layer_bits(&m->meta, &lb);
+    int n_lb = s ? 0 : pinas_mpc_layer_bits_from_meta(&m->meta, &lb);
     if (n_lb < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     pinas_mpc_deal_opts opts = {.layer_bits = lb, .n_layer_bits = n_lb > 0 ? n_lb : 0};
     double t0 = pinas_now();

@@ -75,7 +75,7 @@ pinas_status nas_price_model_dir(pinas_ctx *ctx, const char *dir, const char *hw
 pinas_status nas_price_net(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
                            const pinas_mpc_params *params, pinas_meta_latency *row) PINAS_WUR;
 /* The same with per-node comparison windows (lb: n_lb entries, NULL = none; a bit-cut model's
- * mpc.layers, pinas_bitcut_layer_bits). */
+ * mpc.layers, pinas_mpc_layer_bits_from_meta). */
 pinas_status nas_price_net_layers(pinas_ctx *ctx, const pinas_net *arch, const char *hw, const char *net,
                                   const pinas_mpc_params *params, const pinas_mpc_layer_bits *lb, int n_lb,
                                   pinas_meta_latency *row) PINAS_WUR;

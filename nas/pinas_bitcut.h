@@ -65,10 +65,7 @@ pinas_status pinas_bitcut_measure(pinas_ctx *ctx, const pinas_model *m, const fl
 void pinas_bitcut_result_free(pinas_bitcut_result *r);
 /* Writes every slot's window into meta's "mpc.layers" (pinas_model_meta_set_layer_bits). */
 pinas_status pinas_bitcut_apply(pinas_ctx *ctx, const pinas_bitcut_result *r, pinas_model_meta *meta) PINAS_WUR;
-/* The dealer's table of a meta record's "mpc.layers": *out (new array of meta->n_layer_bits entries,
- * ids borrowed from meta; caller frees with free(); NULL when there are none). Returns the count, or
- * -1 when out of memory. */
-int pinas_bitcut_layer_bits(const pinas_model_meta *meta, pinas_mpc_layer_bits **out);
+/* The dealer's table of a meta record's "mpc.layers": pinas_mpc_layer_bits_from_meta (crypto). */
 /* {"frac_bits", "images", "eps", "margin_bits", "slots": [{"id", "cand", "comparisons", "min", "max",
  * "range_bits", "cmp_high", "cmp_bits", "errors", "error_rate"}]}. New; caller frees; NULL when out
  * of memory. */

@@ -54,7 +54,7 @@ pinas_status nas_model_dir_open(pinas_ctx *ctx, const char *dir, nas_model_dir *
     if (!s && pinas_path_exists(mp)) s = pinas_model_meta_read(ctx, mp, md->arch, &md->meta);
     md->params.frac_bits = md->meta.frac_bits;
     md->params.cmp_bits = md->meta.cmp_bits;
-    md->n_layer_bits = s ? 0 : pinas_bitcut_layer_bits(&md->meta, &md->layer_bits); /* a bit-cut model's per-node windows */
+    md->n_layer_bits = s ? 0 : pinas_mpc_layer_bits_from_meta(&md->meta, &md->layer_bits); /* a bit-cut model's per-node windows */
     if (md->n_layer_bits < 0) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     free(np);
     free(mp);

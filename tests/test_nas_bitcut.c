@@ -150,7 +150,7 @@ static void test_meta(void)
     char *text2 = cJSON_PrintUnformatted(j2);
     CU_ASSERT_STRING_EQUAL(text, text2);
     pinas_mpc_layer_bits *lb = NULL;
-    CU_ASSERT_EQUAL(pinas_bitcut_layer_bits(&back, &lb), 3);
+    CU_ASSERT_EQUAL(pinas_mpc_layer_bits_from_meta(&back, &lb), 3);
     CU_ASSERT(lb && lb[2].cmp_high == r.slots[2].cmp_high);
     free(lb);
     pinas_model_meta_free(&back);
@@ -183,7 +183,7 @@ static void test_private_with_windows(void)
     CU_ASSERT_FATAL(pinas_bitcut_measure(ctx, m, x, N, 0.0, 2, &r) == PINAS_OK);
     CU_ASSERT_FATAL(pinas_bitcut_apply(ctx, &r, &m->meta) == PINAS_OK);
     pinas_mpc_layer_bits *lb = NULL;
-    int n_lb = pinas_bitcut_layer_bits(&m->meta, &lb);
+    int n_lb = pinas_mpc_layer_bits_from_meta(&m->meta, &lb);
     CU_ASSERT_EQUAL_FATAL(n_lb, 3);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);

@@ -19,6 +19,7 @@ typedef struct {
     const pinas_stream_opts *o;
     pinas_model *m;
     pinas_mpc_params p;      /* batch 1 */
+    pinas_mpc_deal_opts deal; /* a bit-cut model's per-node windows (layer_bits owned) */
     uint8_t key[PINAS_MPC_DEALER_KEY_BYTES];
     char *dir, *keyfile;
     long n, cap, next_id;    /* next_id: the next set's file number */
@@ -89,7 +90,7 @@ static pinas_status deal_set(pinas_ctx *ctx, stream_run *r, long id, double *dt)
     char *f0 = set_path(r, id, 0), *f1 = set_path(r, id, 1);
     pinas_mpc_prep *p0 = NULL, *p1 = NULL;
     double t = pinas_now();
-    pinas_status s = f0 && f1 ? pinas_mpc_deal_files(ctx, r->m->net, &r->p, NULL, f0, f1, r->key, &p0, &p1)
+    pinas_status s = f0 && f1 ? pinas_mpc_deal_files(ctx, r->m->net, &r->p, &r->deal, f0, f1, r->key, &p0, &p1)
                               : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     *dt = pinas_now() - t;
     pinas_mpc_prep_free(p0);
@@ -297,6 +298,10 @@ static pinas_status stream_setup(pinas_ctx *ctx, const pinas_stream_opts *o, str
     if (s) return s;
     pinas_mpc_params_default(&r->p);
     pinas_mpc_params_from_meta(&r->m->meta, &r->p);
+    pinas_mpc_layer_bits *lb = NULL;
+    r->deal.n_layer_bits = pinas_mpc_layer_bits_from_meta(&r->m->meta, &lb);
+    r->deal.layer_bits = lb;
+    if (r->deal.n_layer_bits < 0) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     r->p.batch = 1;
     r->p.threads = 1;
     const char *tmp = o->tmpdir ? o->tmpdir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -446,6 +451,7 @@ static void stream_free(stream_run *r)
     memset(r->key, 0, sizeof r->key);
     free(r->dir), free(r->keyfile), free(r->arr), free(r->arr_real), free(r->claim_t), free(r->lat);
     free(r->claim_set), free(r->storeq), free(r->waitq), free(r->linkq);
+    free((void *)r->deal.layer_bits);
     pinas_model_free(r->m);
 }
 
