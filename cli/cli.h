@@ -31,6 +31,11 @@ PINAS_CMD(pinas_bench_conv);
 PINAS_CMD(pinas_bench_net);
 PINAS_CMD(pinas_bench_train);
 
+/* The light `pinas` (no libtorch; built with PINAS_LIGHT) runs a command that needs libtorch by
+ * exec'ing pinas-torch next to its executable with the whole command line (it does not return on
+ * success; prints why and returns 1 when pinas-torch is missing). NULL in pinas-torch itself. */
+PINAS_CMD(cli_torch_forward);
+
 /* Prints "pinas: <message>" for the context's last error and returns 1. */
 int cli_fail(pinas_ctx *ctx);
 /* Prints "pinas CMD: <message>" plus a hint to --help, returns 2. */

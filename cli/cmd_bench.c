@@ -17,7 +17,7 @@ int pinas_cmd_bench(pinas_ctx *ctx, int argc, char **argv)
         {"patch", pinas_bench_patch, "private patch-ReLU throughput"},
         {"conv", pinas_bench_conv, "private conv2d (Beaver matrix triples) and the ring GEMM"},
         {"net", pinas_bench_net, "private inference of a whole model, end to end"},
-        {"train", pinas_bench_train, "training step time of a supernet and a decided net"},
+        {"train", pinas_bench_train ? pinas_bench_train : cli_torch_forward, "training step time of a supernet and a decided net"},
     };
     int n = (int)(sizeof kinds / sizeof kinds[0]);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -1,58 +1,64 @@
-/* `pinas calibrate`: fits the cpu hardware profile from the runtime's micro-benchmarks. */
+/* `pinas calibrate`: fits the cpu hardware profile from per-node measurements of the runtime. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "pinas_config.h"
 #include "pinas_cost.h"
 #include "pinas_measure.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void help(const char *def_out)
 {
-    printf("usage: pinas calibrate [--out FILE] [--reps N] [--runs N] [--sizes N] [--scale X] [--net PROFILE]\n"
+    printf("usage: pinas calibrate [--out FILE] [--runs N] [--scale X] [--max-batch B]\n"
            "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
-           "Runs micro-benchmarks of the 2PC runtime over a size sweep for every primitive the cpu profile\n"
-           "prices: one-operator nets ([C,16,16] -> op -> global average pool) run privately by the runtime\n"
-           "(dealer + both parties over loopback, one thread each) and timed over the whole online phase -\n"
-           "relu, poly, patch_relu:2x2 (work: elements), maxpool 3x3/2 (pairs compared), conv 3x3 + folded\n"
-           "batchnorm for the linear primitive (ring multiply-adds) - and local share additions. Each of\n"
-           "--reps passes visits every size of every primitive once (so a busy spell of the machine spreads\n"
-           "over all of them); a visit deals once and times --runs online runs on that material, with the\n"
-           "caches evicted before each (a real run finds its key material in memory, not in cache). Per\n"
-           "size the fastest run is kept; the harness (the same net without the op: input sharing, pooling,\n"
-           "output) is timed the same way and subtracted, and so is the network's share (rounds x RTT +\n"
-           "bytes / bandwidth, with the loopback's RTT and bandwidth measured here, the fastest of one\n"
-           "measurement per pass). Then time = a + b*work is fitted per primitive by GSL least squares\n"
-           "(relative: weights 1/t^2); the dealer's AES and ring-product throughput is measured for the\n"
-           "offline estimate; a, b and R^2 per primitive are printed and the profile (pinas-profile/1, kind\n"
-           "cpu) is written. Takes one to two minutes at the default sweep.\n\n"
+           "Fits the cpu hardware profile on this machine. Runs a sweep of calibration nets privately in the\n"
+           "runtime (dealer + both parties over loopback, one thread each; built here, never the spaces you\n"
+           "search): for 13 shapes from 8 channels of 32x32 to 512 of 2x2, a chain from 3 input channels\n"
+           "conv3x3 (3 -> C) -> conv3x3 -> relu ->\n"
+           "conv1x1 -> poly -> depthwise conv3x3 -> patch_relu (2x2 or 3x3) -> conv3x3 -> add -> maxpool\n"
+           "(2x2/2 or 3x3/2) -> conv1x1 -> avgpool (the same) -> relu -> global average pool -> linear, at batch 1 and\n"
+           "--max-batch. Each party times each node in thread CPU time outside its channel calls (its\n"
+           "compute, which other processes on the machine barely move); per node the least of --runs runs\n"
+           "on one preprocessing (caches evicted before each). Per operator class and party, the compute\n"
+           "is fitted as a linear function of the node's counted work (per call, the party's ring MACs and\n"
+           "AES blocks, elements in and out) by relative least squares (GSL). The dealer's AES and ring\n"
+           "throughput (offline estimate) and the loopback's RTT and bandwidth are measured too. The profile\n"
+           "records the CPU model and the date; searches warn when they run on another CPU model. About a\n"
+           "minute on 2 cores.\n\n"
            "options:\n"
-           "  --out FILE        where to write the profile (default %s)\n"
-           "  --reps N          passes over the sweep, the fastest run per size kept (default 9; on a\n"
-           "                    shared machine other processes only ever add time)\n"
-           "  --runs N          timed online runs per preprocessing in each visit (default 3)\n"
-           "  --sizes N         sizes per primitive, geometric sweep (default 6, at least 3)\n"
-           "  --scale X         multiplies every size of the sweep (default 1; 0.1 for a quick run)\n"
-           "  --net PROFILE     the network profile to subtract (default: the loopback, measured by this\n"
-           "                    command; when writing the shipped profile, profiles/loopback.json is\n"
-           "                    refreshed with the measurement too)\n"
+           "  --out FILE        where to write the profile (default %s; writing there also refreshes\n"
+           "                    the shipped loopback.json with the measured loopback)\n"
+           "  --runs N          online runs per calibration net, the least per node kept (default 5)\n"
+           "  --scale X         multiplies the sweep's channel counts (default 1; 0.25 for a quick run)\n"
+           "  --max-batch B     the second batch of the sweep (default 4)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
-           "  --json            print the report {net, primitives: {name: {a, b, r2, points: [[work,\n"
-           "                    measured s, network s, harness s], ...]}}, offline, profile, out}\n",
+           "  --json            print the report {net, classes, rows: [[net, id, class, party, batch,\n"
+           "                    measured s, fitted s], ...], profile, offline, nets, seconds, out}\n",
            def_out);
 }
 
-static void print_result(const pinas_measure_calib_result *r, const char *net_name, const char *out, const char *loop_out)
+static void print_result(const pinas_measure_calib_result *r, const char *out, const char *loop_out)
 {
-    printf("%-12s %14s %16s %10s\n", "primitive", "a (us/call)", "b (ns/unit)", "R^2");
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
-        printf("%-12s %14.3f %16.5f %10.6f\n", pinas_cpu_prim_name(k), r->prims[k].a * 1e6, r->prims[k].b * 1e9, r->prims[k].r2);
+    pinas_cpu_params cp;
+    pinas_ctx *ctx = pinas_ctx_create();
+    int ok = ctx && !pinas_cost_hw_cpu_params(ctx, r->profile, &cp);
+    pinas_ctx_free(ctx);
+    printf("%-15s %-7s %6s %9s  coefficients (per call us; per MAC, AES block, element in/out ns)\n", "class", "party", "nodes",
+           "fit MAPE%");
+    for (int k = 0; ok && k < PINAS_CPU_N_PRIM; k++)
+        for (int q = 0; q < 2; q++) {
+            if (!cp.fit_rows[k][q]) continue;
+            printf("%-15s %-7s %6d %9.1f ", pinas_cpu_prim_name(k), q ? "client" : "server", cp.fit_rows[k][q], cp.fit_mape[k][q]);
+            for (int f = 0; f < PINAS_CPU_N_FEAT; f++)
+                if (cp.coef[k][q][f] != 0) printf(" %s=%.4g", pinas_cpu_feature_name(f), cp.coef[k][q][f] * (f ? 1e9 : 1e6));
+            printf("\n");
+        }
     printf("dealer: %.3g AES blocks/s, %.3g ring MACs/s\n", r->aes_blocks_per_s, r->ring_macs_per_s);
-    printf("network subtracted (%s): RTT %.1f us, %.0f Mbit/s\nwrote %s%s%s\n", net_name ? net_name : "measured loopback",
-           pinas_cost_link_rtt(r->net) * 1e6, pinas_cost_link_bandwidth(r->net) * 8 / 1e6, out, loop_out ? " and " : "",
-           loop_out ? loop_out : "");
+    printf("loopback: RTT %.1f us, %.0f Mbit/s\n%d calibration nets in %.1f s; wrote %s%s%s\n", pinas_cost_link_rtt(r->net) * 1e6,
+           pinas_cost_link_bandwidth(r->net) * 8 / 1e6, r->nets, r->seconds, out, loop_out ? " and " : "", loop_out ? loop_out : "");
 }
 
 int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
@@ -66,8 +72,8 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     }
     pinas_measure_calib_opts o;
     pinas_measure_calib_opts_default(&o);
-    const char *out = def_out, *net_name = NULL;
-    long reps = o.reps, runs = o.runs, sizes = o.n_sizes, fb = -1, cb = -1;
+    const char *out = def_out;
+    long runs = o.runs, mb = o.max_batch, fb = -1, cb = -1;
     double scale = 1;
     int json = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -76,11 +82,9 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         int bad = 0;
         if (strcmp(a, "--json") == 0) json = 1;
         else if (strcmp(a, "--out") == 0 && has) out = argv[++i];
-        else if (strcmp(a, "--net") == 0 && has) net_name = argv[++i];
-        else if (strcmp(a, "--reps") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 1000, &reps);
         else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 100, &runs);
-        else if (strcmp(a, "--sizes") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 3, 64, &sizes);
-        else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-4, 100, &scale);
+        else if (strcmp(a, "--max-batch") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 64, &mb);
+        else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-3, 8, &scale);
         else if (strcmp(a, "--frac-bits") == 0 && has)
             bad = cli_parse_int("calibrate", a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb);
         else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &cb);
@@ -90,38 +94,25 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
             return 2;
         }
     }
-    o.reps = (int)reps;
     o.runs = (int)runs;
-    o.n_sizes = (int)sizes;
+    o.max_batch = (int)mb;
     o.scale = scale;
     if (fb > 0) o.params.frac_bits = (int)fb;
     if (cb > 0) o.params.cmp_bits = (int)cb;
-    pinas_cost_link *link = NULL;
     pinas_measure_calib_result *res = NULL;
-    /* Recalibrating the shipped profile also refreshes the shipped loopback profile with what was
-     * measured, so that cpu + loopback gives back the measured times. */
-    char *loop_out = !net_name && strcmp(out, def_out) == 0 ? pinas_path_join(pinas_cost_profile_dir(), "loopback.json") : NULL;
-    if ((net_name && pinas_cost_link_load(ctx, net_name, &link))) {
-        rc = cli_fail(ctx);
-        goto done;
-    }
-    o.link = link;
+    char *loop_out = strcmp(out, def_out) == 0 ? pinas_path_join(pinas_cost_profile_dir(), "loopback.json") : NULL;
     if (pinas_measure_calibrate(ctx, &o, &res) || pinas_measure_calib_save(ctx, res, out, loop_out)) {
         rc = cli_fail(ctx);
-        goto done;
-    }
-    if (json) {
+    } else if (json) {
         cJSON *rep = pinas_measure_calib_result_to_json(res);
         cJSON_AddStringToObject(rep, "out", out);
         cli_print_json(rep);
         cJSON_Delete(rep);
     } else {
-        print_result(res, net_name, out, loop_out);
+        print_result(res, out, loop_out);
     }
-done:
     free(loop_out);
     pinas_measure_calib_result_free(res);
-    pinas_cost_link_free(link);
     free(def_out);
     return rc;
 }

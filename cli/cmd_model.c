@@ -1,6 +1,5 @@
 /* `pinas model random`: a model dir with random weights for a decided architecture (tests, benchmarks). */
 #include "cli.h"
-#include "pinas_nas.h"
 #include "pinas_net.h"
 
 #include <stdlib.h>
@@ -45,7 +44,7 @@ int pinas_cmd_model(pinas_ctx *ctx, int argc, char **argv)
     if (pinas_net_load(ctx, space, &net)) return cli_fail(ctx);
     pinas_net *decided = NULL;
     /* all-relu / all-poly: the search's own baselines; random: the one seeded sampler of the IR */
-    pinas_status bs = mode < 2 ? pinas_nas_baseline(ctx, net, arch, &decided) : pinas_net_random_arch(ctx, net, (uint64_t)seed, &decided);
+    pinas_status bs = mode < 2 ? pinas_net_baseline_arch(ctx, net, arch, &decided) : pinas_net_random_arch(ctx, net, (uint64_t)seed, &decided);
     pinas_net_free(net);
     if (bs) return pinas_error_prefix(ctx, bs, "%s", space), cli_fail(ctx);
     net = decided;

@@ -61,21 +61,32 @@ static void help(void)
 
 void cli_print_mpc_report(FILE *f, const pinas_mpc_report *r)
 {
-    fprintf(f, "%-22s %10s %14s %14s %12s %12s %7s\n", "layer", "online ms", "prep server B", "prep client B",
-            "sent server", "sent client", "rounds");
+    /* per party: compute (thread CPU time outside the channel) and time blocked in it, ms; "-" for a
+     * party whose clocks are not in the report */
+    fprintf(f, "%-22s %10s %9s %9s %9s %9s %14s %14s %12s %12s %7s\n", "layer", "online ms", "srv cpu", "srv wait", "cli cpu",
+            "cli wait", "prep server B", "prep client B", "sent server", "sent client", "rounds");
+    double cpu[2] = {0, 0}, wait[2] = {0, 0};
     for (int i = 0; i < r->n_layers; i++) {
         const pinas_mpc_layer_report *l = &r->layers[i];
         const pinas_mpc_cost *c = &l->measured;
-        fprintf(f, "%-22s %10.2f %14.0f %14.0f %12.0f %12.0f %7.0f\n", l->id, l->online_s * 1e3,
-                (double)c->offline.bytes[0], (double)c->offline.bytes[1], (double)c->online.bytes[0],
-                (double)c->online.bytes[1], (double)c->online.rounds);
+        char t[4][16];
+        for (int q = 0; q < 2; q++) {
+            int known = l->party[q].wall_s > 0;
+            snprintf(t[2 * q], sizeof t[0], known ? "%.2f" : "-", l->party[q].cpu_s * 1e3);
+            snprintf(t[2 * q + 1], sizeof t[0], known ? "%.2f" : "-", l->party[q].wait_s * 1e3);
+            cpu[q] += l->party[q].cpu_s;
+            wait[q] += l->party[q].wait_s;
+        }
+        fprintf(f, "%-22s %10.2f %9s %9s %9s %9s %14.0f %14.0f %12.0f %12.0f %7.0f\n", l->id, l->online_s * 1e3, t[0], t[1], t[2], t[3],
+                (double)c->offline.bytes[0], (double)c->offline.bytes[1], (double)c->online.bytes[0], (double)c->online.bytes[1],
+                (double)c->online.rounds);
     }
     const pinas_mpc_cost *t = &r->totals;
-    fprintf(f, "%-22s %10.2f %14.0f %14.0f %12.0f %12.0f %7.0f\n", "total (online)", r->online_s * 1e3,
-            (double)t->offline.bytes[0], (double)t->offline.bytes[1], (double)t->online.bytes[0], (double)t->online.bytes[1],
-            (double)t->online.rounds);
-    fprintf(f, "%-22s %10s %14s %14s %12.0f %12.0f %7.0f\n", "setup (masked weights)", "", "", "", (double)t->setup.bytes[0],
-            (double)t->setup.bytes[1], (double)t->setup.rounds);
+    fprintf(f, "%-22s %10.2f %9.2f %9.2f %9.2f %9.2f %14.0f %14.0f %12.0f %12.0f %7.0f\n", "total (online)", r->online_s * 1e3,
+            cpu[0] * 1e3, wait[0] * 1e3, cpu[1] * 1e3, wait[1] * 1e3, (double)t->offline.bytes[0], (double)t->offline.bytes[1],
+            (double)t->online.bytes[0], (double)t->online.bytes[1], (double)t->online.rounds);
+    fprintf(f, "%-22s %10s %9s %9s %9s %9s %14s %14s %12.0f %12.0f %7.0f\n", "setup (masked weights)", "", "", "", "", "", "", "",
+            (double)t->setup.bytes[0], (double)t->setup.bytes[1], (double)t->setup.rounds);
     fprintf(f, "online %.3f s; offline (dealer + setup) %.3f s; preprocessing %.2f MB server, %.2f MB client\n", r->online_s,
             r->offline_s, (double)t->offline.bytes[0] / 1e6, (double)t->offline.bytes[1] / 1e6);
     if (r->peak_rss || r->prep_read_s > 0)

@@ -216,6 +216,9 @@ int pinas_cmd_predict(pinas_ctx *ctx, int argc, char **argv)
         rc = cli_fail(ctx);
         goto done;
     }
+    char other[512];
+    if (pinas_machine_mismatch(pinas_cost_hw_name(hw), pinas_cost_hw_cpu_model(hw), pinas_cost_hw_fitted(hw), other, sizeof other))
+        pinas_warn(ctx, "%s", other);
     if (lut_out) {
         pinas_cost_lut *lut = NULL;
         if (pinas_cost_lut_build(ctx, net, hw, link, &p, &lut) || pinas_cost_lut_save(ctx, lut, lut_out)) {

@@ -2,43 +2,83 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef int (*cmd_fn)(pinas_ctx *, int, char **);
 typedef struct {
     const char *name;
     cmd_fn fn;
     const char *summary;
+    int torch; /* needs libtorch: the light `pinas` runs it through pinas-torch (cli_torch_forward) */
 } command;
 
 static const command commands[] = {
-    {"search", pinas_cmd_search, "run a hardware-aware architecture search from a config"},
-    {"pareto", pinas_cmd_pareto, "merge runs, print and plot the latency-accuracy Pareto front"},
-    {"export", pinas_cmd_export, "export a searched candidate as a model dir for the runtime"},
-    {"train", pinas_cmd_train, "train a decided architecture from a config"},
-    {"space", pinas_cmd_space, "show a search space or net: nodes, shapes, MACs, ReLUs"},
-    {"config", pinas_cmd_config, "show the effective run config (defaults + file + --set)"},
-    {"predict", pinas_cmd_predict, "predict 2PC latency per node under hardware/network profiles"},
-    {"calibrate", pinas_cmd_calibrate, "fit the cpu hardware profile from runtime micro-benchmarks"},
-    {"validate-latency", pinas_cmd_validate_latency, "compare predicted and measured latency on random archs"},
-    {"model", pinas_cmd_model, "make a model dir with random weights (for tests and benchmarks)"},
-    {"dealer", pinas_cmd_dealer, "write each party's preprocessing file for a model"},
-    {"party", pinas_cmd_party, "run one party (server or client) of a private inference"},
-    {"infer", pinas_cmd_infer, "run a private inference locally (dealer + two processes over TCP)"},
-    {"stream", pinas_cmd_stream, "a stream of private inferences with on-the-fly preprocessing, against the e2e model"},
-    {"keygen", pinas_cmd_keygen, "write a pre-shared key or certificates for the parties' TLS channel"},
-    {"bench", pinas_cmd_bench, "benchmarks with JSON output (medians)"},
+    {"search", pinas_cmd_search, "run a hardware-aware architecture search from a config", 1},
+    {"pareto", pinas_cmd_pareto, "merge runs, print and plot the latency-accuracy Pareto front", 1},
+    {"export", pinas_cmd_export, "export a searched candidate as a model dir for the runtime", 1},
+    {"train", pinas_cmd_train, "train a decided architecture from a config", 1},
+    {"space", pinas_cmd_space, "show a search space or net: nodes, shapes, MACs, ReLUs", 0},
+    {"config", pinas_cmd_config, "show the effective run config (defaults + file + --set)", 0},
+    {"predict", pinas_cmd_predict, "predict 2PC latency per node under hardware/network profiles", 0},
+    {"calibrate", pinas_cmd_calibrate, "fit the cpu hardware profile from runtime micro-benchmarks", 0},
+    {"validate-latency", pinas_cmd_validate_latency, "compare predicted and measured latency on random archs", 0},
+    {"model", pinas_cmd_model, "make a model dir with random weights (for tests and benchmarks)", 0},
+    {"dealer", pinas_cmd_dealer, "write each party's preprocessing file for a model", 0},
+    {"party", pinas_cmd_party, "run one party (server or client) of a private inference", 0},
+    {"infer", pinas_cmd_infer, "run a private inference locally (dealer + two processes over TCP)", 0},
+    {"stream", pinas_cmd_stream, "a stream of private inferences with on-the-fly preprocessing, against the e2e model", 0},
+    {"keygen", pinas_cmd_keygen, "write a pre-shared key or certificates for the parties' TLS channel", 0},
+    {"bench", pinas_cmd_bench, "benchmarks with JSON output (medians)", 0},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+/* A command's entry point: its own, or (the light pinas, for a libtorch command) the forward; NULL
+ * when this binary has neither. */
+static cmd_fn command_fn(const command *c) { return c->fn ? c->fn : c->torch ? cli_torch_forward : NULL; }
+
+#ifdef PINAS_LIGHT
+static char **main_argv; /* the whole command line, global options included, for the forward */
+
+/* The light pinas links no libtorch (a party starts at a few MB instead of ~160): a command that
+ * needs it runs in pinas-torch, the full build next to this executable, with the same arguments. */
+int cli_torch_forward(pinas_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx, (void)argc;
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+    if (n <= 0) {
+        fprintf(stderr, "pinas: error: /proc/self/exe: %s (needed to find pinas-torch)\n", strerror(errno));
+        return 1;
+    }
+    path[n] = 0;
+    char *slash = strrchr(path, '/');
+    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "pinas-torch");
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr,
+                "pinas: error: `pinas %s` needs libtorch, which this pinas does not load; it runs in %s, which is "
+                "missing (%s): build the pinas-torch target next to pinas\n",
+                argv[0], path, strerror(errno));
+        return 1;
+    }
+    fflush(NULL);
+    main_argv[0] = path;
+    execv(path, main_argv);
+    fprintf(stderr, "pinas: error: cannot run %s: %s\n", path, strerror(errno));
+    return 1;
+}
+#endif
 
 static void usage(FILE *f)
 {
     fprintf(f, "pinas %s - hardware-aware NAS for two-party private inference\n\n", PINAS_VERSION);
     fprintf(f, "usage: pinas [--quiet|--verbose] COMMAND [ARGS]\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn) fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
+        if (command_fn(&commands[i])) fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`pinas COMMAND --help` shows a command's options. `pinas --version` prints the version.\n");
 }
 
@@ -102,6 +142,9 @@ void cli_print_json(const cJSON *j)
 
 int main(int argc, char **argv)
 {
+#ifdef PINAS_LIGHT
+    main_argv = argv;
+#endif
     pinas_ctx *ctx = pinas_ctx_create();
     if (!ctx) {
         fprintf(stderr, "pinas: out of memory\n");
@@ -136,12 +179,12 @@ int main(int argc, char **argv)
     const char *name = argv[i];
     int rc = -1;
     for (int k = 0; k < N_COMMANDS; k++)
-        if (commands[k].fn && strcmp(commands[k].name, name) == 0) rc = commands[k].fn(ctx, argc - i, argv + i);
+        if (command_fn(&commands[k]) && strcmp(commands[k].name, name) == 0) rc = command_fn(&commands[k])(ctx, argc - i, argv + i);
     if (rc == -1) {
         const char *names[N_COMMANDS];
         int n = 0;
         for (int k = 0; k < N_COMMANDS; k++)
-            if (commands[k].fn) names[n++] = commands[k].name;
+            if (command_fn(&commands[k])) names[n++] = commands[k].name;
         const char *dym = pinas_did_you_mean(name, names, n);
         fprintf(stderr, "pinas: unknown command \"%s\"%s%s%s\n(`pinas --help` lists the commands)\n", name, dym ? " (did you mean \"" : "",
                 dym ? dym : "", dym ? "\"?)" : "");

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #define PINAS_ERRMSG_MAX 2048
@@ -130,6 +131,35 @@ double pinas_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+char *pinas_machine_cpu_model(char *buf, size_t n)
+{
+    if (!n) return buf;
+    buf[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t len = strcspn(v, "\n");
+        while (len && v[len - 1] == ' ') len--;
+        snprintf(buf, n, "%.*s", (int)len, v);
+        break;
+    }
+    if (f) fclose(f);
+    struct utsname u;
+    if (!buf[0] && uname(&u) == 0) snprintf(buf, n, "%s", u.machine);
+    return buf;
+}
+
+double pinas_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 

@@ -95,6 +95,17 @@ void pinas_format_duration(double seconds, char *buf, size_t n);
 
 /* Monotonic seconds. */
 double pinas_now(void);
+/* CPU seconds (user + system) the calling thread has used (CLOCK_THREAD_CPUTIME_ID): compute time
+ * that time-slicing with other processes and steal do not inflate. */
+double pinas_thread_cpu(void);
+/* This machine's CPU model (Linux: the first "model name" of /proc/cpuinfo, else uname's machine)
+ * into buf (NUL-terminated, cut to n - 1 bytes); "" when unknown. Returns buf. */
+char *pinas_machine_cpu_model(char *buf, size_t n);
+/* Whether the hardware profile `profile` (its name), fitted on CPU model `fitted_cpu` on
+ * `fitted_date` (either may be NULL), is used on a machine of another CPU model: 1, with a one-line
+ * warning naming both models and asking for `pinas calibrate` into msg (cut to n - 1 bytes); 0, with
+ * msg "", when the models are the same or either is unknown (NULL or ""). */
+int pinas_machine_mismatch(const char *profile, const char *fitted_cpu, const char *fitted_date, char *msg, size_t n);
 
 /* ---------------------------------------------------------------- files */
 

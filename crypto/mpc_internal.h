@@ -11,6 +11,21 @@ typedef struct { __m128i rk[11]; } aes_key;
 void pinas_aes128_expand(aes_key *ek, const uint8_t key[16]);
 void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n);
 
+/* ------------------------------------------------------------------ fixed point (inlined) */
+
+/* pinas_ring_encode(v / 2^f, f) for v = x·2^f, bit for bit (clamped to ±2^62, NaN as 0, halves away
+ * from zero), without the library calls: the server encodes each matmul node's weights when the node
+ * runs, inside the online phase. Exact: for |v| < 2^53, v - trunc(v) is exact; above, v is an integer. */
+static inline uint64_t ring_encode_scaled(double v)
+{
+    const double lim = 4611686018427387904.0; /* 2^62 */
+    if (v != v) v = 0;
+    v = v > lim ? lim : v < -lim ? -lim : v;
+    int64_t r = (int64_t)v;
+    double fr = v - (double)r;
+    return (uint64_t)(r + (fr >= 0.5) - (fr <= -0.5));
+}
+
 /* ------------------------------------------------------------------ the plan */
 
 /* How a node runs under 2PC. One plan serves the dealer (what to generate), the parties (what to
@@ -97,6 +112,7 @@ typedef struct {
     uint64_t *foff;     /* per node: its section's offset in the file */
     uint8_t *buf;       /* the current node's material (64-byte aligned), cap bytes */
     size_t cap;
+    size_t maxsec;      /* the largest section (framing included): the buffer's size from the first fetch on */
     int cur;            /* the node in buf, -1 for none */
     double read_s;      /* seconds spent reading and verifying sections */
 } prep_file;
@@ -125,6 +141,13 @@ pinas_status prep_alloc_shell(pinas_ctx *ctx, const pl_plan *pl, int party, pina
  * node i's section into the node buffer (replacing the node there) and verifies its tag in constant
  * time, and fills pp->node_dealer[i]. Errors (PINAS_EFORMAT, PINAS_EIO) name the file and the node index. */
 pinas_status prep_fetch(pinas_ctx *ctx, const pinas_mpc_prep *pp, int i) PINAS_WUR;
+/* The node buffer of a file (the largest section's size, allocated at the first fetch) past node
+ * i's section (its framed length rounded to 64 bytes): the bytes a party may use there as scratch
+ * while node i runs (0 for a prep in memory); known from the header, before any fetch. The server encodes a conv/linear node's weights there, so that one buffer holds the layer. */
+size_t prep_scratch_room(const pinas_mpc_prep *pp, int i);
+/* That space, 64-byte aligned, once node i is the fetched node (prep_fetch(pp, i)) and bytes <=
+ * prep_scratch_room(pp, i); else NULL. Valid until the next prep_fetch; wiped with the buffer. */
+uint8_t *prep_scratch(const pinas_mpc_prep *pp, int i, size_t bytes);
 /* Node i's material: in memory, or the node buffer of a file (after prep_fetch(pp, i)). */
 static inline uint8_t *prep_node(const pinas_mpc_prep *pp, int i)
 {

@@ -15,21 +15,17 @@ static void eng_free(eng *e)
         if (e->val && e->val[i]) OPENSSL_cleanse(e->val[i], 8 * (size_t)(e->pl.nodes[i].n_out ? e->pl.nodes[i].n_out : 1));
         if (e->Y1 && e->Y1[i])
             OPENSSL_cleanse(e->Y1[i], 8 * (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * (size_t)e->pl.nodes[i].N);
-        if (e->W && e->W[i]) OPENSSL_cleanse(e->W[i], 8 * (size_t)e->pl.nodes[i].groups * e->pl.nodes[i].M * e->pl.nodes[i].K);
         if (e->val) free(e->val[i]);
-        if (e->W) free(e->W[i]);
         if (e->bias) free(e->bias[i]);
         if (e->pa) free(e->pa[i]);
         if (e->pw1) free(e->pw1[i]);
         if (e->pb) free(e->pb[i]);
         if (e->Y1) free(e->Y1[i]);
     }
-    free(e->val), free(e->owner), free(e->W), free(e->bias), free(e->wbits), free(e->pa), free(e->pw1), free(e->pb),
+    if (e->wbuf) OPENSSL_cleanse(e->wbuf, 8 * e->wcap);
+    free(e->val), free(e->owner), free(e->wbuf), free(e->bias), free(e->wbits), free(e->pa), free(e->pw1), free(e->pb),
         free(e->Y1), free(e->rows);
-    if (e->cached) {
-        OPENSSL_cleanse(e->cached, eng_masked_bytes(e));
-        free(e->cached);
-    }
+    if (e->cached) fclose(e->cached);
     pl_free(&e->pl);
 }
 
@@ -91,7 +87,6 @@ static pinas_status eng_init(eng *e, pinas_ctx *ctx, pinas_chan *chan, const pin
     size_t nn = (size_t)e->pl.n_nodes;
     e->val = calloc(nn, sizeof *e->val);
     e->owner = calloc(nn, sizeof *e->owner);
-    e->W = calloc(nn, sizeof *e->W);
     e->bias = calloc(nn, sizeof *e->bias);
     e->wbits = calloc(nn, sizeof *e->wbits);
     e->pa = calloc(nn, sizeof *e->pa);
@@ -99,7 +94,7 @@ static pinas_status eng_init(eng *e, pinas_ctx *ctx, pinas_chan *chan, const pin
     e->pb = calloc(nn, sizeof *e->pb);
     e->Y1 = calloc(nn, sizeof *e->Y1);
     e->rows = calloc(nn + 1, sizeof *e->rows);
-    if (!e->val || !e->owner || !e->W || !e->bias || !e->wbits || !e->pa || !e->pw1 || !e->pb || !e->Y1 || !e->rows)
+    if (!e->val || !e->owner || !e->bias || !e->wbits || !e->pa || !e->pw1 || !e->pb || !e->Y1 || !e->rows)
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     for (int i = 0; i < e->pl.n_nodes; i++) {
         pinas_mpc_layer_report *row = &e->rows[i];
@@ -140,6 +135,28 @@ static pinas_status run_setup(eng *e, const pinas_mpc_party_args *a, pinas_mpc_c
     return s;
 }
 
+/* The clocks of one node: counters and channel times zeroed, wall and thread CPU started. */
+static void node_clock_start(eng *e)
+{
+    memset(&e->cur, 0, sizeof e->cur);
+    e->comm_s = e->comm_cpu_s = 0;
+    e->t_wall = pinas_now();
+    e->t_cpu = pinas_thread_cpu();
+}
+
+/* Stops them into row: wall, compute CPU (outside the channel), channel wall/CPU, wait, counters. */
+static void node_clock_stop(eng *e, pinas_mpc_layer_report *row)
+{
+    double cpu = pinas_thread_cpu() - e->t_cpu;
+    pinas_mpc_node_times *t = &row->party[e->role];
+    t->wall_s = row->online_s = pinas_now() - e->t_wall;
+    t->comm_s = e->comm_s;
+    t->comm_cpu_s = e->comm_cpu_s;
+    t->cpu_s = cpu > e->comm_cpu_s ? cpu - e->comm_cpu_s : 0;
+    t->wait_s = e->comm_s > e->comm_cpu_s ? e->comm_s - e->comm_cpu_s : 0;
+    row->measured.online = e->cur;
+}
+
 /* The online phase, node by node; errors are prefixed with the party and the node. */
 static pinas_status run_nodes(eng *e, const pinas_mpc_party_args *a)
 {
@@ -159,15 +176,15 @@ static pinas_status run_nodes(eng *e, const pinas_mpc_party_args *a)
             struct timespec ts = {a->delay_ms / 1000, (long)(a->delay_ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
+        double tp = pinas_now();
         s = prep_fetch(e->ctx, e->pp, i); /* from a file: this node's section alone, verified */
         if (s) return pinas_error_prefix(e->ctx, s, "%s: node %s", role_name(e->role), n->id);
+        e->rows[i].party[e->role].prep_s = pinas_now() - tp;
         e->rows[i].measured.offline.aes_blocks[0] = e->pp->node_dealer[i].offline.aes_blocks[0];
         e->rows[i].measured.offline.ring_macs[0] = e->pp->node_dealer[i].offline.ring_macs[0];
-        memset(&e->cur, 0, sizeof e->cur);
-        double t0 = pinas_now();
+        node_clock_start(e);
         s = eng_run_node(e, i, a->x, e->val[i]);
-        e->rows[i].online_s = pinas_now() - t0;
-        e->rows[i].measured.online = e->cur;
+        node_clock_stop(e, &e->rows[i]);
         if (s) pinas_error_prefix(e->ctx, s, "%s: node %s", role_name(e->role), n->id);
     }
     return s;
@@ -181,8 +198,7 @@ static pinas_status run_output(eng *e, float *logits)
     pinas_mpc_layer_report *orow = &e->rows[e->pl.n_nodes];
     snprintf(orow->id, sizeof orow->id, "output");
     pinas_chan_set_layer(e->ch, "output");
-    memset(&e->cur, 0, sizeof e->cur);
-    double t0 = pinas_now();
+    node_clock_start(e);
     const uint64_t *Yl = node_val(e, last);
     pinas_status s = PINAS_OK;
     if (e->role == 0) {
@@ -195,8 +211,7 @@ static pinas_status run_output(eng *e, float *logits)
             for (size_t q = 0; q < nout; q++) logits[q] = (float)pinas_ring_decode(o[q] + Yl[q], e->f);
         free(o);
     }
-    orow->online_s = pinas_now() - t0;
-    orow->measured.online = e->cur;
+    node_clock_stop(e, orow);
     if (s) pinas_error_prefix(e->ctx, s, "%s", role_name(e->role));
     return s;
 }

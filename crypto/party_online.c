@@ -8,9 +8,22 @@
 
 /* ------------------------------------------------------------------ counted communication */
 
+/* Times one channel call into e->comm_s / e->comm_cpu_s (wall, and this thread's CPU). */
+typedef struct {
+    double wall, cpu;
+} comm_clock;
+static comm_clock comm_start(void) { return (comm_clock){pinas_now(), pinas_thread_cpu()}; }
+static void comm_stop(eng *e, comm_clock c)
+{
+    e->comm_s += pinas_now() - c.wall;
+    e->comm_cpu_s += pinas_thread_cpu() - c.cpu;
+}
+
 pinas_status eng_send(eng *e, uint32_t tag, const void *buf, size_t len)
 {
+    comm_clock c = comm_start();
     pinas_status s = pinas_chan_send(e->ctx, e->ch, tag, buf, len);
+    comm_stop(e, c);
     e->cur.rounds++;
     e->cur.bytes[e->role] += len;
     return s;
@@ -18,7 +31,9 @@ pinas_status eng_send(eng *e, uint32_t tag, const void *buf, size_t len)
 
 pinas_status eng_recv(eng *e, uint32_t tag, void *buf, size_t len)
 {
+    comm_clock c = comm_start();
     pinas_status s = pinas_chan_recv(e->ctx, e->ch, tag, buf, len);
+    comm_stop(e, c);
     e->cur.rounds++;
     e->cur.bytes[1 - e->role] += len;
     return s;
@@ -26,7 +41,9 @@ pinas_status eng_recv(eng *e, uint32_t tag, void *buf, size_t len)
 
 pinas_status eng_exchange(eng *e, uint32_t tag, const void *sbuf, void *rbuf, size_t len)
 {
+    comm_clock c = comm_start();
     pinas_status s = pinas_chan_exchange(e->ctx, e->ch, tag, sbuf, len, rbuf, len);
+    comm_stop(e, c);
     e->cur.rounds++;
     e->cur.bytes[0] += len;
     e->cur.bytes[1] += len;
@@ -118,14 +135,17 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
             free(Z), free(cols), free(T);
             return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
         }
-        s = eng_recv(e, (uint32_t)i, Z, 8 * ni);
+        /* this node's weights only (one scratch for all nodes), encoded while F is on its way */
+        uint64_t *W = eng_weights_at(e, i);
+        s = W ? eng_node_weights(e, i, W, NULL) : pinas_error(e->ctx, PINAS_EINTERNAL, "no room for the weights");
+        if (!s) s = eng_recv(e, (uint32_t)i, Z, 8 * ni);
         if (!s) {
             /* Z = X0 + F = X - B */
             for (size_t q = 0; q < ni; q++) Z[q] += X[q];
             memcpy(T, C0, 8 * mn);
             for (int g = 0; g < pn->groups; g++) {
                 mm_cols(e->net, i, pn, Z, g, cols);
-                pinas_ring_gemm_small_a_mt(e->pl.threads, pn->M, (int)pn->N, pn->K, e->W[i] + (size_t)g * pn->M * pn->K,
+                pinas_ring_gemm_small_a_mt(e->pl.threads, pn->M, (int)pn->N, pn->K, W + (size_t)g * pn->M * pn->K,
                                            pn->K, e->wbits[i], cols, (int)pn->N, T + (size_t)g * pn->M * pn->N, (int)pn->N, 1);
             }
             e->cur.ring_macs[0] += (uint64_t)pn->groups * pn->M * pn->K * (uint64_t)pn->N;

@@ -21,8 +21,9 @@ extern "C" {
  * pair protocol one round); conv/linear weights stay hidden behind the mask A (W - A is sent). */
 
 #define PINAS_MPC_PROTOCOL_VERSION 1
-#define PINAS_MPC_PREP_VERSION 4 /* 4: header and node sections authenticated apart, read node by node (3: one
-                                    HMAC-SHA256 over the whole file; 2: a bare SHA-256) */
+#define PINAS_MPC_PREP_VERSION 5 /* 5: node sections tagged with Poly1305 under per-node keys (4: with
+                                    HMAC-SHA256; both: header and sections authenticated apart, read node by
+                                    node; 3: one HMAC-SHA256 over the whole file; 2: a bare SHA-256) */
 #define PINAS_MPC_PREP_MAGIC "PINASPRE"
 #define PINAS_MPC_MAX_PATCH 256 /* elements per patch of patch_relu (one DReLU key per patch; r, t·r per element) */
 
@@ -385,11 +386,11 @@ void pinas_mpc_prep_free(pinas_mpc_prep *pp);
 /* The dealer key: preprocessing files are authenticated, not only checksummed. The dealer and both
  * parties hold the same 32-byte secret key (a file of 64 hex digits, mode 0600 or stricter; the same
  * format as `pinas keygen --psk`, but use a separate key: it authenticates the dealer, not the peer).
- * A file (format version PINAS_MPC_PREP_VERSION = 4; layout in crypto/prep.c) is a header (magic,
+ * A file (format version PINAS_MPC_PREP_VERSION = 5; layout in crypto/prep.c) is a header (magic,
  * version, party, model hash, session id, batch, parameters, per node: comparison window, material
  * bytes, section offset and size) with its own HMAC-SHA256 tag, then one section per node (the
- * material, the dealer's counts for that node, and an HMAC-SHA256 over the header's tag, the node
- * index and the section), so that a party reads and verifies one node at a time and holds only the
+ * material, the dealer's counts for that node, and a Poly1305 tag under a key derived from the
+ * dealer key, the header's tag and the node index), so that a party reads and verifies one node at a time and holds only the
  * node it evaluates. The reader checks magic and version, reads the header and verifies its tag in
  * constant time before parsing a field, checks the framing against the file size (a short file is
  * refused naming the first node it cuts), and verifies each node's tag when the node is read: an
@@ -458,10 +459,25 @@ pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pina
 
 /* ------------------------------------------------------------------ running a private inference */
 
-/* Per-layer measurement of a private inference. */
+/* One party's clocks for one node. wall_s is the node's wall time in that party. It splits into
+ * compute and communication: comm_s is the wall time inside the channel's send/receive/exchange
+ * calls (the transfer and the wait for the peer), comm_cpu_s the CPU time the thread spent inside
+ * them (system calls, copies, TLS); cpu_s is the thread CPU time (CLOCK_THREAD_CPUTIME_ID: user +
+ * system of the party's main thread) of the node outside those calls - its compute, which
+ * co-runners and steal barely move. wait_s = comm_s - comm_cpu_s: blocked on the peer or the
+ * network. With threads > 1 the OpenMP workers' CPU time is not in cpu_s (calibrate and validate at
+ * 1 thread). prep_s: reading and verifying the node's preprocessing section, before the node runs
+ * (not in wall_s). All zero for a party whose report was not merged in. */
+typedef struct {
+    double wall_s, cpu_s, comm_s, comm_cpu_s, wait_s, prep_s;
+} pinas_mpc_node_times;
+
+/* Per-layer measurement of a private inference. online_s is the reporting party's wall time;
+ * party[role] the clocks of each party (its own, and the peer's after pinas_mpc_report_merge). */
 typedef struct {
     char id[128];            /* the node's id, or "output" (the logits share) */
     double online_s;
+    pinas_mpc_node_times party[2]; /* [0] server, [1] client */
     pinas_mpc_cost measured;
 } pinas_mpc_layer_report;
 /* One party's report of a private inference. Owns `layers`; free with pinas_mpc_report_free. */
@@ -478,7 +494,9 @@ typedef struct pinas_mpc_report {
 } pinas_mpc_report;
 /* pinas_mpc_report_free(NULL) is a no-op. */
 void pinas_mpc_report_free(pinas_mpc_report *r);
-/* The report as JSON ({"layers": [{"id", "online_ms", "prep_bytes_server", "prep_bytes_client",
+/* The report as JSON ({"layers": [{"id", "online_ms", "server": {times}, "client": {times} (times:
+ * "wall_ms", "cpu_ms", "comm_ms", "comm_cpu_ms", "wait_ms", "prep_ms"; a party's object only when its
+ * clocks are in the report), "prep_bytes_server", "prep_bytes_client",
  * "sent_bytes_server", "sent_bytes_client", "rounds", "measured": {"online", "offline", "setup"}}],
  * "totals": {"online", "offline", "setup", "online_s", "offline_s"}, "peak_rss_bytes", "prep_read_s",
  * "threads"}). New; caller frees. */
@@ -494,8 +512,8 @@ uint64_t pinas_mpc_peak_rss(void);
 /* The same from a file (a party's --report). */
 pinas_status pinas_mpc_report_load(pinas_ctx *ctx, const char *path, pinas_mpc_report **out) PINAS_WUR;
 /* Each party counts only its own work: takes the server's online AES blocks and ring MACs (party 0)
- * from its report into the client's rows, layer by layer (nothing when the layer counts differ).
- * The client's totals are left as they were. */
+ * and its clocks (party[0]) from its report into the client's rows, layer by layer (nothing when
+ * the layer counts differ). The client's totals are left as they were. */
 void pinas_mpc_report_merge(pinas_mpc_report *client, const pinas_mpc_report *server);
 
 /* What a party runs with. The server passes its model (weights); the client passes the net (the

@@ -45,6 +45,7 @@ void pinas_mpc_report_merge(pinas_mpc_report *client, const pinas_mpc_report *se
         const pinas_mpc_counts *sv = &server->layers[l].measured.online;
         c->aes_blocks[0] = sv->aes_blocks[0];
         c->ring_macs[0] = sv->ring_macs[0];
+        client->layers[l].party[0] = server->layers[l].party[0];
     }
 }
 
@@ -78,6 +79,20 @@ static cJSON *cost_json(const pinas_mpc_cost *c)
     return o;
 }
 
+static int times_known(const pinas_mpc_node_times *t) { return t->wall_s > 0 || t->cpu_s > 0; }
+
+static cJSON *times_json(const pinas_mpc_node_times *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "wall_ms", t->wall_s * 1e3);
+    cJSON_AddNumberToObject(o, "cpu_ms", t->cpu_s * 1e3);
+    cJSON_AddNumberToObject(o, "comm_ms", t->comm_s * 1e3);
+    cJSON_AddNumberToObject(o, "comm_cpu_ms", t->comm_cpu_s * 1e3);
+    cJSON_AddNumberToObject(o, "wait_ms", t->wait_s * 1e3);
+    cJSON_AddNumberToObject(o, "prep_ms", t->prep_s * 1e3);
+    return o;
+}
+
 cJSON *pinas_mpc_report_json(const pinas_mpc_report *r)
 {
     cJSON *o = cJSON_CreateObject(), *ls = cJSON_AddArrayToObject(o, "layers");
@@ -86,6 +101,8 @@ cJSON *pinas_mpc_report_json(const pinas_mpc_report *r)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "id", l->id);
         cJSON_AddNumberToObject(j, "online_ms", l->online_s * 1e3);
+        for (int p = 0; p < 2; p++)
+            if (times_known(&l->party[p])) cJSON_AddItemToObject(j, p ? "client" : "server", times_json(&l->party[p]));
         cJSON_AddNumberToObject(j, "prep_bytes_server", (double)l->measured.offline.bytes[0]);
         cJSON_AddNumberToObject(j, "prep_bytes_client", (double)l->measured.offline.bytes[1]);
         cJSON_AddNumberToObject(j, "sent_bytes_server", (double)l->measured.online.bytes[0]);
@@ -156,12 +173,24 @@ static double num_or_zero(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+static void times_from_json(const cJSON *o, pinas_mpc_node_times *t)
+{
+    t->wall_s = num_or_zero(o, "wall_ms") / 1e3;
+    t->cpu_s = num_or_zero(o, "cpu_ms") / 1e3;
+    t->comm_s = num_or_zero(o, "comm_ms") / 1e3;
+    t->comm_cpu_s = num_or_zero(o, "comm_cpu_ms") / 1e3;
+    t->wait_s = num_or_zero(o, "wait_ms") / 1e3;
+    t->prep_s = num_or_zero(o, "prep_ms") / 1e3;
+}
+
 static pinas_status layer_from_json(pinas_ctx *ctx, const cJSON *l, const char *where, int i, pinas_mpc_layer_report *out)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
     if (!cJSON_IsString(id)) return pinas_error(ctx, PINAS_EFORMAT, "%s: layers[%d]: no \"id\"", where, i);
     snprintf(out->id, sizeof out->id, "%s", id->valuestring);
     out->online_s = num_or_zero(l, "online_ms") / 1e3;
+    for (int p = 0; p < 2; p++) /* absent in older reports, or for a party not merged in: zeros */
+        times_from_json(cJSON_GetObjectItemCaseSensitive(l, p ? "client" : "server"), &out->party[p]);
     char *w = pinas_strfmt("layers[%d] (%s).measured", i, out->id);
     pinas_status s = cost_from_json(ctx, cJSON_GetObjectItemCaseSensitive(l, "measured"), where, w ? w : "measured",
                                     &out->measured);

@@ -14,6 +14,7 @@ typedef struct {
 struct pinas_cost_hw {
     char name[64];
     char fitted[64];             /* "calibration.date", "" when absent */
+    char cpu_model[128];         /* "calibration.cpu_model" of a cpu profile, "" when absent */
     pinas_hw_kind kind;
     cJSON *json;                 /* the profile as loaded (kept for to_json and LUT headers) */
     pinas_cpu_params cpu;
@@ -37,8 +38,9 @@ typedef struct {
 void cost_node_work(const pinas_net *net, int node, const pinas_cand *c, int batch, node_work *w);
 
 /* Compute seconds for each profile kind. */
-void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_node *n, const pinas_cand *c, const node_work *w,
-                      const pinas_mpc_cost *counts, double *online_s, double *offline_compute_s);
+/* cpu: each party's compute (party_s) and the dealer's offline compute. */
+void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_net *net, int node, const pinas_cand *c, int batch,
+                      const pinas_mpc_cost *counts, double party_s[2], double *offline_compute_s);
 /* The session's cost beyond its nodes (pinas_mpc_cost_net minus the nodes' sum) priced on the network:
  * handshake and output reveal online, the setup round offline. arch must be decided. */
 pinas_status cost_session_row(pinas_ctx *ctx, const pinas_net *arch, const pinas_cost_link *link, const pinas_mpc_params *p,

@@ -52,52 +52,96 @@ pinas_hw_kind pinas_cost_hw_kind(const pinas_cost_hw *hw);
 /* When the profile was fitted: its "calibration.date", or NULL when it has none. Borrowed. */
 const char *pinas_cost_hw_fitted(const pinas_cost_hw *hw);
 
-/* The primitives a cpu profile prices, in the order of its "primitives" object. Work units:
- * elements entering the operator (relu, poly, patch_relu, local), pairs compared (maxpool: its
- * online ring ops), ring multiply-adds of the busier party (linear: conv2d and linear nodes). */
+/* ---------------------------------------------------------------- the cpu profile
+ * A cpu profile predicts each party's compute per node: the thread CPU time the party spends in
+ * the node outside its channel calls (what pinas_mpc_node_times.cpu_s measures), as a linear
+ * function of the node's counted work for that party:
+ *     cpu_s[party] = sum_f coef[class][party][f] * feature_f
+ * with the features below, per operator class. The node's compute is the busier party's
+ * (max of the two); communication comes from the network profile. Fitted by `pinas calibrate`. */
 typedef enum {
-    PINAS_CPU_RELU = 0,
-    PINAS_CPU_POLY,
-    PINAS_CPU_PATCH,
-    PINAS_CPU_MAXPOOL,
+    PINAS_CPU_CONV = 0,  /* conv2d, groups 1 */
+    PINAS_CPU_DWCONV,    /* conv2d with groups > 1 (depthwise) */
     PINAS_CPU_LINEAR,
-    PINAS_CPU_LOCAL,
+    PINAS_CPU_RELU,
+    PINAS_CPU_POLY,
+    PINAS_CPU_PATCH,     /* patch_relu, any patch size */
+    PINAS_CPU_MAXPOOL,
+    PINAS_CPU_AVGPOOL,
+    PINAS_CPU_ADD,
+    PINAS_CPU_GAP,       /* global_avgpool */
+    PINAS_CPU_INPUT,     /* encoding and sharing the client's input */
     PINAS_CPU_N_PRIM
 } pinas_cpu_prim;
 
-/* "relu", "poly", "patch_relu", "maxpool", "linear", "local"; "?" out of range. Static string. */
-const char *pinas_cpu_prim_name(int prim);
+/* Features: per call (1), the party's online ring multiply-adds, the party's online AES blocks
+ * (key evaluations), elements entering the node, elements leaving it (batch included), and for
+ * conv2d/linear the weight elements (the GEMM streams them: what dominates when the batch of
+ * columns is small) and the im2col elements (C_in/groups * kh * kw * H_out * W_out * batch * groups);
+ * for pools "cols" is the windows' reads (elements out * kh * kw). */
+typedef enum {
+    PINAS_CPU_F_CALL = 0,
+    PINAS_CPU_F_MACS,
+    PINAS_CPU_F_AES,
+    PINAS_CPU_F_IN,
+    PINAS_CPU_F_OUT,
+    PINAS_CPU_F_WEIGHTS,
+    PINAS_CPU_F_COLS,
+    PINAS_CPU_N_FEAT
+} pinas_cpu_feature;
 
-/* The parameters of a cpu profile: time = a + b * work per primitive, and the dealer's rates. */
+/* "conv2d", "dwconv", "linear", "relu", "poly", "patch_relu", "maxpool", "avgpool", "add",
+ * "global_avgpool", "input"; "?" out of range. Static string. */
+const char *pinas_cpu_prim_name(int prim);
+/* "call", "macs", "aes", "in", "out", "weights", "cols"; "?" out of range. Static string. */
+const char *pinas_cpu_feature_name(int f);
+/* The class of node `node` as decided or as candidate c (NULL: not a slot, or decided); -1 when the
+ * node computes nothing online (batchnorm: folded; flatten, identity: views). */
+int pinas_cpu_prim_of(const pinas_net *net, int node, const pinas_cand *c);
+/* The features of node `node` (candidate c as above) for `party` (0 server, 1 client), from its
+ * counted online work (pinas_mpc_cost_node) and its shape at batch `batch`. */
+void pinas_cpu_features(const pinas_net *net, int node, const pinas_cand *c, int batch, const pinas_mpc_cost *counts,
+                        int party, double f[PINAS_CPU_N_FEAT]);
+
+/* The parameters of a cpu profile. */
 typedef struct {
-    double a[PINAS_CPU_N_PRIM];  /* seconds per call */
-    double b[PINAS_CPU_N_PRIM];  /* seconds per unit of work */
-    double r2[PINAS_CPU_N_PRIM]; /* fit quality (NaN when the file has none) */
-    double aes_blocks_per_s;     /* dealer AES throughput (offline) */
-    double ring_macs_per_s;      /* dealer ring multiply-add throughput (offline) */
+    double coef[PINAS_CPU_N_PRIM][2][PINAS_CPU_N_FEAT]; /* seconds per unit of feature, per class and party */
+    double fit_mape[PINAS_CPU_N_PRIM][2]; /* the calibration fit's own error, percent (NaN: none) */
+    int fit_rows[PINAS_CPU_N_PRIM][2];    /* nodes the fit saw (0: class not fitted, predicts 0) */
+    double aes_blocks_per_s;              /* dealer AES throughput (offline) */
+    double ring_macs_per_s;               /* dealer ring multiply-add throughput (offline) */
+    double probe_s;                       /* the speed probe's compute when fitted (pinas_measure_warmup;
+                                             0: not recorded): how fast the machine ran then */
 } pinas_cpu_params;
 
 /* Where a fitted cpu profile came from: its "calibration" object. Strings are borrowed. */
 typedef struct {
     const char *date;            /* "2024-01-31T12:00:00Z" */
     const char *machine;         /* uname's machine ("x86_64"); NULL = not written */
+    const char *cpu_model;       /* /proc/cpuinfo's model name; NULL = not written */
     const char *pinas_version, *git;
-    const char *net;             /* the network profile subtracted */
-    double net_rtt_ms, net_bandwidth_mbit_per_s;
-    int reps, sizes;             /* passes, sizes per primitive */
-    double scale;                /* of the size sweep */
+    const char *clock;           /* what was timed: "thread-cpu" */
+    int nets, reps;              /* calibration nets run, repeats of each */
+    double seconds;              /* how long the calibration took */
     int frac_bits, cmp_bits;
 } pinas_cpu_calibration;
 
 /* The cpu profile named "cpu" that `pinas calibrate` writes (the one writer of the format): format,
- * kind, name, description, primitives {name: {a, b, r2}}, offline {aes_blocks_per_s,
- * ring_macs_per_s}, calibration {date, machine?, pinas_version, git, net, net_rtt_ms,
- * net_bandwidth_mbit_per_s, reps, sizes, scale, mpc: {frac_bits, cmp_bits}}. Prices with the exact
- * doubles of p (not their JSON round trip). *out: new; caller frees with pinas_cost_hw_free. */
+ * kind, name, description, model "party-cpu", primitives {class: {server: {feature: coef},
+ * client: {...}, fit_mape: [server, client], rows: [server, client]}}, offline {aes_blocks_per_s,
+ * ring_macs_per_s}, probe_ms (optional), calibration {date, machine?, cpu_model?, pinas_version, git, clock, nets, reps,
+ * seconds, mpc: {frac_bits, cmp_bits}}. Prices with the exact doubles of p. Profiles of the older
+ * whole-phase form ({a, b} per primitive) are refused, asking for `pinas calibrate`.
+ * *out: new; caller frees with pinas_cost_hw_free. */
 pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p, const pinas_cpu_calibration *cal,
                                       pinas_cost_hw **out) PINAS_WUR;
 /* The parameters of a cpu profile (error if hw is not one). */
 pinas_status pinas_cost_hw_cpu_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_cpu_params *out) PINAS_WUR;
+/* The CPU model a profile was fitted on (calibration.cpu_model), or NULL (none recorded, or not a
+ * cpu profile). Borrowed. */
+const char *pinas_cost_hw_cpu_model(const pinas_cost_hw *hw);
+/* Predicted compute seconds of one party for a node of class `prim` with features f (>= 0). */
+double pinas_cost_cpu_party(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT]);
 
 /* Loads a network profile by shipped name ("loopback", "lan", "wan") or path. */
 pinas_status pinas_cost_link_load(pinas_ctx *ctx, const char *name_or_path, pinas_cost_link **out) PINAS_WUR;
@@ -130,7 +174,8 @@ typedef struct {
     int node;                /* index in the net */
     int cand;                /* candidate index for a slot, -1 otherwise */
     pinas_mpc_cost counts;   /* protocol accounting (pinas_mpc_cost_node) */
-    double compute_s;        /* online compute */
+    double compute_s;        /* online compute (cpu profile: the busier party's) */
+    double compute_party_s[2]; /* cpu profile: each party's predicted compute (server, client); else 0 */
     double comm_s;           /* online communication (rounds * RTT + bytes / bandwidth, after overlap) */
     double online_s;         /* what the node adds to the online latency */
     double offline_s;        /* preprocessing: dealer compute + transfer of the material */

@@ -30,33 +30,69 @@ void cost_node_work(const pinas_net *net, int node, const pinas_cand *c, int bat
 
 static double umax2(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
 
-/* The cpu profile: one fitted line per primitive, work as defined in cost_internal.h. */
-void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_node *n, const pinas_cand *c, const node_work *w,
-                      const pinas_mpc_cost *counts, double *online_s, double *offline_compute_s)
+int pinas_cpu_prim_of(const pinas_net *net, int node, const pinas_cand *c)
 {
-    double t = 0;
-#define PRIM(k, work) (cp->a[k] + cp->b[k] * (work))
+    const pinas_node *n = pinas_net_node(net, node);
+    if (!c && pinas_node_is_slot(n)) c = pinas_node_chosen(n);
     switch (n->op) {
-    case PINAS_OP_CONV2D:
-    case PINAS_OP_LINEAR: t = PRIM(PINAS_CPU_LINEAR, umax2(counts->online.ring_macs)); break;
+    case PINAS_OP_INPUT: return PINAS_CPU_INPUT;
+    case PINAS_OP_CONV2D: return n->groups > 1 ? PINAS_CPU_DWCONV : PINAS_CPU_CONV;
+    case PINAS_OP_LINEAR: return PINAS_CPU_LINEAR;
+    case PINAS_OP_ADD: return PINAS_CPU_ADD;
+    case PINAS_OP_GLOBAL_AVGPOOL: return PINAS_CPU_GAP;
     case PINAS_OP_ACT:
-        if (c->kind == PINAS_CAND_RELU) t = PRIM(PINAS_CPU_RELU, w->in_elems);
-        else if (c->kind == PINAS_CAND_POLY) t = PRIM(PINAS_CPU_POLY, w->in_elems);
-        else if (c->kind == PINAS_CAND_PATCH_RELU) t = PRIM(PINAS_CPU_PATCH, w->in_elems);
-        break; /* identity: nothing */
+        if (!c) return -1;
+        return c->kind == PINAS_CAND_RELU ? PINAS_CPU_RELU : c->kind == PINAS_CAND_POLY ? PINAS_CPU_POLY
+             : c->kind == PINAS_CAND_PATCH_RELU ? PINAS_CPU_PATCH : -1; /* identity: a view */
     case PINAS_OP_POOL:
-        if (c->kind == PINAS_CAND_MAXPOOL) t = PRIM(PINAS_CPU_MAXPOOL, umax2(counts->online.ring_macs)); /* pairs compared */
-        else t = PRIM(PINAS_CPU_LOCAL, w->in_elems);
-        break;
-    case PINAS_OP_ADD:
-    case PINAS_OP_GLOBAL_AVGPOOL:
-    case PINAS_OP_INPUT: t = PRIM(PINAS_CPU_LOCAL, w->in_elems); break;
-    case PINAS_OP_BATCHNORM:  /* folded into the preceding conv when the runtime loads the model */
-    case PINAS_OP_FLATTEN:    /* a view */
-    default: t = 0; break;
+        if (!c) return -1;
+        return c->kind == PINAS_CAND_MAXPOOL ? PINAS_CPU_MAXPOOL : PINAS_CPU_AVGPOOL;
+    default: return -1; /* batchnorm is folded into its conv; flatten is a view */
     }
-#undef PRIM
-    *online_s = t > 0 ? t : 0;
+}
+
+void pinas_cpu_features(const pinas_net *net, int node, const pinas_cand *c, int batch, const pinas_mpc_cost *counts, int party,
+                        double f[PINAS_CPU_N_FEAT])
+{
+    node_work w;
+    const pinas_node *n = pinas_net_node(net, node);
+    if (!c && pinas_node_is_slot(n)) c = pinas_node_chosen(n);
+    cost_node_work(net, node, c, batch > 0 ? batch : 1, &w);
+    f[PINAS_CPU_F_CALL] = 1;
+    f[PINAS_CPU_F_MACS] = (double)counts->online.ring_macs[party & 1];
+    f[PINAS_CPU_F_AES] = (double)counts->online.aes_blocks[party & 1];
+    f[PINAS_CPU_F_IN] = w.in_elems;
+    f[PINAS_CPU_F_OUT] = w.out_elems;
+    f[PINAS_CPU_F_WEIGHTS] = f[PINAS_CPU_F_COLS] = 0;
+    if (n->op == PINAS_OP_CONV2D || n->op == PINAS_OP_LINEAR) {
+        const pinas_node *in = pinas_net_node(net, n->inputs[0]);
+        int g = n->op == PINAS_OP_CONV2D && n->groups > 0 ? n->groups : 1;
+        double k = n->op == PINAS_OP_CONV2D ? (double)n->kh * n->kw : 1;
+        double cin = (double)in->c * in->h * in->w / (n->op == PINAS_OP_LINEAR ? 1 : (double)in->h * in->w);
+        f[PINAS_CPU_F_WEIGHTS] = (double)n->c * cin / g * k;
+        f[PINAS_CPU_F_COLS] = cin * k * (n->op == PINAS_OP_LINEAR ? 1 : (double)n->h * n->w) * (batch > 0 ? batch : 1);
+    } else if (n->op == PINAS_OP_POOL) {
+        f[PINAS_CPU_F_COLS] = w.out_elems * n->kh * n->kw; /* the windows' reads */
+    }
+}
+
+double pinas_cost_cpu_party(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT])
+{
+    if (prim < 0 || prim >= PINAS_CPU_N_PRIM) return 0;
+    double t = 0;
+    for (int k = 0; k < PINAS_CPU_N_FEAT; k++) t += p->coef[prim][party & 1][k] * f[k];
+    return t > 0 ? t : 0;
+}
+
+void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_net *net, int node, const pinas_cand *c, int batch,
+                      const pinas_mpc_cost *counts, double party_s[2], double *offline_compute_s)
+{
+    int prim = pinas_cpu_prim_of(net, node, c);
+    for (int q = 0; q < 2; q++) {
+        double f[PINAS_CPU_N_FEAT];
+        pinas_cpu_features(net, node, c, batch, counts, q, f);
+        party_s[q] = pinas_cost_cpu_party(cp, prim, q, f);
+    }
     /* Preprocessing: the dealer's AES and ring work, and the client's input-independent products. */
     *offline_compute_s = (double)counts->offline.aes_blocks[0] / cp->aes_blocks_per_s +
                          (double)(counts->offline.ring_macs[0] + counts->offline.ring_macs[1]) / cp->ring_macs_per_s;
@@ -164,7 +200,8 @@ pinas_status pinas_cost_predict_node(pinas_ctx *ctx, const pinas_net *net, int n
     double off_compute = 0;
     switch (hw->kind) {
     case PINAS_HW_CPU:
-        cost_cpu_compute(&hw->cpu, n, c, &w, &out->counts, &out->compute_s, &off_compute);
+        cost_cpu_compute(&hw->cpu, net, node, c, batch, &out->counts, out->compute_party_s, &off_compute);
+        out->compute_s = dmax(out->compute_party_s[0], out->compute_party_s[1]); /* the parties run at once */
         out->comm_s = xfer + rtt;
         out->online_s = out->compute_s + out->comm_s;
         out->offline_s = off_compute + off_xfer;
@@ -190,6 +227,8 @@ static void row_add(pinas_cost_row *acc, const pinas_cost_row *r)
 {
     pinas_mpc_cost_add(&acc->counts, &r->counts);
     acc->compute_s += r->compute_s;
+    acc->compute_party_s[0] += r->compute_party_s[0];
+    acc->compute_party_s[1] += r->compute_party_s[1];
     acc->comm_s += r->comm_s;
     acc->online_s += r->online_s;
     acc->offline_s += r->offline_s;
@@ -333,6 +372,9 @@ cJSON *pinas_cost_row_to_json(const pinas_cost_row *r)
     cJSON_AddStringToObject(o, "id", r->id);
     cJSON_AddStringToObject(o, "op", r->op);
     cJSON_AddNumberToObject(o, "compute_ms", r->compute_s * 1e3);
+    if (r->compute_party_s[0] > 0 || r->compute_party_s[1] > 0) /* cpu profile: [server, client] */
+        cJSON_AddItemToObject(o, "compute_party_ms",
+                              cJSON_CreateDoubleArray((double[]){r->compute_party_s[0] * 1e3, r->compute_party_s[1] * 1e3}, 2));
     cJSON_AddNumberToObject(o, "comm_ms", r->comm_s * 1e3);
     cJSON_AddNumberToObject(o, "online_ms", r->online_s * 1e3);
     cJSON_AddNumberToObject(o, "offline_ms", r->offline_s * 1e3);

@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const cpu_prim_names[PINAS_CPU_N_PRIM] = {"relu", "poly", "patch_relu", "maxpool", "linear", "local"};
+static const char *const cpu_prim_names[PINAS_CPU_N_PRIM] = {"conv2d", "dwconv", "linear", "relu", "poly", "patch_relu",
+                                                              "maxpool", "avgpool", "add", "global_avgpool", "input"};
+static const char *const cpu_feat_names[PINAS_CPU_N_FEAT] = {"call", "macs", "aes", "in", "out", "weights", "cols"};
+static const char *const party_names[2] = {"server", "client"};
 
 const char *pinas_cpu_prim_name(int prim) { return prim >= 0 && prim < PINAS_CPU_N_PRIM ? cpu_prim_names[prim] : "?"; }
+const char *pinas_cpu_feature_name(int f) { return f >= 0 && f < PINAS_CPU_N_FEAT ? cpu_feat_names[f] : "?"; }
 
 const char *pinas_cost_profile_dir(void)
 {
@@ -121,28 +125,57 @@ static pinas_status read_ab(pinas_ctx *ctx, const cJSON *obj, const char *where,
     return s;
 }
 
+/* One party's coefficients of one class: {"call": s, "macs": s, ...}; absent features are 0. */
+static pinas_status read_party(pinas_ctx *ctx, const cJSON *o, const char *where, const char *path, double coef[PINAS_CPU_N_FEAT])
+{
+    if (!cJSON_IsObject(o)) return pinas_error(ctx, PINAS_EFORMAT, "%s: %s: expected {\"call\": s, \"macs\": s per MAC, ...}", where, path);
+    for (int f = 0; f < PINAS_CPU_N_FEAT; f++) {
+        coef[f] = 0;
+        pinas_status s = pinas_json_get_num_opt(ctx, o, where, path, cpu_feat_names[f], -1, 1, &coef[f]);
+        if (s) return s;
+    }
+    return PINAS_OK;
+}
+
+static pinas_status parse_cpu_class(pinas_ctx *ctx, const cJSON *o, const char *where, int k, pinas_cpu_params *cp)
+{
+    pinas_status s = PINAS_OK;
+    for (int p = 0; p < 2 && !s; p++) {
+        char *path = pinas_strfmt("primitives.%s.%s", cpu_prim_names[k], party_names[p]);
+        s = path ? read_party(ctx, cJSON_GetObjectItemCaseSensitive(o, party_names[p]), where, path, cp->coef[k][p])
+                 : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        free(path);
+        const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "fit_mape"), p);
+        const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "rows"), p);
+        cp->fit_mape[k][p] = cJSON_IsNumber(m) ? m->valuedouble : NAN;
+        cp->fit_rows[k][p] = cJSON_IsNumber(r) && r->valuedouble >= 0 && r->valuedouble < 1e9 ? (int)r->valuedouble : 0;
+    }
+    return s;
+}
+
 static pinas_status parse_cpu(pinas_ctx *ctx, const cJSON *j, const char *where, pinas_cpu_params *cp)
 {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (!cJSON_IsString(model) || strcmp(model->valuestring, "party-cpu") != 0)
+        return pinas_error(ctx, PINAS_EFORMAT, "%s: model: expected \"party-cpu\" (a profile of the older whole-phase form, with "
+                           "{a, b} per primitive, is no longer read: run `pinas calibrate` to fit one)", where);
     const cJSON *prims = cJSON_GetObjectItemCaseSensitive(j, "primitives");
     if (!cJSON_IsObject(prims)) return pinas_error(ctx, PINAS_EFORMAT, "%s: primitives: expected an object with %s, ...", where, cpu_prim_names[0]);
     for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(prims, cpu_prim_names[k]);
-        char *path = pinas_strfmt("primitives.%s", cpu_prim_names[k]);
-        if (!cJSON_IsObject(o)) {
-            pinas_status s = pinas_error(ctx, PINAS_EFORMAT, "%s: %s: missing (expected {\"a\": seconds, \"b\": seconds per unit})", where, path);
-            free(path);
-            return s;
-        }
-        cp->r2[k] = NAN;
-        pinas_status s = read_ab(ctx, o, where, path, &cp->a[k], &cp->b[k]);
-        if (!s) s = pinas_json_get_num_opt(ctx, o, where, path, "r2", -1e9, 1, &cp->r2[k]);
-        free(path);
+        if (!cJSON_IsObject(o))
+            return pinas_error(ctx, PINAS_EFORMAT, "%s: primitives.%s: missing (expected {\"server\": {...}, \"client\": {...}})", where,
+                               cpu_prim_names[k]);
+        pinas_status s = parse_cpu_class(ctx, o, where, k, cp);
         if (s) return s;
     }
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offline");
     if (!cJSON_IsObject(off)) return pinas_error(ctx, PINAS_EFORMAT, "%s: offline: expected {\"aes_blocks_per_s\", \"ring_macs_per_s\"}", where);
     pinas_status s = pinas_json_get_num(ctx, off, where, "offline", "aes_blocks_per_s", 1, 1e15, &cp->aes_blocks_per_s);
     if (!s) s = pinas_json_get_num(ctx, off, where, "offline", "ring_macs_per_s", 1, 1e15, &cp->ring_macs_per_s);
+    double probe_ms = 0;
+    if (!s) s = pinas_json_get_num_opt(ctx, j, where, "", "probe_ms", 0, 1e6, &probe_ms);
+    cp->probe_s = probe_ms / 1e3;
     return s;
 }
 
@@ -216,6 +249,8 @@ pinas_status pinas_cost_hw_from_json(pinas_ctx *ctx, const cJSON *json, const ch
     }
     const cJSON *date = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "calibration"), "date");
     if (cJSON_IsString(date)) snprintf(hw->fitted, sizeof hw->fitted, "%s", date->valuestring);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "calibration"), "cpu_model");
+    if (cJSON_IsString(model) && hw->kind == PINAS_HW_CPU) snprintf(hw->cpu_model, sizeof hw->cpu_model, "%s", model->valuestring);
     if (!s) {
         hw->json = cJSON_Duplicate(json, 1);
         if (!hw->json) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -253,6 +288,7 @@ void pinas_cost_hw_free(pinas_cost_hw *hw)
 const char *pinas_cost_hw_name(const pinas_cost_hw *hw) { return hw->name; }
 pinas_hw_kind pinas_cost_hw_kind(const pinas_cost_hw *hw) { return hw->kind; }
 const char *pinas_cost_hw_fitted(const pinas_cost_hw *hw) { return hw->fitted[0] ? hw->fitted : NULL; }
+const char *pinas_cost_hw_cpu_model(const pinas_cost_hw *hw) { return hw->cpu_model[0] ? hw->cpu_model : NULL; }
 
 pinas_status pinas_cost_hw_fpga_params(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_fpga_params *out)
 {
@@ -290,30 +326,45 @@ pinas_status pinas_cost_hw_fpga_create(pinas_ctx *ctx, const char *name, const p
 }
 
 static const char cpu_description[] =
-    "The pinas runtime on this CPU, one thread per party: time = a + b*work per primitive, fitted by `pinas calibrate` "
-    "(GSL relative least squares over the fastest of several private inferences of one-operator nets, whole online "
-    "phase, cold caches, the harness - the same net without its op - and the network's share subtracted). Work: "
-    "input elements for relu, poly, patch_relu and local ops (add, "
-    "avgpool, global_avgpool); pairs compared for maxpool; ring multiply-adds of the busier party for conv2d and "
-    "linear. Offline = the dealer's AES and ring work at the rates below plus the transfer of the material.";
+    "The pinas runtime on this CPU, one thread per party. Per node and party, the compute - thread CPU time outside "
+    "the channel calls - is sum_f coef[f] * feature_f over the features call (1), macs and aes (the party's online "
+    "ring multiply-adds and AES blocks, from the protocol accounting), in and out (elements entering and leaving "
+    "the node, whole batch); a node's compute is its busier party's, communication comes from the network "
+    "profile. Fitted by `pinas calibrate`: relative least squares (GSL) over every node of a sweep of calibration "
+    "nets (median of the repeats), features with a negative weight dropped. Offline = the dealer's AES and ring "
+    "work at the rates below plus the transfer of the material.";
 
 static cJSON *cpu_calibration_json(const pinas_cpu_calibration *c)
 {
     cJSON *cal = cJSON_CreateObject();
     cJSON_AddStringToObject(cal, "date", c->date ? c->date : "");
     if (c->machine) cJSON_AddStringToObject(cal, "machine", c->machine);
+    if (c->cpu_model) cJSON_AddStringToObject(cal, "cpu_model", c->cpu_model);
     cJSON_AddStringToObject(cal, "pinas_version", c->pinas_version ? c->pinas_version : "");
     cJSON_AddStringToObject(cal, "git", c->git ? c->git : "");
-    cJSON_AddStringToObject(cal, "net", c->net ? c->net : "");
-    cJSON_AddNumberToObject(cal, "net_rtt_ms", c->net_rtt_ms);
-    cJSON_AddNumberToObject(cal, "net_bandwidth_mbit_per_s", c->net_bandwidth_mbit_per_s);
+    cJSON_AddStringToObject(cal, "clock", c->clock ? c->clock : "thread-cpu");
+    cJSON_AddNumberToObject(cal, "nets", c->nets);
     cJSON_AddNumberToObject(cal, "reps", c->reps);
-    cJSON_AddNumberToObject(cal, "sizes", c->sizes);
-    cJSON_AddNumberToObject(cal, "scale", c->scale);
+    cJSON_AddNumberToObject(cal, "seconds", c->seconds);
     cJSON *mp = cJSON_AddObjectToObject(cal, "mpc");
     cJSON_AddNumberToObject(mp, "frac_bits", c->frac_bits);
     cJSON_AddNumberToObject(mp, "cmp_bits", c->cmp_bits);
     return cal;
+}
+
+static cJSON *cpu_class_json(const pinas_cpu_params *p, int k)
+{
+    cJSON *po = cJSON_CreateObject();
+    for (int q = 0; q < 2; q++) {
+        cJSON *pq = cJSON_AddObjectToObject(po, party_names[q]);
+        for (int f = 0; f < PINAS_CPU_N_FEAT; f++)
+            if (p->coef[k][q][f] != 0) cJSON_AddNumberToObject(pq, cpu_feat_names[f], p->coef[k][q][f]);
+    }
+    double m[2];
+    for (int q = 0; q < 2; q++) m[q] = isfinite(p->fit_mape[k][q]) ? p->fit_mape[k][q] : -1;
+    cJSON_AddItemToObject(po, "fit_mape", cJSON_CreateDoubleArray(m, 2));
+    cJSON_AddItemToObject(po, "rows", cJSON_CreateIntArray(p->fit_rows[k], 2));
+    return po;
 }
 
 pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p, const pinas_cpu_calibration *cal, pinas_cost_hw **out)
@@ -325,16 +376,13 @@ pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p,
     cJSON_AddStringToObject(j, "kind", "cpu");
     cJSON_AddStringToObject(j, "name", "cpu");
     cJSON_AddStringToObject(j, "description", cpu_description);
+    cJSON_AddStringToObject(j, "model", "party-cpu");
     cJSON *jp = cJSON_AddObjectToObject(j, "primitives");
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
-        cJSON *po = cJSON_AddObjectToObject(jp, cpu_prim_names[k]);
-        cJSON_AddNumberToObject(po, "a", p->a[k]);
-        cJSON_AddNumberToObject(po, "b", p->b[k]);
-        cJSON_AddNumberToObject(po, "r2", p->r2[k]);
-    }
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) cJSON_AddItemToObject(jp, cpu_prim_names[k], cpu_class_json(p, k));
     cJSON *off = cJSON_AddObjectToObject(j, "offline");
     cJSON_AddNumberToObject(off, "aes_blocks_per_s", p->aes_blocks_per_s);
     cJSON_AddNumberToObject(off, "ring_macs_per_s", p->ring_macs_per_s);
+    if (p->probe_s > 0) cJSON_AddNumberToObject(j, "probe_ms", p->probe_s * 1e3);
     if (cal) cJSON_AddItemToObject(j, "calibration", cpu_calibration_json(cal));
     pinas_status s = pinas_cost_hw_from_json(ctx, j, "calibration", out);
     cJSON_Delete(j);

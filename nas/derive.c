@@ -43,33 +43,10 @@ pinas_status pinas_nas_derive(pinas_ctx *ctx, const pinas_net *space, int n, con
     return PINAS_OK;
 }
 
+/* The search's baselines are the IR's (search_spaces/net.c), so that `pinas model random` needs no libtorch. */
 pinas_status pinas_nas_baseline(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out)
 {
-    *out = NULL;
-    int relu = !strcmp(kind, "all-relu");
-    if (!relu && strcmp(kind, "all-poly")) return pinas_error(ctx, PINAS_EINVAL, "baseline: \"%s\" is not all-relu or all-poly", kind);
-    pinas_net *arch = pinas_net_clone(space);
-    if (!arch) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    pinas_status s = PINAS_OK;
-    for (int i = 0; i < pinas_net_n_nodes(arch) && !s; i++) {
-        const pinas_node *nd = pinas_net_node(arch, i);
-        if (!pinas_node_is_open(nd)) continue;
-        pinas_cand_kind want = nd->op == PINAS_OP_POOL ? (relu ? PINAS_CAND_MAXPOOL : PINAS_CAND_AVGPOOL) : (relu ? PINAS_CAND_RELU : PINAS_CAND_POLY);
-        int j = pinas_node_find_cand(nd, want);
-        if (j < 0) {
-            pinas_cand c = {.kind = want};
-            char nm[32];
-            s = pinas_error(ctx, PINAS_EINVAL, "baseline %s: slot %s has no %s candidate", kind, nd->id, pinas_cand_name(&c, nm, sizeof nm));
-        } else {
-            s = pinas_net_decide(ctx, arch, i, j);
-        }
-    }
-    if (s) {
-        pinas_net_free(arch);
-        return s;
-    }
-    *out = arch;
-    return PINAS_OK;
+    return pinas_net_baseline_arch(ctx, space, kind, out);
 }
 
 cJSON *pinas_nas_arch_json(const pinas_net *net)

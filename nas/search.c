@@ -181,6 +181,10 @@ static pinas_status load_lut(pinas_ctx *ctx, nas_run *r)
         pinas_mpc_params p;
         nas_mpc_params_from_config(&cfg->mpc, &p);
         s = pinas_cost_hw_load(ctx, cfg->search.hw, &hw);
+        char other[512]; /* a cpu profile of another CPU model prices this machine's runtime wrongly; rank 0 says so */
+        if (!s && pinas_dist_is_writer(r->dist) &&
+            pinas_machine_mismatch(pinas_cost_hw_name(hw), pinas_cost_hw_cpu_model(hw), pinas_cost_hw_fitted(hw), other, sizeof other))
+            pinas_warn(ctx, "%s", other);
         if (!s) s = pinas_cost_link_load(ctx, cfg->search.net, &link);
         pinas_cost_lut *built = NULL;
         if (!s) s = pinas_cost_lut_build_metric(ctx, r->space, hw, link, &p, &metric, &built);

@@ -4,7 +4,10 @@
 # generation at 1 and 2 threads (speedup), and ResNet-18 CIFAR all-ReLU batch 1 end to end (dealer, then
 # `pinas party` server and client over loopback): online and offline seconds, dealer seconds, bytes, and
 # each process's peak RSS (measured from outside with wait4's ru_maxrss, so an old binary that does not
-# report it is measured the same way; the processes' own reports are kept beside it when they have them).
+# report it is measured the same way; the processes' own reports are kept beside it when they have them),
+# and the binary's own peak RSS (`BIN --version`: what every process costs before it loads anything).
+# wait4's figure of a child forked from this Python includes the Python pages it had until it exec'd
+# (~10-20 MB): a floor under each process's figure, well below the parties' and the dealer's.
 # Works against older binaries: an option they lack gives null, not a failure.
 #   scripts/bench-runtime.sh BIN [OUT.json]
 # Environment: PINAS_BENCH_RELU_N (default 1000000), PINAS_BENCH_REPS (default 3), PINAS_BENCH_RUNS
@@ -115,6 +118,17 @@ def finish(job):
         j = None
     return os.waitstatus_to_exitcode(status), time.time() - t0, ru.ru_maxrss * 1024, j
 
+def binary_rss():
+    """Peak RSS of `BIN --version` under /usr/bin/time (not wait4 here: a child forked from Python
+    counts Python's pages until it execs), or None without /usr/bin/time."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "--version"], capture_output=True, text=True)
+    try:
+        return int(r.stderr.strip().splitlines()[-1]) * 1024
+    except (ValueError, IndexError):
+        return None
+
 def port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
@@ -155,7 +169,8 @@ def median_of(key, sub=None):
     return med([(x[key][sub] if sub else x[key]) if x[key] is not None else None for x in runs])
 
 net = {"space": os.path.basename(space) if SPACE else "resnet18-cifar all-relu", "batch": 1, "runs": RUNS,
-       "model_bytes": os.path.getsize(os.path.join(m, "weights.safetensors"))}
+       "model_bytes": os.path.getsize(os.path.join(m, "weights.safetensors")),
+       "binary_peak_rss_bytes": binary_rss()}
 for k in ("online_s", "offline_s", "dealer_s", "dealer_generate_s", "rounds"):
     net[k] = median_of(k)
 for k in ("prep_bytes", "online_bytes", "peak_rss_bytes", "reported_peak_rss_bytes", "prep_read_s", "prep_bytes_max_layer"):

@@ -173,6 +173,35 @@ pinas_status pinas_net_random_arch(pinas_ctx *ctx, const pinas_net *space, uint6
     return PINAS_OK;
 }
 
+pinas_status pinas_net_baseline_arch(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out)
+{
+    *out = NULL;
+    int relu = !strcmp(kind, "all-relu");
+    if (!relu && strcmp(kind, "all-poly")) return pinas_error(ctx, PINAS_EINVAL, "baseline: \"%s\" is not all-relu or all-poly", kind);
+    pinas_net *arch = pinas_net_clone(space);
+    if (!arch) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = PINAS_OK;
+    for (int i = 0; i < arch->n && !s; i++) {
+        const pinas_node *nd = &arch->nodes[i];
+        if (!pinas_node_is_open(nd)) continue;
+        pinas_cand_kind want = nd->op == PINAS_OP_POOL ? (relu ? PINAS_CAND_MAXPOOL : PINAS_CAND_AVGPOOL) : (relu ? PINAS_CAND_RELU : PINAS_CAND_POLY);
+        int j = pinas_node_find_cand(nd, want);
+        if (j < 0) {
+            pinas_cand c = {.kind = want};
+            char nm[32];
+            s = pinas_error(ctx, PINAS_EINVAL, "baseline %s: slot %s has no %s candidate", kind, nd->id, pinas_cand_name(&c, nm, sizeof nm));
+        } else {
+            s = pinas_net_decide(ctx, arch, i, j);
+        }
+    }
+    if (s) {
+        pinas_net_free(arch);
+        return s;
+    }
+    *out = arch;
+    return PINAS_OK;
+}
+
 /* ------------------------------------------------------------------ validation */
 
 /* 0 when the window does not fit the padded input (C's division truncates -1/2 to 0, so the

@@ -125,6 +125,11 @@ pinas_status pinas_net_decide(pinas_ctx *ctx, pinas_net *net, int node, int cand
  * a seed names the same architecture everywhere. *out: new (a decided clone); caller frees with
  * pinas_net_free; NULL on error (out of memory). */
 pinas_status pinas_net_random_arch(pinas_ctx *ctx, const pinas_net *space, uint64_t seed, pinas_net **out) PINAS_WUR;
+/* A baseline architecture of a space: "all-relu" decides every open act slot on relu and every open
+ * pool slot on maxpool; "all-poly" on poly and avgpool. An error names a slot that lacks the
+ * candidate (PINAS_EINVAL; also for another kind). *out: new (a decided clone); caller frees with
+ * pinas_net_free; NULL on error. (The search's baselines, pinas_nas_baseline, are these.) */
+pinas_status pinas_net_baseline_arch(pinas_ctx *ctx, const pinas_net *space, const char *kind, pinas_net **out) PINAS_WUR;
 /* Index of the candidate of the given kind in slot n; -1 if the slot lacks it. */
 int pinas_node_find_cand(const pinas_node *n, pinas_cand_kind kind);
 

@@ -62,7 +62,7 @@ python3 -c "import sys; b=bytearray(open('$T/p/client.prep','rb').read()); b[48:
     --input "$T/x.st" >/dev/null 2> "$T/e"
 [ $? = 1 ] && grep -q "forged.prep: authentication failed" "$T/e" && ok "forged header refused" || bad "forged: $(cat "$T/e")"
 
-# format 4 (per-node sections): a file of format 3 is refused naming the version; a tampered node section
+# format 5 (per-node sections): files of formats 3 and 4 are refused naming the version; a tampered node section
 # is refused when the party reaches it, naming the file and the node; a cut file at load, naming the node
 "$PINAS" dealer "$T/m" --batch 1 --out "$T/p" --dealer-key "$T/k" --threads 2 >/dev/null || bad "dealer --threads 2"
 python3 - "$T" <<'PY2'
@@ -70,6 +70,7 @@ import struct, sys
 t = sys.argv[1]
 b = bytearray(open(t + "/p/client.prep", "rb").read())
 v3 = bytearray(b); v3[8:12] = struct.pack("<I", 3); open(t + "/v3.prep", "wb").write(v3)
+v4 = bytearray(b); v4[8:12] = struct.pack("<I", 4); open(t + "/v4.prep", "wb").write(v4)
 n = struct.unpack_from("<I", b, 52)[0]
 recs = [struct.unpack_from("<IIQQQ", b, 96 + 32 * i) for i in range(n)]
 i = max(range(n), key=lambda k: recs[k][2])                      # the node with the most material
@@ -82,7 +83,10 @@ PY2
 I=$(cat "$T/tampered.node")
 "$PINAS" party --role client --model "$T/m" --prep "$T/v3.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
     --input "$T/x.st" >/dev/null 2> "$T/e"
-[ $? = 1 ] && grep -q "v3.prep: preprocessing format version 3; this pinas reads 4: re-run pinas dealer" "$T/e" && ok "format 3 file refused naming the version" || bad "v3: $(cat "$T/e")"
+[ $? = 1 ] && grep -q "v3.prep: preprocessing format version 3; this pinas reads 5: re-run pinas dealer" "$T/e" && ok "format 3 file refused naming the version" || bad "v3: $(cat "$T/e")"
+"$PINAS" party --role client --model "$T/m" --prep "$T/v4.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
+    --input "$T/x.st" >/dev/null 2> "$T/e"
+[ $? = 1 ] && grep -q "v4.prep: preprocessing format version 4; this pinas reads 5: re-run pinas dealer" "$T/e" && ok "format 4 file (HMAC-SHA256 sections) refused naming the version" || bad "v4: $(cat "$T/e")"
 "$PINAS" party --role client --model "$T/m" --prep "$T/cut.prep" --dealer-key "$T/k" --connect 127.0.0.1:1 --insecure \
     --input "$T/x.st" >/dev/null 2> "$T/e"
 [ $? = 1 ] && grep -q "cut.prep: truncated: node $I's section ends at byte" "$T/e" && ok "truncated file refused naming the file and node $I" || bad "cut: $(cat "$T/e")"

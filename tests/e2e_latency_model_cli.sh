@@ -60,39 +60,46 @@ check "custom network profile by path" expect_rc 0 "$PINAS" predict "$T/r18relu.
 check "  ... named in the output" py "import json,sys; d=json.load(open('$T/out')); sys.exit(0 if d['net']=='slow' else 1)"
 
 # Calibration (quick sweep) and validation against the runtime on a tiny space.
-check "calibrate --scale 0.05" expect_rc 0 "$PINAS" --quiet calibrate --scale 0.05 --sizes 3 --reps 1 --out "$T/cpu.json" --json
-check "  ... a cpu profile with every primitive" py "
+check "calibrate --scale 0.1" expect_rc 0 "$PINAS" --quiet calibrate --scale 0.1 --runs 1 --max-batch 2 --out "$T/cpu.json" --json
+check "  ... a per-party cpu profile with every class, this machine's CPU and a date" py "
 import json,sys; d=json.load(open('$T/cpu.json'))
-ok = d['kind']=='cpu' and all(k in d['primitives'] for k in ['relu','poly','patch_relu','maxpool','linear','local'])
-ok = ok and all(d['primitives'][k]['b'] >= 0 for k in d['primitives']) and d['offline']['aes_blocks_per_s'] > 0
+cls=['conv2d','dwconv','linear','relu','poly','patch_relu','maxpool','avgpool','add','global_avgpool','input']
+ok = d['kind']=='cpu' and d['model']=='party-cpu' and all(k in d['primitives'] for k in cls)
+ok = ok and all(v>=0 for k in cls for p in ('server','client') for v in d['primitives'][k][p].values())
+ok = ok and d['primitives']['relu']['rows'][0] > 0 and d['offline']['aes_blocks_per_s'] > 0
+ok = ok and d['calibration']['cpu_model'] != '' and d['calibration']['date'].startswith('20') and d['calibration']['clock']=='thread-cpu'
 sys.exit(0 if ok else 1)"
-echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 20, "width": 4, "input": [3, 8, 8], "act": ["relu", "poly"]}' > "$T/tiny.json"
-check "validate-latency on a tiny space" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --reps 1 --hw "$T/cpu.json" --net loopback --json
-check "  ... MAPE, tau and 3 archs with positive times" py "
+check "  ... its report lists every measured node with its fit" py "
 import json,sys; d=json.load(open('$T/out'))
-ok = len(d['archs'])==3 and all(a['measured_ms']>0 and a['predicted_ms']>0 for a in d['archs']) and d['mape_pct']>=0 and -1<=d['kendall_tau']<=1
-sys.exit(0 if ok else 1)"
-check "  ... --hw FILE is judged alone (no calibration), reps x runs runs per arch" py "
+sys.exit(0 if len(d['rows']) > 100 and all(r[5] > 0 for r in d['rows']) and d['nets']==13 else 1)"
+echo '{"format": "pinas-net/1", "backbone": "resnet", "depth": 20, "width": 4, "stem": "cifar-pool", "input": [3, 8, 8], "act": ["relu", "poly", "patch_relu:2x2", "identity"], "pool": ["maxpool", "avgpool"]}' > "$T/tiny.json"
+check "validate-latency on a tiny space" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --runs 2 --hw "$T/cpu.json" --net loopback --json
+check "  ... whole-net (robust and wall) figures, per-op per-node errors, 3 archs with per-party node times" py "
 import json,sys; d=json.load(open('$T/out'))
-ok = d['calibrated'] is False and 'stored' not in d and all(len(a['runs_ms'])==1*4 for a in d['archs'])
+A=d['arch_list']
+ok = len(A)==3 and all(a['measured_ms']>0 and a['predicted_ms']>0 and a['wall_ms']>0 for a in A)
+ok = ok and d['whole']['mape_pct']>=0 and -1<=d['whole']['tau']<=1 and 'mape_pct' in d['wall'] and d['calibrated'] is False
+ops={o['op']:o for o in d['per_op']}
+ok = ok and 'conv2d' in ops and 'relu' in ops and all(o['nodes']>0 and o['mape_pct']>=0 for o in d['per_op'])
+ok = ok and all(len(n)==6 and n[4]>=0 and n[5]>=0 for a in A for n in a['nodes']) and d['profile']['cpu_model']!=''
 sys.exit(0 if ok else 1)"
-check "validate-latency --calibrate fits a profile during the run" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --reps 2 --runs 2 --hw "$T/cpu.json" --calibrate --calib-scale 0.05 --save-profile "$T/fitted.json" --json
+check "validate-latency --calibrate fits a profile first and judges the stored one beside it" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --runs 1 --hw "$T/cpu.json" --calibrate --calib-scale 0.1 --save-profile "$T/fitted.json" --json
 check "  ... judges the fit, reports the stored profile on the same runs, saves the fit" py "
 import json,sys; d=json.load(open('$T/out')); st=d['stored']
-ok = d['calibrated'] is True and d['spread_pct'] >= 0 and d['hw'].startswith('cpu (fitted') and st['hw']=='cpu' and 'fitted' in st
-ok = ok and all(k in st for k in ('mape_pct','max_error_pct','kendall_tau')) and d['profile']['kind']=='cpu'
-ok = ok and d['profile']['calibration']['reps']==2 and d['measured_net']['rtt_ms']>0
-ok = ok and all(len(a['runs_ms'])==4 and a['predicted_stored_ms']>0 for a in d['archs'])
-f=json.load(open('$T/fitted.json')); ok = ok and f['format']=='pinas-profile/1' and f['primitives']==d['profile']['primitives']
+ok = d['calibrated'] is True and d['hw'].startswith('cpu (fitted') and st['hw']=='cpu'
+ok = ok and all(k in st for k in ('mape_pct','max_pct','tau')) and d['calibration']['nets']==13
+ok = ok and all(a['predicted_stored_ms']>0 for a in d['arch_list'])
+f=json.load(open('$T/fitted.json')); ok = ok and f['format']=='pinas-profile/1' and f['primitives']==d['calibration']['profile']['primitives']
 sys.exit(0 if ok else 1)"
 check "validate-latency --save-profile without a calibration is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw "$T/cpu.json" --save-profile "$T/x.json"
 check "  ... naming the fix" has "--calibrate" "$T/err"
-check "validate-latency --calibrate over lan is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw cpu --net lan
-check "  ... naming the loopback" has "use --net loopback" "$T/err"
-check "validate-latency --help documents the calibration" bash -c "'$PINAS' validate-latency --help | grep -q -- '--no-calibrate'"
+check "validate-latency --help documents what is measured how" bash -c "'$PINAS' validate-latency --help | grep -q -- 'thread CPU time'"
+printf '{"format": "pinas-profile/1", "kind": "cpu", "name": "cpu", "primitives": {"relu": {"a": 1e-5, "b": 2e-7}}, "offline": {"aes_blocks_per_s": 1e8, "ring_macs_per_s": 1e9}}' > "$T/old-cpu.json"
+check "an old whole-phase cpu profile is refused" expect_rc 1 "$PINAS" predict "$T/r18relu.json" --hw "$T/old-cpu.json"
+check "  ... naming the command" has "pinas calibrate" "$T/err"
 # One sampler: validate-latency's architecture k under --seed S is pinas_net_random_arch(S * 1000003 + k),
 # which is what `pinas model random --arch random --seed S*1000003+k` writes.
-check "validate-latency --seed 0 (2 archs, 1 run each)" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --runs 1 --hw tests/golden/profile-cpu.json --seed 0 --json
+check "validate-latency --seed 0 (2 archs, 1 run each)" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --runs 1 --hw tests/golden/profile-cpu.json --seed 0 --json
 cp "$T/out" "$T/val0.json"
 for k in 0 1; do
   check "model random --arch random --seed $k" expect_rc 0 "$PINAS" --quiet model random "$T/tiny.json" --arch random --seed $k --out "$T/rand$k"
@@ -100,7 +107,9 @@ done
 check "  ... the same architectures as validate-latency sampled" py "
 import json,sys; d=json.load(open('$T/val0.json'))
 def choices(p): return [x['choice'] for x in json.load(open(p))['nodes'] if x['op'] in ('act','pool') and len(x['candidates'])>1]
-sys.exit(0 if all(choices('$T/rand%d/net.json'%k)==d['archs'][k]['choices'] for k in range(2)) else 1)"
-check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --reps 1 --hw "$T/cpu.json" --max-mape 0
+sys.exit(0 if all(choices('$T/rand%d/net.json'%k)==d['arch_list'][k]['choices'] for k in range(2)) else 1)"
+check "validate-latency --max-mape 0 fails" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --runs 1 --hw "$T/cpu.json" --max-mape 0
+check "validate-latency --max-op-mape 0 fails naming a class" expect_rc 1 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --runs 1 --hw "$T/cpu.json" --max-op-mape 0
+check "  ... in the message" has "per-node MAPE" "$T/err"
 
 e2e_done e2e_latency_model_cli

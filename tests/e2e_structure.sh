@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tree's structural rules (issue 11), checked on every `make test`: typed config and meta reads
 # only, no nets as JSON strings in library code, one seeded generator, short functions, PINAS_WUR on
-# every status-returning public function, and a cost model that links without libtorch.
+# every status-returning public function, a cost model and a pinas that link without libtorch.
 source "$(dirname "$0")/lib_e2e.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$(dirname "$PINAS")" && pwd)
@@ -78,5 +78,18 @@ no_torch() {
   ! ldd "$t" | grep -q torch || { echo "  $t links libtorch"; return 1; }
 }
 check "test_latency_model_lut links without libtorch" no_torch
+
+# 8. The pinas users and parties run links no libtorch (a party starts at a few MB); the commands that
+#    need it run in pinas-torch next to it (the light pinas execs it), with a clear error without it.
+light_pinas() {
+  ldd "$PINAS" >"$T/ldd" || { echo "  ldd $PINAS failed"; return 1; }
+  [ "$(grep -c torch "$T/ldd")" -eq 0 ] || { echo "  $PINAS links: $(grep torch "$T/ldd" | head -3)"; return 1; }
+  "$PINAS" --help | grep -q '^  search ' || { echo "  pinas --help does not list search"; return 1; }
+  "$PINAS" train --help >"$T/out" 2>&1 && grep -q 'usage: pinas train' "$T/out" || { echo "  pinas train --help (through pinas-torch):"; head -3 "$T/out"; return 1; }
+  "$PINAS" bench train --help >"$T/out" 2>&1 && grep -q 'usage: pinas bench train' "$T/out" || { echo "  pinas bench train --help:"; head -3 "$T/out"; return 1; }
+  cp "$PINAS" "$T/pinas" && expect_rc 1 "$T/pinas" search --help && has "pinas-torch, which is missing" "$T/err" &&
+    has "$T/pinas-torch" "$T/err" && expect_rc 0 "$T/pinas" space --help
+}
+check "pinas links no libtorch; search/train/bench train run through pinas-torch, a clear error without it" light_pinas
 
 e2e_done e2e_structure

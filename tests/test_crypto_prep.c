@@ -1,5 +1,6 @@
 /* Tests for crypto/prep.c, crypto/mask.c and the parties' checks: the preprocessing file round trip (mode
- * 0600, format 4: a tagged header and per-node sections read one at a time, HMAC-SHA256 under the dealer
+ * 0600, format 5: a tagged header and per-node sections read one at a time (HMAC-SHA256 under the dealer
+ * key for the header, Poly1305 under per-node keys for the sections; see crypto/prep.c) under the dealer
  * key), forged fields rejected, the streaming dealer, the dealer key file, its header against a golden
  * file (tests/golden/prep-header.bin), corrupt, truncated, spliced and foreign files rejected naming the
  * node, the weight-mask file, mismatched models and sessions refused; and the chi-square
@@ -180,7 +181,11 @@ static void test_roundtrip_and_corruption(void)
     /* a file of the previous format (one tag over the whole file): named by its version */
     buf[8] = 3;
     spit(bad, buf, len);
-    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 3; this pinas reads 4: re-run pinas dealer");
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 3; this pinas reads 5: re-run pinas dealer");
+    /* and of format 4 (sections under HMAC-SHA256) */
+    buf[8] = 4;
+    spit(bad, buf, len);
+    TU_ASSERT_ERR(ctx, pinas_mpc_prep_load(ctx, bad, KEY, &c), "format version 4; this pinas reads 5: re-run pinas dealer");
     buf[8] = PINAS_MPC_PREP_VERSION;
     /* the right file under another key */
     uint8_t other[PINAS_MPC_DEALER_KEY_BYTES];
@@ -379,7 +384,7 @@ static uint8_t *dealt_header(const pinas_net *net, size_t *len)
 /* Every field of the golden header, as literals (a change to the format, the architecture hash or
  * the mask id shows here) and as what the runtime computes for the net (material sizes: the plan's);
  * the dealer reproduces the file byte for byte, and so does writing back what was read. The dealer's
- * per-node counts live in the node sections (format 4), not here. Set PINAS_UPDATE_GOLDEN=1 to
+ * per-node counts live in the node sections (formats 4 and 5), not here. Set PINAS_UPDATE_GOLDEN=1 to
  * rewrite the file after an intended format change (or a change of the gates' key sizes). */
 static void test_golden_header(void)
 {
@@ -400,7 +405,7 @@ static void test_golden_header(void)
     uint8_t seed[16], session[16];
     golden_seed(seed, session);
     CU_ASSERT(memcmp(golden, "PINASPRE", 8) == 0);
-    CU_ASSERT_EQUAL(golden[8], 4);
+    CU_ASSERT_EQUAL(golden[8], 5);
     CU_ASSERT_EQUAL(golden[8], PINAS_MPC_PREP_VERSION);
     CU_ASSERT_EQUAL(pp.party, 0);
     CU_ASSERT_EQUAL(pp.hash, 0x419c07b5b1fdc71fULL);
@@ -441,12 +446,57 @@ static void test_golden_header(void)
     pinas_mpc_prep q = {0};
     TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, 200, "h", &q), "truncated header");
     golden[8] = 3; /* one tag over the whole file */
-    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "format version 3; this pinas reads 4");
+    TU_ASSERT_ERR(ctx, prep_header_read(ctx, golden, gl, "h", &q), "format version 3; this pinas reads 5");
     free(q.node_bits), free(q.node_high), free(q.off), free(q.len), free(q.node_dealer);
     free(pp.node_bits), free(pp.node_high), free(pp.off), free(pp.len), free(pp.node_dealer);
     free(again);
     free(golden);
     free(dealt);
+    pinas_net_free(net);
+}
+
+/* Format 5's section tags, recomputed from the layout in crypto/prep.c with OpenSSL alone: node i's
+ * key is HMAC-SHA256(dealer key, "PINAS-PREP5-NODE" | header tag | u32 i), its tag Poly1305 under it
+ * over the material and the dealer's two counts, then 16 zero bytes. */
+static void test_section_tags(void)
+{
+    pinas_net *net = tiny(PINAS_CAND_RELU);
+    pinas_mpc_params p;
+    pinas_mpc_params_default(&p);
+    pinas_mpc_prep *a = NULL, *b = NULL;
+    CU_ASSERT_FATAL(pinas_mpc_deal(ctx, net, &p, NULL, &a, &b) == PINAS_OK);
+    const char *path = tu_path("tags.prep");
+    CU_ASSERT_FATAL(pinas_mpc_prep_save(ctx, b, path, KEY) == PINAS_OK);
+    size_t len, hl;
+    uint8_t *buf = slurp(path, &len);
+    hl = hdr_len(buf);
+    uint32_t n;
+    memcpy(&n, buf + 52, 4);
+    int checked = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t mlen = rd64(buf + 96 + 32 * (size_t)i + 8), off = rd64(buf + 96 + 32 * (size_t)i + 16);
+        CU_ASSERT_FATAL(off + mlen + 48 <= len);
+        uint8_t msg[16 + 32 + 4], nk[32], tag[16];
+        memcpy(msg, "PINAS-PREP5-NODE", 16);
+        memcpy(msg + 16, buf + hl, 32);
+        memcpy(msg + 48, &i, 4);
+        unsigned kl = 0;
+        HMAC(EVP_sha256(), KEY, sizeof KEY, msg, sizeof msg, nk, &kl);
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+        EVP_MAC_CTX *mc = EVP_MAC_CTX_new(mac);
+        size_t tl = 0;
+        int ok = EVP_MAC_init(mc, nk, 32, NULL) && EVP_MAC_update(mc, buf + off, (size_t)mlen + 16) && EVP_MAC_final(mc, tag, &tl, 16);
+        CU_ASSERT(ok && tl == 16);
+        CU_ASSERT(memcmp(buf + off + mlen + 16, tag, 16) == 0);
+        for (int q = 0; q < 16; q++) CU_ASSERT_EQUAL(buf[off + mlen + 32 + q], 0);
+        checked += mlen > 0;
+        EVP_MAC_CTX_free(mc);
+        EVP_MAC_free(mac);
+    }
+    CU_ASSERT(checked >= 5);
+    free(buf);
+    pinas_mpc_prep_free(a);
+    pinas_mpc_prep_free(b);
     pinas_net_free(net);
 }
 
@@ -687,12 +737,13 @@ int main(void)
                    {"streaming dealer: files verified, summary holds no material, both or neither", test_streaming_dealer},
                    {"dealer key file: 0600, fresh, mode and format checked", test_dealer_key_file},
                    {"prep header: golden file, every field, written back byte for byte", test_golden_header},
+                   {"prep format 5: Poly1305 section tags under per-node keys", test_section_tags},
                    {"weight-mask file: 0600, kept, fresh, another model's refused", test_mask_file},
                    {"model dir: architecture and mpc parameters", test_arch_load},
                    {"mismatched model, party or session refused", test_mismatches_refused},
                    {"client's received bytes pass chi-square", test_client_view_uniform},
                    {"frac_bits bounded per net, refused above it", test_frac_bits_bound_per_net}};
-    int rc = tu_run("crypto_prep", t, 10);
+    int rc = tu_run("crypto_prep", t, 11);
     pinas_ctx_free(ctx);
     return rc;
 }

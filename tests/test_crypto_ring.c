@@ -35,6 +35,26 @@ static void test_encode_decode(void)
     CU_ASSERT(pinas_ring_decode(pinas_ring_encode(-1e30, 16), 16) < 0);
 }
 
+/* The inlined encoder of the server's weights equals pinas_ring_encode bit for bit: halves, clamps, NaN. */
+static void test_encode_scaled(void)
+{
+    const double xs[] = {0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994, 1e30, -1e30,
+                         ldexp(1, 62), -ldexp(1, 62), ldexp(1, 53) + 1, -ldexp(1, 52) - 0.5, NAN, INFINITY, -INFINITY, 1e-300};
+    int bad = 0;
+    for (int f = 0; f <= 30; f += 6) {
+        double s = ldexp(1, f);
+        for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) bad += ring_encode_scaled(xs[i]) != pinas_ring_encode(xs[i] / s, f);
+        for (int k = 0; k < 20000; k++) {
+            float w = (float)((double)(int64_t)rnd64() / ldexp(1, 63 - (k % 40))); /* magnitudes 2^-40 .. 1 */
+            double sc = 0.5 + (double)(rnd64() >> 11) / ldexp(1, 53);           /* a folded batchnorm scale */
+            bad += ring_encode_scaled(w * sc * s) != pinas_ring_encode(w * sc, f);
+            double half = ((double)(int64_t)(rnd64() >> 20) + 0.5) / s;          /* exact halves */
+            bad += ring_encode_scaled(half * s) != pinas_ring_encode(half, f);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* Truncation of uniformly shared x: floor(x/2^f) + {0, 1}, except with probability |x|/2^64. */
 static void test_trunc_statistics(void)
 {
@@ -162,11 +182,12 @@ int main(void)
     ctx = pinas_ctx_create();
     if (pinas_prg_create_os(ctx, &prg) != PINAS_OK) return 1;
     tu_test t[] = {{"fixed-point encode/decode", test_encode_decode},
+                   {"inlined weight encoder = pinas_ring_encode", test_encode_scaled},
                    {"local truncation error statistics", test_trunc_statistics},
                    {"ring GEMM kernels = naive", test_gemm_kernels},
                    {"AES-NI = OpenSSL AES-128", test_aes_matches_openssl},
                    {"PRG: AES-128-CTR, block counts", test_prg}};
-    int rc = tu_run("crypto_ring", t, 5);
+    int rc = tu_run("crypto_ring", t, 6);
     pinas_prg_free(prg);
     pinas_ctx_free(ctx);
     return rc;

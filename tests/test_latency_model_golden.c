@@ -18,16 +18,30 @@ static int update;
 #define GOLDEN "tests/golden/"
 
 /* The values the golden profiles hold: round binary fractions, exact through JSON. */
-static const pinas_cpu_params cpu_golden = {
-    .a = {1.25e-4, 2.5e-5, 1e-4, 3e-4, 5e-5, 1e-6},
-    .b = {1e-7, 1e-8, 5e-8, 4e-7, 1e-9, 1e-9},
-    .r2 = {0.998, 0.9995, 0.997, 0.99, 0.9999, 0.96},
-    .aes_blocks_per_s = 4e8,
-    .ring_macs_per_s = 2e10,
-};
+static pinas_cpu_params cpu_golden; /* filled by golden_cpu_params */
+
+/* Per class, party and feature (some zero: absent from the file). */
+static void golden_cpu_params(void)
+{
+    memset(&cpu_golden, 0, sizeof cpu_golden);
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
+        for (int q = 0; q < 2; q++) {
+            for (int f = 0; f < PINAS_CPU_N_FEAT; f++)
+                if ((k + f + q) % 3) { /* short decimals: what cJSON writes reads back to the same double */
+                    char d[32];
+                    snprintf(d, sizeof d, "%de-%d", 1 + k + 2 * q + f, 6 + f);
+                    cpu_golden.coef[k][q][f] = strtod(d, NULL);
+                }
+            cpu_golden.fit_mape[k][q] = 0.5 + k + q;
+            cpu_golden.fit_rows[k][q] = 10 + k;
+        }
+    cpu_golden.coef[PINAS_CPU_RELU][0][PINAS_CPU_F_CALL] = cpu_golden.coef[PINAS_CPU_RELU][1][PINAS_CPU_F_CALL] = 0.000244140625;
+    cpu_golden.aes_blocks_per_s = 4e8;
+    cpu_golden.ring_macs_per_s = 2e10;
+}
 static const pinas_cpu_calibration cpu_golden_cal = {
-    .date = "2024-05-01T12:00:00Z", .machine = "x86_64", .pinas_version = "0.1.0", .git = "0123456789ab", .net = "loopback",
-    .net_rtt_ms = 0.03125, .net_bandwidth_mbit_per_s = 16000, .reps = 9, .sizes = 6, .scale = 1, .frac_bits = 16, .cmp_bits = 64,
+    .date = "2024-05-01T12:00:00Z", .machine = "x86_64", .cpu_model = "Golden CPU 3000", .pinas_version = "0.1.0",
+    .git = "0123456789ab", .clock = "thread-cpu", .nets = 11, .reps = 5, .seconds = 30.5, .frac_bits = 16, .cmp_bits = 64,
 };
 static const pinas_fpga_params fpga_golden = {
     .clock_hz = 250e6, .dsp = 1728, .dsp_util = 0.75, .dsp_per_mac = 16, .aes_cores = 8, .cmp_units = 64, .elem_lanes = 64,
@@ -57,6 +71,7 @@ static void check_bytes(const cJSON *j, const char *name)
 
 static void test_profile_cpu(void)
 {
+    golden_cpu_params();
     pinas_cost_hw *hw = NULL, *made = NULL;
     CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_create(ctx, &cpu_golden, &cpu_golden_cal, &made), PINAS_OK);
     cJSON *j = pinas_cost_hw_to_json(made);
@@ -68,11 +83,13 @@ static void test_profile_cpu(void)
     CU_ASSERT_STRING_EQUAL(pinas_cost_hw_fitted(hw), "2024-05-01T12:00:00Z");
     pinas_cpu_params p;
     CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_params(ctx, hw, &p), PINAS_OK);
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
-        CU_ASSERT_EQUAL(p.a[k], cpu_golden.a[k]);
-        CU_ASSERT_EQUAL(p.b[k], cpu_golden.b[k]);
-        CU_ASSERT_EQUAL(p.r2[k], cpu_golden.r2[k]);
-    }
+    for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
+        for (int q = 0; q < 2; q++) {
+            for (int f = 0; f < PINAS_CPU_N_FEAT; f++) CU_ASSERT_EQUAL(p.coef[k][q][f], cpu_golden.coef[k][q][f]);
+            CU_ASSERT_EQUAL(p.fit_mape[k][q], cpu_golden.fit_mape[k][q]);
+            CU_ASSERT_EQUAL(p.fit_rows[k][q], cpu_golden.fit_rows[k][q]);
+        }
+    CU_ASSERT_STRING_EQUAL(pinas_cost_hw_cpu_model(hw), "Golden CPU 3000");
     CU_ASSERT_EQUAL(p.aes_blocks_per_s, 4e8);
     CU_ASSERT_EQUAL(p.ring_macs_per_s, 2e10);
     j = pinas_cost_hw_to_json(hw); /* what the reader keeps is the file */
@@ -171,10 +188,24 @@ static void test_lut(void)
             double v = pinas_cost_lut_cand_ms(built, k, c);
             CU_ASSERT_DOUBLE_EQUAL(pinas_cost_lut_cand_ms(lut, k, c), v, 1e-14 * v);
         }
-    /* relu on 4x8x8 = 256 elements: its compute is the profile's a + b * 256, plus the network's share */
+    /* relu on 4x8x8 = 256 elements: each party's compute is the sum of its coefficients times the
+     * node's features, the node's the busier party's, plus the network's share */
     pinas_cost_row row;
-    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict_node(ctx, sp, pinas_net_find(sp, "a1"), 0, hw, link, &p, &row), PINAS_OK);
-    CU_ASSERT_DOUBLE_EQUAL(row.compute_s, 1.25e-4 + 1e-7 * 256, 1e-15);
+    int a1 = pinas_net_find(sp, "a1");
+    CU_ASSERT_EQUAL_FATAL(pinas_cost_predict_node(ctx, sp, a1, 0, hw, link, &p, &row), PINAS_OK);
+    CU_ASSERT_EQUAL(pinas_cpu_prim_of(sp, a1, &pinas_net_node(sp, a1)->cands[0]), PINAS_CPU_RELU);
+    double party[2];
+    for (int q = 0; q < 2; q++) {
+        double fe[PINAS_CPU_N_FEAT];
+        pinas_cpu_features(sp, a1, &pinas_net_node(sp, a1)->cands[0], 1, &row.counts, q, fe);
+        CU_ASSERT_EQUAL(fe[PINAS_CPU_F_IN], 256);
+        CU_ASSERT_EQUAL(fe[PINAS_CPU_F_AES], (double)row.counts.online.aes_blocks[q]);
+        party[q] = 0;
+        for (int f = 0; f < PINAS_CPU_N_FEAT; f++) party[q] += cpu_golden.coef[PINAS_CPU_RELU][q][f] * fe[f];
+        CU_ASSERT_DOUBLE_EQUAL(row.compute_party_s[q], party[q], 1e-15);
+    }
+    CU_ASSERT(party[0] > 2.4e-4 && party[1] > 2.4e-4);
+    CU_ASSERT_DOUBLE_EQUAL(row.compute_s, party[0] > party[1] ? party[0] : party[1], 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(pinas_cost_lut_cand_ms(lut, 0, 0), row.online_s * 1e3, 1e-12);
     /* identity is free; relu costs more than poly (a comparison against a multiplication) */
     CU_ASSERT_EQUAL(pinas_cost_lut_cand_ms(lut, 0, 3), 0);
@@ -192,6 +223,7 @@ static void test_lut(void)
 int main(void)
 {
     ctx = pinas_ctx_create();
+    golden_cpu_params();
     update = getenv("PINAS_UPDATE_GOLDEN") && *getenv("PINAS_UPDATE_GOLDEN") == '1';
     /* profiles first: the LUT is built on them */
     tu_test tests[] = {

@@ -47,9 +47,11 @@ static void test_network_formula(void)
         CU_ASSERT_DOUBLE_EQUAL(r->online_s, r->compute_s + r->comm_s, 1e-15);
         CU_ASSERT_DOUBLE_EQUAL(r->compute_s, w->compute_s, 0); /* the network does not change compute */
         if (strcmp(r->op, "relu") == 0) {
-            /* relu compute: a + b * elements */
+            /* relu compute: each party's call + per-element cost; the node's is the busier party's */
             const pinas_node *n = pinas_net_node(arch, r->node);
             CU_ASSERT_DOUBLE_EQUAL(r->compute_s, 1e-4 + 1e-7 * n->c * n->h * n->w, 1e-15);
+            CU_ASSERT_DOUBLE_EQUAL(r->compute_party_s[0], 1e-4 + 1e-7 * n->c * n->h * n->w, 1e-15);
+            CU_ASSERT_DOUBLE_EQUAL(r->compute_party_s[1], 5e-5 + 5e-8 * n->c * n->h * n->w, 1e-15);
             CU_ASSERT(c->rounds >= 1);
             relu_rows++;
         }
@@ -250,7 +252,9 @@ static void test_profiles(void)
     tu_write(tu_path("bad.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"network\", \"name\": \"x\", \"bandwidth_mbit_per_s\": -1, \"rtt_ms\": 1}");
     TU_ASSERT_ERR(ctx, pinas_cost_link_load(ctx, tu_path("bad.json"), &l), "bad.json: bandwidth_mbit_per_s");
     tu_write(tu_path("cpu.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"c\", \"primitives\": {}}");
-    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("cpu.json"), &hw), "cpu.json: primitives.relu: missing");
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("cpu.json"), &hw), "cpu.json: model: expected \"party-cpu\"");
+    tu_write(tu_path("cpu.json"), "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"c\", \"model\": \"party-cpu\", \"primitives\": {}}");
+    TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("cpu.json"), &hw), "cpu.json: primitives.conv2d: missing");
     tu_write(tu_path("v2.json"), "{\"format\": \"pinas-profile/2\", \"kind\": \"cpu\", \"name\": \"c\"}");
     TU_ASSERT_ERR(ctx, pinas_cost_hw_load(ctx, tu_path("v2.json"), &hw), "format: expected \"pinas-profile/1\"");
     const char *shipped[] = {"cpu", "fpga-zcu104", "fpga-u250", "pasnet"};

@@ -10,9 +10,18 @@
 #include "testutil_net.h"
 
 static const char *const tu_cpu_profile_json =
-    "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"cpu-test\", \"primitives\": {"
-    "\"relu\": {\"a\": 1e-4, \"b\": 1e-7}, \"poly\": {\"a\": 2e-5, \"b\": 1e-8}, \"patch_relu\": {\"a\": 1e-4, \"b\": 5e-8},"
-    "\"maxpool\": {\"a\": 3e-4, \"b\": 4e-7}, \"linear\": {\"a\": 5e-5, \"b\": 1e-9}, \"local\": {\"a\": 1e-6, \"b\": 1e-9}},"
+    "{\"format\": \"pinas-profile/1\", \"kind\": \"cpu\", \"name\": \"cpu-test\", \"model\": \"party-cpu\", \"primitives\": {"
+    "\"relu\": {\"server\": {\"call\": 1e-4, \"in\": 1e-7}, \"client\": {\"call\": 5e-5, \"in\": 5e-8}},"
+    "\"poly\": {\"server\": {\"call\": 2e-5, \"in\": 1e-8}, \"client\": {\"call\": 2e-5, \"in\": 1e-8}},"
+    "\"patch_relu\": {\"server\": {\"call\": 1e-4, \"in\": 5e-8}, \"client\": {\"call\": 1e-4, \"in\": 5e-8}},"
+    "\"maxpool\": {\"server\": {\"call\": 3e-4, \"macs\": 4e-7}, \"client\": {\"call\": 3e-4, \"macs\": 4e-7}},"
+    "\"conv2d\": {\"server\": {\"call\": 5e-5, \"macs\": 1e-9}, \"client\": {\"call\": 1e-5, \"in\": 1e-9}},"
+    "\"dwconv\": {\"server\": {\"call\": 5e-5, \"macs\": 1e-9}, \"client\": {\"call\": 1e-5, \"in\": 1e-9}},"
+    "\"linear\": {\"server\": {\"call\": 5e-5, \"macs\": 1e-9}, \"client\": {\"call\": 1e-5, \"in\": 1e-9}},"
+    "\"avgpool\": {\"server\": {\"call\": 1e-6, \"in\": 1e-9}, \"client\": {\"call\": 1e-6, \"in\": 1e-9}},"
+    "\"add\": {\"server\": {\"call\": 1e-6, \"in\": 1e-9}, \"client\": {\"call\": 1e-6, \"in\": 1e-9}},"
+    "\"global_avgpool\": {\"server\": {\"call\": 1e-6, \"in\": 1e-9}, \"client\": {\"call\": 1e-6, \"in\": 1e-9}},"
+    "\"input\": {\"server\": {}, \"client\": {\"call\": 1e-6, \"in\": 1e-9}}},"
     "\"offline\": {\"aes_blocks_per_s\": 1e8, \"ring_macs_per_s\": 1e9}}";
 
 /* The round-number cpu profile; fails the test (fatally) if it does not load. Caller frees. */

@@ -1,5 +1,5 @@
-/* Calibration of the cpu profile: runtime micro-benchmarks over a size sweep, one GSL least-squares
- * line (time = a + b*work) per primitive, with the network's share of each timing subtracted. */
+/* Calibration of the cpu profile: a sweep of calibration nets run privately, each party's compute
+ * per node measured in thread CPU time, one relative least-squares fit per operator class and party. */
 #define _GNU_SOURCE
 #include "measure_internal.h"
 
@@ -12,237 +12,180 @@
 void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->reps = 9;
-    o->runs = 3;
-    o->n_sizes = 6;
+    o->runs = 5;
+    o->passes = 2;
     o->scale = 1;
+    o->max_batch = 4;
     pinas_mpc_params_default(&o->params);
 }
 
-typedef struct {
-    const char *kind;     /* bench kind */
-    double lo, hi;        /* size sweep */
-} sweep;
+/* The sweep: (channels, side) pairs from wide-and-small to narrow-and-large, as CIFAR and small
+ * ImageNet nets have them (ResNet-20: 16x32x32 .. 64x8x8; VGG-16: 64x32x32 .. 512x2x2; MobileNetV2's
+ * expanded layers up to 960 channels). */
+static const int sweep_shape[][2] = {{8, 32},  {16, 32}, {32, 32}, {64, 32}, {32, 16}, {64, 16}, {96, 8},
+                                     {128, 8}, {256, 4}, {512, 2}, {48, 8},  {32, 4},  {160, 2}};
+#define N_SWEEP (int)(sizeof sweep_shape / sizeof sweep_shape[0])
 
-/* One sweep per cpu primitive, in pinas_cpu_prim order. Sizes cover CIFAR layers at batch 1 (a
- * 16x32x32 activation is 16,384 elements; ResNet-20's convolutions are about 2.4 M ring MACs) and
- * beyond. */
-static const sweep sweeps[PINAS_CPU_N_PRIM] = {
-    {"relu", 1024, 131072}, {"poly", 1024, 131072}, {"patch_relu", 1024, 262144},
-    {"maxpool", 1024, 262144}, {"conv", 65536, 33554432}, {"local", 4096, 1048576},
-};
-
-static double umax(const uint64_t v[2]) { return (double)(v[0] > v[1] ? v[0] : v[1]); }
-
-/* The work the cpu profile charges a benchmark with (the same definition the cost model uses for nodes). */
-static double bench_work(int prim, int64_t n, const pinas_mpc_cost *c)
+/* Calibration net v of the sweep (see pinas_measure_calibrate); C channels of H x H. */
+static pinas_status calib_net(pinas_ctx *ctx, int v, int C, int H, pinas_net **out)
 {
-    /* linear: ring multiply-adds; maxpool: pairs compared (one ring op each); others: elements. */
-    if (prim == PINAS_CPU_LINEAR || prim == PINAS_CPU_MAXPOOL) return umax(c->online.ring_macs) > 0 ? umax(c->online.ring_macs) : (double)n;
-    return (double)n;
+    char name[48];
+    snprintf(name, sizeof name, "calib-%dx%d", C, H);
+    pinas_cand relu = {.kind = PINAS_CAND_RELU}, poly = {.kind = PINAS_CAND_POLY};
+    pinas_cand patch = {.kind = PINAS_CAND_PATCH_RELU, .ph = 2 + v % 2, .pw = 2 + v % 2};
+    pinas_cand maxp = {.kind = PINAS_CAND_MAXPOOL}, avgp = {.kind = PINAS_CAND_AVGPOOL};
+    int k = v % 2 ? 3 : 2, pad = v % 2; /* pools: 3x3 stride 2 pad 1 (stems) or 2x2 stride 2 (VGG) */
+    pinas_net_builder *b = pinas_nb_create(name, 3, H, H, 10);
+    int x = pinas_nb_conv(b, "stem", 0, C, 3, 1, 1, 1); /* a few input channels: short im2col rows */
+    x = pinas_nb_conv(b, "c1", x, C, 3, 1, 1, 1);
+    x = pinas_nb_batchnorm(b, "bn1", x);
+    int r = pinas_nb_act(b, "relu1", x, &relu, 1);
+    x = pinas_nb_conv(b, "c2", r, 2 * C, 1, 1, 0, 1);
+    x = pinas_nb_act(b, "poly", x, &poly, 1);
+    x = pinas_nb_conv(b, "dw", x, 2 * C, 3, 1, 1, 2 * C);
+    x = pinas_nb_act(b, "patch", x, &patch, 1);
+    x = pinas_nb_conv(b, "c3", x, C, 3, 1, 1, 1);
+    x = pinas_nb_add(b, "add", x, r);
+    /* which pool sees the full H x H map alternates too (stems pool large maps, VGG small ones) */
+    int first = (v / 2) % 2;
+    x = pinas_nb_pool(b, first ? "avgpool" : "maxpool", x, k, 2, pad, first ? &avgp : &maxp, 1);
+    x = pinas_nb_conv(b, "c4", x, C, 1, 1, 0, 1);
+    if (H >= 4) x = pinas_nb_pool(b, first ? "maxpool" : "avgpool", x, k, 2, pad, first ? &maxp : &avgp, 1);
+    x = pinas_nb_act(b, "relu2", x, &relu, 1);
+    x = pinas_nb_global_avgpool(b, "gap", x);
+    x = pinas_nb_flatten(b, "flat", x);
+    pinas_nb_linear(b, "fc", x, 10, 1);
+    return pinas_nb_finish(ctx, b, "calibration net", out);
 }
 
-/* A calibration under way: the sweep's sizes, the fastest run so far of each, and its counts. */
-struct pinas_measure_calib {
-    pinas_measure_calib_opts o;
-    int nsz, passes;
-    int measure_net;           /* the loopback is measured here: again at every pass, the best kept */
-    double rtt, bandwidth;
-    pinas_cost_link *own_link;
-    const pinas_cost_link *link;
-    int64_t ns[PINAS_CPU_N_PRIM][PINAS_MEASURE_MAX_SIZES];
-    double best[PINAS_CPU_N_PRIM][PINAS_MEASURE_MAX_SIZES], best_base[PINAS_CPU_N_PRIM][PINAS_MEASURE_MAX_SIZES];
-    pinas_mpc_cost cs[PINAS_CPU_N_PRIM][PINAS_MEASURE_MAX_SIZES], cs_base[PINAS_CPU_N_PRIM][PINAS_MEASURE_MAX_SIZES];
-};
-
-/* Private benchmarks are one-operator nets; their harness (sharing the input, pooling, revealing the
- * output, starting the online phase) is timed alone with the same input and subtracted, so that a
- * primitive's per-call cost is its own and not the harness's (a network pays that once, not per node). */
-static int has_harness(int prim) { return prim != PINAS_CPU_LOCAL; }
-
-/* The network the benchmarks run over: o->link, else this host's loopback, measured (the runtime's
- * benchmarks) or the shipped profile (synthetic ones). */
-static pinas_status calib_network(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_measure_calib *c)
+/* Appends the measured nodes of one net at one batch to r->rows (nodes that computed nothing
+ * skipped); on a later pass (*at >= 0: the row to compare next) keeps the least of the passes. */
+static pinas_status add_rows(pinas_ctx *ctx, const pinas_net *net, const pinas_mpc_params *p, const pinas_measure_nodes *mn,
+                             pinas_measure_calib_result *r, int *cap, int *at)
 {
-    c->link = o ? o->link : NULL;
-    if (c->link) return PINAS_OK;
-    pinas_status s;
-    if (!o || !o->bench) {
-        c->measure_net = 1;
-        s = measure_loopback(ctx, &c->rtt, &c->bandwidth);
-        if (!s) s = pinas_cost_link_create(ctx, "loopback", c->bandwidth, c->rtt, &c->own_link);
-    } else {
-        s = pinas_cost_link_load(ctx, "loopback", &c->own_link);
-    }
-    if (s) return pinas_error_prefix(ctx, s, "calibrate");
-    c->link = c->own_link;
-    return PINAS_OK;
-}
-
-pinas_status pinas_measure_calib_begin(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_measure_calib **out)
-{
-    *out = NULL;
-    pinas_measure_calib *c = calloc(1, sizeof *c);
-    if (!c) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (o) c->o = *o;
-    else pinas_measure_calib_opts_default(&c->o);
-    if (c->o.reps <= 0) c->o.reps = 5;
-    if (c->o.runs <= 0) c->o.runs = 1;
-    if (!(c->o.scale > 0)) c->o.scale = 1;
-    if (!c->o.bench) c->o.bench = measure_runtime_bench;
-    c->nsz = c->o.n_sizes >= 3 ? (c->o.n_sizes <= PINAS_MEASURE_MAX_SIZES ? c->o.n_sizes : PINAS_MEASURE_MAX_SIZES) : 3;
-    pinas_status s = calib_network(ctx, o, c);
-    if (s) {
-        free(c);
-        return s;
-    }
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
-        const sweep *sw = &sweeps[k];
-        double lo = sw->lo * c->o.scale, hi = sw->hi * c->o.scale;
-        if (lo < 16) lo = 16;
-        if (hi < lo * 8) hi = lo * 8;
-        for (int i = 0; i < c->nsz; i++) {
-            int64_t n = (int64_t)llround(lo * pow(hi / lo, (double)i / (c->nsz - 1)));
-            if (k != PINAS_CPU_LINEAR && k != PINAS_CPU_LOCAL) { /* whole channels of 16 x 16 */
-                n = (n + 128) / 256 * 256;
-                if (n < 256) n = 256;
+    for (int i = 0; i < pinas_net_n_nodes(net); i++) {
+        int prim = pinas_cpu_prim_of(net, i, NULL);
+        if (prim < 0) continue;
+        pinas_mpc_cost counts;
+        pinas_status s = pinas_mpc_cost_node(ctx, net, i, -1, p, &counts);
+        if (s) return s;
+        for (int q = 0; q < 2; q++) {
+            if (!(mn->cpu_s[i][q] > 0)) continue;
+            if (*at >= 0) { /* the same node, party and batch as in the first pass, in the same order */
+                pinas_measure_calib_row *row = *at < r->n_rows ? &r->rows[*at] : NULL;
+                if (!row || strcmp(row->id, pinas_net_node(net, i)->id) != 0 || row->party != q || row->batch != p->batch)
+                    return pinas_error(ctx, PINAS_EINTERNAL, "calibrate: pass 2 measured node %s where pass 1 had %s",
+                                       pinas_net_node(net, i)->id, row ? row->id : "nothing");
+                if (mn->cpu_s[i][q] < row->measured_s) row->measured_s = mn->cpu_s[i][q];
+                ++*at;
+                continue;
             }
-            c->ns[k][i] = n;
-            c->best[k][i] = c->best_base[k][i] = INFINITY;
+            if (r->n_rows == *cap) {
+                int nc = *cap ? 2 * *cap : 256;
+                pinas_measure_calib_row *nr = realloc(r->rows, (size_t)nc * sizeof *nr);
+                if (!nr) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+                r->rows = nr;
+                *cap = nc;
+            }
+            pinas_measure_calib_row *row = &r->rows[r->n_rows++];
+            memset(row, 0, sizeof *row);
+            snprintf(row->net, sizeof row->net, "%s", pinas_net_name(net));
+            snprintf(row->id, sizeof row->id, "%s", pinas_net_node(net, i)->id);
+            row->prim = prim;
+            row->party = q;
+            row->batch = p->batch;
+            pinas_cpu_features(net, i, NULL, p->batch, &counts, q, row->f);
+            row->measured_s = mn->cpu_s[i][q];
         }
     }
-    *out = c;
     return PINAS_OK;
 }
 
-void pinas_measure_calib_free(pinas_measure_calib *c)
+/* Runs the sweep: every net at batch 1 and max_batch; pass > 0 keeps the least per node. */
+static pinas_status run_sweep(pinas_ctx *ctx, const pinas_measure_calib_opts *o, int pass, pinas_measure_calib_result *r,
+                              pinas_progress *pg, int *cap, int *step)
 {
-    if (!c) return;
-    pinas_cost_link_free(c->own_link);
-    free(c);
-}
-
-int pinas_measure_calib_steps(const pinas_measure_calib *c)
-{
-    int n = 0;
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) n += (1 + has_harness(k)) * c->nsz;
-    return n;
-}
-
-const pinas_cost_link *pinas_measure_calib_link(const pinas_measure_calib *c) { return c->link; }
-
-pinas_status pinas_measure_calib_pass(pinas_ctx *ctx, pinas_measure_calib *c, pinas_progress *pg, int64_t *done)
-{
-    /* One run of every size of every primitive: the fastest over the passes estimates the uncontended
-     * cost (on a shared machine other processes only ever add time; validate-latency measures the same
-     * way), and since every pass visits every size, a busy spell of the machine spreads over all of
-     * them instead of falling on every run of one primitive. */
-    if (c->measure_net) {
-        /* The loopback's round trip is a thread wake-up here, which busy neighbours slow down too:
-         * keep the fastest, as for the benchmarks. */
-        double rtt = 0, bw = 0;
-        pinas_status s = measure_loopback(ctx, &rtt, &bw);
-        if (s) return pinas_error_prefix(ctx, s, "calibrate");
-        if (rtt < c->rtt) c->rtt = rtt;
-        if (bw > c->bandwidth) c->bandwidth = bw;
+    int at = pass ? 0 : -1;
+    int batches[2] = {1, o->max_batch > 1 ? o->max_batch : 1}, nb = batches[1] > 1 ? 2 : 1;
+    pinas_status s = PINAS_OK;
+    for (int v = 0; v < N_SWEEP && !s; v++) {
+        int C = (int)lround(sweep_shape[v][0] * o->scale);
+        pinas_net *net = NULL;
+        pinas_model *m = NULL;
+        s = calib_net(ctx, v, C > 0 ? C : 1, sweep_shape[v][1], &net);
+        if (!s) s = pinas_model_random(ctx, net, (uint64_t)v + 1, &m);
+        for (int bi = 0; bi < nb && !s; bi++) {
+            pinas_mpc_params p = o->params;
+            p.batch = batches[bi];
+            p.threads = 1;
+            pinas_measure_nodes mn;
+            s = pinas_measure_node_cpu(ctx, m, p.batch, &p, o->runs, (uint64_t)v * 7 + 1, &mn);
+            if (!s) s = add_rows(ctx, net, &p, &mn, r, cap, &at);
+            pinas_measure_nodes_free(&mn);
+            if (pg) pinas_progress_update(pg, ++*step, pinas_net_name(net));
+        }
+        if (!s && !pass) r->nets++;
+        pinas_model_free(m);
+        pinas_net_free(net);
     }
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
-        for (int i = 0; i < c->nsz; i++)
-            for (int base = 0; base <= has_harness(k); base++) {
-                char kind[32];
-                snprintf(kind, sizeof kind, "%s%s", base ? "base:" : "", sweeps[k].kind);
-                double t1 = 0;
-                pinas_mpc_cost *cs = base ? &c->cs_base[k][i] : &c->cs[k][i];
-                pinas_status s = c->o.bench(ctx, kind, c->ns[k][i], c->o.runs, &c->o.params, &t1, cs, c->o.bench_user);
-                if (s) return pinas_error_prefix(ctx, s, "calibrate: bench %s n=%lld", kind, (long long)c->ns[k][i]);
-                double *best = base ? &c->best_base[k][i] : &c->best[k][i];
-                if (t1 < *best) *best = t1;
-                ++*done;
-                if (pg) {
-                    char st[64];
-                    snprintf(st, sizeof st, "%s n=%lld %.3g ms", kind, (long long)c->ns[k][i], t1 * 1e3);
-                    pinas_progress_update(pg, *done, st);
-                }
-            }
-    c->passes++;
-    return PINAS_OK;
-}
-
-pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_measure_calib_result **out)
-{
-    *out = NULL;
-    pinas_measure_calib *c = NULL;
-    pinas_status s = pinas_measure_calib_begin(ctx, o, &c);
-    if (s) return s;
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)pinas_measure_calib_steps(c) * c->o.reps + 2);
-    int64_t done = 0;
-    for (int r = 0; r < c->o.reps && !s; r++) s = pinas_measure_calib_pass(ctx, c, pg, &done);
-    if (!s) s = pinas_measure_calib_finish(ctx, c, pg, &done, out);
-    pinas_progress_finish(pg);
-    pinas_measure_calib_free(c);
     return s;
 }
 
-/* Fits time = a + b*work per primitive on the fastest runs, the network's and the harness's share
- * subtracted. */
-static pinas_status fit_prims(pinas_ctx *ctx, const pinas_measure_calib *c, pinas_cpu_params *cp, pinas_measure_calib_result *r)
+/* Per class and party, the fit of measured compute on the features. */
+static pinas_status fit_classes(pinas_ctx *ctx, pinas_measure_calib_result *r, pinas_cpu_params *cp)
 {
-    const pinas_cost_link *link = c->link;
-    double rtt = pinas_cost_link_rtt(link), bw = pinas_cost_link_bandwidth(link);
-    double x[PINAS_MEASURE_MAX_SIZES], y[PINAS_MEASURE_MAX_SIZES];
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
-        pinas_measure_fit *f = &r->prims[k];
-        f->n_points = c->nsz;
-        for (int i = 0; i < c->nsz; i++) {
-            /* What the network took is the network profile's business: subtract it so that
-             * cpu + loopback gives back the measured time and cpu + lan adds the LAN's cost instead. */
-            const pinas_mpc_cost *cs = &c->cs[k][i], *cb = &c->cs_base[k][i];
-            double comm = (double)cs->online.rounds * rtt + umax(cs->online.bytes) / bw;
-            double harness = 0;
-            if (has_harness(k)) harness = c->best_base[k][i] - ((double)cb->online.rounds * rtt + umax(cb->online.bytes) / bw);
-            x[i] = bench_work(k, c->ns[k][i], cs);
-            y[i] = c->best[k][i] - comm - harness;
-            f->points[i][0] = x[i];
-            f->points[i][1] = c->best[k][i];
-            f->points[i][2] = comm;
-            f->points[i][3] = harness;
+    double *X = malloc((size_t)(r->n_rows ? r->n_rows : 1) * PINAS_CPU_N_FEAT * sizeof *X);
+    double *y = malloc((size_t)(r->n_rows ? r->n_rows : 1) * sizeof *y);
+    int *idx = malloc((size_t)(r->n_rows ? r->n_rows : 1) * sizeof *idx);
+    pinas_status s = X && y && idx ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    for (int k = 0; k < PINAS_CPU_N_PRIM && !s; k++)
+        for (int q = 0; q < 2 && !s; q++) {
+            int n = 0;
+            for (int i = 0; i < r->n_rows; i++)
+                if (r->rows[i].prim == k && r->rows[i].party == q) {
+                    memcpy(&X[(size_t)n * PINAS_CPU_N_FEAT], r->rows[i].f, sizeof r->rows[i].f);
+                    y[n] = r->rows[i].measured_s;
+                    idx[n++] = i;
+                }
+            cp->fit_rows[k][q] = n;
+            cp->fit_mape[k][q] = NAN;
+            if (n == 0) continue; /* a class the sweep has no node of (a party that does nothing) predicts 0 */
+            s = pinas_measure_fit_linear(ctx, n, PINAS_CPU_N_FEAT, X, y, cp->coef[k][q], &cp->fit_mape[k][q]);
+            if (s) s = pinas_error_prefix(ctx, s, "calibrate: %s, %s", pinas_cpu_prim_name(k), q ? "client" : "server");
+            for (int j = 0; j < n && !s; j++) r->rows[idx[j]].fitted_s = pinas_cost_cpu_party(cp, k, q, r->rows[idx[j]].f);
         }
-        pinas_status s = pinas_measure_fit_line(ctx, c->nsz, x, y, &cp->a[k], &cp->b[k], &cp->r2[k]);
-        if (s) return pinas_error_prefix(ctx, s, "calibrate: %s", pinas_cpu_prim_name(k));
-        f->a = cp->a[k];
-        f->b = cp->b[k];
-        f->r2 = cp->r2[k];
-    }
-    return PINAS_OK;
+    free(X);
+    free(y);
+    free(idx);
+    return s;
 }
 
 /* The dealer's throughput for the offline estimate: AES blocks and ring multiply-adds per second. */
-static pinas_status dealer_rates(pinas_ctx *ctx, const pinas_measure_calib *c, pinas_progress *pg, int64_t *done, pinas_cpu_params *cp)
+static pinas_status dealer_rates(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_cpu_params *cp)
 {
     const char *off_kinds[2] = {"prg", "gemm"};
-    int64_t off_n[2] = {(int64_t)(1048576 * c->o.scale), (int64_t)(16777216 * c->o.scale)};
+    int64_t off_n[2] = {(int64_t)(1048576 * o->scale), (int64_t)(16777216 * o->scale)};
     for (int k = 0; k < 2; k++) {
         double best = 0;
         pinas_mpc_cost oc;
         memset(&oc, 0, sizeof oc);
         if (off_n[k] < 4096) off_n[k] = 4096;
-        pinas_status s = c->o.bench(ctx, off_kinds[k], off_n[k], c->o.reps, &c->o.params, &best, &oc, c->o.bench_user);
+        pinas_status s = measure_runtime_bench(ctx, off_kinds[k], off_n[k], 3, &o->params, &best, &oc, NULL);
         if (s) return pinas_error_prefix(ctx, s, "calibrate: bench %s", off_kinds[k]);
         double work = k == 0 ? (double)oc.offline.aes_blocks[0] : (double)oc.offline.ring_macs[0];
         if (work <= 0) work = (double)off_n[k];
         double rate = best > 0 ? work / best : 1e15;
         if (k == 0) cp->aes_blocks_per_s = rate;
         else cp->ring_macs_per_s = rate;
-        ++*done;
-        if (pg) pinas_progress_update(pg, *done, off_kinds[k]);
     }
     return PINAS_OK;
 }
 
-/* The fitted profile, with where and how it was fitted. */
-static pinas_status make_profile(pinas_ctx *ctx, const pinas_measure_calib *c, const pinas_cpu_params *cp, pinas_cost_hw **out)
+/* The fitted profile, with where, when and how it was fitted. */
+static pinas_status make_profile(pinas_ctx *ctx, const pinas_measure_calib_opts *o, const pinas_cpu_params *cp,
+                                 pinas_measure_calib_result *r)
 {
-    char date[32];
+    char date[32], model[128];
     time_t now = time(NULL);
     struct tm tmv;
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
@@ -250,42 +193,50 @@ static pinas_status make_profile(pinas_ctx *ctx, const pinas_measure_calib *c, c
     pinas_cpu_calibration cal = {
         .date = date,
         .machine = uname(&u) == 0 ? u.machine : NULL,
+        .cpu_model = pinas_machine_cpu_model(model, sizeof model),
         .pinas_version = PINAS_VERSION,
         .git = PINAS_GIT_REV,
-        .net = pinas_cost_link_name(c->link),
-        .net_rtt_ms = pinas_cost_link_rtt(c->link) * 1e3,
-        .net_bandwidth_mbit_per_s = pinas_cost_link_bandwidth(c->link) * 8 / 1e6,
-        .reps = c->passes,
-        .sizes = c->nsz,
-        .scale = c->o.scale,
-        .frac_bits = c->o.params.frac_bits,
-        .cmp_bits = c->o.params.cmp_bits,
+        .clock = "thread-cpu",
+        .nets = r->nets,
+        .reps = o->runs,
+        .seconds = r->seconds,
+        .frac_bits = o->params.frac_bits,
+        .cmp_bits = o->params.cmp_bits,
     };
-    return pinas_cost_hw_cpu_create(ctx, cp, &cal, out);
+    if (!cal.cpu_model[0]) cal.cpu_model = NULL;
+    return pinas_cost_hw_cpu_create(ctx, cp, &cal, &r->profile);
 }
 
-pinas_status pinas_measure_calib_finish(pinas_ctx *ctx, pinas_measure_calib *c, pinas_progress *pg, int64_t *done,
-                                        pinas_measure_calib_result **out)
+pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *opts, pinas_measure_calib_result **out)
 {
     *out = NULL;
-    if (c->passes < 1) return pinas_error(ctx, PINAS_EINVAL, "calibrate: no pass was run");
-    if (c->measure_net) {
-        pinas_cost_link *l = NULL;
-        pinas_status s = pinas_cost_link_create(ctx, "loopback", c->bandwidth, c->rtt, &l);
-        if (s) return s;
-        pinas_cost_link_free(c->own_link);
-        c->own_link = l;
-        c->link = l;
-    }
+    pinas_measure_calib_opts o;
+    if (opts) o = *opts;
+    else pinas_measure_calib_opts_default(&o);
+    if (o.runs < 1 || o.runs > 100) return pinas_error(ctx, PINAS_EINVAL, "calibrate: runs must be in [1, 100], got %d", o.runs);
+    if (!(o.scale > 0 && o.scale <= 8)) return pinas_error(ctx, PINAS_EINVAL, "calibrate: scale must be in (0, 8], got %g", o.scale);
+    if (o.max_batch < 1 || o.max_batch > 64)
+        return pinas_error(ctx, PINAS_EINVAL, "calibrate: max_batch must be in [1, 64], got %d", o.max_batch);
     pinas_measure_calib_result *r = calloc(1, sizeof *r);
     if (!r) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    double t0 = pinas_now(), rtt = 0, bw = 0;
+    if (o.passes < 1 || o.passes > 20) return pinas_error(ctx, PINAS_EINVAL, "calibrate: passes must be in [1, 20], got %d", o.passes);
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)N_SWEEP * (o.max_batch > 1 ? 2 : 1) * o.passes);
     pinas_cpu_params cp;
     memset(&cp, 0, sizeof cp);
-    r->net = pinas_cost_link_clone(c->link);
-    pinas_status s = r->net ? PINAS_OK : pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) s = fit_prims(ctx, c, &cp, r);
-    if (!s) s = dealer_rates(ctx, c, pg, done, &cp);
-    if (!s) s = make_profile(ctx, c, &cp, &r->profile);
+    pinas_status s = pinas_measure_warmup(ctx, &o.params, &cp.probe_s);
+    int cap = 0, step = 0;
+    for (int pass = 0; pass < o.passes && !s; pass++) s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
+    pinas_progress_finish(pg);
+    double probe_end = 0; /* the probe again after the sweep: the machine's speed over the whole run */
+    if (!s) s = pinas_measure_probe(ctx, &o.params, &probe_end);
+    if (!s) cp.probe_s = 0.5 * (cp.probe_s + probe_end);
+    if (!s) s = fit_classes(ctx, r, &cp);
+    if (!s) s = dealer_rates(ctx, &o, &cp);
+    if (!s) s = measure_loopback(ctx, &rtt, &bw);
+    if (!s) s = pinas_cost_link_create(ctx, "loopback", bw, rtt, &r->net);
+    r->seconds = pinas_now() - t0;
+    if (!s) s = make_profile(ctx, &o, &cp, r);
     if (s) {
         pinas_measure_calib_result_free(r);
         return s;
@@ -301,6 +252,7 @@ void pinas_measure_calib_result_free(pinas_measure_calib_result *r)
     if (!r) return;
     pinas_cost_hw_free(r->profile);
     pinas_cost_link_free(r->net);
+    free(r->rows);
     free(r);
 }
 
@@ -308,30 +260,34 @@ cJSON *pinas_measure_calib_result_to_json(const pinas_measure_calib_result *r)
 {
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddItemToObject(rep, "net", pinas_cost_link_to_json(r->net));
-    cJSON *prims = cJSON_AddObjectToObject(rep, "primitives");
-    for (int k = 0; k < PINAS_CPU_N_PRIM; k++) {
-        const pinas_measure_fit *f = &r->prims[k];
-        cJSON *po = cJSON_AddObjectToObject(prims, pinas_cpu_prim_name(k));
-        cJSON_AddNumberToObject(po, "a", f->a);
-        cJSON_AddNumberToObject(po, "b", f->b);
-        cJSON_AddNumberToObject(po, "r2", f->r2);
-        cJSON *pts = cJSON_AddArrayToObject(po, "points"); /* [work, measured s, network s, harness s] */
-        for (int i = 0; i < f->n_points; i++) {
-            double v[4] = {f->points[i][0], f->points[i][1], f->points[i][2], f->points[i][3]};
-            cJSON_AddItemToArray(pts, cJSON_CreateDoubleArray(v, 4));
-        }
+    cJSON *prof = pinas_cost_hw_to_json(r->profile);
+    cJSON_AddItemToObject(rep, "classes", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(prof, "primitives"), 1));
+    cJSON *rows = cJSON_AddArrayToObject(rep, "rows"); /* [net, id, class, party, batch, measured s, fitted s] */
+    for (int i = 0; i < r->n_rows; i++) {
+        const pinas_measure_calib_row *w = &r->rows[i];
+        cJSON *a = cJSON_CreateArray();
+        cJSON_AddItemToArray(a, cJSON_CreateString(w->net));
+        cJSON_AddItemToArray(a, cJSON_CreateString(w->id));
+        cJSON_AddItemToArray(a, cJSON_CreateString(pinas_cpu_prim_name(w->prim)));
+        cJSON_AddItemToArray(a, cJSON_CreateString(w->party ? "client" : "server"));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(w->batch));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(w->measured_s));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(w->fitted_s));
+        cJSON_AddItemToArray(rows, a);
     }
-    cJSON_AddItemToObject(rep, "profile", pinas_cost_hw_to_json(r->profile));
+    cJSON_AddItemToObject(rep, "profile", prof);
     cJSON *ro = cJSON_AddObjectToObject(rep, "offline");
     cJSON_AddNumberToObject(ro, "aes_blocks_per_s", r->aes_blocks_per_s);
     cJSON_AddNumberToObject(ro, "ring_macs_per_s", r->ring_macs_per_s);
+    cJSON_AddNumberToObject(rep, "nets", r->nets);
+    cJSON_AddNumberToObject(rep, "seconds", r->seconds);
     return rep;
 }
 
 static const char loopback_description[] =
     "Both parties on one host over TCP loopback (how `pinas infer`, `pinas calibrate` and `pinas validate-latency` "
     "run): round trip of one exchange and stream bandwidth between the runtime's two party threads, measured by "
-    "`pinas calibrate` together with the cpu profile (which is fitted with this profile's cost subtracted).";
+    "`pinas calibrate` together with the cpu profile.";
 
 pinas_status pinas_measure_calib_save(pinas_ctx *ctx, const pinas_measure_calib_result *r, const char *path, const char *loopback_path)
 {

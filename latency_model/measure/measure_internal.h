@@ -15,4 +15,6 @@ pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_B
 
 /* qsort comparator of doubles, ascending. */
 int measure_cmp_double(const void *a, const void *b);
+/* The median of v[0..n) (n >= 1; sorts v). */
+double measure_median(double *v, int n);
 #endif

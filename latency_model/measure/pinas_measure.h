@@ -29,171 +29,191 @@ pinas_status pinas_measure_fit_line(pinas_ctx *ctx, int n, const double *x, cons
 /* Kendall tau-b between a and b (ties handled); 0 when either is constant. n >= 2. */
 double pinas_measure_kendall_tau(int n, const double *a, const double *b);
 
+/* Relative weighted least squares of y ~ X coef (n points of k features, X row-major; weights 1/y^2
+ * so that small nodes count as much as large ones), GSL multifit. Features that are zero everywhere,
+ * or a constant multiple of an earlier one, get weight 0; a feature whose weight comes out negative is
+ * dropped and the rest refitted. Then one robust pass: the points off by more than 3x the median
+ * relative error (and more than 15%), at most a tenth of them, are left out and the rest refitted.
+ * *mape_pct (may be NULL): the fit's mean absolute percentage error on all its points. Errors: a non-positive or non-finite y, fewer points than features in use. */
+pinas_status pinas_measure_fit_linear(pinas_ctx *ctx, int n, int k, const double *X, const double *y, double *coef,
+                                      double *mape_pct) PINAS_WUR;
+
+/* ================================================================ per-node measurement */
+
+/* Each party's compute per node, measured: model m run privately `runs` times on one preprocessing
+ * over loopback (pinas_mpc_bench_local: both parties as threads of this process, one thread each,
+ * caches evicted before each run) on a random input of seed `seed`; per node and party the least
+ * over the runs of pinas_mpc_node_times.cpu_s (thread CPU time outside the channel calls: what
+ * others on the machine do only ever adds to it, so the least is the stable figure). */
+typedef struct {
+    int n_nodes;
+    double (*cpu_s)[2];       /* [node][party]; 0 for nodes that run nothing; owned */
+    double wall_s;            /* median online wall time of the runs (the client's) */
+    double wall_min_s;        /* the fastest run's */
+} pinas_measure_nodes;
+pinas_status pinas_measure_node_cpu(pinas_ctx *ctx, const pinas_model *m, int batch, const pinas_mpc_params *p, int runs,
+                                    uint64_t seed, pinas_measure_nodes *out) PINAS_WUR;
+/* Frees what out owns (not out); NULL is a no-op. */
+void pinas_measure_nodes_free(pinas_measure_nodes *out);
+/* The speed probe: a small net (a 3x3 convolution of 32 channels of 16x16, a ReLU, a linear head)
+ * run privately; *probe_s (may be NULL) = its compute, per node the busier party's thread CPU time
+ * (least of 4 runs), summed. Calibration records it in the profile (probe_ms); validation measures
+ * it beside every architecture, and the ratio says how much slower or faster the machine computes
+ * then than when the profile was fitted. */
+pinas_status pinas_measure_probe(pinas_ctx *ctx, const pinas_mpc_params *p, double *probe_s) PINAS_WUR;
+/* The probe three times, the last one's figure kept: the first private inferences of a process run
+ * several times slower per node (measured: 10-30x on small convolutions) than the later ones;
+ * calibration and validation call this first. */
+pinas_status pinas_measure_warmup(pinas_ctx *ctx, const pinas_mpc_params *p, double *probe_s) PINAS_WUR;
+
 /* ================================================================ calibration (the cpu profile) */
 
-/* A micro-benchmark: the fastest of `reps` runs of primitive `kind` at size n (online seconds; for
- * the private primitives the runs share one preprocessing), and its counts. Kinds: relu, poly,
- * patch_relu, maxpool, conv (and "base:KIND", the same net without its op), local, prg, gemm.
- * Tests pass synthetic ones. */
-typedef pinas_status (*pinas_measure_bench_fn)(pinas_ctx *ctx, const char *kind, int64_t n, int reps,
-                                               const pinas_mpc_params *p, double *best_s, pinas_mpc_cost *counts,
-                                               void *user);
-
 typedef struct {
-    int reps;                 /* passes over the sweep (each size benchmarked once per pass), the fastest
-                                 run kept; default 9 */
-    int runs;                 /* online runs per preprocessing in each benchmark (default 3) */
-    int n_sizes;              /* sizes per primitive; default 6 (3 to 64) */
-    double scale;             /* multiplies the default size sweep (1 = default; tests use less) */
-    pinas_mpc_params params;
-    const pinas_cost_link *link; /* network the benchmarks ran over (its cost is subtracted); NULL = measure
-                                    the loopback (the shipped loopback profile for a custom bench);
-                                    borrowed, must outlive the calibration */
-    pinas_measure_bench_fn bench; /* NULL = the runtime (one-operator private inferences) */
-    void *bench_user;
+    int runs;                 /* online runs per calibration net on one preprocessing; the least per
+                                 node is fitted (default 3) */
+    int passes;               /* passes over the sweep, minutes apart; the least per node is fitted, so a
+                                 busy spell of the machine during one pass is outvoted (default 2) */
+    double scale;             /* multiplies the sweep's channel counts (1 = default; tests use less) */
+    int max_batch;            /* the sweep runs every net at batch 1 and at this batch (default 4) */
+    pinas_mpc_params params;  /* frac_bits, cmp_bits (batch and threads are set by the sweep: 1 thread) */
 } pinas_measure_calib_opts;
 void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o);
 
-#define PINAS_MEASURE_MAX_SIZES 64
-
-/* One primitive's fit and the points it was fitted on. */
+/* One measured node of the sweep: its class, party, features, measured and fitted compute. */
 typedef struct {
-    double a, b, r2;
-    int n_points;
-    /* [work, measured s (the fastest run), network s (subtracted), harness s (subtracted)] */
-    double points[PINAS_MEASURE_MAX_SIZES][4];
-} pinas_measure_fit;
+    char net[48], id[PINAS_MAX_ID];
+    int prim, party, batch;
+    double f[PINAS_CPU_N_FEAT];
+    double measured_s, fitted_s;
+} pinas_measure_calib_row;
 
 /* What a calibration found. */
 typedef struct {
     pinas_cost_hw *profile;   /* the fitted cpu profile (name "cpu"); owned */
-    pinas_cost_link *net;     /* the network profile subtracted; owned */
-    pinas_measure_fit prims[PINAS_CPU_N_PRIM]; /* indexed by pinas_cpu_prim */
+    pinas_cost_link *net;     /* the loopback measured alongside (rtt, bandwidth); owned */
+    int n_rows;
+    pinas_measure_calib_row *rows; /* owned */
+    int nets;                 /* calibration nets run (each at both batches) */
+    double seconds;           /* wall time of the calibration */
     double aes_blocks_per_s, ring_macs_per_s;  /* the dealer's throughput */
 } pinas_measure_calib_result;
 
-/* {"net": {the network profile subtracted}, "primitives": {name: {a, b, r2, points: [[work,
- * measured s, network s, harness s], ...]}}, "profile": {...}, "offline": {aes_blocks_per_s,
- * ring_macs_per_s}}. New; caller frees with cJSON_Delete. */
+/* {"net": {the measured loopback}, "classes": {name: {server: {coef}, client: {coef}, fit_mape,
+ * rows}}, "rows": [[net, id, class, party, batch, measured s, fitted s], ...], "profile": {...},
+ * "offline": {aes_blocks_per_s, ring_macs_per_s}, "nets", "seconds"}. New; caller frees. */
 cJSON *pinas_measure_calib_result_to_json(const pinas_measure_calib_result *r);
 /* Frees the result and what it owns; NULL is a no-op. */
 void pinas_measure_calib_result_free(pinas_measure_calib_result *r);
 
 /* Writes the fitted profile to path (pinas-profile/1, kind cpu, atomically); with loopback_path (may
- * be NULL), also the network profile that was subtracted, with a description, as the shipped
- * loopback profile: recalibrating the shipped cpu profile refreshes loopback.json with the
- * measurement so that cpu + loopback gives back the measured times. */
+ * be NULL), also the measured loopback as the shipped network profile "loopback". */
 pinas_status pinas_measure_calib_save(pinas_ctx *ctx, const pinas_measure_calib_result *r, const char *path,
                                       const char *loopback_path) PINAS_WUR;
 
-/* Runs the size sweep for every primitive (bench kinds relu, poly, patch_relu, maxpool and conv: one-
- * operator nets [C,16,16] -> op -> global_avgpool run privately by pinas_mpc_bench_local and timed
- * over the whole online phase, since per-layer times are the client's view and miss the server's
- * share; local: share additions; prg and gemm: the dealer's throughput) o->reps times, round-robin
- * over every size of every primitive, o->runs online runs per visit; keeps the fastest run per
- * size, subtracts the harness (kind "base:KIND": the same net without its op, timed the same way)
- * and the network's share, fits time = a + b*work per primitive (relative least squares; conv
- * times the linear primitive). o may be NULL (the defaults). *out: new; caller frees with
- * pinas_measure_calib_result_free. */
+/* Fits the cpu profile: a sweep of calibration nets (built here, never the spaces validated): for
+ * each shape (channels C, side H) of the sweep, a chain from 3 input channels: conv3x3 (3 -> C) ->
+ * conv3x3 -> relu -> conv1x1 (2C) -> poly ->
+ * depthwise conv3x3 -> patch_relu -> conv3x3 (C) -> add -> maxpool -> conv1x1 -> avgpool -> relu ->
+ * global_avgpool -> linear, with 2x2 or 3x3 patches and pools alternating over the sweep, run at
+ * batch 1 and o->max_batch (pinas_measure_node_cpu, o->runs runs); then per class and party the
+ * relative least squares of the node's measured compute on its features; the dealer's AES and GEMM
+ * throughput; the loopback's round trip and bandwidth. About a minute on one core at the defaults.
+ * Shows progress. o may be NULL (the defaults). *out: new; caller frees. */
 pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *o,
                                      pinas_measure_calib_result **out) PINAS_WUR;
-
-/* The same in steps, so that other measurements can interleave with it (validate-latency runs one
- * pass between its own passes, so both see the machine in the same state):
- *   begin (measures the loopback unless o->link; again at every pass, the fastest kept), then
- *   passes (one visit of every size of every primitive and of its harness, pinas_measure_calib_steps
- *   of them; the fastest run per size is kept), then finish (the dealer's throughput - fastest of
- *   o->reps - the fits and the profile, as pinas_measure_calibrate). pg may be NULL; *done counts
- *   the steps for it. */
-typedef struct pinas_measure_calib pinas_measure_calib;
-pinas_status pinas_measure_calib_begin(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_measure_calib **out) PINAS_WUR;
-int pinas_measure_calib_steps(const pinas_measure_calib *c);
-/* The network profile the calibration subtracts (measured by begin, or o->link); borrowed, valid
- * until the next pass or finish (which replace a measured one) or free. */
-const pinas_cost_link *pinas_measure_calib_link(const pinas_measure_calib *c);
-pinas_status pinas_measure_calib_pass(pinas_ctx *ctx, pinas_measure_calib *c, pinas_progress *pg, int64_t *done) PINAS_WUR;
-/* Errors when no pass was run. *out: new; caller frees with pinas_measure_calib_result_free. */
-pinas_status pinas_measure_calib_finish(pinas_ctx *ctx, pinas_measure_calib *c, pinas_progress *pg, int64_t *done,
-                                        pinas_measure_calib_result **out) PINAS_WUR;
-/* pinas_measure_calib_free(NULL) is a no-op. */
-void pinas_measure_calib_free(pinas_measure_calib *c);
 
 /* ================================================================ validation against the runtime */
 
 typedef struct {
     int archs;                /* K random architectures (default 20, at least 2) */
-    int reps;                 /* passes over the architectures after a warm-up one (default 10, 1 to 1000) */
-    int runs;                 /* online runs per preprocessing in each pass (default 4, 1 to 100): each
-                                 pass deals once per architecture and times this many runs on the material */
-    int median;               /* 0: take the fastest run (default; the cpu profile is fitted on fastest
-                                 runs too), 1: the median */
+    int runs;                 /* online runs per architecture on one preprocessing (default 3, 1 to 100);
+                                 per node the least compute, per architecture the median wall time */
     uint64_t seed;            /* architectures (architecture k: pinas_net_random_arch with seed
                                  seed * 1000003 + k), weights and inputs (default 1) */
-    pinas_mpc_params params;
-    const pinas_measure_calib_opts *calib; /* non-NULL: also fit a cpu profile during the run (one
-                                              calibration pass before each measured pass, so reps
-                                              passes; params are the validation's at batch 1) and
-                                              judge the predictions made with it (default NULL) */
+    pinas_mpc_params params;  /* batch included; threads forced to 1 */
+    const pinas_measure_calib_opts *calib; /* non-NULL: calibrate first (pinas_measure_calibrate) and
+                                              judge that profile; the given one is judged beside it */
 } pinas_measure_validate_opts;
 void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o);
-
-/* One architecture's figures. */
-typedef struct {
-    int n_choices;
-    pinas_cand *choices;      /* the candidate taken at each open slot of the space, in node order; owned */
-    int relu_slots;           /* how many of them are relu */
-    double predicted_ms, measured_ms, error_pct;  /* error: 100 (predicted - measured) / measured */
-    double predicted_stored_ms; /* with a calibration: the given profile's prediction; NaN otherwise */
-    int n_runs;
-    double *runs_ms;          /* every measured run (reps x runs); owned */
-} pinas_measure_arch;
-
-/* Per-layer online time summed over every layer of one op (the candidate's name for slots) of every
- * architecture, to show where errors come from; "(session)" is the session's own cost. */
-typedef struct {
-    char op[40];
-    double predicted_ms, measured_ms;
-    int layers;
-} pinas_measure_op;
 
 typedef struct {
     double mape_pct, max_error_pct, kendall_tau;
 } pinas_measure_errors;
 
+/* One architecture's figures. Whole-net latency is judged two ways:
+ *   robust: per node the busier party's compute (measured: thread CPU time; predicted: the cpu
+ *           profile) plus the network profile's communication (rounds x RTT + bytes / bandwidth,
+ *           the same on both sides), summed with the session's cost: what co-runners barely move;
+ *   wall:   the client's measured online wall time against the prediction (a quiet machine only). */
+typedef struct {
+    int n_choices;
+    pinas_cand *choices;      /* the candidate taken at each open slot of the space, in node order; owned */
+    int relu_slots;           /* how many of them are relu */
+    double predicted_ms;      /* the profile's prediction of the online phase */
+    double measured_ms;       /* robust: measured compute + modelled communication */
+    double error_pct;         /* 100 (predicted - measured) / measured */
+    double wall_ms, wall_error_pct;
+    double predicted_compute_ms; /* of predicted_ms: the compute (per node the busier party's) */
+    double speed;             /* the speed probe around this architecture's runs over the profile's */
+    double predicted_stored_ms; /* with a calibration: the given profile's prediction; NaN otherwise */
+    int n_nodes;
+    struct pinas_measure_node_fig {
+        char id[PINAS_MAX_ID];
+        int prim;                 /* pinas_cpu_prim */
+        double predicted_ms[2], measured_ms[2]; /* compute per party (server, client) */
+    } *nodes;                     /* every node that computes; owned */
+} pinas_measure_arch;
+
+/* Per-node errors of one operator class over every node of every architecture: against the node's
+ * busier party (its compute as the latency sees it) and against each party's own figure. */
+typedef struct {
+    char op[40];              /* pinas_cpu_prim_name */
+    int nodes;
+    double mape_pct;          /* |max(pred) - max(meas)| / max(meas) */
+    double party_mape_pct[2]; /* |pred[p] - meas[p]| / meas[p], server and client */
+    double predicted_ms, measured_ms; /* sums of the busier party's compute */
+    double speed_mape_pct;    /* mape_pct with each prediction scaled by its architecture's speed */
+} pinas_measure_op;
+
 typedef struct {
     char space[PINAS_MAX_ID];
     char hw[96];              /* the profile judged: its name, or "cpu (fitted during this run)" */
     char net[64];
-    int batch, reps, runs, k;
+    char hw_cpu_model[128], hw_fitted[64]; /* the judged profile's machine and date ("" unknown) */
+    char cpu_model[128];      /* this machine's */
+    int batch, runs, k;
     int calibrated;           /* 1 when the judged profile was fitted during the run */
-    pinas_measure_errors errors;
-    double spread_pct;        /* an architecture's median run over its fastest, in %, the median over
-                                 the architectures (how busy the machine was) */
-    /* with a calibration: the given profile judged on the same runs */
+    pinas_measure_errors errors;       /* robust whole-net */
+    pinas_measure_errors wall;         /* wall-clock whole-net */
+    double speed_ratio;                /* the speed probe now over when the judged profile was fitted, the
+                                          median over the architectures (> 1: the machine computes slower
+                                          now; NaN: the profile has no probe) */
+    double probe_ref;                  /* the judged profile's probe_s (0: none) */
+    pinas_measure_errors speed;        /* robust whole-net with each architecture's compute predictions
+                                          x its own speed (the probe before and after its runs) */
     char stored_hw[64];
-    char stored_fitted[64];   /* its calibration date, "" when it has none */
-    pinas_measure_errors stored;
-    pinas_measure_calib_result *calibration; /* the fit (profile, measured network); owned; NULL without */
+    pinas_measure_errors stored;       /* with a calibration: the given profile, robust */
+    pinas_measure_calib_result *calibration; /* owned; NULL without */
     int n_archs;
     pinas_measure_arch *archs; /* owned */
     int n_ops;
-    pinas_measure_op *by_op;  /* in order of first appearance; owned */
+    pinas_measure_op *by_op;  /* per class that occurred, in class order; owned */
+    double seconds;
 } pinas_measure_validation;
 
-/* Samples o->archs random architectures of `space`, predicts each (hw, link), runs each in the
- * runtime (random weights and input; round-robin over the architectures, one warm-up pass, then
- * o->reps passes of o->runs runs on one preprocessing (pinas_mpc_bench_local), keeping each
- * architecture's fastest or median run) and compares. With o->calib, the predictions judged are
- * those of the profile fitted during the run (with the network it measured), and the given hw is
- * judged on the same runs too (stored_*). Shows progress. *out: new; caller frees with
+/* Samples o->archs random architectures of `space`, predicts each node per party (hw, link), runs
+ * each in the runtime (random weights and input, pinas_measure_node_cpu) and compares per node and
+ * per architecture (see pinas_measure_arch). Shows progress. *out: new; caller frees with
  * pinas_measure_validation_free. */
 pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
                                     const pinas_measure_validate_opts *o, pinas_measure_validation **out) PINAS_WUR;
-/* {"archs": [{choices, relu_slots, predicted_ms, measured_ms, error_pct, predicted_stored_ms?,
- *  runs_ms}], "space", "hw", "net", "batch", "reps", "runs", "k", "calibrated", "mape_pct",
- *  "max_error_pct", "kendall_tau", "spread_pct", "stored"?: {hw, fitted?, mape_pct, max_error_pct,
- *  kendall_tau}, "profile"?, "measured_net"?, "calibration"?: {...}, "by_op": {op: {predicted_ms,
- *  measured_ms, layers}}}. New; caller frees with cJSON_Delete. */
+/* {"space", "hw", "net", "batch", "runs", "archs": K, "calibrated", "profile": {machine/cpu_model,
+ *  date}, "machine": {cpu_model}, "whole": {mape_pct, max_pct, tau}, "wall": {...}, "stored"?: {hw,
+ *  mape_pct, max_pct, tau}, "speed_ratio"?, "speed"?: {mape_pct, max_pct, tau} (predictions scaled
+ *  by the speed ratio), "per_op": [{op, nodes, mape_pct, server_mape_pct, client_mape_pct,
+ *  speed_mape_pct?, predicted_ms, measured_ms}], "arch_list": [{choices, relu_slots, predicted_ms, measured_ms,
+ *  error_pct, wall_ms, wall_error_pct, predicted_stored_ms?}], "calibration"?: {...}, "seconds"}.
+ *  New; caller frees with cJSON_Delete. */
 cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v);
 /* Frees the record and what it owns; NULL is a no-op. */
 void pinas_measure_validation_free(pinas_measure_validation *v);

@@ -1,5 +1,5 @@
-/* Validation of predictions against the runtime: random architectures of a space, predicted and
- * measured online latency, MAPE, max error and Kendall tau, per-op sums. */
+/* Validation of the cost model against the runtime: random architectures of a space, predicted per
+ * node and party, measured per node and party (thread CPU time), judged per node and per net. */
 #define _GNU_SOURCE
 #include "measure_internal.h"
 
@@ -11,98 +11,73 @@ void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->archs = 20;
-    o->reps = 10;
-    o->runs = 4;
+    o->runs = 5;
     o->seed = 1;
     pinas_mpc_params_default(&o->params);
 }
 
-/* One architecture under validation. */
+/* Per-node error sums of one class. */
 typedef struct {
-    pinas_net *arch;
-    pinas_cost_prediction *pr;
-    pinas_model *m;
-    float *x, *logits;
-    int n;                     /* measured runs: reps passes x runs per preprocessing */
-    double *t;                 /* online seconds of each measured run */
-    double fastest, median;    /* of t, once measured */
-    pinas_mpc_report **reps;   /* and its report */
-} varch;
+    int n;
+    double err, err_p[2];
+    int n_p[2];
+    double pred_ms, meas_ms;
+} op_acc;
 
-static void varch_free(varch *v)
-{
-    if (v->reps)
-        for (int r = 0; r < v->n; r++) pinas_mpc_report_free(v->reps[r]);
-    free(v->reps);
-    free(v->t);
-    free(v->x);
-    free(v->logits);
-    pinas_model_free(v->m);
-    pinas_cost_prediction_free(v->pr);
-    pinas_net_free(v->arch);
-}
+static double dmax(double a, double b) { return a > b ? a : b; }
 
-/* Samples architecture k, predicts it, makes its random model and input. */
-static pinas_status varch_init(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
-                               const pinas_measure_validate_opts *o, int k, varch *v)
+/* Judges one architecture: robust and wall figures, per-node errors into acc. pr: the judged
+ * profile's prediction; pr_st: the stored one's (or NULL). */
+static void judge_arch(const pinas_net *space, const pinas_net *arch, const pinas_cost_prediction *pr,
+                       const pinas_cost_prediction *pr_st, const pinas_measure_nodes *mn, op_acc *acc, pinas_measure_arch *a,
+                       double *pred_st_robust_ms)
 {
-    memset(v, 0, sizeof *v);
-    pinas_status s = pinas_net_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &v->arch);
-    if (!s) s = pinas_cost_predict(ctx, v->arch, hw, link, &o->params, &v->pr);
-    if (!s) s = pinas_model_random(ctx, v->arch, o->seed * 7919 + (uint64_t)k, &v->m);
-    if (s) return s;
-    const pinas_node *in = pinas_net_node(v->arch, 0);
-    int batch = o->params.batch > 0 ? o->params.batch : 1, ncls = pinas_net_num_classes(v->arch);
-    size_t nx = (size_t)batch * in->c * in->h * in->w;
-    v->x = malloc(nx * sizeof *v->x);
-    v->logits = malloc((size_t)batch * (ncls > 0 ? ncls : 1) * sizeof *v->logits);
-    v->n = o->reps * o->runs;
-    v->t = calloc((size_t)v->n, sizeof *v->t);
-    v->reps = calloc((size_t)v->n, sizeof *v->reps);
-    if (!v->x || !v->logits || !v->t || !v->reps) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    /* uniform in [-1, 1): 53 random bits of the seeded generator */
-    pinas_rng rng = {(o->seed * 7919 + (uint64_t)k) ^ 0xabcdef};
-    for (size_t i = 0; i < nx; i++) v->x[i] = (float)((double)(pinas_rng_next(&rng) >> 11) / 9007199254740992.0 * 2 - 1);
-    return PINAS_OK;
-}
-
-/* Pass r: one preprocessing and o->runs online runs on it (r < 0: a warm-up run, not kept). */
-static pinas_status varch_run(pinas_ctx *ctx, const pinas_measure_validate_opts *o, varch *v, int r)
-{
-    int batch = o->params.batch > 0 ? o->params.batch : 1;
-    if (r < 0) { /* warm-up: page faults, first-touch allocations */
-        pinas_mpc_report *rep = NULL;
-        pinas_status s = pinas_mpc_infer_loopback(ctx, v->m, v->x, batch, &o->params, NULL, v->logits, &rep);
-        pinas_mpc_report_free(rep);
-        return s;
+    double comp_pred = 0, comp_meas = 0;
+    for (int r = 0; r < pr->n_rows; r++) {
+        const pinas_cost_row *row = &pr->rows[r];
+        int i = row->node, prim = i >= 0 ? pinas_cpu_prim_of(arch, i, NULL) : -1;
+        if (i < 0 || i >= mn->n_nodes) continue;
+        double ms = dmax(mn->cpu_s[i][0], mn->cpu_s[i][1]);
+        comp_pred += row->compute_s;
+        comp_meas += ms;
+        if (prim < 0 || !(ms > 0)) continue;
+        if (a->nodes) {
+            struct pinas_measure_node_fig *nf = &a->nodes[a->n_nodes++];
+            snprintf(nf->id, sizeof nf->id, "%s", row->id);
+            nf->prim = prim;
+            for (int q = 0; q < 2; q++) {
+                nf->predicted_ms[q] = row->compute_party_s[q] * 1e3;
+                nf->measured_ms[q] = mn->cpu_s[i][q] * 1e3;
+            }
+        }
+        op_acc *o = &acc[prim];
+        o->n++;
+        o->err += fabs(row->compute_s - ms) / ms;
+        o->pred_ms += row->compute_s * 1e3;
+        o->meas_ms += ms * 1e3;
+        for (int q = 0; q < 2; q++)
+            if (mn->cpu_s[i][q] > 0) {
+                o->n_p[q]++;
+                o->err_p[q] += fabs(row->compute_party_s[q] - mn->cpu_s[i][q]) / mn->cpu_s[i][q];
+            }
     }
-    pinas_mpc_report **out = v->reps + (size_t)r * o->runs;
-    pinas_status s = pinas_mpc_bench_local(ctx, v->m, v->x, batch, &o->params, o->runs, v->logits, out);
-    for (int j = 0; j < o->runs && !s; j++) v->t[r * o->runs + j] = out[j]->online_s;
-    return s;
-}
-
-/* The fastest run by default (other processes on a shared machine only add time; the cpu profile is
- * calibrated the same way), or the median; its index. */
-static int varch_pick(const varch *v, int median)
-{
-    double want = median ? v->median : v->fastest;
-    for (int r = 0; r < v->n; r++)
-        if (v->t[r] == want) return r;
-    return 0;
-}
-
-/* Sets v->fastest and v->median from the measured runs. */
-static pinas_status varch_summarize(pinas_ctx *ctx, varch *v)
-{
-    double *sorted = malloc((size_t)v->n * sizeof *sorted);
-    if (!sorted) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    memcpy(sorted, v->t, (size_t)v->n * sizeof *sorted);
-    qsort(sorted, (size_t)v->n, sizeof *sorted, measure_cmp_double);
-    v->fastest = sorted[0];
-    v->median = sorted[v->n / 2];
-    free(sorted);
-    return PINAS_OK;
+    /* the same communication (the network profile's) on both sides: only compute differs */
+    double total = pr->total.online_s;
+    a->predicted_ms = total * 1e3;
+    a->predicted_compute_ms = comp_pred * 1e3;
+    a->measured_ms = (total - comp_pred + comp_meas) * 1e3;
+    a->error_pct = 100 * (a->predicted_ms - a->measured_ms) / a->measured_ms;
+    a->wall_ms = mn->wall_s * 1e3;
+    a->wall_error_pct = 100 * (a->predicted_ms - a->wall_ms) / a->wall_ms;
+    a->predicted_stored_ms = pr_st ? pr_st->total.online_s * 1e3 : NAN;
+    *pred_st_robust_ms = pr_st ? pr_st->total.online_s * 1e3 : NAN;
+    int n = pinas_net_n_nodes(space);
+    for (int i = 0; i < n && a->choices; i++) {
+        if (!pinas_node_is_open(pinas_net_node(space, i))) continue;
+        const pinas_cand *c = pinas_node_chosen(pinas_net_node(arch, i));
+        a->choices[a->n_choices++] = *c;
+        a->relu_slots += c->kind == PINAS_CAND_RELU;
+    }
 }
 
 static void error_stats(int K, const double *pred, const double *meas, pinas_measure_errors *e)
@@ -118,145 +93,117 @@ static void error_stats(int K, const double *pred, const double *meas, pinas_mea
     e->kendall_tau = pinas_measure_kendall_tau(K, pred, meas);
 }
 
-/* The by_op entry of op, appended when new; NULL when out of memory. */
-static pinas_measure_op *op_entry(pinas_measure_validation *v, const char *op)
+/* Architecture k: sample, predict (judged and stored profiles), run, judge. */
+static pinas_status validate_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                                  const pinas_measure_validate_opts *o, const pinas_mpc_params *p, int k,
+                                  pinas_measure_validation *v, op_acc *acc, double *pst)
 {
-    for (int i = 0; i < v->n_ops; i++)
-        if (strcmp(v->by_op[i].op, op) == 0) return &v->by_op[i];
-    pinas_measure_op *nb = realloc(v->by_op, (size_t)(v->n_ops + 1) * sizeof *nb);
-    if (!nb) return NULL;
-    v->by_op = nb;
-    pinas_measure_op *e = &nb[v->n_ops++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->op, sizeof e->op, "%s", op);
-    return e;
+    pinas_net *arch = NULL;
+    pinas_model *m = NULL;
+    pinas_cost_prediction *pr = NULL, *pr_st = NULL;
+    pinas_measure_nodes mn = {0};
+    const pinas_cost_hw *judged = v->calibration ? v->calibration->profile : hw;
+    pinas_status s = pinas_net_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &arch);
+    if (!s) s = pinas_cost_predict(ctx, arch, judged, link, p, &pr);
+    if (!s && v->calibration) s = pinas_cost_predict(ctx, arch, hw, link, p, &pr_st);
+    if (!s) s = pinas_model_random(ctx, arch, o->seed * 7919 + (uint64_t)k, &m);
+    double probe0 = 0, probe1 = 0; /* the machine's speed just before and after this architecture's runs */
+    if (!s) s = pinas_measure_probe(ctx, p, &probe0);
+    if (!s) s = pinas_measure_node_cpu(ctx, m, p->batch, p, o->runs, (o->seed * 7919 + (uint64_t)k) ^ 0xabcdef, &mn);
+    if (!s) s = pinas_measure_probe(ctx, p, &probe1);
+    pinas_measure_arch *a = &v->archs[k];
+    a->choices = calloc((size_t)pinas_net_n_nodes(space), sizeof *a->choices);
+    a->nodes = arch ? calloc((size_t)pinas_net_n_nodes(arch), sizeof *a->nodes) : NULL;
+    if (!s && (!a->choices || !a->nodes)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s) judge_arch(space, arch, pr, pr_st, &mn, acc, a, &pst[k]);
+    a->speed = v->probe_ref > 0 ? 0.5 * (probe0 + probe1) / v->probe_ref : NAN;
+    if (s) s = pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+    pinas_measure_nodes_free(&mn);
+    pinas_cost_prediction_free(pr);
+    pinas_cost_prediction_free(pr_st);
+    pinas_model_free(m);
+    pinas_net_free(arch);
+    return s;
 }
 
-/* Adds per-layer predicted and measured online time to by_op (report layers matched to prediction
- * rows by id; "output" is the session's reveal). */
-static pinas_status add_by_op(pinas_ctx *ctx, pinas_measure_validation *v, const pinas_cost_prediction *pr, const pinas_mpc_report *rep)
+/* The figures again with each architecture's compute predictions scaled by its speed ratio. */
+static void speed_figures(pinas_measure_validation *v, double *pred, const double *meas)
 {
-    for (int l = 0; l < rep->n_layers; l++) {
-        const char *id = strcmp(rep->layers[l].id, "output") == 0 ? "(session)" : rep->layers[l].id;
-        for (int r = 0; r < pr->n_rows; r++) {
-            if (strcmp(pr->rows[r].id, id) != 0) continue;
-            pinas_measure_op *e = op_entry(v, pr->rows[r].op);
-            if (!e) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-            e->predicted_ms += pr->rows[r].online_s * 1e3;
-            e->measured_ms += rep->layers[l].online_s * 1e3;
-            e->layers++;
-            break;
-        }
-    }
-    return PINAS_OK;
-}
-
-/* Measures every architecture: one warm-up pass, then o->reps passes round-robin over them (with a
- * calibration, one calibration pass before each measured pass, so that the profile is fitted on the
- * machine in the state the architectures are measured in); a busy spell of the machine spreads over
- * all architectures instead of falling on every run of a few. */
-static pinas_status measure_all(pinas_ctx *ctx, const pinas_measure_validate_opts *o, varch *va, pinas_measure_calib *cal,
-                                pinas_measure_calib_result **fitted)
-{
-    int K = o->archs;
-    int64_t total = (int64_t)K * (o->reps + 1) + (cal ? (int64_t)pinas_measure_calib_steps(cal) * o->reps + 2 : 0), done = 0;
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "validate", total);
-    pinas_status s = PINAS_OK;
-    for (int r = -1; r < o->reps && !s; r++) {
-        if (cal && r >= 0) s = pinas_measure_calib_pass(ctx, cal, pg, &done);
-        for (int k = 0; k < K && !s; k++) {
-            s = varch_run(ctx, o, &va[k], r);
-            if (s) {
-                pinas_error_prefix(ctx, s, "validate: architecture %d", k);
-                break;
+    for (int k = 0; k < v->n_archs; k++) pred[k] = v->archs[k].predicted_ms + (v->archs[k].speed - 1) * v->archs[k].predicted_compute_ms;
+    error_stats(v->n_archs, pred, meas, &v->speed);
+    for (int i = 0; i < v->n_ops; i++) {
+        double e = 0;
+        int n = 0;
+        for (int k = 0; k < v->n_archs; k++)
+            for (int j = 0; j < v->archs[k].n_nodes; j++) {
+                const struct pinas_measure_node_fig *nf = &v->archs[k].nodes[j];
+                double pm = nf->predicted_ms[0] > nf->predicted_ms[1] ? nf->predicted_ms[0] : nf->predicted_ms[1];
+                double mm = nf->measured_ms[0] > nf->measured_ms[1] ? nf->measured_ms[0] : nf->measured_ms[1];
+                if (strcmp(pinas_cpu_prim_name(nf->prim), v->by_op[i].op) != 0 || !(mm > 0)) continue;
+                e += fabs(pm * v->archs[k].speed - mm) / mm;
+                n++;
             }
-            char st[96];
-            if (r >= 0) snprintf(st, sizeof st, "pass %d/%d: arch %d %.2f ms (pred %.2f)", r + 1, o->reps, k, va[k].t[r * o->runs] * 1e3,
-                                 va[k].pr->total.online_s * 1e3);
-            else snprintf(st, sizeof st, "warm-up arch %d", k);
-            pinas_progress_update(pg, ++done, st);
-        }
+        v->by_op[i].speed_mape_pct = n ? 100 * e / n : NAN;
     }
-    if (cal && !s) s = pinas_measure_calib_finish(ctx, cal, pg, &done, fitted);
-    pinas_progress_finish(pg);
-    return s;
-}
-
-/* Architecture k's record; *pred / *pred_st / *meas get the judged prediction, the given profile's
- * and the measurement, in seconds. */
-static pinas_status judge_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_measure_validate_opts *o, varch *v,
-                               const pinas_measure_calib_result *fitted, pinas_measure_validation *res, pinas_measure_arch *a,
-                               double *pred, double *pred_st, double *meas)
-{
-    pinas_status s = varch_summarize(ctx, v);
-    pinas_cost_prediction *pr_fit = NULL;
-    /* with the network the calibration subtracted: the fit plus that gives back what it measured */
-    if (!s && fitted) s = pinas_cost_predict(ctx, v->arch, fitted->profile, fitted->net, &o->params, &pr_fit);
-    if (s) return s;
-    const pinas_cost_prediction *pr = pr_fit ? pr_fit : v->pr;
-    const pinas_mpc_report *rep = v->reps[varch_pick(v, o->median)];
-    *pred = pr->total.online_s;
-    *pred_st = v->pr->total.online_s;
-    *meas = rep->online_s;
-    int n = pinas_net_n_nodes(space);
-    a->choices = calloc((size_t)n, sizeof *a->choices);
-    a->runs_ms = calloc((size_t)v->n, sizeof *a->runs_ms);
-    if (!a->choices || !a->runs_ms) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    for (int i = 0; i < n && !s; i++) {
-        if (!pinas_node_is_open(pinas_net_node(space, i))) continue;
-        const pinas_cand *c = pinas_node_chosen(pinas_net_node(v->arch, i));
-        a->choices[a->n_choices++] = *c;
-        a->relu_slots += c->kind == PINAS_CAND_RELU;
-    }
-    a->predicted_ms = *pred * 1e3;
-    a->measured_ms = *meas * 1e3;
-    a->error_pct = 100 * (*pred - *meas) / *meas;
-    a->predicted_stored_ms = fitted ? *pred_st * 1e3 : NAN;
-    for (int r = 0; r < v->n && !s; r++) a->runs_ms[a->n_runs++] = v->t[r] * 1e3;
-    if (!s) s = add_by_op(ctx, res, pr, rep);
-    pinas_cost_prediction_free(pr_fit);
-    return s;
 }
 
 /* The summary figures once every architecture is judged. */
-static pinas_status summarize(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
-                              const pinas_measure_validate_opts *o, const varch *va, const double *pred, const double *pred_st,
-                              const double *meas, pinas_measure_validation *res)
+static pinas_status summarize(pinas_ctx *ctx, const op_acc *acc, const double *pst, pinas_measure_validation *v)
 {
-    int K = o->archs;
-    /* How busy the machine was: per architecture, its median run over its fastest; the median of that. */
-    double *sp = malloc((size_t)K * sizeof *sp);
-    if (!sp) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    for (int k = 0; k < K; k++) sp[k] = va[k].median / va[k].fastest - 1;
-    qsort(sp, (size_t)K, sizeof *sp, measure_cmp_double);
-    res->spread_pct = 100 * sp[K / 2];
-    free(sp);
-    error_stats(K, pred, meas, &res->errors);
-    snprintf(res->space, sizeof res->space, "%s", pinas_net_name(space));
-    snprintf(res->hw, sizeof res->hw, "%s", res->calibration ? "cpu (fitted during this run)" : pinas_cost_hw_name(hw));
-    snprintf(res->net, sizeof res->net, "%s", pinas_cost_link_name(link));
-    res->batch = o->params.batch;
-    res->reps = o->reps;
-    res->runs = o->runs;
-    res->k = K;
-    res->calibrated = res->calibration != NULL;
-    if (res->calibration) {
-        /* The profile given, judged on the same measurements: how far the machine has moved since it
-         * was fitted (or how different the machine it was fitted on is). */
-        snprintf(res->stored_hw, sizeof res->stored_hw, "%s", pinas_cost_hw_name(hw));
-        const char *fitted = pinas_cost_hw_fitted(hw);
-        snprintf(res->stored_fitted, sizeof res->stored_fitted, "%s", fitted ? fitted : "");
-        error_stats(K, pred_st, meas, &res->stored);
+    int K = v->n_archs;
+    double *pred = malloc((size_t)K * sizeof *pred), *meas = malloc((size_t)K * sizeof *meas), *wall = malloc((size_t)K * sizeof *wall);
+    v->by_op = calloc(PINAS_CPU_N_PRIM, sizeof *v->by_op);
+    if (!pred || !meas || !wall || !v->by_op) {
+        free(pred), free(meas), free(wall);
+        return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
+    for (int k = 0; k < K; k++) {
+        pred[k] = v->archs[k].predicted_ms;
+        meas[k] = v->archs[k].measured_ms;
+        wall[k] = v->archs[k].wall_ms;
+    }
+    error_stats(K, pred, meas, &v->errors);
+    error_stats(K, pred, wall, &v->wall);
+    if (v->calibration) error_stats(K, pst, meas, &v->stored);
+    for (int c = 0; c < PINAS_CPU_N_PRIM; c++) {
+        if (!acc[c].n) continue;
+        pinas_measure_op *op = &v->by_op[v->n_ops++];
+        snprintf(op->op, sizeof op->op, "%s", pinas_cpu_prim_name(c));
+        op->nodes = acc[c].n;
+        op->mape_pct = 100 * acc[c].err / acc[c].n;
+        for (int q = 0; q < 2; q++) op->party_mape_pct[q] = acc[c].n_p[q] ? 100 * acc[c].err_p[q] / acc[c].n_p[q] : NAN;
+        op->predicted_ms = acc[c].pred_ms;
+        op->measured_ms = acc[c].meas_ms;
+        op->speed_mape_pct = NAN;
+    }
+    if (isfinite(v->speed_ratio)) speed_figures(v, pred, meas);
+    free(pred), free(meas), free(wall);
     return PINAS_OK;
 }
 
 static pinas_status check_opts(pinas_ctx *ctx, const pinas_measure_validate_opts *o)
 {
-    if (o->archs < 2) return pinas_error(ctx, PINAS_EINVAL, "validate: need at least 2 architectures, got %d", o->archs);
-    if (o->reps < 1 || o->reps > 1000) return pinas_error(ctx, PINAS_EINVAL, "validate: reps must be in [1, 1000], got %d", o->reps);
+    if (o->archs < 2 || o->archs > 100000) return pinas_error(ctx, PINAS_EINVAL, "validate: archs must be in [2, 100000], got %d", o->archs);
     if (o->runs < 1 || o->runs > 100) return pinas_error(ctx, PINAS_EINVAL, "validate: runs must be in [1, 100], got %d", o->runs);
-    return PINAS_OK;
+    return pinas_mpc_params_check(ctx, &o->params);
+}
+
+static void describe(pinas_measure_validation *v, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                     const pinas_measure_validate_opts *o, const pinas_mpc_params *p)
+{
+    snprintf(v->space, sizeof v->space, "%s", pinas_net_name(space));
+    const pinas_cost_hw *judged = v->calibration ? v->calibration->profile : hw;
+    snprintf(v->hw, sizeof v->hw, "%s%s", pinas_cost_hw_name(judged), v->calibration ? " (fitted during this run)" : "");
+    snprintf(v->stored_hw, sizeof v->stored_hw, "%s", pinas_cost_hw_name(hw));
+    snprintf(v->net, sizeof v->net, "%s", pinas_cost_link_name(link));
+    const char *cm = pinas_cost_hw_cpu_model(judged), *fd = pinas_cost_hw_fitted(judged);
+    snprintf(v->hw_cpu_model, sizeof v->hw_cpu_model, "%s", cm ? cm : "");
+    snprintf(v->hw_fitted, sizeof v->hw_fitted, "%s", fd ? fd : "");
+    pinas_machine_cpu_model(v->cpu_model, sizeof v->cpu_model);
+    v->batch = p->batch;
+    v->runs = o->runs;
+    v->k = o->archs;
+    v->calibrated = v->calibration != NULL;
 }
 
 pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
@@ -265,50 +212,55 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
     *out = NULL;
     pinas_status s = check_opts(ctx, o);
     if (s) return s;
-    int K = o->archs;
-    double *pred = calloc((size_t)K, sizeof *pred), *meas = calloc((size_t)K, sizeof *meas), *pred_st = calloc((size_t)K, sizeof *pred_st);
-    varch *va = calloc((size_t)K, sizeof *va);
-    pinas_measure_validation *res = calloc(1, sizeof *res);
-    if (res) res->archs = calloc((size_t)K, sizeof *res->archs);
-    if (!pred || !meas || !pred_st || !va || !res || !res->archs) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    for (int k = 0; k < K && !s; k++) {
-        s = varch_init(ctx, space, hw, link, o, k, &va[k]);
-        if (s) pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+    pinas_mpc_params p = o->params;
+    p.batch = p.batch > 0 ? p.batch : 1;
+    p.threads = 1;
+    double t0 = pinas_now();
+    pinas_measure_validation *v = calloc(1, sizeof *v);
+    op_acc acc[PINAS_CPU_N_PRIM];
+    memset(acc, 0, sizeof acc);
+    double *pst = calloc((size_t)o->archs, sizeof *pst);
+    if (v) v->archs = calloc((size_t)o->archs, sizeof *v->archs);
+    if (!v || !v->archs || !pst) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    if (!s && o->calib) s = pinas_measure_calibrate(ctx, o->calib, &v->calibration);
+    pinas_cpu_params cp;
+    if (!s) {
+        v->probe_ref = !pinas_cost_hw_cpu_params(ctx, v->calibration ? v->calibration->profile : hw, &cp) ? cp.probe_s : 0;
+        pinas_error_clear(ctx);
     }
-    pinas_measure_calib *cal = NULL;
-    if (!s && o->calib) {
-        pinas_measure_calib_opts co = *o->calib;
-        co.params = o->params;
-        co.params.batch = 1;
-        co.runs = o->runs;
-        s = pinas_measure_calib_begin(ctx, &co, &cal);
+    if (!s) s = pinas_measure_warmup(ctx, &p, NULL);
+    pinas_progress *pg = s ? NULL : pinas_progress_create(ctx, stderr, "validate", o->archs);
+    for (int k = 0; k < o->archs && !s; k++) {
+        s = validate_arch(ctx, space, hw, link, o, &p, k, v, acc, pst);
+        v->n_archs = k + 1;
+        if (pg) pinas_progress_update(pg, k + 1, NULL);
     }
-    if (!s) s = measure_all(ctx, o, va, cal, &res->calibration);
-    for (int k = 0; k < K && !s; k++) {
-        res->n_archs = k + 1; /* counted before it is filled, so that a failure frees what it holds */
-        s = judge_arch(ctx, space, o, &va[k], res->calibration, res, &res->archs[k], &pred[k], &pred_st[k], &meas[k]);
+    pinas_progress_finish(pg);
+    if (!s) describe(v, space, hw, link, o, &p);
+    v->speed_ratio = NAN;
+    if (!s && v->probe_ref > 0) {
+        double *sp = malloc((size_t)v->n_archs * sizeof *sp);
+        for (int k = 0; sp && k < v->n_archs; k++) sp[k] = v->archs[k].speed;
+        if (sp) v->speed_ratio = measure_median(sp, v->n_archs);
+        free(sp);
     }
-    if (!s) s = summarize(ctx, space, hw, link, o, va, pred, pred_st, meas, res);
-    for (int k = 0; va && k < K; k++) varch_free(&va[k]);
-    free(va);
-    pinas_measure_calib_free(cal);
-    free(pred);
-    free(meas);
-    free(pred_st);
+    if (!s) s = summarize(ctx, acc, pst, v);
+    free(pst);
     if (s) {
-        pinas_measure_validation_free(res);
+        pinas_measure_validation_free(v);
         return s;
     }
-    *out = res;
+    v->seconds = pinas_now() - t0;
+    *out = v;
     return PINAS_OK;
 }
 
 void pinas_measure_validation_free(pinas_measure_validation *v)
 {
     if (!v) return;
-    for (int k = 0; v->archs && k < v->n_archs; k++) {
+    for (int k = 0; k < v->n_archs; k++) {
         free(v->archs[k].choices);
-        free(v->archs[k].runs_ms);
+        free(v->archs[k].nodes);
     }
     free(v->archs);
     free(v->by_op);
@@ -316,11 +268,13 @@ void pinas_measure_validation_free(pinas_measure_validation *v)
     free(v);
 }
 
-static void add_errors(cJSON *o, const pinas_measure_errors *e)
+static cJSON *errors_json(const pinas_measure_errors *e)
 {
+    cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "mape_pct", e->mape_pct);
-    cJSON_AddNumberToObject(o, "max_error_pct", e->max_error_pct);
-    cJSON_AddNumberToObject(o, "kendall_tau", e->kendall_tau);
+    cJSON_AddNumberToObject(o, "max_pct", e->max_error_pct);
+    cJSON_AddNumberToObject(o, "tau", e->kendall_tau);
+    return o;
 }
 
 static cJSON *arch_json(const pinas_measure_arch *a)
@@ -333,41 +287,67 @@ static cJSON *arch_json(const pinas_measure_arch *a)
     cJSON_AddNumberToObject(o, "predicted_ms", a->predicted_ms);
     cJSON_AddNumberToObject(o, "measured_ms", a->measured_ms);
     cJSON_AddNumberToObject(o, "error_pct", a->error_pct);
+    cJSON_AddNumberToObject(o, "wall_ms", a->wall_ms);
+    cJSON_AddNumberToObject(o, "wall_error_pct", a->wall_error_pct);
     if (!isnan(a->predicted_stored_ms)) cJSON_AddNumberToObject(o, "predicted_stored_ms", a->predicted_stored_ms);
-    cJSON_AddItemToObject(o, "runs_ms", cJSON_CreateDoubleArray(a->runs_ms, a->n_runs));
+    if (isfinite(a->speed)) cJSON_AddNumberToObject(o, "speed", a->speed);
+    cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
+    for (int i = 0; i < a->n_nodes; i++) {
+        const struct pinas_measure_node_fig *nf = &a->nodes[i];
+        cJSON *r = cJSON_CreateArray();
+        cJSON_AddItemToArray(r, cJSON_CreateString(nf->id));
+        cJSON_AddItemToArray(r, cJSON_CreateString(pinas_cpu_prim_name(nf->prim)));
+        for (int q = 0; q < 2; q++) cJSON_AddItemToArray(r, cJSON_CreateNumber(nf->predicted_ms[q]));
+        for (int q = 0; q < 2; q++) cJSON_AddItemToArray(r, cJSON_CreateNumber(nf->measured_ms[q]));
+        cJSON_AddItemToArray(nodes, r);
+    }
     return o;
+}
+
+static cJSON *op_json(const pinas_measure_op *op)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "op", op->op);
+    cJSON_AddNumberToObject(e, "nodes", op->nodes);
+    cJSON_AddNumberToObject(e, "mape_pct", op->mape_pct);
+    for (int q = 0; q < 2; q++)
+        if (isfinite(op->party_mape_pct[q])) cJSON_AddNumberToObject(e, q ? "client_mape_pct" : "server_mape_pct", op->party_mape_pct[q]);
+    if (isfinite(op->speed_mape_pct)) cJSON_AddNumberToObject(e, "speed_mape_pct", op->speed_mape_pct);
+    cJSON_AddNumberToObject(e, "predicted_ms", op->predicted_ms);
+    cJSON_AddNumberToObject(e, "measured_ms", op->measured_ms);
+    return e;
 }
 
 cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v)
 {
     cJSON *res = cJSON_CreateObject();
-    cJSON *archs = cJSON_AddArrayToObject(res, "archs");
-    for (int k = 0; k < v->n_archs; k++) cJSON_AddItemToArray(archs, arch_json(&v->archs[k]));
     cJSON_AddStringToObject(res, "space", v->space);
     cJSON_AddStringToObject(res, "hw", v->hw);
     cJSON_AddStringToObject(res, "net", v->net);
     cJSON_AddNumberToObject(res, "batch", v->batch);
-    cJSON_AddNumberToObject(res, "reps", v->reps);
     cJSON_AddNumberToObject(res, "runs", v->runs);
-    cJSON_AddNumberToObject(res, "k", v->k);
+    cJSON_AddNumberToObject(res, "archs", v->k);
     cJSON_AddBoolToObject(res, "calibrated", v->calibrated);
-    add_errors(res, &v->errors);
-    if (isfinite(v->spread_pct)) cJSON_AddNumberToObject(res, "spread_pct", v->spread_pct);
+    cJSON *pf = cJSON_AddObjectToObject(res, "profile");
+    cJSON_AddStringToObject(pf, "cpu_model", v->hw_cpu_model);
+    cJSON_AddStringToObject(pf, "date", v->hw_fitted);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(res, "machine"), "cpu_model", v->cpu_model);
+    cJSON_AddItemToObject(res, "whole", errors_json(&v->errors));
+    cJSON_AddItemToObject(res, "wall", errors_json(&v->wall));
+    if (isfinite(v->speed_ratio)) {
+        cJSON_AddNumberToObject(res, "speed_ratio", v->speed_ratio);
+        cJSON_AddItemToObject(res, "speed", errors_json(&v->speed));
+    }
     if (v->calibration) {
-        cJSON *st = cJSON_AddObjectToObject(res, "stored");
+        cJSON *st = errors_json(&v->stored);
         cJSON_AddStringToObject(st, "hw", v->stored_hw);
-        if (v->stored_fitted[0]) cJSON_AddStringToObject(st, "fitted", v->stored_fitted);
-        add_errors(st, &v->stored);
-        cJSON_AddItemToObject(res, "profile", pinas_cost_hw_to_json(v->calibration->profile));
-        cJSON_AddItemToObject(res, "measured_net", pinas_cost_link_to_json(v->calibration->net));
+        cJSON_AddItemToObject(res, "stored", st);
         cJSON_AddItemToObject(res, "calibration", pinas_measure_calib_result_to_json(v->calibration));
     }
-    cJSON *by_op = cJSON_AddObjectToObject(res, "by_op");
-    for (int i = 0; i < v->n_ops; i++) {
-        cJSON *e = cJSON_AddObjectToObject(by_op, v->by_op[i].op);
-        cJSON_AddNumberToObject(e, "predicted_ms", v->by_op[i].predicted_ms);
-        cJSON_AddNumberToObject(e, "measured_ms", v->by_op[i].measured_ms);
-        cJSON_AddNumberToObject(e, "layers", v->by_op[i].layers);
-    }
+    cJSON *ops = cJSON_AddArrayToObject(res, "per_op");
+    for (int i = 0; i < v->n_ops; i++) cJSON_AddItemToArray(ops, op_json(&v->by_op[i]));
+    cJSON *archs = cJSON_AddArrayToObject(res, "arch_list");
+    for (int k = 0; k < v->n_archs; k++) cJSON_AddItemToArray(archs, arch_json(&v->archs[k]));
+    cJSON_AddNumberToObject(res, "seconds", v->seconds);
     return res;
 }

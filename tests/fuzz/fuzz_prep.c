@@ -1,7 +1,7 @@
 /* libFuzzer harness: preprocessing files through the public loader pinas_mpc_prep_load (framing,
  * the header's HMAC tag, then every header field and the section framing) and pinas_mpc_prep_verify
  * (each node's section and tag). The first input byte picks the mode: odd = "signed": the rest is a
- * file whose header (its length from the node count at byte 52, the format 4 layout) the harness
+ * file whose header (its length from the node count at byte 52, the format 4/5 layout) the harness
  * follows with the valid header tag under the fuzz key, so the fuzzer reaches the field checks a
  * dealer-key holder's file goes through; even = the rest as is (a forger's file, which must stop at
  * the framing or a tag). The file is handed over in memory (memfd). */
