@@ -20,7 +20,7 @@ static void help(const char *def_out)
            "conv1x1 -> poly -> depthwise conv3x3 -> patch_relu (2x2 or 3x3) -> conv3x3 -> add -> maxpool\n"
            "(2x2/2 or 3x3/2) -> conv1x1 -> avgpool (the same) -> relu -> global average pool -> linear, at batch 1 and\n"
            "--max-batch. Each party times each node in thread CPU time outside its channel calls (its\n"
-           "compute, which other processes on the machine barely move); per node the least of --runs runs\n"
+           "compute, into which time slicing by other processes does not enter); per node the least of --runs runs\n"
            "on one preprocessing (caches evicted before each). Per operator class and party, the compute\n"
            "is fitted as a linear function of the node's counted work (per call, the party's ring MACs and\n"
            "AES blocks, elements in and out) by relative least squares (GSL). The dealer's AES and ring\n"

@@ -463,8 +463,8 @@ pinas_status pinas_mpc_cost_net(pinas_ctx *ctx, const pinas_net *net, const pina
  * compute and communication: comm_s is the wall time inside the channel's send/receive/exchange
  * calls (the transfer and the wait for the peer), comm_cpu_s the CPU time the thread spent inside
  * them (system calls, copies, TLS); cpu_s is the thread CPU time (CLOCK_THREAD_CPUTIME_ID: user +
- * system of the party's main thread) of the node outside those calls - its compute, which
- * co-runners and steal barely move. wait_s = comm_s - comm_cpu_s: blocked on the peer or the
+ * system of the party's main thread) of the node outside those calls - its compute, into which
+ * time slicing by co-runners does not enter (sharing a core or its caches with them still slows it). wait_s = comm_s - comm_cpu_s: blocked on the peer or the
  * network. With threads > 1 the OpenMP workers' CPU time is not in cpu_s (calibrate and validate at
  * 1 thread). prep_s: reading and verifying the node's preprocessing section, before the node runs
  * (not in wall_s). All zero for a party whose report was not merged in. */
