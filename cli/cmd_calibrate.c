@@ -40,12 +40,10 @@ static void help(const char *def_out)
            def_out);
 }
 
-static void print_result(const pinas_measure_calib_result *r, const char *out, const char *loop_out)
+static void print_result(pinas_ctx *ctx, const pinas_measure_calib_result *r, const char *out, const char *loop_out)
 {
     pinas_cpu_params cp;
-    pinas_ctx *ctx = pinas_ctx_create();
-    int ok = ctx && !pinas_cost_hw_cpu_params(ctx, r->profile, &cp);
-    pinas_ctx_free(ctx);
+    int ok = !pinas_cost_hw_cpu_params(ctx, r->profile, &cp); /* the profile calibrate made is a cpu one */
     printf("%-15s %-7s %6s %9s  coefficients (per call us; per MAC, AES block, element in/out ns)\n", "class", "party", "nodes",
            "fit MAPE%");
     for (int k = 0; ok && k < PINAS_CPU_N_PRIM; k++)
@@ -109,7 +107,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         cli_print_json(rep);
         cJSON_Delete(rep);
     } else {
-        print_result(res, out, loop_out);
+        print_result(ctx, res, out, loop_out);
     }
     free(loop_out);
     pinas_measure_calib_result_free(res);

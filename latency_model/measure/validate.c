@@ -30,7 +30,7 @@ static double dmax(double a, double b) { return a > b ? a : b; }
  * profile's prediction; pr_st: the stored one's (or NULL). */
 static void judge_arch(const pinas_net *space, const pinas_net *arch, const pinas_cost_prediction *pr,
                        const pinas_cost_prediction *pr_st, const pinas_measure_nodes *mn, op_acc *acc, pinas_measure_arch *a,
-                       double *pred_st_robust_ms)
+                       double *pred_stored_ms)
 {
     double comp_pred = 0, comp_meas = 0;
     for (int r = 0; r < pr->n_rows; r++) {
@@ -70,7 +70,7 @@ static void judge_arch(const pinas_net *space, const pinas_net *arch, const pina
     a->wall_ms = mn->wall_s * 1e3;
     a->wall_error_pct = 100 * (a->predicted_ms - a->wall_ms) / a->wall_ms;
     a->predicted_stored_ms = pr_st ? pr_st->total.online_s * 1e3 : NAN;
-    *pred_st_robust_ms = pr_st ? pr_st->total.online_s * 1e3 : NAN;
+    *pred_stored_ms = pr_st ? pr_st->total.online_s * 1e3 : NAN;
     int n = pinas_net_n_nodes(space);
     for (int i = 0; i < n && a->choices; i++) {
         if (!pinas_node_is_open(pinas_net_node(space, i))) continue;
