@@ -11,7 +11,7 @@
 
 static void help(const char *def_out)
 {
-    printf("usage: pinas calibrate [--out FILE] [--runs N] [--scale X] [--max-batch B]\n"
+    printf("usage: pinas calibrate [--out FILE] [--runs N] [--scale X] [--max-batch B] [--space SPACE.json ...]\n"
            "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
            "Fits the cpu hardware profile on this machine. Runs a sweep of calibration nets privately in the\n"
            "runtime (dealer + both parties over loopback, one thread each; built here, never the spaces you\n"
@@ -25,18 +25,28 @@ static void help(const char *def_out)
            "is fitted as a linear function of the node's counted work (per call, the party's ring MACs and\n"
            "AES blocks, elements in and out) by relative least squares (GSL). The dealer's AES and ring\n"
            "throughput (offline estimate) and the loopback's RTT and bandwidth are measured too. The profile\n"
-           "records the CPU model and the date; searches warn when they run on another CPU model. About a\n"
-           "minute on 2 cores.\n\n"
+           "records the CPU model and the date; searches warn when they run on another CPU model. 20-50 s\n"
+           "on 2 cores.\n\n"
+           "With --space (FBNet-style measured shapes): the space's own nodes are measured too. As many\n"
+           "architectures as its widest slot has candidates run every candidate of every open slot at least\n"
+           "once (architecture j takes, at each slot, entry j of a permutation of its candidates drawn per\n"
+           "slot and pass, so each pass sees other neighbours), at batch 1 and --max-batch, in each of the\n"
+           "two passes; per exact shape (class, party and the node's counted features) the\n"
+           "median becomes a measured shape of the profile. Predictions price a node with a measured shape by\n"
+           "that measurement and every other node by its class's fit, so other spaces, batches and widths\n"
+           "still work. The three shipped spaces of docs/latency-fidelity.md add about 1.5 minutes.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s; writing there also refreshes\n"
            "                    the shipped loopback.json with the measured loopback)\n"
            "  --runs N          online runs per calibration net, the least per node kept (default 5)\n"
            "  --scale X         multiplies the sweep's channel counts (default 1; 0.25 for a quick run)\n"
            "  --max-batch B     the second batch of the sweep (default 4)\n"
+           "  --space FILE      also measure this search space's own shapes (repeatable, up to 16)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
            "  --json            print the report {net, classes, rows: [[net, id, class, party, batch,\n"
-           "                    measured s, fitted s], ...], profile, offline, nets, seconds, out}\n",
+           "                    measured s, fitted s], ...], profile, offline, nets, shapes, space_archs,\n"
+           "                    space_seconds, seconds, out}\n",
            def_out);
 }
 
@@ -55,6 +65,11 @@ static void print_result(pinas_ctx *ctx, const pinas_measure_calib_result *r, co
             printf("\n");
         }
     printf("dealer: %.3g AES blocks/s, %.3g ring MACs/s\n", r->aes_blocks_per_s, r->ring_macs_per_s);
+    if (ok && cp.n_spaces) {
+        printf("measured shapes: %d from %d architectures of", r->n_shapes, r->space_archs);
+        for (int i = 0; i < cp.n_spaces; i++) printf("%s %s", i ? "," : "", cp.spaces[i]);
+        printf(" (%.1f s)\n", r->space_seconds);
+    }
     printf("loopback: RTT %.1f us, %.0f Mbit/s\n%d calibration nets in %.1f s; wrote %s%s%s\n", pinas_cost_link_rtt(r->net) * 1e6,
            pinas_cost_link_bandwidth(r->net) * 8 / 1e6, r->nets, r->seconds, out, loop_out ? " and " : "", loop_out ? loop_out : "");
 }
@@ -73,13 +88,16 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     const char *out = def_out;
     long runs = o.runs, mb = o.max_batch, fb = -1, cb = -1;
     double scale = 1;
-    int json = 0, rc = 0;
+    int json = 0, rc = 0, n_paths = 0;
+    const char *paths[PINAS_MEASURE_MAX_SPACES];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
         int bad = 0;
         if (strcmp(a, "--json") == 0) json = 1;
         else if (strcmp(a, "--out") == 0 && has) out = argv[++i];
+        else if (strcmp(a, "--space") == 0 && has && n_paths < PINAS_MEASURE_MAX_SPACES) paths[n_paths++] = argv[++i];
+        else if (strcmp(a, "--space") == 0 && has) bad = cli_usage_error("calibrate", "at most %d --space", PINAS_MEASURE_MAX_SPACES) != 0;
         else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 100, &runs);
         else if (strcmp(a, "--max-batch") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 64, &mb);
         else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-3, 8, &scale);
@@ -98,8 +116,13 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     if (fb > 0) o.params.frac_bits = (int)fb;
     if (cb > 0) o.params.cmp_bits = (int)cb;
     pinas_measure_calib_result *res = NULL;
+    pinas_net *spaces[PINAS_MEASURE_MAX_SPACES] = {0};
+    int bad = 0;
+    for (int i = 0; i < n_paths && !bad; i++) bad = pinas_net_load(ctx, paths[i], &spaces[i]) != PINAS_OK;
+    o.spaces = (const pinas_net *const *)spaces;
+    o.n_spaces = n_paths;
     char *loop_out = strcmp(out, def_out) == 0 ? pinas_path_join(pinas_cost_profile_dir(), "loopback.json") : NULL;
-    if (pinas_measure_calibrate(ctx, &o, &res) || pinas_measure_calib_save(ctx, res, out, loop_out)) {
+    if (bad || pinas_measure_calibrate(ctx, &o, &res) || pinas_measure_calib_save(ctx, res, out, loop_out)) {
         rc = cli_fail(ctx);
     } else if (json) {
         cJSON *rep = pinas_measure_calib_result_to_json(res);
@@ -110,6 +133,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         print_result(ctx, res, out, loop_out);
     }
     free(loop_out);
+    for (int i = 0; i < n_paths; i++) pinas_net_free(spaces[i]);
     pinas_measure_calib_result_free(res);
     free(def_out);
     return rc;

@@ -13,6 +13,7 @@ static void help(void)
 {
     printf("usage: pinas validate-latency SPACE.json [--archs K] [--runs N] [--batch N] [--hw PROFILE]\n"
            "                                [--net PROFILE] [--calibrate] [--calib-scale X] [--save-profile FILE]\n"
+           "                                [--fit-only]\n"
            "                                [--seed S] [--frac-bits F] [--cmp-bits C]\n"
            "                                [--max-mape PCT] [--min-tau T] [--max-op-mape PCT] [--json]\n\n"
            "Samples K random architectures of the space (every open slot decided uniformly), predicts each\n"
@@ -48,6 +49,9 @@ static void help(void)
            "  --calibrate       fit a cpu profile first (as `pinas calibrate`) and judge it; the given\n"
            "                    profile is judged beside it (default: judge the stored profile alone)\n"
            "  --calib-scale X   the calibration's --scale (default 1)\n"
+           "  --fit-only        judge the profile's class fits alone: its measured shapes (`pinas calibrate\n"
+           "                    --space`) dropped. Without it, nodes of a measured shape are priced by it\n"
+           "                    (the \"shapes\" column says how many)\n"
            "  --save-profile FILE  write the profile fitted during the run (with --calibrate)\n"
            "  --seed S          architectures, weights and inputs (default 1)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
@@ -79,6 +83,7 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
         int has = i + 1 < argc, bad = 0;
         if (strcmp(a, "--json") == 0) v->json = 1;
         else if (strcmp(a, "--calibrate") == 0) calibrate = 1;
+        else if (strcmp(a, "--fit-only") == 0) o->fit_only = 1;
         else if (strcmp(a, "--no-calibrate") == 0) calibrate = 0; /* the default; kept for old scripts */
         else if (strcmp(a, "--save-profile") == 0 && has) v->save_profile = argv[++i];
         else if (strcmp(a, "--hw") == 0 && has) v->hw_name = argv[++i];
@@ -102,6 +107,7 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
     o->archs = (int)v->archs;
     o->runs = (int)v->runs;
     if (v->save_profile && !calibrate) return cli_usage_error(cmd, "--save-profile needs --calibrate");
+    if (o->fit_only && calibrate) return cli_usage_error(cmd, "--fit-only judges the given profile's fits; --calibrate fits one without shapes anyway");
     pinas_measure_calib_opts_default(&v->co);
     v->co.scale = calib_scale;
     if (calibrate) o->calib = &v->co;
@@ -121,11 +127,11 @@ static void print_report(const pinas_measure_validation *res, const vl_args *v)
                a->wall_error_pct);
     }
     printf("\nper node, by operator class (compute: thread CPU time; MAPE over every node of every architecture):\n");
-    printf("%-16s %6s %10s %11s %11s %14s %13s %11s\n", "class", "nodes", "MAPE_%", "server_%", "client_%", "predicted_ms", "measured_ms",
-           "x speed_%");
+    printf("%-16s %6s %6s %10s %11s %11s %14s %13s %11s\n", "class", "nodes", "shapes", "MAPE_%", "server_%", "client_%", "predicted_ms",
+           "measured_ms", "x speed_%");
     for (int i = 0; i < res->n_ops; i++) {
         const pinas_measure_op *e = &res->by_op[i];
-        printf("%-16s %6d %10.2f %11.2f %11.2f %14.3f %13.3f %11.2f\n", e->op, e->nodes, e->mape_pct, e->party_mape_pct[0],
+        printf("%-16s %6d %6d %10.2f %11.2f %11.2f %14.3f %13.3f %11.2f\n", e->op, e->nodes, e->shape_nodes, e->mape_pct, e->party_mape_pct[0],
                e->party_mape_pct[1], e->predicted_ms, e->measured_ms, e->speed_mape_pct);
     }
     if (res->calibration)

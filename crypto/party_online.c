@@ -288,13 +288,31 @@ static pinas_status run_maxpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
     return s;
 }
 
-static void run_avgpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
+/* Truncates a local product of node i's input by f bits. Shares of a node the protocol produced are
+ * random, and the local truncation (each party shifts its own share) is off by one ulp at most, but
+ * the input node is held by the client alone (the server's share is 0), where the client's shift
+ * would be off by 2^(64-f): the client shifts exactly instead. */
+static void trunc_local_product(eng *e, int i, uint64_t *Y, size_t n)
+{
+    if (e->owner[pinas_net_node(e->net, i)->inputs[0]] != 0) {
+        pinas_ring_trunc_share_mt(Y, n, e->f, e->role, e->pl.threads);
+        return;
+    }
+    for (size_t w = 0; w < n; w++) Y[w] = e->role == 1 ? (uint64_t)((int64_t)Y[w] >> e->f) : 0;
+}
+
+/* The window's indices live on the heap, sized to the window: a fixed 64 x 64 stack array overflowed
+ * for larger windows (up to PINAS_NET_MAX_WINDOW squared), and its 32 KB frame reached stack pages
+ * that nothing else touches, so this node alone paid their first-touch faults (~10 us each on a VM)
+ * in every fresh party thread. */
+static pinas_status run_avgpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
 {
     const pinas_node *n = pinas_net_node(e->net, i), *a = pinas_net_node(e->net, n->inputs[0]);
     const uint64_t *X = node_val(e, n->inputs[0]);
     size_t nw = (size_t)pn->n_out, in_sz = (size_t)a->c * a->h * a->w, out_hw = (size_t)n->h * n->w;
     uint64_t inv = pinas_ring_encode(1.0 / (n->kh * n->kw), e->f);
-    int64_t idx[64 * 64];
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n->kh * (size_t)n->kw);
+    if (!idx) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
     for (size_t w = 0; w < nw; w++) {
         size_t b = w / ((size_t)n->c * out_hw), c = (w / out_hw) % (size_t)n->c, p = w % out_hw;
         int cnt = pl_pool_window(n, a, (int)c, (int)(p / (size_t)n->w), (int)(p % (size_t)n->w), idx);
@@ -302,8 +320,10 @@ static void run_avgpool(eng *e, int i, const pl_node *pn, uint64_t *Y)
         for (int j = 0; j < cnt; j++) sum += X[b * in_sz + (size_t)idx[j]]; /* padding counts as zero */
         Y[w] = sum * inv;
     }
-    pinas_ring_trunc_share_mt(Y, nw, e->f, e->role, e->pl.threads);
+    free(idx);
+    trunc_local_product(e, i, Y, nw);
     e->cur.ring_macs[e->role] += nw;
+    return PINAS_OK;
 }
 
 static void run_gap(eng *e, int i, const pl_node *pn, uint64_t *Y)
@@ -317,7 +337,7 @@ static void run_gap(eng *e, int i, const pl_node *pn, uint64_t *Y)
         for (size_t q = 0; q < hw; q++) sum += X[w * hw + q];
         Y[w] = sum * inv;
     }
-    pinas_ring_trunc_share_mt(Y, nw, e->f, e->role, e->pl.threads);
+    trunc_local_product(e, i, Y, nw);
     e->cur.ring_macs[e->role] += nw;
 }
 
@@ -344,7 +364,7 @@ pinas_status eng_run_node(eng *e, int i, const float *x, uint64_t *Y)
     case PL_POLY: return run_poly(e, i, pn, Y);
     case PL_PATCH: return run_patch(e, i, pn, Y);
     case PL_MAXPOOL: return run_maxpool(e, i, pn, Y);
-    case PL_AVGPOOL: run_avgpool(e, i, pn, Y); return PINAS_OK;
+    case PL_AVGPOOL: return run_avgpool(e, i, pn, Y);
     case PL_GAP: run_gap(e, i, pn, Y); return PINAS_OK;
     case PL_ADD: {
         const uint64_t *x1 = node_val(e, n->inputs[0]), *x2 = node_val(e, n->inputs[1]);

@@ -17,7 +17,9 @@ struct pinas_cost_hw {
     char cpu_model[128];         /* "calibration.cpu_model" of a cpu profile, "" when absent */
     pinas_hw_kind kind;
     cJSON *json;                 /* the profile as loaded (kept for to_json and LUT headers) */
-    pinas_cpu_params cpu;
+    pinas_cpu_params cpu;        /* cpu.shapes and cpu.spaces point into the two below */
+    pinas_cpu_shape *shapes;     /* owned, sorted */
+    char **space_names;          /* owned, cpu.n_spaces of them */
     pinas_fpga_params fpga;
     pasnet_params pasnet;
 };
@@ -28,6 +30,17 @@ struct pinas_cost_link {
     double rtt;                  /* seconds */
     cJSON *json;
 };
+
+/* The measured shapes (shapes.c). */
+/* Replaces hw's shapes and space names with sorted copies of these, pointed to by hw->cpu. */
+pinas_status cost_shapes_copy(pinas_ctx *ctx, pinas_cost_hw *hw, const pinas_cpu_shape *shapes, int n_shapes,
+                              const char *const *spaces, int n_spaces) PINAS_WUR;
+/* Reads the optional "shapes" and "spaces" of a cpu profile into hw (errors name where and the entry). */
+pinas_status cost_shapes_parse(pinas_ctx *ctx, const cJSON *json, const char *where, pinas_cost_hw *hw) PINAS_WUR;
+/* Adds "spaces" and "shapes" to a profile's JSON (nothing when p has none). */
+void cost_shapes_to_json(const pinas_cpu_params *p, cJSON *j);
+/* Frees hw's shapes and space names. */
+void cost_shapes_free(pinas_cost_hw *hw);
 
 /* Work of one node for the batch, derived from the IR (shapes) and the protocol counts. */
 typedef struct {

@@ -103,6 +103,18 @@ int pinas_cpu_prim_of(const pinas_net *net, int node, const pinas_cand *c);
 void pinas_cpu_features(const pinas_net *net, int node, const pinas_cand *c, int batch, const pinas_mpc_cost *counts,
                         int party, double f[PINAS_CPU_N_FEAT]);
 
+/* One measured node shape of a cpu profile (`pinas calibrate --space`, FBNet-style): an operator
+ * class, a party and the exact features (pinas_cpu_features) of nodes measured in the runtime. A
+ * node whose class, party and features all equal an entry's is priced at the entry's measurement;
+ * every other node at its class's fit. Features are counts (integers), compared exactly, so a node
+ * of another shape, batch or comparison width never takes an entry. */
+typedef struct {
+    int prim, party;                 /* pinas_cpu_prim; 0 server, 1 client */
+    double f[PINAS_CPU_N_FEAT];
+    double s;                        /* measured compute, seconds: the median over the nodes measured */
+    int nodes;                       /* how many measured nodes (runs x passes pooled) it stands for */
+} pinas_cpu_shape;
+
 /* The parameters of a cpu profile. */
 typedef struct {
     double coef[PINAS_CPU_N_PRIM][2][PINAS_CPU_N_FEAT]; /* seconds per unit of feature, per class and party */
@@ -112,6 +124,12 @@ typedef struct {
     double ring_macs_per_s;               /* dealer ring multiply-add throughput (offline) */
     double probe_s;                       /* the speed probe's compute when fitted (pinas_measure_warmup;
                                              0: not recorded): how fast the machine ran then */
+    const pinas_cpu_shape *shapes;        /* measured shapes, sorted (see pinas_cpu_shape_find); NULL when
+                                             none. Borrowed: owned by the profile (or the caller of
+                                             pinas_cost_hw_cpu_create, which copies them) */
+    int n_shapes;
+    int n_spaces;                         /* the spaces the shapes were measured on ... */
+    const char *const *spaces;            /* ... their names; borrowed like shapes */
 } pinas_cpu_params;
 
 /* Where a fitted cpu profile came from: its "calibration" object. Strings are borrowed. */
@@ -121,6 +139,8 @@ typedef struct {
     const char *cpu_model;       /* /proc/cpuinfo's model name; NULL = not written */
     const char *pinas_version, *git;
     const char *clock;           /* what was timed: "thread-cpu" */
+    const char *shield;          /* "sched_fifo" (every measurement under the real-time shield), "partial",
+                                    "none"; NULL = not written */
     int nets, reps;              /* calibration nets run, repeats of each */
     double seconds;              /* how long the calibration took */
     int frac_bits, cmp_bits;
@@ -129,8 +149,11 @@ typedef struct {
 /* The cpu profile named "cpu" that `pinas calibrate` writes (the one writer of the format): format,
  * kind, name, description, model "party-cpu", primitives {class: {server: {feature: coef},
  * client: {...}, fit_mape: [server, client], rows: [server, client]}}, offline {aes_blocks_per_s,
- * ring_macs_per_s}, probe_ms (optional), calibration {date, machine?, cpu_model?, pinas_version, git, clock, nets, reps,
- * seconds, mpc: {frac_bits, cmp_bits}}. Prices with the exact doubles of p. Profiles of the older
+ * ring_macs_per_s}, probe_ms (optional), shapes (optional: [[class, party, [call, macs, aes, in, out,
+ * weights, cols], seconds, nodes], ...], p->shapes), spaces (optional: the names the shapes were
+ * measured on), calibration {date, machine?, cpu_model?, pinas_version, git, clock, shield?, nets, reps,
+ * seconds, mpc: {frac_bits, cmp_bits}}. p->shapes need not be sorted; the profile keeps its own
+ * sorted copy. Prices with the exact doubles of p. Profiles of the older
  * whole-phase form ({a, b} per primitive) are refused, asking for `pinas calibrate`.
  * *out: new; caller frees with pinas_cost_hw_free. */
 pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p, const pinas_cpu_calibration *cal,
@@ -140,8 +163,21 @@ pinas_status pinas_cost_hw_cpu_params(pinas_ctx *ctx, const pinas_cost_hw *hw, p
 /* The CPU model a profile was fitted on (calibration.cpu_model), or NULL (none recorded, or not a
  * cpu profile). Borrowed. */
 const char *pinas_cost_hw_cpu_model(const pinas_cost_hw *hw);
-/* Predicted compute seconds of one party for a node of class `prim` with features f (>= 0). */
+/* Predicted compute seconds of one party for a node of class `prim` with features f (>= 0): the
+ * measured shape's figure when p has this exact shape (pinas_cpu_shape_find), otherwise the class's
+ * fit. */
 double pinas_cost_cpu_party(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT]);
+/* The class's fit alone (sum_f coef * f, at least 0), ignoring measured shapes. */
+double pinas_cost_cpu_fit(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT]);
+/* The measured shape with this class, party and features, or NULL (binary search over p->shapes,
+ * which must be sorted by pinas_cpu_shapes_sort: pinas_cost_hw_cpu_create and the profile reader
+ * sort them). */
+const pinas_cpu_shape *pinas_cpu_shape_find(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT]);
+/* Sorts shapes into the order pinas_cpu_shape_find searches (class, party, features). */
+void pinas_cpu_shapes_sort(pinas_cpu_shape *shapes, int n);
+/* A copy of cpu profile hw with its measured shapes dropped (the fits alone): what
+ * `pinas validate-latency --fit-only` judges. *out: new; caller frees. Errors: not a cpu profile. */
+pinas_status pinas_cost_hw_cpu_fit_only(pinas_ctx *ctx, const pinas_cost_hw *hw, pinas_cost_hw **out) PINAS_WUR;
 
 /* Loads a network profile by shipped name ("loopback", "lan", "wan") or path. */
 pinas_status pinas_cost_link_load(pinas_ctx *ctx, const char *name_or_path, pinas_cost_link **out) PINAS_WUR;

@@ -76,12 +76,18 @@ void pinas_cpu_features(const pinas_net *net, int node, const pinas_cand *c, int
     }
 }
 
-double pinas_cost_cpu_party(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT])
+double pinas_cost_cpu_fit(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT])
 {
     if (prim < 0 || prim >= PINAS_CPU_N_PRIM) return 0;
     double t = 0;
     for (int k = 0; k < PINAS_CPU_N_FEAT; k++) t += p->coef[prim][party & 1][k] * f[k];
     return t > 0 ? t : 0;
+}
+
+double pinas_cost_cpu_party(const pinas_cpu_params *p, int prim, int party, const double f[PINAS_CPU_N_FEAT])
+{
+    const pinas_cpu_shape *e = p->n_shapes ? pinas_cpu_shape_find(p, prim, party, f) : NULL;
+    return e ? e->s : pinas_cost_cpu_fit(p, prim, party, f);
 }
 
 void cost_cpu_compute(const pinas_cpu_params *cp, const pinas_net *net, int node, const pinas_cand *c, int batch,

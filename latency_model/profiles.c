@@ -236,6 +236,7 @@ pinas_status pinas_cost_hw_from_json(pinas_ctx *ctx, const cJSON *json, const ch
     if (strcmp(kind, "cpu") == 0) {
         hw->kind = PINAS_HW_CPU;
         s = parse_cpu(ctx, json, where, &hw->cpu);
+        if (!s) s = cost_shapes_parse(ctx, json, where, hw);
     } else if (strcmp(kind, "fpga") == 0) {
         hw->kind = PINAS_HW_FPGA;
         s = parse_fpga(ctx, json, where, &hw->fpga);
@@ -281,6 +282,7 @@ cJSON *pinas_cost_hw_to_json(const pinas_cost_hw *hw) { return cJSON_Duplicate(h
 void pinas_cost_hw_free(pinas_cost_hw *hw)
 {
     if (!hw) return;
+    cost_shapes_free(hw);
     cJSON_Delete(hw->json);
     free(hw);
 }
@@ -331,8 +333,10 @@ static const char cpu_description[] =
     "ring multiply-adds and AES blocks, from the protocol accounting), in and out (elements entering and leaving "
     "the node, whole batch); a node's compute is its busier party's, communication comes from the network "
     "profile. Fitted by `pinas calibrate`: relative least squares (GSL) over every node of a sweep of calibration "
-    "nets (median of the repeats), features with a negative weight dropped. Offline = the dealer's AES and ring "
-    "work at the rates below plus the transfer of the material.";
+    "nets (per node the least of the runs and passes), features with a negative weight dropped. A node whose class, party and features "
+    "equal an entry of shapes (measured on the spaces named in spaces by `pinas calibrate --space`) is priced at "
+    "that entry's measured seconds instead. Offline = the dealer's AES and ring work at the rates below plus the "
+    "transfer of the material.";
 
 static cJSON *cpu_calibration_json(const pinas_cpu_calibration *c)
 {
@@ -343,6 +347,7 @@ static cJSON *cpu_calibration_json(const pinas_cpu_calibration *c)
     cJSON_AddStringToObject(cal, "pinas_version", c->pinas_version ? c->pinas_version : "");
     cJSON_AddStringToObject(cal, "git", c->git ? c->git : "");
     cJSON_AddStringToObject(cal, "clock", c->clock ? c->clock : "thread-cpu");
+    if (c->shield) cJSON_AddStringToObject(cal, "shield", c->shield);
     cJSON_AddNumberToObject(cal, "nets", c->nets);
     cJSON_AddNumberToObject(cal, "reps", c->reps);
     cJSON_AddNumberToObject(cal, "seconds", c->seconds);
@@ -383,10 +388,18 @@ pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p,
     cJSON_AddNumberToObject(off, "aes_blocks_per_s", p->aes_blocks_per_s);
     cJSON_AddNumberToObject(off, "ring_macs_per_s", p->ring_macs_per_s);
     if (p->probe_s > 0) cJSON_AddNumberToObject(j, "probe_ms", p->probe_s * 1e3);
+    cost_shapes_to_json(p, j);
     if (cal) cJSON_AddItemToObject(j, "calibration", cpu_calibration_json(cal));
     pinas_status s = pinas_cost_hw_from_json(ctx, j, "calibration", out);
     cJSON_Delete(j);
-    if (!s) (*out)->cpu = *p; /* the exact doubles, not their JSON round trip */
+    if (!s) { /* the exact doubles, not their JSON round trip; the shapes are the profile's own copy */
+        pinas_cpu_params own = (*out)->cpu;
+        (*out)->cpu = *p;
+        (*out)->cpu.shapes = own.shapes;
+        (*out)->cpu.n_shapes = own.n_shapes;
+        (*out)->cpu.spaces = own.spaces;
+        (*out)->cpu.n_spaces = own.n_spaces;
+    }
     return s;
 }
 

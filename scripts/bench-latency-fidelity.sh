@@ -96,7 +96,8 @@ def figures(d):
             op = str(o.get("op", "?")).split(":")[0]  # patch_relu:2x2 and :4x4 are one class
             prev = per_op.get(op)
             if prev is None or (o.get("mape_pct") or 0) > (prev["mape_pct"] or 0):
-                per_op[op] = {k: o.get(k) for k in ("nodes", "mape_pct", "server_mape_pct", "client_mape_pct", "speed_mape_pct")}
+                per_op[op] = {k: o.get(k) for k in ("nodes", "shape_nodes", "mape_pct", "server_mape_pct", "client_mape_pct",
+                                                      "speed_mape_pct")}
     return whole, d.get("wall"), per_op
 
 runs, profile, machine = [], None, None
@@ -115,6 +116,7 @@ for line in open(os.path.join(W, "index")):
         # the speed probe's ratio and the whole-net figures with the predictions scaled by it (reported, not judged)
         rec["speed_ratio"], rec["speed"] = d.get("speed_ratio"), d.get("speed")
         rec["space"] = d.get("space", rec["space"])
+        rec["fit_only"] = d.get("fit_only")  # the profile's class fits alone (--fit-only), its measured shapes dropped
         profile = profile or d.get("profile")
         machine = machine or d.get("machine")
     runs.append(rec)

@@ -82,7 +82,25 @@ ok = ok and d['whole']['mape_pct']>=0 and -1<=d['whole']['tau']<=1 and 'mape_pct
 ops={o['op']:o for o in d['per_op']}
 ok = ok and 'conv2d' in ops and 'relu' in ops and all(o['nodes']>0 and o['mape_pct']>=0 for o in d['per_op'])
 ok = ok and all(len(n)==6 and n[4]>=0 and n[5]>=0 for a in A for n in a['nodes']) and d['profile']['cpu_model']!=''
+ok = ok and 0 <= d['shielded_archs'] <= 3
 sys.exit(0 if ok else 1)"
+check "calibrate --space measures the space's own shapes" expect_rc 0 "$PINAS" --quiet calibrate --scale 0.1 --runs 1 --max-batch 2 --space "$T/tiny.json" --out "$T/cpu-sp.json" --json
+check "  ... every candidate of every slot, both batches: shapes in the profile, named space" py "
+import json,sys; d=json.load(open('$T/cpu-sp.json')); r=json.load(open('$T/out'))
+sh=d['shapes']; cls={e[0] for e in sh}
+ok = len(d['spaces'])==1 and len(sh)==r['shapes'] and r['space_archs']==8 and r['space_seconds']>0
+ok = ok and {'conv2d','relu','poly','patch_relu','maxpool','avgpool','add'} <= cls and all(e[3]>0 and e[4]>=1 for e in sh)
+sys.exit(0 if ok else 1)"
+check "validate-latency with the shapes: every node priced by a measured shape" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --runs 1 --batch 2 --hw "$T/cpu-sp.json" --json
+check "  ... shape_nodes == nodes for every class" py "
+import json,sys; d=json.load(open('$T/out'))
+sys.exit(0 if d['fit_only'] is False and all(o['shape_nodes']==o['nodes']>0 for o in d['per_op']) else 1)"
+check "validate-latency --fit-only drops them" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --runs 1 --hw "$T/cpu-sp.json" --fit-only --json
+check "  ... no node priced by a shape" py "
+import json,sys; d=json.load(open('$T/out'))
+sys.exit(0 if d['fit_only'] is True and all(o['shape_nodes']==0 for o in d['per_op']) else 1)"
+check "calibrate --space with a missing file fails naming it" expect_rc 1 "$PINAS" calibrate --scale 0.1 --runs 1 --space "$T/nope.json" --out "$T/never.json"
+check "  ... naming the file, writing nothing" bash -c "grep -q nope.json '$T/err' && [ ! -e '$T/never.json' ]"
 check "validate-latency --calibrate fits a profile first and judges the stored one beside it" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 3 --runs 1 --hw "$T/cpu.json" --calibrate --calib-scale 0.1 --save-profile "$T/fitted.json" --json
 check "  ... judges the fit, reports the stored profile on the same runs, saves the fit" py "
 import json,sys; d=json.load(open('$T/out')); st=d['stored']

@@ -20,6 +20,13 @@ static int update;
 /* The values the golden profiles hold: round binary fractions, exact through JSON. */
 static pinas_cpu_params cpu_golden; /* filled by golden_cpu_params */
 
+/* Two measured shapes (given out of order: the writer sorts them). */
+static const pinas_cpu_shape golden_shapes[2] = {
+    {.prim = PINAS_CPU_RELU, .party = 1, .f = {1, 0, 4096, 1024, 1024, 0, 0}, .s = 0.000125, .nodes = 6},
+    {.prim = PINAS_CPU_CONV, .party = 0, .f = {1, 589824, 0, 4096, 4096, 2304, 36864}, .s = 6.103515625e-05, .nodes = 12},
+};
+static const char *const golden_spaces[1] = {"golden-space"};
+
 /* Per class, party and feature (some zero: absent from the file). */
 static void golden_cpu_params(void)
 {
@@ -38,10 +45,14 @@ static void golden_cpu_params(void)
     cpu_golden.coef[PINAS_CPU_RELU][0][PINAS_CPU_F_CALL] = cpu_golden.coef[PINAS_CPU_RELU][1][PINAS_CPU_F_CALL] = 0.000244140625;
     cpu_golden.aes_blocks_per_s = 4e8;
     cpu_golden.ring_macs_per_s = 2e10;
+    cpu_golden.shapes = golden_shapes;
+    cpu_golden.n_shapes = 2;
+    cpu_golden.spaces = golden_spaces;
+    cpu_golden.n_spaces = 1;
 }
 static const pinas_cpu_calibration cpu_golden_cal = {
     .date = "2024-05-01T12:00:00Z", .machine = "x86_64", .cpu_model = "Golden CPU 3000", .pinas_version = "0.1.0",
-    .git = "0123456789ab", .clock = "thread-cpu", .nets = 11, .reps = 5, .seconds = 30.5, .frac_bits = 16, .cmp_bits = 64,
+    .git = "0123456789ab", .clock = "thread-cpu", .shield = "sched_fifo", .nets = 11, .reps = 5, .seconds = 30.5, .frac_bits = 16, .cmp_bits = 64,
 };
 static const pinas_fpga_params fpga_golden = {
     .clock_hz = 250e6, .dsp = 1728, .dsp_util = 0.75, .dsp_per_mac = 16, .aes_cores = 8, .cmp_units = 64, .elem_lanes = 64,
@@ -92,6 +103,13 @@ static void test_profile_cpu(void)
     CU_ASSERT_STRING_EQUAL(pinas_cost_hw_cpu_model(hw), "Golden CPU 3000");
     CU_ASSERT_EQUAL(p.aes_blocks_per_s, 4e8);
     CU_ASSERT_EQUAL(p.ring_macs_per_s, 2e10);
+    CU_ASSERT_EQUAL_FATAL(p.n_shapes, 2);
+    CU_ASSERT_EQUAL(p.shapes[0].prim, PINAS_CPU_CONV); /* sorted by class */
+    CU_ASSERT_EQUAL(p.shapes[0].s, 6.103515625e-05);
+    CU_ASSERT_EQUAL(p.shapes[0].nodes, 12);
+    CU_ASSERT_EQUAL(p.shapes[1].f[PINAS_CPU_F_AES], 4096);
+    CU_ASSERT_EQUAL_FATAL(p.n_spaces, 1);
+    CU_ASSERT_STRING_EQUAL(p.spaces[0], "golden-space");
     j = pinas_cost_hw_to_json(hw); /* what the reader keeps is the file */
     check_bytes(j, "profile-cpu.json");
     cJSON_Delete(j);

@@ -4,6 +4,7 @@
 #include "measure_internal.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,9 +265,15 @@ static void nodes_from_reports(const pinas_net *net, pinas_mpc_report **reps, in
 /* The runtime allocates its scratch buffers (im2col, masked openings, key outputs) per node. By
  * default glibc maps every buffer above its mmap threshold afresh and trims the heap's top after each
  * free, so the same node pays its page faults on some runs and not on others (on this VM a fresh page
- * costs ~20 us: a batch-4 ResNet-20 conv measured 10x its steady figure). Measurements keep freed
+ * costs 10-20 us: a batch-4 ResNet-20 conv measured 10x its steady figure). Measurements keep freed
  * memory mapped (no per-buffer mappings, no trimming), so every node is timed in the steady state a
- * long-running party reaches. Process-wide; set once. */
+ * long-running party reaches. Process-wide; set once.
+ * Not done: one arena (M_ARENA_MAX 1). The in-process parties are threads created for every run and
+ * allocate from per-thread arenas, whose extra heaps (beyond 64 MB) glibc unmaps when they empty, so
+ * the nodes of a big net that land there fault on every run (a VGG-16 ReLU on 64x32x32 measured 16 ms
+ * in one architecture, 11.5 in others). With one arena that went away, but the two parties' buffers
+ * then share one heap and per-node figures of convolutions and linears scattered 3x more (MAPE 3.5 %
+ * -> 9 %, ResNet-20), so the per-thread arenas stay. */
 static void measure_steady_malloc(void)
 {
     static int done;
@@ -274,6 +281,22 @@ static void measure_steady_malloc(void)
     done = 1;
     mallopt(M_MMAP_THRESHOLD, 512 << 20);
     mallopt(M_TRIM_THRESHOLD, 1024 << 20);
+}
+
+/* The shield of pinas_measure_node_cpu: SCHED_FIFO for this thread (and the party threads it
+ * creates, which inherit it) when permitted and not turned off; 1 when it took effect. */
+static int measure_shield_begin(void)
+{
+    const char *off = getenv("PINAS_MEASURE_NO_SHIELD");
+    if (off && *off && strcmp(off, "0") != 0) return 0;
+    struct sched_param sp = {.sched_priority = 1};
+    return sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+}
+
+static void measure_shield_end(int shielded)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    if (shielded) (void)sched_setscheduler(0, SCHED_OTHER, &sp);
 }
 
 /* `calls` times: the probe net (a 3x3 convolution of 32 channels of 16x16, a ReLU, a linear head)
@@ -336,7 +359,9 @@ pinas_status pinas_measure_node_cpu(pinas_ctx *ctx, const pinas_model *m, int ba
     pinas_mpc_params q = *p;
     q.threads = 1; /* thread CPU time of one thread per party is the compute */
     measure_steady_malloc();
+    out->shielded = !s && measure_shield_begin();
     if (!s) s = pinas_mpc_bench_local(ctx, m, x, batch, &q, runs, lg, reps);
+    measure_shield_end(out->shielded);
     if (!s) nodes_from_reports(net, reps, runs, out, tmp);
     for (int r = 0; reps && r < runs; r++) pinas_mpc_report_free(reps[r]);
     free(reps);

@@ -120,6 +120,8 @@ static pinas_status run_sweep(pinas_ctx *ctx, const pinas_measure_calib_opts *o,
             p.threads = 1;
             pinas_measure_nodes mn;
             s = pinas_measure_node_cpu(ctx, m, p.batch, &p, o->runs, (uint64_t)v * 7 + 1, &mn);
+            r->measurements++;
+            r->unshielded += !mn.shielded;
             if (!s) s = add_rows(ctx, net, &p, &mn, r, cap, &at);
             pinas_measure_nodes_free(&mn);
             if (pg) pinas_progress_update(pg, ++*step, pinas_net_name(net));
@@ -152,7 +154,7 @@ static pinas_status fit_classes(pinas_ctx *ctx, pinas_measure_calib_result *r, p
             if (n == 0) continue; /* a class the sweep has no node of (a party that does nothing) predicts 0 */
             s = pinas_measure_fit_linear(ctx, n, PINAS_CPU_N_FEAT, X, y, cp->coef[k][q], &cp->fit_mape[k][q]);
             if (s) s = pinas_error_prefix(ctx, s, "calibrate: %s, %s", pinas_cpu_prim_name(k), q ? "client" : "server");
-            for (int j = 0; j < n && !s; j++) r->rows[idx[j]].fitted_s = pinas_cost_cpu_party(cp, k, q, r->rows[idx[j]].f);
+            for (int j = 0; j < n && !s; j++) r->rows[idx[j]].fitted_s = pinas_cost_cpu_fit(cp, k, q, r->rows[idx[j]].f);
         }
     free(X);
     free(y);
@@ -197,6 +199,7 @@ static pinas_status make_profile(pinas_ctx *ctx, const pinas_measure_calib_opts 
         .pinas_version = PINAS_VERSION,
         .git = PINAS_GIT_REV,
         .clock = "thread-cpu",
+        .shield = r->unshielded ? (r->unshielded < r->measurements ? "partial" : "none") : "sched_fifo",
         .nets = r->nets,
         .reps = o->runs,
         .seconds = r->seconds,
@@ -207,26 +210,47 @@ static pinas_status make_profile(pinas_ctx *ctx, const pinas_measure_calib_opts 
     return pinas_cost_hw_cpu_create(ctx, cp, &cal, &r->profile);
 }
 
+static pinas_status check_calib_opts(pinas_ctx *ctx, const pinas_measure_calib_opts *o)
+{
+    if (o->runs < 1 || o->runs > 100) return pinas_error(ctx, PINAS_EINVAL, "calibrate: runs must be in [1, 100], got %d", o->runs);
+    if (!(o->scale > 0 && o->scale <= 8)) return pinas_error(ctx, PINAS_EINVAL, "calibrate: scale must be in (0, 8], got %g", o->scale);
+    if (o->max_batch < 1 || o->max_batch > 64)
+        return pinas_error(ctx, PINAS_EINVAL, "calibrate: max_batch must be in [1, 64], got %d", o->max_batch);
+    if (o->passes < 1 || o->passes > 20) return pinas_error(ctx, PINAS_EINVAL, "calibrate: passes must be in [1, 20], got %d", o->passes);
+    if (o->n_spaces < 0 || o->n_spaces > PINAS_MEASURE_MAX_SPACES || (o->n_spaces && !o->spaces))
+        return pinas_error(ctx, PINAS_EINVAL, "calibrate: spaces must be 0 to %d, got %d", PINAS_MEASURE_MAX_SPACES, o->n_spaces);
+    return PINAS_OK;
+}
+
 pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *opts, pinas_measure_calib_result **out)
 {
     *out = NULL;
     pinas_measure_calib_opts o;
     if (opts) o = *opts;
     else pinas_measure_calib_opts_default(&o);
-    if (o.runs < 1 || o.runs > 100) return pinas_error(ctx, PINAS_EINVAL, "calibrate: runs must be in [1, 100], got %d", o.runs);
-    if (!(o.scale > 0 && o.scale <= 8)) return pinas_error(ctx, PINAS_EINVAL, "calibrate: scale must be in (0, 8], got %g", o.scale);
-    if (o.max_batch < 1 || o.max_batch > 64)
-        return pinas_error(ctx, PINAS_EINVAL, "calibrate: max_batch must be in [1, 64], got %d", o.max_batch);
+    pinas_status s = check_calib_opts(ctx, &o);
+    if (s) return s;
     pinas_measure_calib_result *r = calloc(1, sizeof *r);
     if (!r) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     double t0 = pinas_now(), rtt = 0, bw = 0;
-    if (o.passes < 1 || o.passes > 20) return pinas_error(ctx, PINAS_EINVAL, "calibrate: passes must be in [1, 20], got %d", o.passes);
-    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)N_SWEEP * (o.max_batch > 1 ? 2 : 1) * o.passes);
+    int per_net = o.max_batch > 1 ? 2 : 1;
+    for (int i = 0; i < o.n_spaces; i++) r->space_archs += measure_space_archs(o.spaces[i]) * o.passes;
+    pinas_progress *pg = pinas_progress_create(ctx, stderr, "calibrate", (int64_t)(N_SWEEP * o.passes + r->space_archs) * per_net);
     pinas_cpu_params cp;
     memset(&cp, 0, sizeof cp);
-    pinas_status s = pinas_measure_warmup(ctx, &o.params, &cp.probe_s);
+    s = pinas_measure_warmup(ctx, &o.params, &cp.probe_s);
     int cap = 0, step = 0;
     for (int pass = 0; pass < o.passes && !s; pass++) s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
+    double ts = pinas_now();
+    pinas_cpu_shape *shapes = NULL;
+    const char *names[PINAS_MEASURE_MAX_SPACES];
+    for (int i = 0; i < o.n_spaces; i++) names[i] = pinas_net_name(o.spaces[i]);
+    if (!s && o.n_spaces) s = measure_space_shapes(ctx, &o, pg, &step, &shapes, &r->n_shapes);
+    cp.shapes = shapes;
+    cp.n_shapes = r->n_shapes;
+    cp.spaces = names;
+    cp.n_spaces = o.n_spaces;
+    r->space_seconds = pinas_now() - ts;
     pinas_progress_finish(pg);
     double probe_end = 0; /* the probe again after the sweep: the machine's speed over the whole run */
     if (!s) s = pinas_measure_probe(ctx, &o.params, &probe_end);
@@ -237,6 +261,7 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
     if (!s) s = pinas_cost_link_create(ctx, "loopback", bw, rtt, &r->net);
     r->seconds = pinas_now() - t0;
     if (!s) s = make_profile(ctx, &o, &cp, r);
+    free(shapes);
     if (s) {
         pinas_measure_calib_result_free(r);
         return s;
@@ -280,6 +305,10 @@ cJSON *pinas_measure_calib_result_to_json(const pinas_measure_calib_result *r)
     cJSON_AddNumberToObject(ro, "aes_blocks_per_s", r->aes_blocks_per_s);
     cJSON_AddNumberToObject(ro, "ring_macs_per_s", r->ring_macs_per_s);
     cJSON_AddNumberToObject(rep, "nets", r->nets);
+    cJSON_AddNumberToObject(rep, "shapes", r->n_shapes);
+    cJSON_AddNumberToObject(rep, "unshielded", r->unshielded);
+    cJSON_AddNumberToObject(rep, "space_archs", r->space_archs);
+    cJSON_AddNumberToObject(rep, "space_seconds", r->space_seconds);
     cJSON_AddNumberToObject(rep, "seconds", r->seconds);
     return rep;
 }

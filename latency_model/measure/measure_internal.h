@@ -13,6 +13,15 @@ pinas_status measure_runtime_bench(pinas_ctx *ctx, const char *kind, int64_t n, 
  * this host's loopback. */
 pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_Bps) PINAS_WUR;
 
+/* Calibration on spaces (calib_spaces.c). */
+/* How many architectures cover every candidate of every open slot of the space (its widest slot). */
+int measure_space_archs(const pinas_net *space);
+/* Runs o->spaces' covering architectures at batch 1 and o->max_batch, o->passes passes, and returns
+ * the median compute per exact shape (class, party, features). Progress: one step per run. *out:
+ * new (free), *n_out entries, unsorted. */
+pinas_status measure_space_shapes(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_progress *pg, int *step,
+                                  pinas_cpu_shape **out, int *n_out) PINAS_WUR;
+
 /* qsort comparator of doubles, ascending. */
 int measure_cmp_double(const void *a, const void *b);
 /* The median of v[0..n) (n >= 1; sorts v). */

@@ -44,12 +44,18 @@ pinas_status pinas_measure_fit_linear(pinas_ctx *ctx, int n, int k, const double
  * over loopback (pinas_mpc_bench_local: both parties as threads of this process, one thread each,
  * caches evicted before each run) on a random input of seed `seed`; per node and party the least
  * over the runs of pinas_mpc_node_times.cpu_s (thread CPU time outside the channel calls: what
- * others on the machine do only ever adds to it, so the least is the stable figure). */
+ * others on the machine do only ever adds to it, so the least is the stable figure).
+ * Shield: where the process may (root, or CAP_SYS_NICE), the party threads run under the real-time
+ * policy SCHED_FIFO (priority 1) for the measurement and go back to SCHED_OTHER after: a co-runner
+ * then never preempts a node midway, whose caches and TLB (flushed on every switch under PTI) it
+ * would otherwise refill on the party's clock (VGG-16's millisecond nodes measured 15-20 % slower
+ * beside two busy loops). The environment variable PINAS_MEASURE_NO_SHIELD=1 turns it off. */
 typedef struct {
     int n_nodes;
     double (*cpu_s)[2];       /* [node][party]; 0 for nodes that run nothing; owned */
     double wall_s;            /* median online wall time of the runs (the client's) */
     double wall_min_s;        /* the fastest run's */
+    int shielded;             /* 1 when the runs ran under SCHED_FIFO */
 } pinas_measure_nodes;
 pinas_status pinas_measure_node_cpu(pinas_ctx *ctx, const pinas_model *m, int batch, const pinas_mpc_params *p, int runs,
                                     uint64_t seed, pinas_measure_nodes *out) PINAS_WUR;
@@ -68,6 +74,8 @@ pinas_status pinas_measure_warmup(pinas_ctx *ctx, const pinas_mpc_params *p, dou
 
 /* ================================================================ calibration (the cpu profile) */
 
+#define PINAS_MEASURE_MAX_SPACES 16 /* spaces one calibration measures at most */
+
 typedef struct {
     int runs;                 /* online runs per calibration net on one preprocessing; the least per
                                  node is fitted (default 3) */
@@ -76,6 +84,12 @@ typedef struct {
     double scale;             /* multiplies the sweep's channel counts (1 = default; tests use less) */
     int max_batch;            /* the sweep runs every net at batch 1 and at this batch (default 4) */
     pinas_mpc_params params;  /* frac_bits, cmp_bits (batch and threads are set by the sweep: 1 thread) */
+    int n_spaces;             /* search spaces whose own shapes are measured too (default none): for each,
+                                 the architectures that run every candidate of every open slot at least
+                                 once (as many as its widest slot has candidates), at batch 1 and
+                                 max_batch, `passes` passes; the median per exact shape becomes the
+                                 profile's measured shapes (pinas_cpu_shape) */
+    const pinas_net *const *spaces; /* borrowed */
 } pinas_measure_calib_opts;
 void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o);
 
@@ -94,13 +108,18 @@ typedef struct {
     int n_rows;
     pinas_measure_calib_row *rows; /* owned */
     int nets;                 /* calibration nets run (each at both batches) */
+    int n_shapes;             /* measured shapes in the profile (0 without spaces) */
+    int space_archs;          /* architectures of the spaces run (each at both batches, every pass) */
+    double space_seconds;     /* of seconds: measuring the spaces */
+    int measurements, unshielded; /* pinas_measure_node_cpu calls, and those without the shield */
     double seconds;           /* wall time of the calibration */
     double aes_blocks_per_s, ring_macs_per_s;  /* the dealer's throughput */
 } pinas_measure_calib_result;
 
 /* {"net": {the measured loopback}, "classes": {name: {server: {coef}, client: {coef}, fit_mape,
  * rows}}, "rows": [[net, id, class, party, batch, measured s, fitted s], ...], "profile": {...},
- * "offline": {aes_blocks_per_s, ring_macs_per_s}, "nets", "seconds"}. New; caller frees. */
+ * "offline": {aes_blocks_per_s, ring_macs_per_s}, "nets", "shapes", "space_archs", "space_seconds",
+ * "seconds"}. New; caller frees. */
 cJSON *pinas_measure_calib_result_to_json(const pinas_measure_calib_result *r);
 /* Frees the result and what it owns; NULL is a no-op. */
 void pinas_measure_calib_result_free(pinas_measure_calib_result *r);
@@ -117,7 +136,8 @@ pinas_status pinas_measure_calib_save(pinas_ctx *ctx, const pinas_measure_calib_
  * global_avgpool -> linear, with 2x2 or 3x3 patches and pools alternating over the sweep, run at
  * batch 1 and o->max_batch (pinas_measure_node_cpu, o->runs runs); then per class and party the
  * relative least squares of the node's measured compute on its features; the dealer's AES and GEMM
- * throughput; the loopback's round trip and bandwidth. About a minute on one core at the defaults.
+ * throughput; the loopback's round trip and bandwidth; with o->spaces, the spaces' own shapes (see
+ * pinas_measure_calib_opts). 20-50 s on 2 cores at the defaults without spaces.
  * Shows progress. o may be NULL (the defaults). *out: new; caller frees. */
 pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *o,
                                      pinas_measure_calib_result **out) PINAS_WUR;
@@ -133,6 +153,8 @@ typedef struct {
     pinas_mpc_params params;  /* batch included; threads forced to 1 */
     const pinas_measure_calib_opts *calib; /* non-NULL: calibrate first (pinas_measure_calibrate) and
                                               judge that profile; the given one is judged beside it */
+    int fit_only;             /* 1: judge the cpu profile's class fits alone, its measured shapes
+                                 dropped (pinas_cost_hw_cpu_fit_only) */
 } pinas_measure_validate_opts;
 void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o);
 
@@ -173,6 +195,7 @@ typedef struct {
     double party_mape_pct[2]; /* |pred[p] - meas[p]| / meas[p], server and client */
     double predicted_ms, measured_ms; /* sums of the busier party's compute */
     double speed_mape_pct;    /* mape_pct with each prediction scaled by its architecture's speed */
+    int shape_nodes;          /* of nodes: priced by the profile's measured shapes (both parties) */
 } pinas_measure_op;
 
 typedef struct {
@@ -183,6 +206,8 @@ typedef struct {
     char cpu_model[128];      /* this machine's */
     int batch, runs, k;
     int calibrated;           /* 1 when the judged profile was fitted during the run */
+    int shielded_archs;       /* architectures measured under the SCHED_FIFO shield (pinas_measure_nodes) */
+    int fit_only;             /* 1 when its measured shapes were dropped */
     pinas_measure_errors errors;       /* robust whole-net */
     pinas_measure_errors wall;         /* wall-clock whole-net */
     double speed_ratio;                /* the speed probe now over when the judged profile was fitted, the
@@ -210,7 +235,7 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
 /* {"space", "hw", "net", "batch", "runs", "archs": K, "calibrated", "profile": {machine/cpu_model,
  *  date}, "machine": {cpu_model}, "whole": {mape_pct, max_pct, tau}, "wall": {...}, "stored"?: {hw,
  *  mape_pct, max_pct, tau}, "speed_ratio"?, "speed"?: {mape_pct, max_pct, tau} (predictions scaled
- *  by the speed ratio), "per_op": [{op, nodes, mape_pct, server_mape_pct, client_mape_pct,
+ *  by the speed ratio), "fit_only", "per_op": [{op, nodes, shape_nodes, mape_pct, server_mape_pct, client_mape_pct,
  *  speed_mape_pct?, predicted_ms, measured_ms}], "arch_list": [{choices, relu_slots, predicted_ms, measured_ms,
  *  error_pct, wall_ms, wall_error_pct, predicted_stored_ms?}], "calibration"?: {...}, "seconds"}.
  *  New; caller frees with cJSON_Delete. */

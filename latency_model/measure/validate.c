@@ -18,7 +18,7 @@ void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o)
 
 /* Per-node error sums of one class. */
 typedef struct {
-    int n;
+    int n, shaped;
     double err, err_p[2];
     int n_p[2];
     double pred_ms, meas_ms;
@@ -26,11 +26,28 @@ typedef struct {
 
 static double dmax(double a, double b) { return a > b ? a : b; }
 
+/* 1 when both parties' compute of node i is priced by a measured shape of the judged profile. */
+static int node_shaped(pinas_ctx *ctx, const pinas_cpu_params *cp, const pinas_net *arch, int i, int prim, const pinas_mpc_params *p)
+{
+    pinas_mpc_cost counts;
+    if (!cp || !cp->n_shapes || pinas_mpc_cost_node(ctx, arch, i, -1, p, &counts)) {
+        pinas_error_clear(ctx);
+        return 0;
+    }
+    int found = 0;
+    for (int q = 0; q < 2; q++) {
+        double f[PINAS_CPU_N_FEAT];
+        pinas_cpu_features(arch, i, NULL, p->batch, &counts, q, f);
+        found += pinas_cpu_shape_find(cp, prim, q, f) != NULL;
+    }
+    return found == 2;
+}
+
 /* Judges one architecture: robust and wall figures, per-node errors into acc. pr: the judged
- * profile's prediction; pr_st: the stored one's (or NULL). */
-static void judge_arch(const pinas_net *space, const pinas_net *arch, const pinas_cost_prediction *pr,
+ * profile's prediction (cp: its cpu parameters, or NULL); pr_st: the stored one's (or NULL). */
+static void judge_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_net *arch, const pinas_cost_prediction *pr,
                        const pinas_cost_prediction *pr_st, const pinas_measure_nodes *mn, op_acc *acc, pinas_measure_arch *a,
-                       double *pred_stored_ms)
+                       double *pred_stored_ms, const pinas_cpu_params *cp, const pinas_mpc_params *p)
 {
     double comp_pred = 0, comp_meas = 0;
     for (int r = 0; r < pr->n_rows; r++) {
@@ -52,6 +69,7 @@ static void judge_arch(const pinas_net *space, const pinas_net *arch, const pina
         }
         op_acc *o = &acc[prim];
         o->n++;
+        o->shaped += node_shaped(ctx, cp, arch, i, prim, p);
         o->err += fabs(row->compute_s - ms) / ms;
         o->pred_ms += row->compute_s * 1e3;
         o->meas_ms += ms * 1e3;
@@ -103,6 +121,9 @@ static pinas_status validate_arch(pinas_ctx *ctx, const pinas_net *space, const 
     pinas_cost_prediction *pr = NULL, *pr_st = NULL;
     pinas_measure_nodes mn = {0};
     const pinas_cost_hw *judged = v->calibration ? v->calibration->profile : hw;
+    pinas_cpu_params cp;
+    int is_cpu = !pinas_cost_hw_cpu_params(ctx, judged, &cp);
+    pinas_error_clear(ctx);
     pinas_status s = pinas_net_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &arch);
     if (!s) s = pinas_cost_predict(ctx, arch, judged, link, p, &pr);
     if (!s && v->calibration) s = pinas_cost_predict(ctx, arch, hw, link, p, &pr_st);
@@ -110,12 +131,13 @@ static pinas_status validate_arch(pinas_ctx *ctx, const pinas_net *space, const 
     double probe0 = 0, probe1 = 0; /* the machine's speed just before and after this architecture's runs */
     if (!s) s = pinas_measure_probe(ctx, p, &probe0);
     if (!s) s = pinas_measure_node_cpu(ctx, m, p->batch, p, o->runs, (o->seed * 7919 + (uint64_t)k) ^ 0xabcdef, &mn);
+    v->shielded_archs += !s && mn.shielded;
     if (!s) s = pinas_measure_probe(ctx, p, &probe1);
     pinas_measure_arch *a = &v->archs[k];
     a->choices = calloc((size_t)pinas_net_n_nodes(space), sizeof *a->choices);
     a->nodes = arch ? calloc((size_t)pinas_net_n_nodes(arch), sizeof *a->nodes) : NULL;
     if (!s && (!a->choices || !a->nodes)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) judge_arch(space, arch, pr, pr_st, &mn, acc, a, &pst[k]);
+    if (!s) judge_arch(ctx, space, arch, pr, pr_st, &mn, acc, a, &pst[k], is_cpu ? &cp : NULL, p);
     a->speed = v->probe_ref > 0 ? 0.5 * (probe0 + probe1) / v->probe_ref : NAN;
     if (s) s = pinas_error_prefix(ctx, s, "validate: architecture %d", k);
     pinas_measure_nodes_free(&mn);
@@ -170,6 +192,7 @@ static pinas_status summarize(pinas_ctx *ctx, const op_acc *acc, const double *p
         pinas_measure_op *op = &v->by_op[v->n_ops++];
         snprintf(op->op, sizeof op->op, "%s", pinas_cpu_prim_name(c));
         op->nodes = acc[c].n;
+        op->shape_nodes = acc[c].shaped;
         op->mape_pct = 100 * acc[c].err / acc[c].n;
         for (int q = 0; q < 2; q++) op->party_mape_pct[q] = acc[c].n_p[q] ? 100 * acc[c].err_p[q] / acc[c].n_p[q] : NAN;
         op->predicted_ms = acc[c].pred_ms;
@@ -216,6 +239,9 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
     p.batch = p.batch > 0 ? p.batch : 1;
     p.threads = 1;
     double t0 = pinas_now();
+    pinas_cost_hw *fit_hw = NULL; /* with fit_only: hw without its measured shapes */
+    if (o->fit_only && (s = pinas_cost_hw_cpu_fit_only(ctx, hw, &fit_hw))) return pinas_error_prefix(ctx, s, "validate: --fit-only");
+    if (fit_hw) hw = fit_hw;
     pinas_measure_validation *v = calloc(1, sizeof *v);
     op_acc acc[PINAS_CPU_N_PRIM];
     memset(acc, 0, sizeof acc);
@@ -245,6 +271,8 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
         free(sp);
     }
     if (!s) s = summarize(ctx, acc, pst, v);
+    v->fit_only = fit_hw != NULL;
+    pinas_cost_hw_free(fit_hw);
     free(pst);
     if (s) {
         pinas_measure_validation_free(v);
@@ -309,6 +337,7 @@ static cJSON *op_json(const pinas_measure_op *op)
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "op", op->op);
     cJSON_AddNumberToObject(e, "nodes", op->nodes);
+    cJSON_AddNumberToObject(e, "shape_nodes", op->shape_nodes);
     cJSON_AddNumberToObject(e, "mape_pct", op->mape_pct);
     for (int q = 0; q < 2; q++)
         if (isfinite(op->party_mape_pct[q])) cJSON_AddNumberToObject(e, q ? "client_mape_pct" : "server_mape_pct", op->party_mape_pct[q]);
@@ -328,6 +357,8 @@ cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v)
     cJSON_AddNumberToObject(res, "runs", v->runs);
     cJSON_AddNumberToObject(res, "archs", v->k);
     cJSON_AddBoolToObject(res, "calibrated", v->calibrated);
+    cJSON_AddBoolToObject(res, "fit_only", v->fit_only);
+    cJSON_AddNumberToObject(res, "shielded_archs", v->shielded_archs);
     cJSON *pf = cJSON_AddObjectToObject(res, "profile");
     cJSON_AddStringToObject(pf, "cpu_model", v->hw_cpu_model);
     cJSON_AddStringToObject(pf, "date", v->hw_fitted);
