@@ -45,14 +45,9 @@ static pinas_status cover_arch(pinas_ctx *ctx, const pinas_net *space, int pass,
     return s;
 }
 
-typedef struct {
-    pinas_cpu_shape *v;
-    int n, cap;
-} sample_list;
-
 /* Every node that computes, per party: one sample (its least of the runs). */
 static pinas_status add_samples(pinas_ctx *ctx, const pinas_net *arch, const pinas_mpc_params *p, const pinas_measure_nodes *mn,
-                                sample_list *l)
+                                measure_shape_list *l)
 {
     for (int i = 0; i < pinas_net_n_nodes(arch) && i < mn->n_nodes; i++) {
         int prim = pinas_cpu_prim_of(arch, i, NULL);
@@ -80,35 +75,38 @@ static pinas_status add_samples(pinas_ctx *ctx, const pinas_net *arch, const pin
     return PINAS_OK;
 }
 
-/* Groups equal shapes (the list sorted) into one entry each: the median of their samples. */
-static pinas_status reduce_samples(pinas_ctx *ctx, sample_list *l, pinas_cpu_shape **out, int *n_out)
+/* Groups equal shapes into one entry each, in place: the median of their samples (least = 0) or
+ * the least of their entries (least = 1, nodes summed). */
+static pinas_status reduce_samples(pinas_ctx *ctx, measure_shape_list *l, int least)
 {
     pinas_cpu_shapes_sort(l->v, l->n);
     double *tmp = malloc((size_t)(l->n ? l->n : 1) * sizeof *tmp);
     if (!tmp) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     int m = 0;
     for (int i = 0; i < l->n;) {
-        int j = i;
+        int j = i, nodes = 0;
+        double lo = l->v[i].s;
         while (j < l->n && l->v[j].prim == l->v[i].prim && l->v[j].party == l->v[i].party &&
-               !memcmp(l->v[j].f, l->v[i].f, sizeof l->v[i].f))
+               !memcmp(l->v[j].f, l->v[i].f, sizeof l->v[i].f)) {
+            tmp[j - i] = l->v[j].s;
+            lo = l->v[j].s < lo ? l->v[j].s : lo;
+            nodes += l->v[j].nodes;
             j++;
-        for (int k = i; k < j; k++) tmp[k - i] = l->v[k].s;
-        l->v[m] = l->v[i];
-        l->v[m].s = measure_median(tmp, j - i);
-        l->v[m].nodes = j - i;
-        m++;
+        }
+        pinas_cpu_shape e = l->v[i];
+        e.s = least ? lo : measure_median(tmp, j - i);
+        e.nodes = nodes;
+        l->v[m++] = e;
         i = j;
     }
     free(tmp);
-    *out = l->v;
-    *n_out = m;
-    l->v = NULL;
+    l->n = m;
     return PINAS_OK;
 }
 
 /* One space at both batches, one pass (its own cover). */
 static pinas_status run_space(pinas_ctx *ctx, const pinas_measure_calib_opts *o, const pinas_net *space, int si, int pass,
-                              sample_list *l, pinas_progress *pg, int *step)
+                              measure_shape_list *l, pinas_progress *pg, int *step)
 {
     int batches[2] = {1, o->max_batch > 1 ? o->max_batch : 1}, nb = batches[1] > 1 ? 2 : 1;
     pinas_status s = PINAS_OK;
@@ -134,16 +132,34 @@ static pinas_status run_space(pinas_ctx *ctx, const pinas_measure_calib_opts *o,
     return s;
 }
 
-pinas_status measure_space_shapes(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_progress *pg, int *step,
-                                  pinas_cpu_shape **out, int *n_out)
+/* Appends l's entries to acc. */
+static pinas_status append_list(pinas_ctx *ctx, measure_shape_list *acc, const measure_shape_list *l)
 {
-    *out = NULL;
-    *n_out = 0;
-    sample_list l = {0};
+    if (acc->n + l->n > acc->cap) {
+        int nc = acc->n + l->n;
+        pinas_cpu_shape *nv = realloc(acc->v, (size_t)(nc ? nc : 1) * sizeof *nv);
+        if (!nv) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+        acc->v = nv;
+        acc->cap = nc;
+    }
+    if (l->n) memcpy(acc->v + acc->n, l->v, (size_t)l->n * sizeof *l->v);
+    acc->n += l->n;
+    return PINAS_OK;
+}
+
+pinas_status measure_space_pass(pinas_ctx *ctx, const pinas_measure_calib_opts *o, int pass, pinas_progress *pg, int *step,
+                                measure_shape_list *acc)
+{
+    measure_shape_list l = {0};
     pinas_status s = PINAS_OK;
-    for (int pass = 0; pass < o->passes && !s; pass++)
-        for (int si = 0; si < o->n_spaces && !s; si++) s = run_space(ctx, o, o->spaces[si], si, pass, &l, pg, step);
-    if (!s) s = reduce_samples(ctx, &l, out, n_out);
+    for (int si = 0; si < o->n_spaces && !s; si++) s = run_space(ctx, o, o->spaces[si], si, pass, &l, pg, step);
+    if (!s) s = reduce_samples(ctx, &l, 0);
+    if (!s) s = append_list(ctx, acc, &l);
     free(l.v);
     return s;
+}
+
+pinas_status measure_space_finish(pinas_ctx *ctx, measure_shape_list *acc)
+{
+    return reduce_samples(ctx, acc, 1);
 }

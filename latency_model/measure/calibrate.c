@@ -240,17 +240,21 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
     memset(&cp, 0, sizeof cp);
     s = pinas_measure_warmup(ctx, &o.params, &cp.probe_s);
     int cap = 0, step = 0;
-    for (int pass = 0; pass < o.passes && !s; pass++) s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
-    double ts = pinas_now();
-    pinas_cpu_shape *shapes = NULL;
+    measure_shape_list shapes = {0};
+    for (int pass = 0; pass < o.passes && !s; pass++) { /* the spaces' passes between the sweep's: minutes apart */
+        s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
+        double ts = pinas_now();
+        if (!s && o.n_spaces) s = measure_space_pass(ctx, &o, pass, pg, &step, &shapes);
+        r->space_seconds += pinas_now() - ts;
+    }
+    if (!s) s = measure_space_finish(ctx, &shapes);
     const char *names[PINAS_MEASURE_MAX_SPACES];
     for (int i = 0; i < o.n_spaces; i++) names[i] = pinas_net_name(o.spaces[i]);
-    if (!s && o.n_spaces) s = measure_space_shapes(ctx, &o, pg, &step, &shapes, &r->n_shapes);
-    cp.shapes = shapes;
-    cp.n_shapes = r->n_shapes;
+    r->n_shapes = shapes.n;
+    cp.shapes = shapes.v;
+    cp.n_shapes = shapes.n;
     cp.spaces = names;
     cp.n_spaces = o.n_spaces;
-    r->space_seconds = pinas_now() - ts;
     pinas_progress_finish(pg);
     double probe_end = 0; /* the probe again after the sweep: the machine's speed over the whole run */
     if (!s) s = pinas_measure_probe(ctx, &o.params, &probe_end);
@@ -261,7 +265,7 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
     if (!s) s = pinas_cost_link_create(ctx, "loopback", bw, rtt, &r->net);
     r->seconds = pinas_now() - t0;
     if (!s) s = make_profile(ctx, &o, &cp, r);
-    free(shapes);
+    free(shapes.v);
     if (s) {
         pinas_measure_calib_result_free(r);
         return s;

@@ -16,11 +16,18 @@ pinas_status measure_loopback(pinas_ctx *ctx, double *rtt_s, double *bandwidth_B
 /* Calibration on spaces (calib_spaces.c). */
 /* How many architectures cover every candidate of every open slot of the space (its widest slot). */
 int measure_space_archs(const pinas_net *space);
-/* Runs o->spaces' covering architectures at batch 1 and o->max_batch, o->passes passes, and returns
- * the median compute per exact shape (class, party, features). Progress: one step per run. *out:
- * new (free), *n_out entries, unsorted. */
-pinas_status measure_space_shapes(pinas_ctx *ctx, const pinas_measure_calib_opts *o, pinas_progress *pg, int *step,
-                                  pinas_cpu_shape **out, int *n_out) PINAS_WUR;
+typedef struct {
+    pinas_cpu_shape *v; /* owned (free) */
+    int n, cap;
+} measure_shape_list;
+/* Pass `pass` over o->spaces: their covering architectures at batch 1 and o->max_batch; per exact
+ * shape (class, party, features) the median of the measured nodes, appended to acc. Progress: one
+ * step per run. */
+pinas_status measure_space_pass(pinas_ctx *ctx, const pinas_measure_calib_opts *o, int pass, pinas_progress *pg, int *step,
+                                measure_shape_list *acc) PINAS_WUR;
+/* The passes' entries of one shape made one: the least of the passes' medians (the passes are
+ * minutes apart: a slow spell of the VM host during one is outvoted, as in the sweep). Sorted. */
+pinas_status measure_space_finish(pinas_ctx *ctx, measure_shape_list *acc) PINAS_WUR;
 
 /* qsort comparator of doubles, ascending. */
 int measure_cmp_double(const void *a, const void *b);
