@@ -111,7 +111,7 @@ void pinas_cpu_features(const pinas_net *net, int node, const pinas_cand *c, int
 typedef struct {
     int prim, party;                 /* pinas_cpu_prim; 0 server, 1 client */
     double f[PINAS_CPU_N_FEAT];
-    double s;                        /* measured compute, seconds: the median over the nodes measured */
+    double s;                        /* measured compute, seconds (calibrate: the least of the passes' medians) */
     int nodes;                       /* how many measured nodes (runs x passes pooled) it stands for */
 } pinas_cpu_shape;
 

@@ -87,8 +87,9 @@ typedef struct {
     int n_spaces;             /* search spaces whose own shapes are measured too (default none): for each,
                                  the architectures that run every candidate of every open slot at least
                                  once (as many as its widest slot has candidates), at batch 1 and
-                                 max_batch, `passes` passes; the median per exact shape becomes the
-                                 profile's measured shapes (pinas_cpu_shape) */
+                                 max_batch, `passes` passes (each after one of the sweep's); per exact
+                                 shape the least of the passes' medians becomes one of the profile's
+                                 measured shapes (pinas_cpu_shape) */
     const pinas_net *const *spaces; /* borrowed */
 } pinas_measure_calib_opts;
 void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o);
