@@ -335,47 +335,48 @@ static void test_edge_values(void)
     pinas_net_free(relu), pinas_net_free(mp);
 }
 
-/* A global average pool straight on the input (held by the client alone) gives the mean: the local
- * truncation of a zero server share once came out 2^32 off. */
-static void test_gap_on_input(void)
+/* The private output of a one-node net (a pool on the input, then flatten) given as JSON. */
+static void private_forward(const char *json, const float *x, float *y)
 {
-    pinas_net *net = json_net("{\"format\":\"pinas-net/1\",\"name\":\"gapin\",\"input\":[2,4,4],\"num_classes\":2,"
-                              "\"nodes\":[{\"id\":\"g\",\"op\":\"global_avgpool\",\"inputs\":[\"input\"]},"
-                              "{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"g\"]}]}");
+    pinas_net *net = json_net(json);
     pinas_model *m = NULL;
     CU_ASSERT_FATAL(pinas_model_random(ctx, net, 1, &m) == PINAS_OK);
     pinas_mpc_params p;
     pinas_mpc_params_default(&p);
+    CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m, x, 1, &p, NULL, y, NULL) == PINAS_OK);
+    pinas_model_free(m);
+    pinas_net_free(net);
+}
+
+/* A global average pool straight on the input (held by the client alone) gives the mean: the local
+ * truncation of a zero server share once came out 2^32 off. */
+static void test_gap_on_input(void)
+{
     float x[32], y[2] = {0};
     double mean[2] = {0, 0};
     for (int i = 0; i < 32; i++) mean[i / 16] += (x[i] = (float)(i % 5) * (i < 16 ? 0.5f : -0.75f)) / 16.0;
-    CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m, x, 1, &p, NULL, y, NULL) == PINAS_OK);
+    private_forward("{\"format\":\"pinas-net/1\",\"name\":\"gapin\",\"input\":[2,4,4],\"num_classes\":2,"
+                    "\"nodes\":[{\"id\":\"g\",\"op\":\"global_avgpool\",\"inputs\":[\"input\"]},"
+                    "{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"g\"]}]}",
+                    x, y);
     for (int c = 0; c < 2; c++) CU_ASSERT_DOUBLE_EQUAL(y[c], mean[c], 1e-3);
-    pinas_model_free(m);
-    pinas_net_free(net);
 }
 
 /* An avgpool window larger than 64 x 64 (the runtime once kept its indices in a 64 x 64 stack array:
  * this overflowed it) gives the window's mean, also straight on the input. */
 static void test_big_avgpool(void)
 {
-    pinas_net *net = json_net("{\"format\":\"pinas-net/1\",\"name\":\"big\",\"input\":[1,69,69],\"num_classes\":1,"
-                              "\"nodes\":[{\"id\":\"p\",\"op\":\"pool\",\"inputs\":[\"input\"],\"kernel\":69,\"stride\":69,"
-                              "\"candidates\":[\"avgpool\"]},{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"p\"]}]}");
-    pinas_model *m = NULL;
-    CU_ASSERT_FATAL(pinas_model_random(ctx, net, 1, &m) == PINAS_OK);
-    pinas_mpc_params p;
-    pinas_mpc_params_default(&p);
     float *x = malloc(sizeof(float) * 69 * 69), y[1] = {0};
     double mean = 0;
     for (int i = 0; i < 69 * 69; i++) mean += x[i] = (float)(0.5 + (i % 7) * 0.25);
     mean /= 69 * 69;
-    CU_ASSERT_FATAL(pinas_mpc_infer_loopback(ctx, m, x, 1, &p, NULL, y, NULL) == PINAS_OK);
+    private_forward("{\"format\":\"pinas-net/1\",\"name\":\"big\",\"input\":[1,69,69],\"num_classes\":1,"
+                    "\"nodes\":[{\"id\":\"p\",\"op\":\"pool\",\"inputs\":[\"input\"],\"kernel\":69,\"stride\":69,"
+                    "\"candidates\":[\"avgpool\"]},{\"id\":\"f\",\"op\":\"flatten\",\"inputs\":[\"p\"]}]}",
+                    x, y);
     if (fabs(y[0] - mean) > 0.05 * mean) fprintf(stderr, "\n  69x69 avgpool: %g, mean %g\n", (double)y[0], mean);
     CU_ASSERT_DOUBLE_EQUAL(y[0], mean, 0.05 * mean); /* 1/4761 in 16 fractional bits is off by up to 4 % */
     free(x);
-    pinas_model_free(m);
-    pinas_net_free(net);
 }
 
 /* The cost of an alternative candidate (cand >= 0) equals the decided cost of the net deciding it. */

@@ -45,6 +45,19 @@ static pinas_status cover_arch(pinas_ctx *ctx, const pinas_net *space, int pass,
     return s;
 }
 
+/* Room for `more` entries in l (capacity doubles). */
+static pinas_status list_reserve(pinas_ctx *ctx, measure_shape_list *l, int more)
+{
+    if (l->n + more <= l->cap) return PINAS_OK;
+    int nc = l->cap ? 2 * l->cap : 1024;
+    while (nc < l->n + more) nc *= 2;
+    pinas_cpu_shape *nv = realloc(l->v, (size_t)nc * sizeof *nv);
+    if (!nv) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    l->v = nv;
+    l->cap = nc;
+    return PINAS_OK;
+}
+
 /* Every node that computes, per party: one sample (its least of the runs). */
 static pinas_status add_samples(pinas_ctx *ctx, const pinas_net *arch, const pinas_mpc_params *p, const pinas_measure_nodes *mn,
                                 measure_shape_list *l)
@@ -57,13 +70,7 @@ static pinas_status add_samples(pinas_ctx *ctx, const pinas_net *arch, const pin
         if (s) return s;
         for (int q = 0; q < 2; q++) {
             if (!(mn->cpu_s[i][q] > 0)) continue;
-            if (l->n == l->cap) {
-                int nc = l->cap ? 2 * l->cap : 1024;
-                pinas_cpu_shape *nv = realloc(l->v, (size_t)nc * sizeof *nv);
-                if (!nv) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-                l->v = nv;
-                l->cap = nc;
-            }
+            if ((s = list_reserve(ctx, l, 1))) return s;
             pinas_cpu_shape *e = &l->v[l->n++];
             e->prim = prim;
             e->party = q;
@@ -135,13 +142,8 @@ static pinas_status run_space(pinas_ctx *ctx, const pinas_measure_calib_opts *o,
 /* Appends l's entries to acc. */
 static pinas_status append_list(pinas_ctx *ctx, measure_shape_list *acc, const measure_shape_list *l)
 {
-    if (acc->n + l->n > acc->cap) {
-        int nc = acc->n + l->n;
-        pinas_cpu_shape *nv = realloc(acc->v, (size_t)(nc ? nc : 1) * sizeof *nv);
-        if (!nv) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-        acc->v = nv;
-        acc->cap = nc;
-    }
+    pinas_status s = list_reserve(ctx, acc, l->n);
+    if (s) return s;
     if (l->n) memcpy(acc->v + acc->n, l->v, (size_t)l->n * sizeof *l->v);
     acc->n += l->n;
     return PINAS_OK;
