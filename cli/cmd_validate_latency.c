@@ -11,7 +11,8 @@
 
 static void help(void)
 {
-    printf("usage: pinas validate-latency SPACE.json [--archs K] [--runs N] [--batch N] [--hw PROFILE]\n"
+    printf("usage: pinas validate-latency SPACE.json [--archs K] [--runs N] [--passes P] [--max-passes M]\n"
+           "                                [--agree PCT] [--batch N] [--hw PROFILE]\n"
            "                                [--net PROFILE] [--calibrate] [--calib-scale X] [--save-profile FILE]\n"
            "                                [--fit-only]\n"
            "                                [--seed S] [--frac-bits F] [--cmp-bits C]\n"
@@ -19,11 +20,18 @@ static void help(void)
            "Samples K random architectures of the space (every open slot decided uniformly), predicts each\n"
            "node's compute per party and its communication, runs each privately in the runtime (dealer +\n"
            "both parties over loopback, one thread each, random weights and input; N online runs on one\n"
-           "preprocessing) and compares.\n\n"
+           "preprocessing) and compares. It goes over all K architectures P times (passes): each one is\n"
+           "run once per pass, in a child process of its own (fresh pages: on a VM where a process's pages\n"
+           "land moves a net's compute by up to 35 %%) and on a fresh preprocessing, its passes a whole\n"
+           "pass apart. Then an architecture whose two least pass figures (its compute) differ by more\n"
+           "than PCT gets more passes, up to M: its figure is settled when two independent draws agree at\n"
+           "the bottom (\"unsettled_archs\" in the JSON: those that never did).\n\n"
            "What is measured how: each party times each node in thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n"
            "outside its channel calls - its compute; the time inside send/receive (transfer and waiting for\n"
-           "the peer) is reported by `pinas infer --json` but not judged here. Per node the least of the\n"
-           "runs. The party threads run under SCHED_FIFO where permitted (root or CAP_SYS_NICE;\n"
+           "the peer) is reported by `pinas infer --json` but not judged here. Per node the least over every\n"
+           "run of every pass: compute time is only ever inflated (a co-runner refilling the caches, a VM\n"
+           "host slowing the vCPU for a while), and passes apart in time let a spell of the host's be\n"
+           "missed by one of them. The party threads run under SCHED_FIFO where permitted (root or CAP_SYS_NICE;\n"
            "PINAS_MEASURE_NO_SHIELD=1: not), so co-runners do not preempt a node midway (shielded_archs in\n"
            "the JSON). Time slicing by co-runners does not enter thread CPU time, but sharing a core or its\n"
            "caches with them still slows it (10-30 %% in some runs on a 2-vCPU VM). Per node, the\n"
@@ -44,7 +52,10 @@ static void help(void)
            "the JSON); the plain figures are the stored profile's own.\n\n"
            "options:\n"
            "  --archs K         architectures (default 20)\n"
-           "  --runs N          online runs per architecture on one preprocessing (default 5)\n"
+           "  --runs N          online runs per architecture and pass on one preprocessing (default 3)\n"
+           "  --passes P        passes over every architecture (default 2)\n"
+           "  --max-passes M    passes at most for an architecture not yet settled (default 6; = P: none more)\n"
+           "  --agree PCT       two least passes within PCT %% settle an architecture (default 3)\n"
            "  --batch N         samples per inference (default 1)\n"
            "  --hw PROFILE      hardware profile (default cpu: what the runtime runs on)\n"
            "  --net PROFILE     network profile (default loopback: how the runtime is run here)\n"
@@ -68,8 +79,8 @@ static void help(void)
 
 typedef struct {
     const char *path, *hw_name, *net_name, *save_profile;
-    long archs, runs, seed, batch;
-    double max_mape, min_tau, max_op_mape;
+    long archs, runs, passes, max_passes, seed, batch;
+    double max_mape, min_tau, max_op_mape, agree;
     int json;
     pinas_measure_calib_opts co;
 } vl_args;
@@ -93,6 +104,9 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
         else if (strcmp(a, "--archs") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 2, 100000, &v->archs);
         else if (strcmp(a, "--calib-scale") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 1e-3, 8, &calib_scale);
         else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, 100, &v->runs);
+        else if (strcmp(a, "--passes") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, PINAS_MEASURE_MAX_PASSES, &v->passes);
+        else if (strcmp(a, "--max-passes") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, PINAS_MEASURE_MAX_PASSES, &v->max_passes);
+        else if (strcmp(a, "--agree") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0.01, 100, &v->agree);
         else if (strcmp(a, "--seed") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 0, 1L << 40, &v->seed);
         else if (strcmp(a, "--batch") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], 1, 4096, &v->batch);
         else if (strcmp(a, "--frac-bits") == 0 && has) bad = cli_parse_int(cmd, a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb);
@@ -108,6 +122,9 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
     if (!v->path) return cli_usage_error(cmd, "missing SPACE.json");
     o->archs = (int)v->archs;
     o->runs = (int)v->runs;
+    o->passes = (int)v->passes;
+    o->max_passes = (int)(v->max_passes > v->passes ? v->max_passes : v->passes);
+    o->agree_pct = v->agree;
     if (v->save_profile && !calibrate) return cli_usage_error(cmd, "--save-profile needs --calibrate");
     if (o->fit_only && calibrate) return cli_usage_error(cmd, "--fit-only judges the given profile's fits; --calibrate fits one without shapes anyway");
     pinas_measure_calib_opts_default(&v->co);
@@ -122,11 +139,12 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
 
 static void print_report(const pinas_measure_validation *res, const vl_args *v)
 {
-    printf("%4s %10s %14s %13s %9s %10s %9s\n", "arch", "relu_slots", "predicted_ms", "measured_ms", "error_%", "wall_ms", "wall_err%");
+    printf("%4s %10s %14s %13s %9s %10s %9s %6s\n", "arch", "relu_slots", "predicted_ms", "measured_ms", "error_%", "wall_ms", "wall_err%",
+           "passes");
     for (int k = 0; k < res->n_archs; k++) {
         const pinas_measure_arch *a = &res->archs[k];
-        printf("%4d %10d %14.3f %13.3f %+9.2f %10.3f %+9.2f\n", k, a->relu_slots, a->predicted_ms, a->measured_ms, a->error_pct, a->wall_ms,
-               a->wall_error_pct);
+        printf("%4d %10d %14.3f %13.3f %+9.2f %10.3f %+9.2f %6d\n", k, a->relu_slots, a->predicted_ms, a->measured_ms, a->error_pct, a->wall_ms,
+               a->wall_error_pct, a->passes);
     }
     printf("\nper node, by operator class (compute: thread CPU time; MAPE over every node of every architecture):\n");
     printf("%-16s %6s %6s %10s %11s %11s %14s %13s %11s\n", "class", "nodes", "shapes", "MAPE_%", "server_%", "client_%", "predicted_ms",
@@ -148,9 +166,11 @@ static void print_report(const pinas_measure_validation *res, const vl_args *v)
         printf("speed probe: the machine computes at %.3fx the time of the profile's fit (median over the architectures); each "
                "architecture's predictions scaled by its own probe: MAPE %.2f%%, max %.2f%%, Kendall tau %.3f (\"x speed\" column above)\n",
                res->speed_ratio, res->speed.mape_pct, res->speed.max_error_pct, res->speed.kendall_tau);
-    printf("\n%s, %d archs, hw %s, net %s, batch %d, least of %d runs: MAPE %.2f%%, max error %.2f%%, Kendall tau %.3f (%.0f s)\n",
-           res->space, res->n_archs, res->hw, res->net, res->batch, res->runs, res->errors.mape_pct, res->errors.max_error_pct,
-           res->errors.kendall_tau, res->seconds);
+    printf("\n%s, %d archs, hw %s, net %s, batch %d, least of %d runs x %d-%d passes (%d unsettled): MAPE %.2f%%, max error %.2f%%, "
+           "Kendall tau %.3f; over the %d of %d pairs the passes resolve %.3f (%.0f s)\n",
+           res->space, res->n_archs, res->hw, res->net, res->batch, res->runs, res->passes, res->max_passes, res->unsettled_archs,
+           res->errors.mape_pct, res->errors.max_error_pct, res->errors.kendall_tau, res->errors.resolved_pairs, res->errors.pairs,
+           res->errors.tau_resolved, res->seconds);
 }
 
 /* Exit status of the --max-* / --min-* checks: 1 with a message per failed check. */
@@ -182,7 +202,7 @@ int pinas_cmd_validate_latency(pinas_ctx *ctx, int argc, char **argv)
     }
     pinas_measure_validate_opts o;
     pinas_measure_validate_opts_default(&o);
-    vl_args v = {.hw_name = "cpu", .net_name = "loopback", .archs = o.archs, .runs = o.runs, .seed = (long)o.seed, .batch = 1,
+    vl_args v = {.hw_name = "cpu", .net_name = "loopback", .archs = o.archs, .runs = o.runs, .passes = o.passes, .max_passes = o.max_passes, .agree = o.agree_pct, .seed = (long)o.seed, .batch = 1,
                  .max_mape = -1, .min_tau = -2, .max_op_mape = -1};
     int rc = parse_args(argc, argv, &o, &v);
     if (rc) return rc;

@@ -168,6 +168,31 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
     return s;
 }
 
+/* Below this many elements a poly node runs on one thread. */
+#define POLY_PAR_MIN (1 << 16)
+
+/* One element of pinas_ring_trunc_share: party 0 shifts, party 1 shifts the negation. */
+static inline uint64_t trunc_share1(uint64_t v, int f, int role) { return role == 0 ? v >> f : -((-v) >> f); }
+
+/* One channel's block of h x w elements of a poly node (see run_poly). */
+typedef struct {
+    int role, f;
+    size_t hw, C;
+    int per_channel;
+    const uint64_t *pa, *pw1, *pb, *X, *xh, *r, *r2;
+    uint64_t *Y;
+} poly_args;
+
+static void poly_block(const poly_args *a, size_t blk)
+{
+    size_t c = a->per_channel ? blk % a->C : 0, q0 = blk * a->hw, q1 = q0 + a->hw;
+    uint64_t ca = a->pa[c], w1 = a->pw1[c], b = a->role == 0 ? a->pb[c] : 0;
+    for (size_t q = q0; q < q1; q++) {
+        uint64_t x2 = trunc_share1((a->role == 0 ? a->xh[q] * a->xh[q] : 0) - 2 * a->xh[q] * a->r[q] + a->r2[q], a->f, a->role);
+        a->Y[q] = trunc_share1(ca * x2 + w1 * a->X[q] + b, a->f, a->role);
+    }
+}
+
 static pinas_status run_poly(eng *e, int i, const pl_node *pn, uint64_t *Y)
 {
     const pinas_node *n = pinas_net_node(e->net, i);
@@ -178,17 +203,18 @@ static pinas_status run_poly(eng *e, int i, const pl_node *pn, uint64_t *Y)
     if (!xh) return pinas_error(e->ctx, PINAS_ENOMEM, "out of memory");
     pinas_status s = open_masked(e, (uint32_t)i, X, r, N, xh);
     if (!s) {
-        /* x^2 = (x̂ - r)^2 = x̂^2 - 2 x̂ r + r^2; party 0 adds the public x̂^2 */
-        for (size_t q = 0; q < N; q++) {
-            uint64_t x2 = (e->role == 0 ? xh[q] * xh[q] : 0) - 2 * xh[q] * r[q] + r2[q];
-            Y[q] = x2;
+        /* One pass per element: x^2 = (x̂ - r)^2 = x̂^2 - 2 x̂ r + r^2 (party 0 adds the public x̂^2),
+         * truncated; then a x^2 + w1 x + b (party 0 adds b), truncated. Elements come in blocks of one
+         * channel's h x w (NCHW), so a block takes one channel's coefficients. */
+        int nt = N >= POLY_PAR_MIN ? e->pl.threads : 1;
+        size_t blocks = hw ? N / hw : 0;
+        poly_args pa = {e->role, e->f, hw, (size_t)n->c, pn->poly_channels > 1, e->pa[i], e->pw1[i], e->pb[i], X, xh, r, r2, Y};
+        if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (size_t blk = 0; blk < blocks; blk++) poly_block(&pa, blk);
+        } else {
+            for (size_t blk = 0; blk < blocks; blk++) poly_block(&pa, blk);
         }
-        pinas_ring_trunc_share_mt(Y, N, e->f, e->role, e->pl.threads);
-        for (size_t q = 0; q < N; q++) {
-            size_t c = pn->poly_channels > 1 ? (q / hw) % (size_t)n->c : 0;
-            Y[q] = e->pa[i][c] * Y[q] + e->pw1[i][c] * X[q] + (e->role == 0 ? e->pb[i][c] : 0);
-        }
-        pinas_ring_trunc_share_mt(Y, N, e->f, e->role, e->pl.threads);
         e->cur.ring_macs[e->role] += (e->role == 0 ? 4 : 3) * (uint64_t)N;
     }
     free(xh);

@@ -84,6 +84,20 @@ ok = ok and 'conv2d' in ops and 'relu' in ops and all(o['nodes']>0 and o['mape_p
 ok = ok and all(len(n)==6 and n[4]>=0 and n[5]>=0 for a in A for n in a['nodes']) and d['profile']['cpu_model']!=''
 ok = ok and 0 <= d['shielded_archs'] <= 3
 sys.exit(0 if ok else 1)"
+check "  ... passes: 2 at least, then more for the unsettled, up to 6; each arch's two least passes; tau over the resolved pairs" py "
+import json,sys; d=json.load(open('$T/out'))
+A=d['arch_list']; w=d['whole']
+ok = d['passes']==2 and d['max_passes']==6 and d['agree_pct']==3 and 0 <= d['unsettled_archs'] <= 3
+ok = ok and all(2 <= a['passes'] <= 6 and a['measured_span_ms'][0] <= a['measured_span_ms'][1] for a in A)
+ok = ok and all(a['measured_ms'] <= a['measured_span_ms'][0] * (1 + 1e-9) for a in A)
+ok = ok and w['pairs']==3 and 0 <= w['resolved_pairs'] <= 3 and ('tau_resolved' not in w or -1 <= w['tau_resolved'] <= 1)
+sys.exit(0 if ok else 1)"
+check "validate-latency --passes 1 --max-passes 1: one pass each, nothing resolved beyond it" expect_rc 0 "$PINAS" --quiet validate-latency "$T/tiny.json" --archs 2 --runs 1 --passes 1 --max-passes 1 --hw "$T/cpu.json" --json
+check "  ... every arch measured once, unsettled not counted" py "
+import json,sys; d=json.load(open('$T/out'))
+sys.exit(0 if all(a['passes']==1 for a in d['arch_list']) and d['unsettled_archs']==0 else 1)"
+check "validate-latency --passes 0 is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw "$T/cpu.json" --passes 0
+check "validate-latency --agree 0 is a usage error" expect_rc 2 "$PINAS" validate-latency "$T/tiny.json" --hw "$T/cpu.json" --agree 0
 check "calibrate --space measures the space's own shapes" expect_rc 0 "$PINAS" --quiet calibrate --scale 0.1 --runs 1 --max-batch 2 --space "$T/tiny.json" --out "$T/cpu-sp.json" --json
 check "  ... every candidate of every slot, both batches: shapes in the profile, named space" py "
 import json,sys; d=json.load(open('$T/cpu-sp.json')); r=json.load(open('$T/out'))

@@ -1,12 +1,17 @@
-/* Tests for the measurement layer's calibration (latency_model/measure/calibrate.c, stats.c): the GSL
- * line and multi-feature fits, Kendall's tau, a small real calibration, its report and its file. */
+/* Tests for the measurement layer's calibration (latency_model/measure/calibrate.c, stats.c,
+ * isolate.c): the GSL line and multi-feature fits, Kendall's tau (plain and over resolved pairs),
+ * measurements in a child process, a small real calibration, its report and its file. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "measure_internal.h"
 #include "pinas_measure.h"
 #include "testutil.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 static pinas_ctx *ctx;
 
@@ -145,6 +150,72 @@ static void test_kendall(void)
     CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau(4, x, y), 1 / sqrt(30.0), 1e-12);
 }
 
+/* Tau over resolved pairs: overlapping spans leave a pair out, a reversed resolved pair counts
+ * against, and nothing resolved gives NaN. */
+static void test_kendall_resolved(void)
+{
+    /* spans: 0 [1, 2], 1 [1.5, 3] (overlaps 0), 2 [4, 5], 3 [6, 7]; pred orders 2 above 3 */
+    double pred[4] = {1, 2, 4, 3}, lo[4] = {1, 1.5, 4, 6}, hi[4] = {2, 3, 5, 7}, meas[4] = {0.9, 1.4, 3.9, 5.9};
+    int r = -1;
+    /* resolved: (0,2)+ (0,3)+ (1,2)+ (1,3)+ (2,3)-  -> (4 - 1) / 5 */
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau_resolved(4, pred, meas, lo, hi, &r), 0.6, 1e-12);
+    CU_ASSERT_EQUAL(r, 5);
+    /* spans apart but point figures the other way round: the measurement contradicts itself, left out */
+    double meas2[4] = {0.9, 1.4, 6.5, 5.9};
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau_resolved(4, pred, meas2, lo, hi, &r), 1.0, 1e-12);
+    CU_ASSERT_EQUAL(r, 4);
+    double same[2] = {1, 1}, l2[2] = {1, 1.2}, h2[2] = {1.3, 1.4};
+    CU_ASSERT(isnan(pinas_measure_kendall_tau_resolved(2, same, l2, l2, h2, &r)));
+    CU_ASSERT_EQUAL(r, 0);
+    /* a single measurement (lo == hi == meas) resolves every pair of distinct figures: plain Kendall tau */
+    double m[5] = {10, 30, 20, 40, 50}, p[5] = {1, 2, 3, 4, 5};
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_kendall_tau_resolved(5, p, m, m, m, NULL), pinas_measure_kendall_tau(5, p, m), 1e-12);
+}
+
+/* measure_in_child: the child's messages arrive in order; its error comes back with its message; a
+ * child that dies is named; the parent's own error stops the reading. */
+static pinas_status child_three(pinas_ctx *c, int fd, void *user)
+{
+    (void)user;
+    for (int64_t i = 1; i <= 3; i++) {
+        int64_t sq = i * i;
+        if (measure_child_send(fd, &i, sizeof i, &sq, sizeof sq)) return pinas_error(c, PINAS_EIO, "send");
+    }
+    return PINAS_OK;
+}
+static pinas_status child_fails(pinas_ctx *c, int fd, void *user)
+{
+    (void)fd, (void)user;
+    return pinas_error(c, PINAS_EINVAL, "the child's own complaint");
+}
+static pinas_status child_dies(pinas_ctx *c, int fd, void *user)
+{
+    (void)c, (void)fd, (void)user;
+    raise(SIGKILL);
+    return PINAS_OK;
+}
+static pinas_status take_sum(pinas_ctx *c, const void *buf, size_t len, void *user)
+{
+    int64_t v[2], *acc = user;
+    if (len != sizeof v) return pinas_error(c, PINAS_EIO, "a message of %zu bytes", len);
+    memcpy(v, buf, sizeof v);
+    acc[0] = acc[0] * 10 + v[0]; /* the order: 1, 2, 3 -> 123 */
+    acc[1] += v[1];
+    return acc[1] > 100 ? pinas_error(c, PINAS_EINVAL, "too much") : PINAS_OK;
+}
+static void test_in_child(void)
+{
+    int64_t acc[2] = {0, 0};
+    CU_ASSERT_EQUAL(measure_in_child(ctx, child_three, take_sum, acc), PINAS_OK);
+    CU_ASSERT_EQUAL(acc[0], 123);
+    CU_ASSERT_EQUAL(acc[1], 14);
+    TU_ASSERT_ERR(ctx, measure_in_child(ctx, child_fails, take_sum, acc), "the child's own complaint");
+    TU_ASSERT_ERR(ctx, measure_in_child(ctx, child_dies, take_sum, acc), "signal 9");
+    acc[0] = 0, acc[1] = 97; /* 97 + 1 + 4 > 100 at the second message */
+    TU_ASSERT_ERR(ctx, measure_in_child(ctx, child_three, take_sum, acc), "too much");
+    CU_ASSERT_EQUAL(acc[0], 12);
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -156,6 +227,8 @@ int main(void)
         {"a small real calibration", test_calibrate_small},
         {"a whole-phase profile is refused", test_old_profile_refused},
         {"Kendall tau-b", test_kendall},
+        {"Kendall tau over the resolved pairs", test_kendall_resolved},
+        {"measurements in a child process", test_in_child},
     };
     int rc = tu_run("latency_model_measure_calib", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

@@ -149,16 +149,49 @@ static pinas_status append_list(pinas_ctx *ctx, measure_shape_list *acc, const m
     return PINAS_OK;
 }
 
+/* One pass over the spaces in a child process of its own (measure_in_child): its shapes (each
+ * shape's median) and the progress step come back. */
+typedef struct {
+    const pinas_measure_calib_opts *o;
+    int pass;
+    pinas_progress *pg;
+    int *step;
+    measure_shape_list *acc;
+} space_pass_job;
+
+static pinas_status space_pass_child(pinas_ctx *ctx, int fd, void *user)
+{
+    space_pass_job *j = user;
+    measure_shape_list l = {0};
+    int step = *j->step;
+    pinas_status s = PINAS_OK;
+    for (int si = 0; si < j->o->n_spaces && !s; si++) s = run_space(ctx, j->o, j->o->spaces[si], si, j->pass, &l, j->pg, &step);
+    if (!s) s = reduce_samples(ctx, &l, 0);
+    int64_t step64 = step; /* 8 bytes: the shapes after it stay aligned */
+    if (!s && measure_child_send(fd, &step64, sizeof step64, l.v, (size_t)l.n * sizeof *l.v))
+        s = pinas_error(ctx, PINAS_EIO, "calibrate: sending the measured shapes back");
+    free(l.v);
+    return s;
+}
+
+static pinas_status space_pass_take(pinas_ctx *ctx, const void *buf, size_t len, void *user)
+{
+    space_pass_job *j = user;
+    if (len < sizeof(int64_t) || (len - sizeof(int64_t)) % sizeof(pinas_cpu_shape))
+        return pinas_error(ctx, PINAS_EIO, "calibrate: a malformed report from the measuring child");
+    int64_t step64;
+    memcpy(&step64, buf, sizeof step64);
+    *j->step = (int)step64;
+    measure_shape_list l = {.v = (pinas_cpu_shape *)(void *)((char *)buf + sizeof(int64_t)),
+                            .n = (int)((len - sizeof(int64_t)) / sizeof(pinas_cpu_shape))};
+    return append_list(ctx, j->acc, &l);
+}
+
 pinas_status measure_space_pass(pinas_ctx *ctx, const pinas_measure_calib_opts *o, int pass, pinas_progress *pg, int *step,
                                 measure_shape_list *acc)
 {
-    measure_shape_list l = {0};
-    pinas_status s = PINAS_OK;
-    for (int si = 0; si < o->n_spaces && !s; si++) s = run_space(ctx, o, o->spaces[si], si, pass, &l, pg, step);
-    if (!s) s = reduce_samples(ctx, &l, 0);
-    if (!s) s = append_list(ctx, acc, &l);
-    free(l.v);
-    return s;
+    space_pass_job j = {o, pass, pg, step, acc};
+    return measure_in_child(ctx, space_pass_child, space_pass_take, &j);
 }
 
 pinas_status measure_space_finish(pinas_ctx *ctx, measure_shape_list *acc)

@@ -29,6 +29,16 @@ pinas_status pinas_measure_fit_line(pinas_ctx *ctx, int n, const double *x, cons
 /* Kendall tau-b between a and b (ties handled); 0 when either is constant. n >= 2. */
 double pinas_measure_kendall_tau(int n, const double *a, const double *b);
 
+/* Kendall's tau over the pairs a measurement resolves: item i was measured several times, its
+ * figures spanning [lo[i], hi[i]], and meas[i] is its point figure; a pair counts only when one's
+ * whole span lies below the other's and the point figures order them the same way (every
+ * measurement of the two agrees), and the tau is (concordant - discordant) / resolved pairs against
+ * pred. Pairs closer than the measurement's own repeatability are left out: no prediction can be
+ * judged on an order the measurement does not reproduce. *resolved (may be NULL): how many pairs
+ * counted. NaN when none did. */
+double pinas_measure_kendall_tau_resolved(int n, const double *pred, const double *meas, const double *lo, const double *hi,
+                                          int *resolved);
+
 /* Relative weighted least squares of y ~ X coef (n points of k features, X row-major; weights 1/y^2
  * so that small nodes count as much as large ones), GSL multifit. Features that are zero everywhere,
  * or a constant multiple of an earlier one, get weight 0; a feature whose weight comes out negative is
@@ -87,7 +97,8 @@ typedef struct {
     int n_spaces;             /* search spaces whose own shapes are measured too (default none): for each,
                                  the architectures that run every candidate of every open slot at least
                                  once (as many as its widest slot has candidates), at batch 1 and
-                                 max_batch, `passes` passes (each after one of the sweep's); per exact
+                                 max_batch, `passes` passes (each after one of the sweep's, each in
+                                 a child process of its own: measure_in_child); per exact
                                  shape the least of the passes' medians becomes one of the profile's
                                  measured shapes (pinas_cpu_shape) */
     const pinas_net *const *spaces; /* borrowed */
@@ -145,10 +156,20 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
 
 /* ================================================================ validation against the runtime */
 
+#define PINAS_MEASURE_MAX_PASSES 20
 typedef struct {
     int archs;                /* K random architectures (default 20, at least 2) */
-    int runs;                 /* online runs per architecture on one preprocessing (default 3, 1 to 100);
-                                 per node the least compute, per architecture the median wall time */
+    int runs;                 /* online runs per architecture and pass on one preprocessing (default 3,
+                                 1 to 100) */
+    int passes;               /* passes over every architecture (default 2, 1 to PINAS_MEASURE_MAX_PASSES):
+                                 architecture k is measured once per pass, a whole pass apart, each time
+                                 in a child process of its own (fresh pages, fresh preprocessing); per
+                                 node the least compute over every run of every pass, per architecture
+                                 the least of the passes' median wall times */
+    int max_passes;           /* then more passes over the architectures whose two least pass figures
+                                 (compute summed) differ by more than agree_pct, up to this many
+                                 (default 6; = passes: none) */
+    double agree_pct;         /* default 3 */
     uint64_t seed;            /* architectures (architecture k: pinas_net_random_arch with seed
                                  seed * 1000003 + k), weights and inputs (default 1) */
     pinas_mpc_params params;  /* batch included; threads forced to 1 */
@@ -161,6 +182,9 @@ void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o);
 
 typedef struct {
     double mape_pct, max_error_pct, kendall_tau;
+    double tau_resolved;      /* Kendall's tau over the pairs the passes resolve
+                                 (pinas_measure_kendall_tau_resolved); NaN when none or not known */
+    int resolved_pairs, pairs; /* resolved_pairs -1: not known (wall clock, speed-scaled) */
 } pinas_measure_errors;
 
 /* One architecture's figures. Whole-net latency is judged two ways:
@@ -174,6 +198,10 @@ typedef struct {
     int relu_slots;           /* how many of them are relu */
     double predicted_ms;      /* the profile's prediction of the online phase */
     double measured_ms;       /* robust: measured compute + modelled communication */
+    double measured_lo_ms, measured_hi_ms; /* the same with each pass's own compute: the least and
+                                              the second least pass (measured_ms, per node the
+                                              least over all of them, lies at or below both) */
+    int passes;               /* how many passes measured it */
     double error_pct;         /* 100 (predicted - measured) / measured */
     double wall_ms, wall_error_pct;
     double predicted_compute_ms; /* of predicted_ms: the compute (per node the busier party's) */
@@ -205,7 +233,10 @@ typedef struct {
     char net[64];
     char hw_cpu_model[128], hw_fitted[64]; /* the judged profile's machine and date ("" unknown) */
     char cpu_model[128];      /* this machine's */
-    int batch, runs, k;
+    int batch, runs, passes, max_passes, k;
+    double agree_pct;
+    int unsettled_archs;      /* architectures whose two least passes still differ by more than
+                                 agree_pct after max_passes */
     int calibrated;           /* 1 when the judged profile was fitted during the run */
     int shielded_archs;       /* architectures measured under the SCHED_FIFO shield (pinas_measure_nodes) */
     int fit_only;             /* 1 when its measured shapes were dropped */
@@ -233,12 +264,13 @@ typedef struct {
  * pinas_measure_validation_free. */
 pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
                                     const pinas_measure_validate_opts *o, pinas_measure_validation **out) PINAS_WUR;
-/* {"space", "hw", "net", "batch", "runs", "archs": K, "calibrated", "profile": {machine/cpu_model,
- *  date}, "machine": {cpu_model}, "whole": {mape_pct, max_pct, tau}, "wall": {...}, "stored"?: {hw,
+/* {"space", "hw", "net", "batch", "runs", "passes", "max_passes", "agree_pct", "unsettled_archs", "archs": K, "calibrated", "profile": {machine/cpu_model,
+ *  date}, "machine": {cpu_model}, "whole": {mape_pct, max_pct, tau, tau_resolved?, resolved_pairs, pairs}, "wall": {...}, "stored"?: {hw,
  *  mape_pct, max_pct, tau}, "speed_ratio"?, "speed"?: {mape_pct, max_pct, tau} (predictions scaled
  *  by the speed ratio), "fit_only", "per_op": [{op, nodes, shape_nodes, mape_pct, server_mape_pct, client_mape_pct,
  *  speed_mape_pct?, predicted_ms, measured_ms}], "arch_list": [{choices, relu_slots, predicted_ms, measured_ms,
- *  error_pct, wall_ms, wall_error_pct, predicted_stored_ms?}], "calibration"?: {...}, "seconds"}.
+ *  measured_span_ms: [least, second least pass], passes, error_pct, wall_ms, wall_error_pct, predicted_stored_ms?,
+ *  speed?, nodes}], "shielded_archs", "calibration"?: {...}, "seconds"}.
  *  New; caller frees with cJSON_Delete. */
 cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v);
 /* Frees the record and what it owns; NULL is a no-op. */

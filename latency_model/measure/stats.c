@@ -96,6 +96,26 @@ double pinas_measure_kendall_tau(int n, const double *a, const double *b)
     return den > 0 ? (c - d) / den : 0;
 }
 
+double pinas_measure_kendall_tau_resolved(int n, const double *pred, const double *meas, const double *lo, const double *hi, int *resolved)
+{
+    double c = 0, d = 0;
+    int r = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            /* measured order known only when one's whole span lies below the other's and the point
+             * figures say the same */
+            int below = hi[i] < lo[j] && meas[i] < meas[j], above = hi[j] < lo[i] && meas[j] < meas[i];
+            if (!below && !above) continue;
+            double x = pred[i] - pred[j];
+            r++;
+            if (x == 0) continue; /* a predicted tie of a resolved pair: neither concordant nor discordant */
+            if ((x < 0) == below) c++;
+            else d++;
+        }
+    if (resolved) *resolved = r;
+    return r ? (c - d) / r : NAN;
+}
+
 /* One relative weighted least-squares solve over the features in use[] (GSL multifit); coef of the
  * others 0. Returns 0 on success. */
 static int solve_wls(int n, int k, const double *X, const double *y, const int *use, double *coef)

@@ -11,7 +11,10 @@ void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->archs = 20;
-    o->runs = 5;
+    o->runs = 3;
+    o->passes = 2;
+    o->max_passes = 6;
+    o->agree_pct = 3;
     o->seed = 1;
     pinas_mpc_params_default(&o->params);
 }
@@ -98,8 +101,12 @@ static void judge_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_net *
     }
 }
 
-static void error_stats(int K, const double *pred, const double *meas, pinas_measure_errors *e)
+/* lo/hi: each architecture's span over the passes (NULL: no resolved tau). */
+static void error_stats(int K, const double *pred, const double *meas, const double *lo, const double *hi, pinas_measure_errors *e)
 {
+    e->pairs = K * (K - 1) / 2;
+    e->tau_resolved = lo && hi ? pinas_measure_kendall_tau_resolved(K, pred, meas, lo, hi, &e->resolved_pairs) : NAN;
+    if (!lo || !hi) e->resolved_pairs = -1;
     e->mape_pct = e->max_error_pct = 0;
     for (int k = 0; k < K; k++) {
         double err = fabs(pred[k] - meas[k]) / meas[k];
@@ -111,48 +118,222 @@ static void error_stats(int K, const double *pred, const double *meas, pinas_mea
     e->kendall_tau = pinas_measure_kendall_tau(K, pred, meas);
 }
 
-/* Architecture k: sample, predict (judged and stored profiles), run, judge. */
-static pinas_status validate_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
-                                  const pinas_measure_validate_opts *o, const pinas_mpc_params *p, int k,
-                                  pinas_measure_validation *v, op_acc *acc, double *pst)
+/* One architecture across the passes: sampled and predicted once, measured once per pass. */
+typedef struct {
+    pinas_net *arch;
+    pinas_cost_prediction *pr, *pr_st; /* the judged profile's prediction; the stored one's (or NULL) */
+    pinas_measure_nodes mn;            /* per node and party the least over every pass's runs */
+    double probe_sum;                  /* the speed probes around its runs, summed over the passes */
+    double comp[PINAS_MEASURE_MAX_PASSES]; /* each pass's compute (per node the busier party's, summed
+                                              over the predicted nodes) */
+    int n_pass;
+    int probes, shielded;              /* shielded: every pass ran under the shield */
+} arch_state;
+
+static void arch_state_free(arch_state *st)
 {
-    pinas_net *arch = NULL;
-    pinas_model *m = NULL;
-    pinas_cost_prediction *pr = NULL, *pr_st = NULL;
-    pinas_measure_nodes mn = {0};
+    pinas_measure_nodes_free(&st->mn);
+    pinas_cost_prediction_free(st->pr);
+    pinas_cost_prediction_free(st->pr_st);
+    pinas_net_free(st->arch);
+    memset(st, 0, sizeof *st);
+}
+
+/* Folds one pass's measurement into the architecture's: per node and party the least, the least
+ * median wall time. Takes mn over on the first pass. */
+static void merge_pass(pinas_measure_nodes *acc, pinas_measure_nodes *mn)
+{
+    if (!acc->cpu_s) {
+        *acc = *mn;
+        memset(mn, 0, sizeof *mn);
+        return;
+    }
+    for (int i = 0; i < acc->n_nodes && i < mn->n_nodes; i++)
+        for (int q = 0; q < 2; q++)
+            if (mn->cpu_s[i][q] > 0 && (!(acc->cpu_s[i][q] > 0) || mn->cpu_s[i][q] < acc->cpu_s[i][q])) acc->cpu_s[i][q] = mn->cpu_s[i][q];
+    acc->wall_s = mn->wall_s < acc->wall_s ? mn->wall_s : acc->wall_s;
+    acc->wall_min_s = mn->wall_min_s < acc->wall_min_s ? mn->wall_min_s : acc->wall_min_s;
+    acc->shielded = acc->shielded && mn->shielded;
+    pinas_measure_nodes_free(mn);
+}
+
+/* One pass's compute of an architecture: per predicted node the busier party's, summed. */
+static double pass_compute(const pinas_cost_prediction *pr, const pinas_measure_nodes *mn)
+{
+    double t = 0;
+    for (int r = 0; r < pr->n_rows; r++) {
+        int i = pr->rows[r].node;
+        if (i >= 0 && i < mn->n_nodes) t += dmax(mn->cpu_s[i][0], mn->cpu_s[i][1]);
+    }
+    return t;
+}
+
+/* The two least of the architecture's pass figures (both the one when it has one pass). */
+static void least_two(const arch_state *st, double two[2])
+{
+    two[0] = two[1] = INFINITY;
+    for (int i = 0; i < st->n_pass; i++) {
+        if (st->comp[i] < two[0]) two[1] = two[0], two[0] = st->comp[i];
+        else if (st->comp[i] < two[1]) two[1] = st->comp[i];
+    }
+    if (st->n_pass == 1) two[1] = two[0];
+}
+
+/* 1 when the architecture's two least pass figures agree within agree_pct: two placements and
+ * moments, drawn independently, both at the bottom. */
+static int agrees(const arch_state *st, const pinas_measure_validate_opts *o)
+{
+    if (st->n_pass < 2) return 0;
+    double two[2];
+    least_two(st, two);
+    return two[1] <= two[0] * (1 + o->agree_pct / 100);
+}
+
+/* 1 when it needs no more passes: it agrees, or it has had max_passes. */
+static int settled(const arch_state *st, const pinas_measure_validate_opts *o) { return st->n_pass >= o->max_passes || agrees(st, o); }
+
+/* Architecture k sampled and predicted (judged and stored profiles), before any pass. */
+static pinas_status prepare_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
+                                 const pinas_measure_validate_opts *o, const pinas_mpc_params *p, int k, const pinas_measure_validation *v,
+                                 arch_state *st)
+{
+    const pinas_cost_hw *judged = v->calibration ? v->calibration->profile : hw;
+    pinas_status s = pinas_net_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &st->arch);
+    if (!s) s = pinas_cost_predict(ctx, st->arch, judged, link, p, &st->pr);
+    if (!s && v->calibration) s = pinas_cost_predict(ctx, st->arch, hw, link, p, &st->pr_st);
+    st->shielded = 1;
+    if (s) s = pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+    return s;
+}
+
+/* One pass over the architectures ks[0..n) in a child process of its own (measure_in_child): per
+ * architecture a fresh model (the same weights) run o->runs times between two probes; each one's
+ * figures come back as a message: pass_head, then n_nodes x 2 doubles. */
+typedef struct {
+    int64_t k, n_nodes, shielded;
+    double wall_s, wall_min_s, probe0, probe1;
+} pass_head;
+
+typedef struct {
+    const pinas_measure_validate_opts *o;
+    const pinas_mpc_params *p;
+    arch_state *st;
+    int *ks;
+    int n, done;
+    pinas_progress *pg;
+    int64_t step0;
+} pass_job;
+
+static pinas_status pass_child(pinas_ctx *ctx, int fd, void *user)
+{
+    pass_job *j = user;
+    pinas_status s = PINAS_OK;
+    for (int i = 0; i < j->n && !s; i++) {
+        int k = j->ks[i];
+        pinas_model *m = NULL;
+        pinas_measure_nodes mn = {0};
+        pass_head h = {.k = k};
+        s = pinas_model_random(ctx, j->st[k].arch, j->o->seed * 7919 + (uint64_t)k, &m);
+        if (!s) s = pinas_measure_probe(ctx, j->p, &h.probe0);
+        if (!s) s = pinas_measure_node_cpu(ctx, m, j->p->batch, j->p, j->o->runs, (j->o->seed * 7919 + (uint64_t)k) ^ 0xabcdef, &mn);
+        if (!s) s = pinas_measure_probe(ctx, j->p, &h.probe1);
+        if (!s) {
+            h.n_nodes = mn.n_nodes, h.shielded = mn.shielded, h.wall_s = mn.wall_s, h.wall_min_s = mn.wall_min_s;
+            if (measure_child_send(fd, &h, sizeof h, mn.cpu_s, (size_t)mn.n_nodes * sizeof *mn.cpu_s))
+                s = pinas_error(ctx, PINAS_EIO, "validate: sending the figures back");
+        }
+        if (s) s = pinas_error_prefix(ctx, s, "validate: architecture %d", k);
+        pinas_measure_nodes_free(&mn);
+        pinas_model_free(m);
+    }
+    return s;
+}
+
+/* Folds one architecture's message into its state. */
+static pinas_status pass_take(pinas_ctx *ctx, const void *buf, size_t len, void *user)
+{
+    pass_job *j = user;
+    pass_head h;
+    if (len < sizeof h) return pinas_error(ctx, PINAS_EIO, "validate: a malformed report from the measuring child");
+    memcpy(&h, buf, sizeof h);
+    if (h.k < 0 || h.k >= j->o->archs || h.n_nodes < 0 || len != sizeof h + (size_t)h.n_nodes * 2 * sizeof(double))
+        return pinas_error(ctx, PINAS_EIO, "validate: a malformed report from the measuring child");
+    arch_state *st = &j->st[h.k];
+    pinas_measure_nodes mn = {.n_nodes = (int)h.n_nodes, .wall_s = h.wall_s, .wall_min_s = h.wall_min_s, .shielded = (int)h.shielded};
+    mn.cpu_s = malloc((size_t)(h.n_nodes ? h.n_nodes : 1) * sizeof *mn.cpu_s);
+    if (!mn.cpu_s) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    memcpy(mn.cpu_s, (const char *)buf + sizeof h, (size_t)h.n_nodes * sizeof *mn.cpu_s);
+    st->probe_sum += h.probe0 + h.probe1;
+    st->probes += 2;
+    if (st->n_pass < PINAS_MEASURE_MAX_PASSES) st->comp[st->n_pass++] = pass_compute(st->pr, &mn);
+    merge_pass(&st->mn, &mn);
+    if (j->pg) pinas_progress_update(j->pg, j->step0 + ++j->done, NULL);
+    return PINAS_OK;
+}
+
+/* Pass after pass over every architecture (each one's passes lie a whole pass apart, each pass in a
+ * process of its own), o->passes of them; then more passes over the architectures not yet settled,
+ * until each is or has had o->max_passes. */
+static pinas_status measure_passes(pinas_ctx *ctx, const pinas_measure_validate_opts *o, const pinas_mpc_params *p, arch_state *st)
+{
+    int *ks = malloc((size_t)o->archs * sizeof *ks);
+    if (!ks) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    pinas_status s = PINAS_OK;
+    pass_job j = {.o = o, .p = p, .st = st, .ks = ks};
+    j.pg = pinas_progress_create(ctx, stderr, "validate", (int64_t)o->archs * o->passes);
+    for (int pass = 0; pass < o->passes && !s; pass++) {
+        for (int k = 0; k < o->archs; k++) ks[k] = k;
+        j.n = o->archs, j.done = 0, j.step0 = (int64_t)pass * o->archs;
+        s = measure_in_child(ctx, pass_child, pass_take, &j);
+        if (s) s = pinas_error_prefix(ctx, s, "validate: pass %d", pass + 1);
+    }
+    pinas_progress_finish(j.pg);
+    for (int pass = o->passes; pass < o->max_passes && !s; pass++) {
+        j.n = 0;
+        for (int k = 0; k < o->archs; k++)
+            if (!settled(&st[k], o)) ks[j.n++] = k;
+        if (!j.n) break;
+        char label[48];
+        snprintf(label, sizeof label, "validate (pass %d, unsettled)", pass + 1);
+        j.pg = pinas_progress_create(ctx, stderr, label, j.n);
+        j.done = 0, j.step0 = 0;
+        s = measure_in_child(ctx, pass_child, pass_take, &j);
+        if (s) s = pinas_error_prefix(ctx, s, "validate: pass %d", pass + 1);
+        pinas_progress_finish(j.pg);
+    }
+    free(ks);
+    return s;
+}
+
+/* Architecture k once every pass is in: judged into v->archs[k] and acc. */
+static pinas_status judge_arch_state(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, int k, arch_state *st,
+                                     pinas_measure_validation *v, op_acc *acc, double *pst, const pinas_mpc_params *p)
+{
     const pinas_cost_hw *judged = v->calibration ? v->calibration->profile : hw;
     pinas_cpu_params cp;
     int is_cpu = !pinas_cost_hw_cpu_params(ctx, judged, &cp);
     pinas_error_clear(ctx);
-    pinas_status s = pinas_net_random_arch(ctx, space, o->seed * 1000003 + (uint64_t)k, &arch);
-    if (!s) s = pinas_cost_predict(ctx, arch, judged, link, p, &pr);
-    if (!s && v->calibration) s = pinas_cost_predict(ctx, arch, hw, link, p, &pr_st);
-    if (!s) s = pinas_model_random(ctx, arch, o->seed * 7919 + (uint64_t)k, &m);
-    double probe0 = 0, probe1 = 0; /* the machine's speed just before and after this architecture's runs */
-    if (!s) s = pinas_measure_probe(ctx, p, &probe0);
-    if (!s) s = pinas_measure_node_cpu(ctx, m, p->batch, p, o->runs, (o->seed * 7919 + (uint64_t)k) ^ 0xabcdef, &mn);
-    v->shielded_archs += !s && mn.shielded;
-    if (!s) s = pinas_measure_probe(ctx, p, &probe1);
     pinas_measure_arch *a = &v->archs[k];
     a->choices = calloc((size_t)pinas_net_n_nodes(space), sizeof *a->choices);
-    a->nodes = arch ? calloc((size_t)pinas_net_n_nodes(arch), sizeof *a->nodes) : NULL;
-    if (!s && (!a->choices || !a->nodes)) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
-    if (!s) judge_arch(ctx, space, arch, pr, pr_st, &mn, acc, a, &pst[k], is_cpu ? &cp : NULL, p);
-    a->speed = v->probe_ref > 0 ? 0.5 * (probe0 + probe1) / v->probe_ref : NAN;
-    if (s) s = pinas_error_prefix(ctx, s, "validate: architecture %d", k);
-    pinas_measure_nodes_free(&mn);
-    pinas_cost_prediction_free(pr);
-    pinas_cost_prediction_free(pr_st);
-    pinas_model_free(m);
-    pinas_net_free(arch);
-    return s;
+    a->nodes = calloc((size_t)pinas_net_n_nodes(st->arch), sizeof *a->nodes);
+    if (!a->choices || !a->nodes) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
+    v->shielded_archs += st->shielded;
+    judge_arch(ctx, space, st->arch, st->pr, st->pr_st, &st->mn, acc, a, &pst[k], is_cpu ? &cp : NULL, p);
+    a->speed = v->probe_ref > 0 && st->probes ? st->probe_sum / st->probes / v->probe_ref : NAN;
+    /* the two least passes' robust figures: the same modelled communication, each pass's compute */
+    double two[2], comm_ms = a->predicted_ms - a->predicted_compute_ms;
+    least_two(st, two);
+    a->measured_lo_ms = comm_ms + two[0] * 1e3;
+    a->measured_hi_ms = comm_ms + two[1] * 1e3;
+    a->passes = st->n_pass;
+    return PINAS_OK;
 }
 
 /* The figures again with each architecture's compute predictions scaled by its speed ratio. */
 static void speed_figures(pinas_measure_validation *v, double *pred, const double *meas)
 {
     for (int k = 0; k < v->n_archs; k++) pred[k] = v->archs[k].predicted_ms + (v->archs[k].speed - 1) * v->archs[k].predicted_compute_ms;
-    error_stats(v->n_archs, pred, meas, &v->speed);
+    error_stats(v->n_archs, pred, meas, NULL, NULL, &v->speed);
     for (int i = 0; i < v->n_ops; i++) {
         double e = 0;
         int n = 0;
@@ -174,19 +355,23 @@ static pinas_status summarize(pinas_ctx *ctx, const op_acc *acc, const double *p
 {
     int K = v->n_archs;
     double *pred = malloc((size_t)K * sizeof *pred), *meas = malloc((size_t)K * sizeof *meas), *wall = malloc((size_t)K * sizeof *wall);
+    double *lo = malloc((size_t)K * sizeof *lo), *hi = malloc((size_t)K * sizeof *hi);
     v->by_op = calloc(PINAS_CPU_N_PRIM, sizeof *v->by_op);
-    if (!pred || !meas || !wall || !v->by_op) {
-        free(pred), free(meas), free(wall);
+    if (!pred || !meas || !wall || !lo || !hi || !v->by_op) {
+        free(pred), free(meas), free(wall), free(lo), free(hi);
         return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     }
     for (int k = 0; k < K; k++) {
         pred[k] = v->archs[k].predicted_ms;
         meas[k] = v->archs[k].measured_ms;
         wall[k] = v->archs[k].wall_ms;
+        lo[k] = v->archs[k].measured_lo_ms;
+        hi[k] = v->archs[k].measured_hi_ms;
     }
-    error_stats(K, pred, meas, &v->errors);
-    error_stats(K, pred, wall, &v->wall);
-    if (v->calibration) error_stats(K, pst, meas, &v->stored);
+    error_stats(K, pred, meas, lo, hi, &v->errors);
+    error_stats(K, pred, wall, NULL, NULL, &v->wall);
+    if (v->calibration) error_stats(K, pst, meas, lo, hi, &v->stored);
+    free(lo), free(hi);
     for (int c = 0; c < PINAS_CPU_N_PRIM; c++) {
         if (!acc[c].n) continue;
         pinas_measure_op *op = &v->by_op[v->n_ops++];
@@ -208,6 +393,13 @@ static pinas_status check_opts(pinas_ctx *ctx, const pinas_measure_validate_opts
 {
     if (o->archs < 2 || o->archs > 100000) return pinas_error(ctx, PINAS_EINVAL, "validate: archs must be in [2, 100000], got %d", o->archs);
     if (o->runs < 1 || o->runs > 100) return pinas_error(ctx, PINAS_EINVAL, "validate: runs must be in [1, 100], got %d", o->runs);
+    if (o->passes < 1 || o->passes > PINAS_MEASURE_MAX_PASSES)
+        return pinas_error(ctx, PINAS_EINVAL, "validate: passes must be in [1, %d], got %d", PINAS_MEASURE_MAX_PASSES, o->passes);
+    if (o->max_passes < o->passes || o->max_passes > PINAS_MEASURE_MAX_PASSES)
+        return pinas_error(ctx, PINAS_EINVAL, "validate: max passes must be in [passes %d, %d], got %d", o->passes, PINAS_MEASURE_MAX_PASSES,
+                           o->max_passes);
+    if (!(o->agree_pct > 0 && o->agree_pct <= 100))
+        return pinas_error(ctx, PINAS_EINVAL, "validate: agreement must be in (0, 100] %%, got %g", o->agree_pct);
     return pinas_mpc_params_check(ctx, &o->params);
 }
 
@@ -225,6 +417,9 @@ static void describe(pinas_measure_validation *v, const pinas_net *space, const 
     pinas_machine_cpu_model(v->cpu_model, sizeof v->cpu_model);
     v->batch = p->batch;
     v->runs = o->runs;
+    v->passes = o->passes;
+    v->max_passes = o->max_passes;
+    v->agree_pct = o->agree_pct;
     v->k = o->archs;
     v->calibrated = v->calibration != NULL;
 }
@@ -254,14 +449,18 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
         v->probe_ref = !pinas_cost_hw_cpu_params(ctx, v->calibration ? v->calibration->profile : hw, &cp) ? cp.probe_s : 0;
         pinas_error_clear(ctx);
     }
+    arch_state *st = s ? NULL : calloc((size_t)o->archs, sizeof *st);
+    if (!s && !st) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) s = pinas_measure_warmup(ctx, &p, NULL);
-    pinas_progress *pg = s ? NULL : pinas_progress_create(ctx, stderr, "validate", o->archs);
+    for (int k = 0; k < o->archs && !s; k++) s = prepare_arch(ctx, space, hw, link, o, &p, k, v, &st[k]);
+    if (!s) s = measure_passes(ctx, o, &p, st);
+    for (int k = 0; k < o->archs && !s && o->max_passes >= 2; k++) v->unsettled_archs += !agrees(&st[k], o);
     for (int k = 0; k < o->archs && !s; k++) {
-        s = validate_arch(ctx, space, hw, link, o, &p, k, v, acc, pst);
+        s = judge_arch_state(ctx, space, hw, k, &st[k], v, acc, pst, &p);
         v->n_archs = k + 1;
-        if (pg) pinas_progress_update(pg, k + 1, NULL);
     }
-    pinas_progress_finish(pg);
+    for (int k = 0; st && k < o->archs; k++) arch_state_free(&st[k]);
+    free(st);
     if (!s) describe(v, space, hw, link, o, &p);
     v->speed_ratio = NAN;
     if (!s && v->probe_ref > 0) {
@@ -302,6 +501,11 @@ static cJSON *errors_json(const pinas_measure_errors *e)
     cJSON_AddNumberToObject(o, "mape_pct", e->mape_pct);
     cJSON_AddNumberToObject(o, "max_pct", e->max_error_pct);
     cJSON_AddNumberToObject(o, "tau", e->kendall_tau);
+    if (e->resolved_pairs >= 0) {
+        if (isfinite(e->tau_resolved)) cJSON_AddNumberToObject(o, "tau_resolved", e->tau_resolved);
+        cJSON_AddNumberToObject(o, "resolved_pairs", e->resolved_pairs);
+        cJSON_AddNumberToObject(o, "pairs", e->pairs);
+    }
     return o;
 }
 
@@ -314,6 +518,9 @@ static cJSON *arch_json(const pinas_measure_arch *a)
     cJSON_AddNumberToObject(o, "relu_slots", a->relu_slots);
     cJSON_AddNumberToObject(o, "predicted_ms", a->predicted_ms);
     cJSON_AddNumberToObject(o, "measured_ms", a->measured_ms);
+    double span[2] = {a->measured_lo_ms, a->measured_hi_ms}; /* the two least passes' */
+    cJSON_AddItemToObject(o, "measured_span_ms", cJSON_CreateDoubleArray(span, 2));
+    cJSON_AddNumberToObject(o, "passes", a->passes);
     cJSON_AddNumberToObject(o, "error_pct", a->error_pct);
     cJSON_AddNumberToObject(o, "wall_ms", a->wall_ms);
     cJSON_AddNumberToObject(o, "wall_error_pct", a->wall_error_pct);
@@ -355,6 +562,10 @@ cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v)
     cJSON_AddStringToObject(res, "net", v->net);
     cJSON_AddNumberToObject(res, "batch", v->batch);
     cJSON_AddNumberToObject(res, "runs", v->runs);
+    cJSON_AddNumberToObject(res, "passes", v->passes);
+    cJSON_AddNumberToObject(res, "max_passes", v->max_passes);
+    cJSON_AddNumberToObject(res, "agree_pct", v->agree_pct);
+    cJSON_AddNumberToObject(res, "unsettled_archs", v->unsettled_archs);
     cJSON_AddNumberToObject(res, "archs", v->k);
     cJSON_AddBoolToObject(res, "calibrated", v->calibrated);
     cJSON_AddBoolToObject(res, "fit_only", v->fit_only);
