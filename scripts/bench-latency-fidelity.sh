@@ -8,7 +8,9 @@
 # patch_relu, maxpool, avgpool (an op a space does not have is not judged there). tau is judged over
 # the pairs of architectures the validation's passes resolve (tau_resolved: every pass orders the pair
 # the same way, their spans apart); the plain tau over every pair is reported beside it, with its own
-# yes/no ("tau_every_pair"). JSON to OUT, a summary on stderr. See docs/latency-fidelity.md.
+# yes/no ("tau_every_pair"). JSON to OUT (each run's own validate-latency JSON, with every
+# architecture and node, to OUT without .json + "-runs/N.json"), a summary on stderr. See
+# docs/latency-fidelity.md.
 #   scripts/bench-latency-fidelity.sh BIN [RUNS=5] [ARCHS=10]
 # Environment: PINAS_FIDELITY_OUT (default results/bench/latency-fidelity.json), PINAS_FIDELITY_SPACES
 # (space files, default the three), PINAS_FIDELITY_BATCHES ("1 4"), PINAS_FIDELITY_CONDITIONS
@@ -208,4 +210,9 @@ print("plain tau over every pair >= %g in every run: %s" % (
 PY
 mkdir -p "$(dirname "$OUT")"
 cp "$W/out.json" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-echo "bench-latency-fidelity: wrote $OUT" >&2
+# every run's own validate-latency JSON (arch_list: per architecture and node), numbered as in "results"
+RUNS_DIR="${OUT%.json}-runs"
+rm -rf "$RUNS_DIR.tmp" && mkdir -p "$RUNS_DIR.tmp"
+for f in "$W"/[0-9]*.json; do [ -e "$f" ] && cp "$f" "$RUNS_DIR.tmp/"; done
+rm -rf "$RUNS_DIR" && mv "$RUNS_DIR.tmp" "$RUNS_DIR"
+echo "bench-latency-fidelity: wrote $OUT and each run's validate-latency JSON to $RUNS_DIR/" >&2
