@@ -462,7 +462,7 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
     for (int k = 0; st && k < o->archs; k++) arch_state_free(&st[k]);
     free(st);
     if (!s) describe(v, space, hw, link, o, &p);
-    v->speed_ratio = NAN;
+    if (v) v->speed_ratio = NAN;
     if (!s && v->probe_ref > 0) {
         double *sp = malloc((size_t)v->n_archs * sizeof *sp);
         for (int k = 0; sp && k < v->n_archs; k++) sp[k] = v->archs[k].speed;
@@ -470,7 +470,7 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
         free(sp);
     }
     if (!s) s = summarize(ctx, acc, pst, v);
-    v->fit_only = fit_hw != NULL;
+    if (v) v->fit_only = fit_hw != NULL;
     pinas_cost_hw_free(fit_hw);
     free(pst);
     if (s) {
