@@ -13,6 +13,9 @@ void pinas_aes128_ecb(const aes_key *ek, const void *in, void *out, size_t n);
 
 /* ------------------------------------------------------------------ fixed point (inlined) */
 
+/* One element of pinas_ring_trunc_share: party 0 shifts its share, party 1 the negation of its share. */
+static inline uint64_t ring_trunc_share1(uint64_t v, int f, int party) { return party == 0 ? v >> f : -((-v) >> f); }
+
 /* pinas_ring_encode(v / 2^f, f) for v = x·2^f, bit for bit (clamped to ±2^62, NaN as 0, halves away
  * from zero), without the library calls: the server encodes each matmul node's weights when the node
  * runs, inside the online phase. Exact: for |v| < 2^53, v - trunc(v) is exact; above, v is an integer. */

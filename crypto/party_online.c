@@ -171,9 +171,6 @@ static pinas_status run_matmul(eng *e, int i, const pl_node *pn, uint64_t *Y)
 /* Below this many elements a poly node runs on one thread. */
 #define POLY_PAR_MIN (1 << 16)
 
-/* One element of pinas_ring_trunc_share: party 0 shifts, party 1 shifts the negation. */
-static inline uint64_t trunc_share1(uint64_t v, int f, int role) { return role == 0 ? v >> f : -((-v) >> f); }
-
 /* One channel's block of h x w elements of a poly node (see run_poly). */
 typedef struct {
     int role, f;
@@ -188,8 +185,8 @@ static void poly_block(const poly_args *a, size_t blk)
     size_t c = a->per_channel ? blk % a->C : 0, q0 = blk * a->hw, q1 = q0 + a->hw;
     uint64_t ca = a->pa[c], w1 = a->pw1[c], b = a->role == 0 ? a->pb[c] : 0;
     for (size_t q = q0; q < q1; q++) {
-        uint64_t x2 = trunc_share1((a->role == 0 ? a->xh[q] * a->xh[q] : 0) - 2 * a->xh[q] * a->r[q] + a->r2[q], a->f, a->role);
-        a->Y[q] = trunc_share1(ca * x2 + w1 * a->X[q] + b, a->f, a->role);
+        uint64_t x2 = ring_trunc_share1((a->role == 0 ? a->xh[q] * a->xh[q] : 0) - 2 * a->xh[q] * a->r[q] + a->r2[q], a->f, a->role);
+        a->Y[q] = ring_trunc_share1(ca * x2 + w1 * a->X[q] + b, a->f, a->role);
     }
 }
 

@@ -1,5 +1,6 @@
 /* Z_2^64 ring arithmetic: fixed-point encoding, local share truncation, and the ring GEMM kernels. */
 #define _GNU_SOURCE
+#include "mpc_internal.h"
 #include "pinas_mpc.h"
 
 #include <cblas.h>
@@ -25,9 +26,9 @@ double pinas_ring_decode(uint64_t v, int f) { return ldexp((double)(int64_t)v, -
 void pinas_ring_trunc_share(uint64_t *v, size_t n, int f, int party)
 {
     if (party == 0) {
-        for (size_t i = 0; i < n; i++) v[i] >>= f;
+        for (size_t i = 0; i < n; i++) v[i] = ring_trunc_share1(v[i], f, 0);
     } else {
-        for (size_t i = 0; i < n; i++) v[i] = -((-v[i]) >> f);
+        for (size_t i = 0; i < n; i++) v[i] = ring_trunc_share1(v[i], f, 1);
     }
 }
 

@@ -46,20 +46,31 @@ static int node_shaped(pinas_ctx *ctx, const pinas_cpu_params *cp, const pinas_n
     return found == 2;
 }
 
+/* An architecture's measured compute (one pass's, or the passes' merged): per predicted node the
+ * busier party's, summed. */
+static double pass_compute(const pinas_cost_prediction *pr, const pinas_measure_nodes *mn)
+{
+    double t = 0;
+    for (int r = 0; r < pr->n_rows; r++) {
+        int i = pr->rows[r].node;
+        if (i >= 0 && i < mn->n_nodes) t += dmax(mn->cpu_s[i][0], mn->cpu_s[i][1]);
+    }
+    return t;
+}
+
 /* Judges one architecture: robust and wall figures, per-node errors into acc. pr: the judged
  * profile's prediction (cp: its cpu parameters, or NULL); pr_st: the stored one's (or NULL). */
 static void judge_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_net *arch, const pinas_cost_prediction *pr,
                        const pinas_cost_prediction *pr_st, const pinas_measure_nodes *mn, op_acc *acc, pinas_measure_arch *a,
                        double *pred_stored_ms, const pinas_cpu_params *cp, const pinas_mpc_params *p)
 {
-    double comp_pred = 0, comp_meas = 0;
+    double comp_pred = 0, comp_meas = pass_compute(pr, mn);
     for (int r = 0; r < pr->n_rows; r++) {
         const pinas_cost_row *row = &pr->rows[r];
         int i = row->node, prim = i >= 0 ? pinas_cpu_prim_of(arch, i, NULL) : -1;
         if (i < 0 || i >= mn->n_nodes) continue;
         double ms = dmax(mn->cpu_s[i][0], mn->cpu_s[i][1]);
         comp_pred += row->compute_s;
-        comp_meas += ms;
         if (prim < 0 || !(ms > 0)) continue;
         if (a->nodes) {
             struct pinas_measure_node_fig *nf = &a->nodes[a->n_nodes++];
@@ -155,17 +166,6 @@ static void merge_pass(pinas_measure_nodes *acc, pinas_measure_nodes *mn)
     acc->wall_min_s = mn->wall_min_s < acc->wall_min_s ? mn->wall_min_s : acc->wall_min_s;
     acc->shielded = acc->shielded && mn->shielded;
     pinas_measure_nodes_free(mn);
-}
-
-/* One pass's compute of an architecture: per predicted node the busier party's, summed. */
-static double pass_compute(const pinas_cost_prediction *pr, const pinas_measure_nodes *mn)
-{
-    double t = 0;
-    for (int r = 0; r < pr->n_rows; r++) {
-        int i = pr->rows[r].node;
-        if (i >= 0 && i < mn->n_nodes) t += dmax(mn->cpu_s[i][0], mn->cpu_s[i][1]);
-    }
-    return t;
 }
 
 /* The two least of the architecture's pass figures (both the one when it has one pass). */
