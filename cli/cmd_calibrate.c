@@ -12,7 +12,7 @@
 static void help(const char *def_out)
 {
     printf("usage: pinas calibrate [--out FILE] [--runs N] [--scale X] [--max-batch B] [--space SPACE.json ...]\n"
-           "                       [--frac-bits F] [--cmp-bits C] [--json]\n\n"
+           "                       [--frac-bits F] [--cmp-bits C] [--host-tol PCT] [--max-wait S] [--json]\n\n"
            "Fits the cpu hardware profile on this machine. Runs a sweep of calibration nets privately in the\n"
            "runtime (dealer + both parties over loopback, one thread each; built here, never the spaces you\n"
            "search): for 13 shapes from 8 channels of 32x32 to 512 of 2x2, a chain from 3 input channels\n"
@@ -40,6 +40,13 @@ static void help(const char *def_out)
            "that measurement and every other node by its class's fit, so other spaces, batches and widths\n"
            "still work. With the three shipped spaces of docs/latency-fidelity.md the whole command takes\n"
            "about 105 s on 2 cores.\n\n"
+           "Host-memory gate (as in `pinas validate-latency --help`): before each pass of the sweep and of the\n"
+           "spaces, a check times random reads of 64 MB of fresh memory; while its median chunk is more than\n"
+           "--host-tol above its fastest (the host serving re-mapped memory slowly, e.g. after big frees on a\n"
+           "VM whose balloon reports free pages), it waits in 10 s steps, up to --max-wait over the run. The\n"
+           "median of the checks is stored as the profile's host_memory_ns, which validation's gate compares\n"
+           "with; when --out already holds a profile fitted on this CPU model, its figure is the reference\n"
+           "here too.\n\n"
            "options:\n"
            "  --out FILE        where to write the profile (default %s; writing there also refreshes\n"
            "                    the shipped loopback.json with the measured loopback)\n"
@@ -49,6 +56,8 @@ static void help(const char *def_out)
            "  --space FILE      also measure this search space's own shapes (repeatable, up to 16)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
+           "  --host-tol PCT    the host-memory gate's tolerance (default 15; 0: no gate)\n"
+           "  --max-wait S      waiting for the host at most, over the run (default 300)\n"
            "  --json            print the report {net, classes, rows: [[net, id, class, party, batch,\n"
            "                    measured s, fitted s], ...], profile, offline, nets, shapes, space_archs,\n"
            "                    space_seconds, seconds, out}\n",
@@ -106,6 +115,8 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
         else if (strcmp(a, "--runs") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 100, &runs);
         else if (strcmp(a, "--max-batch") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], 1, 64, &mb);
         else if (strcmp(a, "--scale") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 1e-3, 8, &scale);
+        else if (strcmp(a, "--host-tol") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 0, 100, &o.host.tol_pct);
+        else if (strcmp(a, "--max-wait") == 0 && has) bad = cli_parse_double("calibrate", a, argv[++i], 0, 3600, &o.host.max_wait_s);
         else if (strcmp(a, "--frac-bits") == 0 && has)
             bad = cli_parse_int("calibrate", a, argv[++i], PINAS_FRAC_BITS_MIN, PINAS_FRAC_BITS_MAX, &fb);
         else if (strcmp(a, "--cmp-bits") == 0 && has) bad = cli_parse_int("calibrate", a, argv[++i], PINAS_CMP_BITS_MIN, PINAS_CMP_BITS_MAX, &cb);
@@ -117,6 +128,7 @@ int pinas_cmd_calibrate(pinas_ctx *ctx, int argc, char **argv)
     }
     o.runs = (int)runs;
     o.max_batch = (int)mb;
+    if (o.host.tol_pct > 0) o.host.ref_ns = pinas_measure_host_ref_of(ctx, out);
     o.scale = scale;
     if (fb > 0) o.params.frac_bits = (int)fb;
     if (cb > 0) o.params.cmp_bits = (int)cb;

@@ -124,6 +124,9 @@ typedef struct {
     double ring_macs_per_s;               /* dealer ring multiply-add throughput (offline) */
     double probe_s;                       /* the speed probe's compute when fitted (pinas_measure_warmup;
                                              0: not recorded): how fast the machine ran then */
+    double host_memory_ns;                /* the host-memory check when fitted (pinas_measure_host_memory:
+                                             the median of the calibration's checks, ns per random read;
+                                             0: not recorded); validation's gate compares with it */
     const pinas_cpu_shape *shapes;        /* measured shapes, sorted (see pinas_cpu_shape_find); NULL when
                                              none. Borrowed: owned by the profile (or the caller of
                                              pinas_cost_hw_cpu_create, which copies them) */

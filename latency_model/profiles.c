@@ -176,6 +176,9 @@ static pinas_status parse_cpu(pinas_ctx *ctx, const cJSON *j, const char *where,
     double probe_ms = 0;
     if (!s) s = pinas_json_get_num_opt(ctx, j, where, "", "probe_ms", 0, 1e6, &probe_ms);
     cp->probe_s = probe_ms / 1e3;
+    double host_ns = 0;
+    if (!s) s = pinas_json_get_num_opt(ctx, j, where, "", "host_memory_ns", 0, 1e6, &host_ns);
+    cp->host_memory_ns = host_ns;
     return s;
 }
 
@@ -388,6 +391,7 @@ pinas_status pinas_cost_hw_cpu_create(pinas_ctx *ctx, const pinas_cpu_params *p,
     cJSON_AddNumberToObject(off, "aes_blocks_per_s", p->aes_blocks_per_s);
     cJSON_AddNumberToObject(off, "ring_macs_per_s", p->ring_macs_per_s);
     if (p->probe_s > 0) cJSON_AddNumberToObject(j, "probe_ms", p->probe_s * 1e3);
+    if (p->host_memory_ns > 0) cJSON_AddNumberToObject(j, "host_memory_ns", p->host_memory_ns);
     cost_shapes_to_json(p, j);
     if (cal) cJSON_AddItemToObject(j, "calibration", cpu_calibration_json(cal));
     pinas_status s = pinas_cost_hw_from_json(ctx, j, "calibration", out);

@@ -121,6 +121,8 @@ for line in open(os.path.join(W, "index")):
         rec["speed_ratio"], rec["speed"] = d.get("speed_ratio"), d.get("speed")
         rec["space"] = d.get("space", rec["space"])
         rec["fit_only"] = d.get("fit_only")  # the profile's class fits alone (--fit-only), its measured shapes dropped
+        h = d.get("host") or {}  # the host-memory gate: waits, and passes/archs measured with the host disturbed
+        rec["host"] = {k: h.get(k) for k in ("median_ns", "max_ns", "ref_ns", "waited_s", "disturbed_passes", "disturbed_archs")}
         profile = profile or d.get("profile")
         machine = machine or d.get("machine")
     runs.append(rec)
@@ -138,6 +140,9 @@ def summarise(group):
     s = {"runs": len(group), "failed_runs": len(group) - len(ok), "max_loadavg_before": max(r["loadavg_before"] for r in group),
          "median_seconds": med([r["seconds"] for r in group])}
     s["median_speed_ratio"] = med([r.get("speed_ratio") for r in ok])
+    hs = [r.get("host") or {} for r in ok]
+    s["host"] = {"waited_s": sum(h.get("waited_s") or 0 for h in hs), "disturbed_passes": sum(h.get("disturbed_passes") or 0 for h in hs),
+                 "runs_with_disturbed_archs": sum(1 for h in hs if (h.get("disturbed_archs") or 0) > 0)}
     for k in ("whole", "wall", "speed"):
         got = [r[k] for r in ok if r.get(k)]
         s[k] = {"median_mape_pct": med([g.get("mape_pct") for g in got]), "worst_mape_pct": worst([g.get("mape_pct") for g in got], max),
@@ -203,6 +208,10 @@ for s in summary:
         "%s (%s)" % (f(wl.get("worst_mape_pct")), f(wl.get("median_mape_pct"))),
         "%s (%s)" % (f(sp.get("worst_mape_pct")), f(sp.get("median_mape_pct"))),
         ops, "PASS" if s["pass"] else "FAIL" + ("" if not s["failed_runs"] else " (%d run(s) failed)" % s["failed_runs"])), file=err)
+    h = s["host"]
+    if h["waited_s"] or h["disturbed_passes"]:
+        print("%-16s   host memory slow: waited %.0f s, %d pass(es) disturbed, %d run(s) with an arch measured only disturbed" % (
+            "", h["waited_s"], h["disturbed_passes"], h["runs_with_disturbed_archs"]), file=err)
 print("targets (every run): whole MAPE <= %g %%, tau (over the resolved pairs) >= %g, per-op MAPE <= %g %% for %s: %s" % (
     T_MAPE, T_TAU, T_OP, ", ".join(TARGET_OPS), "met" if out["pass"] else "NOT met"), file=err)
 print("plain tau over every pair >= %g in every run: %s" % (

@@ -88,9 +88,11 @@ static void test_calibrate_small(void)
     o.scale = 0.125;
     o.runs = 1;
     o.max_batch = 2;
+    o.host.max_wait_s = 0; /* checks, never waits */
     pinas_measure_calib_result *r = NULL;
     CU_ASSERT_EQUAL_FATAL(pinas_measure_calibrate(ctx, &o, &r), PINAS_OK);
     CU_ASSERT_EQUAL(r->nets, 13);
+    CU_ASSERT(r->host.checks >= 2 && r->host.waited_s == 0); /* a gate before each sweep pass */
     CU_ASSERT(r->n_rows > 13 * 2 * 10);
     pinas_cpu_params cp;
     CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_params(ctx, r->profile, &cp), PINAS_OK);
@@ -118,6 +120,10 @@ static void test_calibrate_small(void)
     CU_ASSERT_EQUAL_FATAL(pinas_cost_hw_cpu_params(ctx, back, &cb), PINAS_OK);
     for (int k = 0; k < PINAS_CPU_N_PRIM; k++)
         for (int f = 0; f < PINAS_CPU_N_FEAT; f++) CU_ASSERT_DOUBLE_EQUAL(cb.coef[k][0][f], cp.coef[k][0][f], 1e-12 * fabs(cp.coef[k][0][f]));
+    CU_ASSERT(cp.host_memory_ns > 0); /* the median of the gate's checks, kept through the file */
+    CU_ASSERT_DOUBLE_EQUAL(cb.host_memory_ns, cp.host_memory_ns, 1e-9 * cp.host_memory_ns);
+    CU_ASSERT_DOUBLE_EQUAL(pinas_measure_host_ref_of(ctx, path), cp.host_memory_ns, 1e-9 * cp.host_memory_ns); /* this CPU */
+    CU_ASSERT_EQUAL(pinas_measure_host_ref_of(ctx, tu_path("none.json")), 0);
     cJSON *j = pinas_measure_calib_result_to_json(r);
     CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(j, "rows")), r->n_rows);
     cJSON_Delete(j);
@@ -216,6 +222,61 @@ static void test_in_child(void)
     CU_ASSERT_EQUAL(acc[0], 12);
 }
 
+/* The host-memory check measures; the verdict follows its two rules. */
+static void test_host_check(void)
+{
+    pinas_measure_hostmem m;
+    CU_ASSERT_EQUAL_FATAL(pinas_measure_host_memory(ctx, &m), PINAS_OK);
+    CU_ASSERT(m.fast_ns > 0 && m.fast_ns <= m.ns && m.ns < 1e4 && m.seconds > 0);
+    pinas_measure_hostmem even = {.ns = 3.0, .fast_ns = 2.9}, spread = {.ns = 3.6, .fast_ns = 3.0}, slow = {.ns = 3.9, .fast_ns = 3.8};
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&even, 0, 15), 0);
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&even, 3.0, 15), 0);
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&spread, 0, 15), 1);   /* most chunks 20 % above the fastest */
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&spread, 0, 25), 0);
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&slow, 0, 15), 0);     /* even, and no reference: not seen */
+    CU_ASSERT_EQUAL(pinas_measure_host_disturbed(&slow, 3.2, 15), 1);   /* 22 % above the profile's */
+    int r = pinas_measure_free_page_reporting();
+    CU_ASSERT(r == 0 || r == 1);
+}
+
+/* The gate: off at tolerance 0; a check that cannot pass (a reference far below any machine) is
+ * checked twice per gate, waited on within the budget and then reported disturbed. */
+static void test_host_gate(void)
+{
+    pinas_measure_host_opts o;
+    pinas_measure_host_opts_default(&o);
+    CU_ASSERT(o.tol_pct == 15 && o.max_wait_s == 300 && o.step_s == 10 && o.ref_ns == 0);
+    pinas_measure_host_log lg;
+    memset(&lg, 0, sizeof lg);
+    int bad = -1;
+    o.tol_pct = 0;
+    CU_ASSERT_EQUAL(pinas_measure_host_gate(ctx, &o, 1, &lg, &bad), PINAS_OK);
+    CU_ASSERT(bad == 0 && lg.checks == 0);
+    o.tol_pct = 15, o.ref_ns = 1e-3, o.step_s = 0.05, o.max_wait_s = 0.1;
+    CU_ASSERT_EQUAL(pinas_measure_host_gate(ctx, &o, 1, &lg, &bad), PINAS_OK);
+    CU_ASSERT_EQUAL(bad, 1);
+    CU_ASSERT_EQUAL(lg.checks, 6); /* two per round: at once, after 0.05 s, after 0.1 s */
+    CU_ASSERT_EQUAL(lg.disturbed_checks, 6);
+    CU_ASSERT_EQUAL(lg.waits, 1);
+    CU_ASSERT_DOUBLE_EQUAL(lg.waited_s, 0.1, 1e-9);
+    CU_ASSERT_EQUAL(pinas_measure_host_gate(ctx, &o, 0, &lg, &bad), PINAS_OK); /* no waiting: one round */
+    CU_ASSERT(bad == 1 && lg.checks == 8 && lg.waited_s < 0.1 + 1e-9);
+    CU_ASSERT(lg.min_ns > 0 && lg.min_ns <= pinas_measure_host_log_median(&lg) && pinas_measure_host_log_median(&lg) <= lg.max_ns);
+    o.ref_ns = 0, o.tol_pct = 100; /* a check that passes: one, no waiting */
+    memset(&lg, 0, sizeof lg);
+    CU_ASSERT_EQUAL(pinas_measure_host_gate(ctx, &o, 1, &lg, &bad), PINAS_OK);
+    CU_ASSERT(bad == 0 && lg.checks == 1 && lg.waited_s == 0);
+    pinas_measure_calib_opts co;
+    pinas_measure_calib_opts_default(&co);
+    pinas_measure_calib_result *r = NULL;
+    co.host.tol_pct = -1;
+    TU_ASSERT_ERR(ctx, pinas_measure_calibrate(ctx, &co, &r), "host-memory tolerance must be in [0, 100]");
+    co.host.tol_pct = 15, co.host.max_wait_s = 4000;
+    TU_ASSERT_ERR(ctx, pinas_measure_calibrate(ctx, &co, &r), "longest wait for the host must be in [0, 3600]");
+    co.host.max_wait_s = 0, co.host.step_s = 0;
+    TU_ASSERT_ERR(ctx, pinas_measure_calibrate(ctx, &co, &r), "interval must be in (0, 600]");
+}
+
 int main(void)
 {
     ctx = pinas_ctx_create();
@@ -229,6 +290,8 @@ int main(void)
         {"Kendall tau-b", test_kendall},
         {"Kendall tau over the resolved pairs", test_kendall_resolved},
         {"measurements in a child process", test_in_child},
+        {"the host-memory check", test_host_check},
+        {"the host-memory gate", test_host_gate},
     };
     int rc = tu_run("latency_model_measure_calib", tests, sizeof tests / sizeof tests[0]);
     pinas_ctx_free(ctx);

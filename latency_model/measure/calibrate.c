@@ -17,6 +17,7 @@ void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o)
     o->scale = 1;
     o->max_batch = 4;
     pinas_mpc_params_default(&o->params);
+    pinas_measure_host_opts_default(&o->host);
 }
 
 /* The sweep: (channels, side) pairs from wide-and-small to narrow-and-large, as CIFAR and small
@@ -219,7 +220,7 @@ static pinas_status check_calib_opts(pinas_ctx *ctx, const pinas_measure_calib_o
     if (o->passes < 1 || o->passes > 20) return pinas_error(ctx, PINAS_EINVAL, "calibrate: passes must be in [1, 20], got %d", o->passes);
     if (o->n_spaces < 0 || o->n_spaces > PINAS_MEASURE_MAX_SPACES || (o->n_spaces && !o->spaces))
         return pinas_error(ctx, PINAS_EINVAL, "calibrate: spaces must be 0 to %d, got %d", PINAS_MEASURE_MAX_SPACES, o->n_spaces);
-    return PINAS_OK;
+    return measure_host_opts_check(ctx, &o->host, "calibrate");
 }
 
 pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_opts *opts, pinas_measure_calib_result **out)
@@ -242,8 +243,13 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
     int cap = 0, step = 0;
     measure_shape_list shapes = {0};
     for (int pass = 0; pass < o.passes && !s; pass++) { /* the spaces' passes between the sweep's: minutes apart */
-        s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
+        int bad = 0;
+        if (!s) s = pinas_measure_host_gate(ctx, &o.host, 1, &r->host, &bad);
+        r->disturbed_passes += bad;
+        if (!s) s = run_sweep(ctx, &o, pass, r, pg, &cap, &step);
         double ts = pinas_now();
+        if (!s && o.n_spaces) s = pinas_measure_host_gate(ctx, &o.host, 1, &r->host, &bad);
+        r->disturbed_passes += o.n_spaces && bad;
         if (!s && o.n_spaces) s = measure_space_pass(ctx, &o, pass, pg, &step, &shapes);
         r->space_seconds += pinas_now() - ts;
     }
@@ -259,6 +265,7 @@ pinas_status pinas_measure_calibrate(pinas_ctx *ctx, const pinas_measure_calib_o
     double probe_end = 0; /* the probe again after the sweep: the machine's speed over the whole run */
     if (!s) s = pinas_measure_probe(ctx, &o.params, &probe_end);
     if (!s) cp.probe_s = 0.5 * (cp.probe_s + probe_end);
+    cp.host_memory_ns = pinas_measure_host_log_median(&r->host);
     if (!s) s = fit_classes(ctx, r, &cp);
     if (!s) s = dealer_rates(ctx, &o, &cp);
     if (!s) s = measure_loopback(ctx, &rtt, &bw);
@@ -313,6 +320,7 @@ cJSON *pinas_measure_calib_result_to_json(const pinas_measure_calib_result *r)
     cJSON_AddNumberToObject(rep, "unshielded", r->unshielded);
     cJSON_AddNumberToObject(rep, "space_archs", r->space_archs);
     cJSON_AddNumberToObject(rep, "space_seconds", r->space_seconds);
+    cJSON_AddItemToObject(rep, "host", measure_host_log_json(&r->host, r->disturbed_passes));
     cJSON_AddNumberToObject(rep, "seconds", r->seconds);
     return rep;
 }

@@ -44,6 +44,12 @@ pinas_status measure_in_child(pinas_ctx *ctx, measure_child_fn child, measure_ta
 /* One message of a's na bytes then b's nb bytes. 0, or -1 when the pipe broke. */
 int measure_child_send(int fd, const void *a, size_t na, const void *b, size_t nb);
 
+/* The host-memory gate's options checked; errors name `who` (hostmem.c). */
+pinas_status measure_host_opts_check(pinas_ctx *ctx, const pinas_measure_host_opts *o, const char *who) PINAS_WUR;
+/* {free_page_reporting, checks, disturbed_checks, waits, waited_s, disturbed_passes, median_ns?,
+ * min_ns?, max_ns?}. New. */
+cJSON *measure_host_log_json(const pinas_measure_host_log *lg, int disturbed_passes);
+
 /* qsort comparator of doubles, ascending. */
 int measure_cmp_double(const void *a, const void *b);
 /* The median of v[0..n) (n >= 1; sorts v). */

@@ -82,6 +82,60 @@ pinas_status pinas_measure_probe(pinas_ctx *ctx, const pinas_mpc_params *p, doub
  * calibration and validation call this first. */
 pinas_status pinas_measure_warmup(pinas_ctx *ctx, const pinas_mpc_params *p, double *probe_s) PINAS_WUR;
 
+/* ================================================================ the host-memory check */
+
+/* How fast this host serves freshly mapped memory now. On a VM whose balloon reports free pages to
+ * its host (virtio-balloon free page reporting, as on this Firecracker VM), the host drops the pages
+ * the guest frees, and memory the guest maps again is faulted back in by the host, for a while in
+ * pages that are slower to reach. Measured here: for 1-4 minutes after a process had touched and
+ * freed 10 GB (or after a big calibration), random reads of fresh memory ran 20-35 % slower and
+ * VGG-16 architectures measured 30-40 % slower in every process; then it passed. Every measurement's
+ * buffers are fresh pages, so such a spell inflates whatever is measured during it. The check maps
+ * 64 MB, touches every page, and times random reads (independent addresses, so they overlap as a
+ * kernel's do) and a stream per 2 MB chunk, the least of 3 rounds in thread CPU time. ~0.2 s. */
+typedef struct {
+    double ns;        /* the median chunk's time per random read, nanoseconds */
+    double fast_ns;   /* the fastest chunk's */
+    double seconds;   /* the check's wall time, mapping included */
+} pinas_measure_hostmem;
+pinas_status pinas_measure_host_memory(pinas_ctx *ctx, pinas_measure_hostmem *out) PINAS_WUR;
+/* 1 when the check says fresh memory is slow: its median chunk more than tol_pct above its own
+ * fastest chunk (most pages slow, a few not: the spell's signature), or more than tol_pct above
+ * ref_ns when ref_ns > 0 (the profile's figure, taken when it was fitted). */
+int pinas_measure_host_disturbed(const pinas_measure_hostmem *m, double ref_ns, double tol_pct);
+/* 1 when a virtio balloon of this machine reports free pages to its host (a virtio device of type 5
+ * in /sys/bus/virtio/devices with feature bit 5, VIRTIO_BALLOON_F_REPORTING); 0 otherwise or unknown. */
+int pinas_measure_free_page_reporting(void);
+
+/* The gate: the check before a measurement (a disturbed check is repeated at once, and only two in a
+ * row count: single checks misjudge 1 in 8 or so), and while it says disturbed, waiting step_s and checking
+ * again, until it does not or the wait would pass max_wait_s over the whole log (then the
+ * measurement goes ahead, and the caller flags it). tol_pct 0 turns the gate off (no check). */
+typedef struct {
+    double tol_pct;    /* default 15 (quiet checks here: within 1-9 %, now and then 12-17 %; spells 19-32 %) */
+    double max_wait_s; /* waiting at most, over every gate of one log (default 300) */
+    double step_s;     /* between checks (default 10) */
+    double ref_ns;     /* the judged profile's host_memory_ns (0: none; only the check's own spread) */
+} pinas_measure_host_opts;
+void pinas_measure_host_opts_default(pinas_measure_host_opts *o);
+#define PINAS_MEASURE_HOST_KEEP 64
+typedef struct {
+    int checks, disturbed_checks, waits; /* waits: gates that waited at all */
+    double waited_s;
+    double min_ns, max_ns;               /* over the checks */
+    double ns[PINAS_MEASURE_HOST_KEEP];  /* the first checks' figures */
+} pinas_measure_host_log;
+/* One gate: checks (and with wait, waits as above); *disturbed = the last check's verdict. Logs
+ * every check into lg (zeroed by the caller before the first). Warns once per wait on the log. */
+pinas_status pinas_measure_host_gate(pinas_ctx *ctx, const pinas_measure_host_opts *o, int wait, pinas_measure_host_log *lg,
+                                     int *disturbed) PINAS_WUR;
+/* The host_memory_ns of the cpu profile at path when it was fitted on this machine's CPU model; 0
+ * when there is none, it is not such a profile, or it was fitted elsewhere (no error left set).
+ * `pinas calibrate` uses it as its gate's reference when it rewrites a profile. */
+double pinas_measure_host_ref_of(pinas_ctx *ctx, const char *path);
+/* The median of the logged checks' ns (0 when none). */
+double pinas_measure_host_log_median(const pinas_measure_host_log *lg);
+
 /* ================================================================ calibration (the cpu profile) */
 
 #define PINAS_MEASURE_MAX_SPACES 16 /* spaces one calibration measures at most */
@@ -102,6 +156,9 @@ typedef struct {
                                  shape the least of the passes' medians becomes one of the profile's
                                  measured shapes (pinas_cpu_shape) */
     const pinas_net *const *spaces; /* borrowed */
+    pinas_measure_host_opts host; /* the host-memory gate before the sweep's and the spaces' passes
+                                     (defaults; ref_ns 0: the check's own spread judges); the median
+                                     of its checks becomes the profile's host_memory_ns */
 } pinas_measure_calib_opts;
 void pinas_measure_calib_opts_default(pinas_measure_calib_opts *o);
 
@@ -126,6 +183,9 @@ typedef struct {
     int measurements, unshielded; /* pinas_measure_node_cpu calls, and those without the shield */
     double seconds;           /* wall time of the calibration */
     double aes_blocks_per_s, ring_macs_per_s;  /* the dealer's throughput */
+    pinas_measure_host_log host; /* the gate's checks and waiting */
+    int disturbed_passes;     /* passes (sweep or spaces) that ran with the host still disturbed after
+                                 the longest wait */
 } pinas_measure_calib_result;
 
 /* {"net": {the measured loopback}, "classes": {name: {server: {coef}, client: {coef}, fit_mape,
@@ -177,6 +237,11 @@ typedef struct {
                                               judge that profile; the given one is judged beside it */
     int fit_only;             /* 1: judge the cpu profile's class fits alone, its measured shapes
                                  dropped (pinas_cost_hw_cpu_fit_only) */
+    pinas_measure_host_opts host; /* the host-memory gate before and after every pass (defaults;
+                                     ref_ns 0: the judged profile's host_memory_ns). A pass with the
+                                     host disturbed at either gate (after waiting up to max_wait_s
+                                     over the run) is kept apart: it neither settles an architecture
+                                     nor enters its figures, unless it has no clean pass at all */
 } pinas_measure_validate_opts;
 void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o);
 
@@ -202,6 +267,8 @@ typedef struct {
                                               the second least pass (measured_ms, per node the
                                               least over all of them, lies at or below both) */
     int passes;               /* how many passes measured it */
+    int disturbed_passes;     /* of them, how many ran with the host disturbed (pinas_measure_host_gate) */
+    int disturbed;            /* 1: none was clean, so its figures are the disturbed passes' */
     double error_pct;         /* 100 (predicted - measured) / measured */
     double wall_ms, wall_error_pct;
     double predicted_compute_ms; /* of predicted_ms: the compute (per node the busier party's) */
@@ -240,6 +307,11 @@ typedef struct {
     int calibrated;           /* 1 when the judged profile was fitted during the run */
     int shielded_archs;       /* architectures measured under the SCHED_FIFO shield (pinas_measure_nodes) */
     int fit_only;             /* 1 when its measured shapes were dropped */
+    pinas_measure_host_log host;       /* the host-memory gate's checks and waiting */
+    double host_ref_ns;                /* the judged profile's host_memory_ns (0: none) */
+    double host_tol_pct;               /* the gate's tolerance (0: no gate) */
+    int disturbed_passes;              /* passes that ran with the host disturbed */
+    int disturbed_archs;               /* architectures with no clean pass (figures flagged) */
     pinas_measure_errors errors;       /* robust whole-net */
     pinas_measure_errors wall;         /* wall-clock whole-net */
     double speed_ratio;                /* the speed probe now over when the judged profile was fitted, the
@@ -269,8 +341,10 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
  *  mape_pct, max_pct, tau}, "speed_ratio"?, "speed"?: {mape_pct, max_pct, tau} (predictions scaled
  *  by the speed ratio), "fit_only", "per_op": [{op, nodes, shape_nodes, mape_pct, server_mape_pct, client_mape_pct,
  *  speed_mape_pct?, predicted_ms, measured_ms}], "arch_list": [{choices, relu_slots, predicted_ms, measured_ms,
- *  measured_span_ms: [least, second least pass], passes, error_pct, wall_ms, wall_error_pct, predicted_stored_ms?,
- *  speed?, nodes}], "shielded_archs", "calibration"?: {...}, "seconds"}.
+ *  measured_span_ms: [least, second least pass], passes, disturbed_passes, disturbed, error_pct, wall_ms,
+ *  wall_error_pct, predicted_stored_ms?, speed?, nodes}], "shielded_archs", "host": {free_page_reporting, ref_ns,
+ *  tol_pct, checks, disturbed_checks, waits, waited_s, disturbed_passes, disturbed_archs, median_ns?, min_ns?,
+ *  max_ns?}, "calibration"?: {...}, "seconds"}.
  *  New; caller frees with cJSON_Delete. */
 cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v);
 /* Frees the record and what it owns; NULL is a no-op. */

@@ -17,6 +17,7 @@ void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o)
     o->agree_pct = 3;
     o->seed = 1;
     pinas_mpc_params_default(&o->params);
+    pinas_measure_host_opts_default(&o->host);
 }
 
 /* Per-node error sums of one class. */
@@ -133,17 +134,22 @@ static void error_stats(int K, const double *pred, const double *meas, const dou
 typedef struct {
     pinas_net *arch;
     pinas_cost_prediction *pr, *pr_st; /* the judged profile's prediction; the stored one's (or NULL) */
-    pinas_measure_nodes mn;            /* per node and party the least over every pass's runs */
+    pinas_measure_nodes mn;            /* per node and party the least over every clean pass's runs */
+    pinas_measure_nodes mn_bad;        /* the same over the passes the host gate called disturbed */
+    pinas_measure_nodes pend;          /* this pass's, until the gate after it has spoken */
     double probe_sum;                  /* the speed probes around its runs, summed over the passes */
     double comp[PINAS_MEASURE_MAX_PASSES]; /* each pass's compute (per node the busier party's, summed
                                               over the predicted nodes) */
-    int n_pass;
+    int bad[PINAS_MEASURE_MAX_PASSES]; /* 1: that pass ran with the host disturbed */
+    int n_pass, n_bad;                 /* passes, and of them disturbed */
     int probes, shielded;              /* shielded: every pass ran under the shield */
 } arch_state;
 
 static void arch_state_free(arch_state *st)
 {
     pinas_measure_nodes_free(&st->mn);
+    pinas_measure_nodes_free(&st->mn_bad);
+    pinas_measure_nodes_free(&st->pend);
     pinas_cost_prediction_free(st->pr);
     pinas_cost_prediction_free(st->pr_st);
     pinas_net_free(st->arch);
@@ -168,29 +174,31 @@ static void merge_pass(pinas_measure_nodes *acc, pinas_measure_nodes *mn)
     pinas_measure_nodes_free(mn);
 }
 
-/* The two least of the architecture's pass figures (both the one when it has one pass). */
+/* The two least of the architecture's clean pass figures (both the one when it has one), or of all
+ * of them when none is clean. */
 static void least_two(const arch_state *st, double two[2])
 {
     two[0] = two[1] = INFINITY;
+    int any = st->n_bad < st->n_pass, n = 0;
     for (int i = 0; i < st->n_pass; i++) {
+        if (any && st->bad[i]) continue;
+        n++;
         if (st->comp[i] < two[0]) two[1] = two[0], two[0] = st->comp[i];
         else if (st->comp[i] < two[1]) two[1] = st->comp[i];
     }
-    if (st->n_pass == 1) two[1] = two[0];
+    if (n == 1) two[1] = two[0];
 }
 
-/* 1 when the architecture's two least pass figures agree within agree_pct: two placements and
+/* 1 when the architecture's two least clean pass figures agree within agree_pct: two placements and
  * moments, drawn independently, both at the bottom. */
 static int agrees(const arch_state *st, const pinas_measure_validate_opts *o)
 {
-    if (st->n_pass < 2) return 0;
+    if (st->n_pass - st->n_bad < 2) return 0;
     double two[2];
     least_two(st, two);
     return two[1] <= two[0] * (1 + o->agree_pct / 100);
 }
 
-/* 1 when it needs no more passes: it agrees, or it has had max_passes. */
-static int settled(const arch_state *st, const pinas_measure_validate_opts *o) { return st->n_pass >= o->max_passes || agrees(st, o); }
 
 /* Architecture k sampled and predicted (judged and stored profiles), before any pass. */
 static pinas_status prepare_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
@@ -265,16 +273,49 @@ static pinas_status pass_take(pinas_ctx *ctx, const void *buf, size_t len, void 
     memcpy(mn.cpu_s, (const char *)buf + sizeof h, (size_t)h.n_nodes * sizeof *mn.cpu_s);
     st->probe_sum += h.probe0 + h.probe1;
     st->probes += 2;
-    if (st->n_pass < PINAS_MEASURE_MAX_PASSES) st->comp[st->n_pass++] = pass_compute(st->pr, &mn);
-    merge_pass(&st->mn, &mn);
+    pinas_measure_nodes_free(&st->pend);
+    st->pend = mn;
     if (j->pg) pinas_progress_update(j->pg, j->step0 + ++j->done, NULL);
     return PINAS_OK;
 }
 
+/* The pass's figures of the architectures ks[0..n), each into its clean or its disturbed
+ * accumulator. */
+static void commit_pass(arch_state *st, const int *ks, int n, int disturbed)
+{
+    for (int i = 0; i < n; i++) {
+        arch_state *a = &st[ks[i]];
+        if (!a->pend.cpu_s) continue;
+        if (a->n_pass < PINAS_MEASURE_MAX_PASSES) {
+            a->bad[a->n_pass] = disturbed;
+            a->comp[a->n_pass++] = pass_compute(a->pr, &a->pend);
+        }
+        a->n_bad += disturbed;
+        merge_pass(disturbed ? &a->mn_bad : &a->mn, &a->pend);
+    }
+}
+
+/* One pass over j's architectures in a child process, between two host-memory gates (the first
+ * may wait for the host; a pass with either gate disturbed counts as disturbed). */
+static pinas_status one_pass(pinas_ctx *ctx, const pinas_measure_host_opts *ho, pass_job *j, pinas_measure_validation *v)
+{
+    int bad0 = 0, bad1 = 0;
+    pinas_status s = pinas_measure_host_gate(ctx, ho, 1, &v->host, &bad0);
+    if (!s) s = measure_in_child(ctx, pass_child, pass_take, j);
+    if (!s) s = pinas_measure_host_gate(ctx, ho, 0, &v->host, &bad1);
+    if (!s) commit_pass(j->st, j->ks, j->n, bad0 || bad1);
+    v->disturbed_passes += !s && (bad0 || bad1);
+    return s;
+}
+
+/* 1 when the architecture needs no more passes: its clean passes agree, or it has had max_passes. */
+static int settled(const arch_state *st, const pinas_measure_validate_opts *o) { return st->n_pass >= o->max_passes || agrees(st, o); }
+
 /* Pass after pass over every architecture (each one's passes lie a whole pass apart, each pass in a
- * process of its own), o->passes of them; then more passes over the architectures not yet settled,
- * until each is or has had o->max_passes. */
-static pinas_status measure_passes(pinas_ctx *ctx, const pinas_measure_validate_opts *o, const pinas_mpc_params *p, arch_state *st)
+ * process of its own), o->passes of them; then more passes over the architectures not yet settled
+ * (a disturbed pass does not settle), until each is or has had o->max_passes. */
+static pinas_status measure_passes(pinas_ctx *ctx, const pinas_measure_validate_opts *o, const pinas_measure_host_opts *ho,
+                                   const pinas_mpc_params *p, arch_state *st, pinas_measure_validation *v)
 {
     int *ks = malloc((size_t)o->archs * sizeof *ks);
     if (!ks) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
@@ -284,7 +325,7 @@ static pinas_status measure_passes(pinas_ctx *ctx, const pinas_measure_validate_
     for (int pass = 0; pass < o->passes && !s; pass++) {
         for (int k = 0; k < o->archs; k++) ks[k] = k;
         j.n = o->archs, j.done = 0, j.step0 = (int64_t)pass * o->archs;
-        s = measure_in_child(ctx, pass_child, pass_take, &j);
+        s = one_pass(ctx, ho, &j, v);
         if (s) s = pinas_error_prefix(ctx, s, "validate: pass %d", pass + 1);
     }
     pinas_progress_finish(j.pg);
@@ -297,7 +338,7 @@ static pinas_status measure_passes(pinas_ctx *ctx, const pinas_measure_validate_
         snprintf(label, sizeof label, "validate (pass %d, unsettled)", pass + 1);
         j.pg = pinas_progress_create(ctx, stderr, label, j.n);
         j.done = 0, j.step0 = 0;
-        s = measure_in_child(ctx, pass_child, pass_take, &j);
+        s = one_pass(ctx, ho, &j, v);
         if (s) s = pinas_error_prefix(ctx, s, "validate: pass %d", pass + 1);
         pinas_progress_finish(j.pg);
     }
@@ -318,7 +359,11 @@ static pinas_status judge_arch_state(pinas_ctx *ctx, const pinas_net *space, con
     a->nodes = calloc((size_t)pinas_net_n_nodes(st->arch), sizeof *a->nodes);
     if (!a->choices || !a->nodes) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     v->shielded_archs += st->shielded;
-    judge_arch(ctx, space, st->arch, st->pr, st->pr_st, &st->mn, acc, a, &pst[k], is_cpu ? &cp : NULL, p);
+    a->disturbed_passes = st->n_bad;
+    a->disturbed = !st->mn.cpu_s; /* no clean pass: its disturbed passes' figures, flagged */
+    v->disturbed_archs += a->disturbed;
+    const pinas_measure_nodes *mn = a->disturbed ? &st->mn_bad : &st->mn;
+    judge_arch(ctx, space, st->arch, st->pr, st->pr_st, mn, acc, a, &pst[k], is_cpu ? &cp : NULL, p);
     a->speed = v->probe_ref > 0 && st->probes ? st->probe_sum / st->probes / v->probe_ref : NAN;
     /* the two least passes' robust figures: the same modelled communication, each pass's compute */
     double two[2], comm_ms = a->predicted_ms - a->predicted_compute_ms;
@@ -400,7 +445,8 @@ static pinas_status check_opts(pinas_ctx *ctx, const pinas_measure_validate_opts
                            o->max_passes);
     if (!(o->agree_pct > 0 && o->agree_pct <= 100))
         return pinas_error(ctx, PINAS_EINVAL, "validate: agreement must be in (0, 100] %%, got %g", o->agree_pct);
-    return pinas_mpc_params_check(ctx, &o->params);
+    pinas_status s = measure_host_opts_check(ctx, &o->host, "validate");
+    return s ? s : pinas_mpc_params_check(ctx, &o->params);
 }
 
 static void describe(pinas_measure_validation *v, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
@@ -420,6 +466,7 @@ static void describe(pinas_measure_validation *v, const pinas_net *space, const 
     v->passes = o->passes;
     v->max_passes = o->max_passes;
     v->agree_pct = o->agree_pct;
+    v->host_tol_pct = o->host.tol_pct;
     v->k = o->archs;
     v->calibrated = v->calibration != NULL;
 }
@@ -446,14 +493,18 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
     if (!s && o->calib) s = pinas_measure_calibrate(ctx, o->calib, &v->calibration);
     pinas_cpu_params cp;
     if (!s) {
-        v->probe_ref = !pinas_cost_hw_cpu_params(ctx, v->calibration ? v->calibration->profile : hw, &cp) ? cp.probe_s : 0;
+        int cpu = !pinas_cost_hw_cpu_params(ctx, v->calibration ? v->calibration->profile : hw, &cp);
+        v->probe_ref = cpu ? cp.probe_s : 0;
+        v->host_ref_ns = cpu ? cp.host_memory_ns : 0;
         pinas_error_clear(ctx);
     }
     arch_state *st = s ? NULL : calloc((size_t)o->archs, sizeof *st);
     if (!s && !st) s = pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     if (!s) s = pinas_measure_warmup(ctx, &p, NULL);
     for (int k = 0; k < o->archs && !s; k++) s = prepare_arch(ctx, space, hw, link, o, &p, k, v, &st[k]);
-    if (!s) s = measure_passes(ctx, o, &p, st);
+    pinas_measure_host_opts ho = o->host;
+    if (!s && !(ho.ref_ns > 0)) ho.ref_ns = v->host_ref_ns; /* the judged profile's */
+    if (!s) s = measure_passes(ctx, o, &ho, &p, st, v);
     for (int k = 0; k < o->archs && !s && o->max_passes >= 2; k++) v->unsettled_archs += !agrees(&st[k], o);
     for (int k = 0; k < o->archs && !s; k++) {
         s = judge_arch_state(ctx, space, hw, k, &st[k], v, acc, pst, &p);
@@ -521,6 +572,8 @@ static cJSON *arch_json(const pinas_measure_arch *a)
     double span[2] = {a->measured_lo_ms, a->measured_hi_ms}; /* the two least passes' */
     cJSON_AddItemToObject(o, "measured_span_ms", cJSON_CreateDoubleArray(span, 2));
     cJSON_AddNumberToObject(o, "passes", a->passes);
+    cJSON_AddNumberToObject(o, "disturbed_passes", a->disturbed_passes);
+    cJSON_AddBoolToObject(o, "disturbed", a->disturbed);
     cJSON_AddNumberToObject(o, "error_pct", a->error_pct);
     cJSON_AddNumberToObject(o, "wall_ms", a->wall_ms);
     cJSON_AddNumberToObject(o, "wall_error_pct", a->wall_error_pct);
@@ -570,6 +623,11 @@ cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v)
     cJSON_AddBoolToObject(res, "calibrated", v->calibrated);
     cJSON_AddBoolToObject(res, "fit_only", v->fit_only);
     cJSON_AddNumberToObject(res, "shielded_archs", v->shielded_archs);
+    cJSON *host = measure_host_log_json(&v->host, v->disturbed_passes);
+    cJSON_AddNumberToObject(host, "ref_ns", v->host_ref_ns);
+    cJSON_AddNumberToObject(host, "tol_pct", v->host_tol_pct);
+    cJSON_AddNumberToObject(host, "disturbed_archs", v->disturbed_archs);
+    cJSON_AddItemToObject(res, "host", host);
     cJSON *pf = cJSON_AddObjectToObject(res, "profile");
     cJSON_AddStringToObject(pf, "cpu_model", v->hw_cpu_model);
     cJSON_AddStringToObject(pf, "date", v->hw_fitted);
