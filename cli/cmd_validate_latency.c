@@ -14,7 +14,7 @@ static void help(void)
     printf("usage: pinas validate-latency SPACE.json [--archs K] [--runs N] [--passes P] [--max-passes M]\n"
            "                                [--agree PCT] [--batch N] [--hw PROFILE]\n"
            "                                [--net PROFILE] [--calibrate] [--calib-scale X] [--save-profile FILE]\n"
-           "                                [--fit-only] [--host-tol PCT] [--max-wait S]\n"
+           "                                [--fit-only] [--host-tol PCT] [--host-gate] [--max-wait S]\n"
            "                                [--seed S] [--frac-bits F] [--cmp-bits C]\n"
            "                                [--max-mape PCT] [--min-tau T] [--max-op-mape PCT] [--json]\n\n"
            "Samples K random architectures of the space (every open slot decided uniformly), predicts each\n"
@@ -26,14 +26,16 @@ static void help(void)
            "pass apart. Then an architecture whose two least pass figures (its compute) differ by more\n"
            "than PCT gets more passes, up to M: its figure is settled when two independent draws agree at\n"
            "the bottom (\"unsettled_archs\" in the JSON: those that never did).\n\n"
-           "Host-memory gate: before and after every pass a check times random reads of 64 MB of fresh\n"
+           "Host-memory check: before and after every pass a check times random reads of 64 MB of fresh\n"
            "memory (~0.2 s). On a VM whose balloon reports free pages to its host, memory mapped again after\n"
            "big frees is served slowly for minutes (measured: 20-35 %% slower reads, VGG-16 nets 30-40 %%\n"
-           "slower in every process). When the check's median chunk is more than --host-tol above its own\n"
-           "fastest chunk or above the profile's host_memory_ns, the pass waits (10 s steps, up to --max-wait\n"
-           "over the run); a pass still disturbed at either gate is kept apart: it settles nothing and its\n"
-           "figures count only for an architecture with no clean pass (flagged \"disturbed\"; \"host\" in the\n"
-           "JSON has the checks, waits and counts).\n\n"
+           "slower in every process). A check is disturbed when its median chunk is more than --host-tol\n"
+           "above its own fastest chunk or above the profile's host_memory_ns; \"host\" in the JSON and\n"
+           "arch_list[].disturbed_passes report it. With --host-gate, a pass also waits while the check says\n"
+           "disturbed (10 s steps, up to --max-wait over the run, default then 300), and a pass disturbed at\n"
+           "either check is kept apart: it settles nothing and its figures count only for an architecture\n"
+           "with no clean pass (flagged \"disturbed\"). Off by default: in an A/B on this VM the gate cost\n"
+           "2-5x the time without better figures (docs/latency-fidelity.md).\n\n"
            "What is measured how: each party times each node in thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n"
            "outside its channel calls - its compute; the time inside send/receive (transfer and waiting for\n"
            "the peer) is reported by `pinas infer --json` but not judged here. Per node the least over every\n"
@@ -74,8 +76,9 @@ static void help(void)
            "                    --space`) dropped. Without it, nodes of a measured shape are priced by it\n"
            "                    (the \"shapes\" column says how many)\n"
            "  --save-profile FILE  write the profile fitted during the run (with --calibrate)\n"
-           "  --host-tol PCT    the host-memory gate's tolerance (default 15; 0: no gate)\n"
-           "  --max-wait S      waiting for the host at most, over the run (default 300)\n"
+           "  --host-tol PCT    the host-memory check's tolerance (default 15; 0: no check)\n"
+           "  --host-gate       wait out a disturbed check and keep disturbed passes apart (see above)\n"
+           "  --max-wait S      with --host-gate: waiting for the host at most, over the run (default 300)\n"
            "  --seed S          architectures, weights and inputs (default 1)\n"
            "  --frac-bits F     fixed-point fractional bits (default: the runtime's)\n"
            "  --cmp-bits C      comparison bits (default 64)\n"
@@ -100,7 +103,7 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
     const char *cmd = "validate-latency";
     long fb = -1, cb = -1;
     double calib_scale = 1;
-    int calibrate = 0;
+    int calibrate = 0, max_wait_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc, bad = 0;
@@ -125,13 +128,16 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
         else if (strcmp(a, "--max-op-mape") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 1e6, &v->max_op_mape);
         else if (strcmp(a, "--min-tau") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], -1, 1, &v->min_tau);
         else if (strcmp(a, "--host-tol") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 100, &o->host.tol_pct);
-        else if (strcmp(a, "--max-wait") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 3600, &o->host.max_wait_s);
+        else if (strcmp(a, "--max-wait") == 0 && has) bad = (max_wait_set = 1, cli_parse_double(cmd, a, argv[++i], 0, 3600, &o->host.max_wait_s));
+        else if (strcmp(a, "--host-gate") == 0) o->host_gate = 1;
         else if (a[0] == '-') return cli_usage_error(cmd, "unknown option or missing value: %s", a);
         else if (!v->path) v->path = a;
         else return cli_usage_error(cmd, "unexpected argument %s", a);
         if (bad) return 2;
     }
     if (!v->path) return cli_usage_error(cmd, "missing SPACE.json");
+    if (o->host_gate && !max_wait_set) o->host.max_wait_s = 300;
+    if (max_wait_set && !o->host_gate) return cli_usage_error(cmd, "--max-wait needs --host-gate");
     o->archs = (int)v->archs;
     o->runs = (int)v->runs;
     o->passes = (int)v->passes;
@@ -177,7 +183,7 @@ static void print_report(const pinas_measure_validation *res, const vl_args *v)
            res->wall.kendall_tau);
     if (res->host_tol_pct > 0)
         printf("host memory: %d checks, median %.2f ns per read (profile's %.2f), %d disturbed, waited %.0f s; %d passes disturbed, %d "
-               "archs with no clean pass%s\n",
+               "archs with no clean pass (kept apart only with --host-gate)%s\n",
                res->host.checks, pinas_measure_host_log_median(&res->host), res->host_ref_ns, res->host.disturbed_checks, res->host.waited_s,
                res->disturbed_passes, res->disturbed_archs, pinas_measure_free_page_reporting() ? " (the balloon reports free pages)" : "");
     if (isfinite(res->speed_ratio))

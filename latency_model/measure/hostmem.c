@@ -104,7 +104,7 @@ void pinas_measure_host_opts_default(pinas_measure_host_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->tol_pct = 15;
-    o->max_wait_s = 300;
+    o->max_wait_s = 0;
     o->step_s = 10;
 }
 

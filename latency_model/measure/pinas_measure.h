@@ -113,7 +113,8 @@ int pinas_measure_free_page_reporting(void);
  * measurement goes ahead, and the caller flags it). tol_pct 0 turns the gate off (no check). */
 typedef struct {
     double tol_pct;    /* default 15 (quiet checks here: within 1-9 %, now and then 12-17 %; spells 19-32 %) */
-    double max_wait_s; /* waiting at most, over every gate of one log (default 300) */
+    double max_wait_s; /* waiting at most, over every gate of one log (default 0: check and report only;
+                          `validate-latency --host-gate` makes it 300) */
     double step_s;     /* between checks (default 10) */
     double ref_ns;     /* the judged profile's host_memory_ns (0: none; only the check's own spread) */
 } pinas_measure_host_opts;
@@ -237,11 +238,14 @@ typedef struct {
                                               judge that profile; the given one is judged beside it */
     int fit_only;             /* 1: judge the cpu profile's class fits alone, its measured shapes
                                  dropped (pinas_cost_hw_cpu_fit_only) */
-    pinas_measure_host_opts host; /* the host-memory gate before and after every pass (defaults;
-                                     ref_ns 0: the judged profile's host_memory_ns). A pass with the
-                                     host disturbed at either gate (after waiting up to max_wait_s
-                                     over the run) is kept apart: it neither settles an architecture
-                                     nor enters its figures, unless it has no clean pass at all */
+    pinas_measure_host_opts host; /* the host-memory check before and after every pass (defaults;
+                                     ref_ns 0: the judged profile's host_memory_ns); reported */
+    int host_gate;            /* 1: before a pass, wait while the check says disturbed (up to
+                                 host.max_wait_s over the run), and keep a pass with the host
+                                 disturbed at either check apart: it neither settles an architecture
+                                 nor enters its figures, unless it has no clean pass at all. 0
+                                 (default): check and report only - an A/B here did not show the
+                                 gate improving the figures (docs/latency-fidelity.md) */
 } pinas_measure_validate_opts;
 void pinas_measure_validate_opts_default(pinas_measure_validate_opts *o);
 
@@ -268,7 +272,7 @@ typedef struct {
                                               least over all of them, lies at or below both) */
     int passes;               /* how many passes measured it */
     int disturbed_passes;     /* of them, how many ran with the host disturbed (pinas_measure_host_gate) */
-    int disturbed;            /* 1: none was clean, so its figures are the disturbed passes' */
+    int disturbed;            /* with host_gate: none was clean, so its figures are the disturbed passes' */
     double error_pct;         /* 100 (predicted - measured) / measured */
     double wall_ms, wall_error_pct;
     double predicted_compute_ms; /* of predicted_ms: the compute (per node the busier party's) */
@@ -309,7 +313,9 @@ typedef struct {
     int fit_only;             /* 1 when its measured shapes were dropped */
     pinas_measure_host_log host;       /* the host-memory gate's checks and waiting */
     double host_ref_ns;                /* the judged profile's host_memory_ns (0: none) */
-    double host_tol_pct;               /* the gate's tolerance (0: no gate) */
+    double host_tol_pct;               /* the check's tolerance (0: no check) */
+    int host_gate;                     /* 1: waited and kept disturbed passes apart (host_gate) */
+    double host_max_wait_s;            /* its waiting budget (0 without the gate) */
     int disturbed_passes;              /* passes that ran with the host disturbed */
     int disturbed_archs;               /* architectures with no clean pass (figures flagged) */
     pinas_measure_errors errors;       /* robust whole-net */
@@ -343,7 +349,7 @@ pinas_status pinas_measure_validate(pinas_ctx *ctx, const pinas_net *space, cons
  *  speed_mape_pct?, predicted_ms, measured_ms}], "arch_list": [{choices, relu_slots, predicted_ms, measured_ms,
  *  measured_span_ms: [least, second least pass], passes, disturbed_passes, disturbed, error_pct, wall_ms,
  *  wall_error_pct, predicted_stored_ms?, speed?, nodes}], "shielded_archs", "host": {free_page_reporting, ref_ns,
- *  tol_pct, checks, disturbed_checks, waits, waited_s, disturbed_passes, disturbed_archs, median_ns?, min_ns?,
+ *  tol_pct, gate, max_wait_s, checks, disturbed_checks, waits, waited_s, disturbed_passes, disturbed_archs, median_ns?, min_ns?,
  *  max_ns?}, "calibration"?: {...}, "seconds"}.
  *  New; caller frees with cJSON_Delete. */
 cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v);

@@ -141,7 +141,8 @@ typedef struct {
     double comp[PINAS_MEASURE_MAX_PASSES]; /* each pass's compute (per node the busier party's, summed
                                               over the predicted nodes) */
     int bad[PINAS_MEASURE_MAX_PASSES]; /* 1: that pass ran with the host disturbed */
-    int n_pass, n_bad;                 /* passes, and of them disturbed */
+    int n_pass, n_bad;                 /* passes, and of them kept apart as disturbed */
+    int n_seen;                        /* passes that ran with the host disturbed (kept apart or not) */
     int probes, shielded;              /* shielded: every pass ran under the shield */
 } arch_state;
 
@@ -281,11 +282,12 @@ static pinas_status pass_take(pinas_ctx *ctx, const void *buf, size_t len, void 
 
 /* The pass's figures of the architectures ks[0..n), each into its clean or its disturbed
  * accumulator. */
-static void commit_pass(arch_state *st, const int *ks, int n, int disturbed)
+static void commit_pass(arch_state *st, const int *ks, int n, int seen, int disturbed)
 {
     for (int i = 0; i < n; i++) {
         arch_state *a = &st[ks[i]];
         if (!a->pend.cpu_s) continue;
+        a->n_seen += seen;
         if (a->n_pass < PINAS_MEASURE_MAX_PASSES) {
             a->bad[a->n_pass] = disturbed;
             a->comp[a->n_pass++] = pass_compute(a->pr, &a->pend);
@@ -295,15 +297,15 @@ static void commit_pass(arch_state *st, const int *ks, int n, int disturbed)
     }
 }
 
-/* One pass over j's architectures in a child process, between two host-memory gates (the first
- * may wait for the host; a pass with either gate disturbed counts as disturbed). */
+/* One pass over j's architectures in a child process, between two host-memory checks (with the
+ * gate, the first may wait for the host, and a pass with either check disturbed is kept apart). */
 static pinas_status one_pass(pinas_ctx *ctx, const pinas_measure_host_opts *ho, pass_job *j, pinas_measure_validation *v)
 {
-    int bad0 = 0, bad1 = 0;
-    pinas_status s = pinas_measure_host_gate(ctx, ho, 1, &v->host, &bad0);
+    int bad0 = 0, bad1 = 0, gate = j->o->host_gate;
+    pinas_status s = pinas_measure_host_gate(ctx, ho, gate, &v->host, &bad0);
     if (!s) s = measure_in_child(ctx, pass_child, pass_take, j);
     if (!s) s = pinas_measure_host_gate(ctx, ho, 0, &v->host, &bad1);
-    if (!s) commit_pass(j->st, j->ks, j->n, bad0 || bad1);
+    if (!s) commit_pass(j->st, j->ks, j->n, bad0 || bad1, gate && (bad0 || bad1));
     v->disturbed_passes += !s && (bad0 || bad1);
     return s;
 }
@@ -359,7 +361,7 @@ static pinas_status judge_arch_state(pinas_ctx *ctx, const pinas_net *space, con
     a->nodes = calloc((size_t)pinas_net_n_nodes(st->arch), sizeof *a->nodes);
     if (!a->choices || !a->nodes) return pinas_error(ctx, PINAS_ENOMEM, "out of memory");
     v->shielded_archs += st->shielded;
-    a->disturbed_passes = st->n_bad;
+    a->disturbed_passes = st->n_seen;
     a->disturbed = !st->mn.cpu_s; /* no clean pass: its disturbed passes' figures, flagged */
     v->disturbed_archs += a->disturbed;
     const pinas_measure_nodes *mn = a->disturbed ? &st->mn_bad : &st->mn;
@@ -467,6 +469,8 @@ static void describe(pinas_measure_validation *v, const pinas_net *space, const 
     v->max_passes = o->max_passes;
     v->agree_pct = o->agree_pct;
     v->host_tol_pct = o->host.tol_pct;
+    v->host_gate = o->host_gate;
+    v->host_max_wait_s = o->host_gate ? o->host.max_wait_s : 0;
     v->k = o->archs;
     v->calibrated = v->calibration != NULL;
 }
@@ -626,6 +630,8 @@ cJSON *pinas_measure_validation_to_json(const pinas_measure_validation *v)
     cJSON *host = measure_host_log_json(&v->host, v->disturbed_passes);
     cJSON_AddNumberToObject(host, "ref_ns", v->host_ref_ns);
     cJSON_AddNumberToObject(host, "tol_pct", v->host_tol_pct);
+    cJSON_AddBoolToObject(host, "gate", v->host_gate);
+    cJSON_AddNumberToObject(host, "max_wait_s", v->host_max_wait_s);
     cJSON_AddNumberToObject(host, "disturbed_archs", v->disturbed_archs);
     cJSON_AddItemToObject(res, "host", host);
     cJSON *pf = cJSON_AddObjectToObject(res, "profile");
