@@ -128,7 +128,10 @@ static int parse_args(int argc, char **argv, pinas_measure_validate_opts *o, vl_
         else if (strcmp(a, "--max-op-mape") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 1e6, &v->max_op_mape);
         else if (strcmp(a, "--min-tau") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], -1, 1, &v->min_tau);
         else if (strcmp(a, "--host-tol") == 0 && has) bad = cli_parse_double(cmd, a, argv[++i], 0, 100, &o->host.tol_pct);
-        else if (strcmp(a, "--max-wait") == 0 && has) bad = (max_wait_set = 1, cli_parse_double(cmd, a, argv[++i], 0, 3600, &o->host.max_wait_s));
+        else if (strcmp(a, "--max-wait") == 0 && has) {
+            max_wait_set = 1;
+            bad = cli_parse_double(cmd, a, argv[++i], 0, 3600, &o->host.max_wait_s);
+        }
         else if (strcmp(a, "--host-gate") == 0) o->host_gate = 1;
         else if (a[0] == '-') return cli_usage_error(cmd, "unknown option or missing value: %s", a);
         else if (!v->path) v->path = a;

@@ -194,11 +194,11 @@ double pinas_measure_host_ref_of(pinas_ctx *ctx, const char *path)
 {
     pinas_cost_hw *old = NULL;
     pinas_cpu_params cp;
-    char model[128];
     double ns = 0;
-    if (access(path, R_OK) == 0 && !pinas_cost_hw_load(ctx, path, &old) && !pinas_cost_hw_cpu_params(ctx, old, &cp) &&
-        pinas_cost_hw_cpu_model(old) && strcmp(pinas_cost_hw_cpu_model(old), pinas_machine_cpu_model(model, sizeof model)) == 0)
-        ns = cp.host_memory_ns;
+    if (access(path, R_OK) == 0 && !pinas_cost_hw_load(ctx, path, &old) && !pinas_cost_hw_cpu_params(ctx, old, &cp)) {
+        const char *fitted = pinas_cost_hw_cpu_model(old);
+        if (fitted && *fitted && !pinas_machine_mismatch(path, fitted, NULL, NULL, 0)) ns = cp.host_memory_ns;
+    }
     pinas_error_clear(ctx);
     pinas_cost_hw_free(old);
     return ns;

@@ -200,7 +200,6 @@ static int agrees(const arch_state *st, const pinas_measure_validate_opts *o)
     return two[1] <= two[0] * (1 + o->agree_pct / 100);
 }
 
-
 /* Architecture k sampled and predicted (judged and stored profiles), before any pass. */
 static pinas_status prepare_arch(pinas_ctx *ctx, const pinas_net *space, const pinas_cost_hw *hw, const pinas_cost_link *link,
                                  const pinas_measure_validate_opts *o, const pinas_mpc_params *p, int k, const pinas_measure_validation *v,
