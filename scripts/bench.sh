@@ -33,12 +33,20 @@ cat "$OUT/e2e.json"
 echo "== scripts/bench-runtime.sh  -> $OUT/runtime.json"
 "$(dirname "$0")/bench-runtime.sh" "$PINAS" "$OUT/runtime.json" > /dev/null
 cat "$OUT/runtime.json"
-# Latency-model fidelity, quiet and with co-runners (issue 17): ~25 min on 2 cores, so only when asked.
+# Latency-model fidelity, quiet and with co-runners (issue 17): 41-60 min on 2 cores, so only when asked.
 if [ "${PINAS_BENCH_FIDELITY:-0}" = 1 ]; then
   echo "== scripts/bench-latency-fidelity.sh  -> $OUT/latency-fidelity.json"
   PINAS_FIDELITY_OUT="$OUT/latency-fidelity.json" "$(dirname "$0")/bench-latency-fidelity.sh" "$PINAS"
   cat "$OUT/latency-fidelity.json"
 else
-  echo "== scripts/bench-latency-fidelity.sh skipped (~25 min): PINAS_BENCH_FIDELITY=1 make bench runs it"
+  echo "== scripts/bench-latency-fidelity.sh skipped (41-60 min): PINAS_BENCH_FIDELITY=1 make bench runs it"
+fi
+# How the machine's speed drifts against the stored profile (issue 17): 40 min, so only when asked.
+if [ "${PINAS_BENCH_DRIFT:-0}" = 1 ]; then
+  echo "== scripts/bench-latency-drift.sh  -> $OUT/latency-drift.json"
+  PINAS_DRIFT_OUT="$OUT/latency-drift.json" "$(dirname "$0")/bench-latency-drift.sh" "$PINAS"
+  cat "$OUT/latency-drift.json"
+else
+  echo "== scripts/bench-latency-drift.sh skipped (40 min): PINAS_BENCH_DRIFT=1 make bench runs it"
 fi
 echo "bench: results in $OUT/"
